@@ -1,0 +1,79 @@
+import { DYNAMO_CACHED_METADATA } from '../dynamo-cache.constants.js';
+import { assertMaxsize, assertTtl } from '../dynamo-cache-options.resolver.js';
+import { DynamoCacheError } from '../errors.js';
+import type { DynamoCachedOptions } from '../interfaces/dynamo-cached-options.interface.js';
+
+/** Anything that can be a method. */
+type AnyMethod = (...args: never[]) => unknown;
+
+/** The decorator `@DynamoCached(...)` returns. */
+export type DynamoCachedDecorator = <T extends AnyMethod>(
+  target: object,
+  propertyKey: string | symbol,
+  descriptor: TypedPropertyDescriptor<T>,
+) => void;
+
+/**
+ * Caches a method's results in L1 (in-process LRU) and L2 (DynamoDB), write-through.
+ *
+ * On a provider method (which must return a Promise) the module wraps the method at bootstrap; on
+ * a controller route handler, `DynamoCacheInterceptor` caches the GET response. The decorator only
+ * records metadata; other decorators' metadata on the method is kept.
+ *
+ * @param ttlOrOptions ttl in seconds (`null` = never expires), or {@link DynamoCachedOptions}.
+ *
+ * @example
+ * @Injectable()
+ * export class RatesService {
+ *   @DynamoCached(3600)
+ *   async rate(from: string, to: string): Promise<number> { ... }
+ *
+ *   @DynamoCached({ ttl: 60, namespace: 'rates.v2', key: (q: Query) => q.id })
+ *   async search(q: Query): Promise<Rate[]> { ... }
+ * }
+ */
+export function DynamoCached(
+  ttlOrOptions?: number | null | DynamoCachedOptions,
+): DynamoCachedDecorator {
+  const options: DynamoCachedOptions =
+    ttlOrOptions === undefined
+      ? {}
+      : ttlOrOptions === null || typeof ttlOrOptions === 'number'
+        ? { ttl: ttlOrOptions }
+        : { ...ttlOrOptions };
+  return (target, propertyKey, descriptor) => {
+    const where = `@DynamoCached on ${(target as { constructor?: { name?: string } }).constructor?.name ?? '?'}.${String(propertyKey)}:`;
+    if (typeof ttlOrOptions !== 'number' && ttlOrOptions !== null && ttlOrOptions !== undefined) {
+      if (typeof ttlOrOptions !== 'object')
+        throw new DynamoCacheError('config', `${where} expected a ttl or an options object`);
+    }
+    assertTtl(options.ttl, where);
+    assertMaxsize(options.maxsize, where);
+    if (options.key !== undefined && typeof options.key !== 'function') {
+      throw new DynamoCacheError('config', `${where} "key" must be a function of the arguments`);
+    }
+    if (
+      options.namespace !== undefined &&
+      (typeof options.namespace !== 'string' || options.namespace === '')
+    ) {
+      throw new DynamoCacheError('config', `${where} "namespace" must be a non-empty string`);
+    }
+    if (
+      options.table !== undefined &&
+      (typeof options.table !== 'string' || options.table === '')
+    ) {
+      throw new DynamoCacheError('config', `${where} "table" must be a non-empty string`);
+    }
+    if (
+      options.vary !== undefined &&
+      (!Array.isArray(options.vary) || options.vary.some((h) => typeof h !== 'string'))
+    ) {
+      throw new DynamoCacheError('config', `${where} "vary" must be an array of header names`);
+    }
+    if (options.vary !== undefined) options.vary = options.vary.map((h) => h.toLowerCase());
+    if (typeof descriptor.value !== 'function') {
+      throw new DynamoCacheError('config', `${where} can only decorate a method`);
+    }
+    Reflect.defineMetadata(DYNAMO_CACHED_METADATA, Object.freeze(options), descriptor.value);
+  };
+}

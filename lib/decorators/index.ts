@@ -1,0 +1,1 @@
+export * from './dynamo-cached.decorator.js';

@@ -1,0 +1,117 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { v8Serializer } from './engine/serializer.js';
+import { DynamoCacheError } from './errors.js';
+import type {
+  DynamoCacheModuleOptions,
+  ResolvedDynamoCacheOptions,
+} from './interfaces/dynamo-cache-module-options.interface.js';
+
+function configError(option: string, problem: string): DynamoCacheError {
+  return new DynamoCacheError('config', `DynamoCacheModule option "${option}" ${problem}`);
+}
+
+/** Checks a ttl: `null`/`undefined`, or a positive finite number of seconds. */
+export function assertTtl(
+  value: unknown,
+  where: string,
+): asserts value is number | null | undefined {
+  if (value === null || value === undefined) return;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new DynamoCacheError(
+      'config',
+      `${where} "ttl" must be a positive number of seconds or null, got ${String(value)}`,
+    );
+  }
+}
+
+/** Checks a maxsize: `null`/`undefined`, or a non-negative integer. */
+export function assertMaxsize(
+  value: unknown,
+  where: string,
+): asserts value is number | null | undefined {
+  if (value === null || value === undefined) return;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new DynamoCacheError(
+      'config',
+      `${where} "maxsize" must be a non-negative integer or null, got ${String(value)}`,
+    );
+  }
+}
+
+/**
+ * Validates the module options and fills in the defaults. Every problem is a
+ * `DynamoCacheError` with `operation: 'config'` whose message names the option, thrown at
+ * bootstrap. Without `client`, a region must be found in the options or the SDK's usual sources.
+ */
+export async function resolveModuleOptions(
+  raw: DynamoCacheModuleOptions | undefined,
+): Promise<ResolvedDynamoCacheOptions> {
+  if (raw === null || typeof raw !== 'object') {
+    throw new DynamoCacheError(
+      'config',
+      'DynamoCacheModule needs an options object with at least "table"',
+    );
+  }
+  const o = raw;
+  if (typeof o.table !== 'string' || o.table.trim() === '') {
+    throw configError(
+      'table',
+      'is required: the name of a DynamoDB table whose partition key is cache_key (S)',
+    );
+  }
+  assertTtl(o.ttl, 'DynamoCacheModule option');
+  assertMaxsize(o.maxsize, 'DynamoCacheModule option');
+  if (o.keyPrefix !== undefined && typeof o.keyPrefix !== 'string') {
+    throw configError('keyPrefix', 'must be a string');
+  }
+  if (o.onError !== undefined && o.onError !== 'throw' && o.onError !== 'bypass') {
+    throw configError('onError', `must be 'throw' or 'bypass', got ${JSON.stringify(o.onError)}`);
+  }
+  if (
+    o.serializer !== undefined &&
+    (typeof o.serializer?.serialize !== 'function' ||
+      typeof o.serializer?.deserialize !== 'function')
+  ) {
+    throw configError('serializer', 'must have serialize(value) and deserialize(bytes) methods');
+  }
+  if (o.region !== undefined && (typeof o.region !== 'string' || o.region === '')) {
+    throw configError('region', 'must be a non-empty string');
+  }
+  const clientConfig = { ...(o.clientConfig ?? {}) };
+  if (o.region !== undefined) clientConfig.region = o.region;
+  if (o.client === undefined && clientConfig.region === undefined) {
+    await assertRegionFromEnvironment(clientConfig);
+  }
+  return {
+    table: o.table,
+    ttl: o.ttl ?? null,
+    maxsize: o.maxsize ?? null,
+    region: typeof clientConfig.region === 'string' ? clientConfig.region : undefined,
+    clientConfig,
+    client: o.client,
+    keyPrefix: o.keyPrefix ?? '',
+    onError: o.onError ?? 'throw',
+    serializer: o.serializer ?? v8Serializer,
+    consistentRead: o.consistentRead ?? false,
+  };
+}
+
+// The SDK resolves a region lazily (AWS_REGION, the shared config files); ask it now,
+// so that a missing region fails at bootstrap rather than on the first cache call.
+async function assertRegionFromEnvironment(
+  clientConfig: DynamoCacheModuleOptions['clientConfig'],
+): Promise<void> {
+  const probe = new DynamoDBClient(clientConfig ?? {});
+  try {
+    const region = await probe.config.region();
+    if (typeof region !== 'string' || region === '') throw new Error('empty region');
+  } catch (cause) {
+    throw new DynamoCacheError(
+      'config',
+      'DynamoCacheModule option "region" is missing: set region, clientConfig.region, AWS_REGION or a profile region',
+      { cause },
+    );
+  } finally {
+    probe.destroy();
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * Injection token of the resolved, validated module options.
+ *
+ * @example
+ * constructor(@Inject(DYNAMO_CACHE_OPTIONS) private readonly options: ResolvedDynamoCacheOptions) {}
+ */
+export const DYNAMO_CACHE_OPTIONS = Symbol('DYNAMO_CACHE_OPTIONS');
+
+/**
+ * Injection token of the `DynamoDBClient` the cache uses (the application's own when `client`
+ * was given, else the one the module created and destroys at shutdown).
+ *
+ * @example
+ * constructor(@Inject(DYNAMO_CACHE_CLIENT) private readonly ddb: DynamoDBClient) {}
+ */
+export const DYNAMO_CACHE_CLIENT = Symbol('DYNAMO_CACHE_CLIENT');
+
+/** Metadata key under which `@DynamoCached` records its options on a method. */
+export const DYNAMO_CACHED_METADATA = 'nestjs-dynamo-cache:cached';
+
+/** Token of the options exactly as the application passed them, before validation. */
+export const DYNAMO_CACHE_RAW_OPTIONS = Symbol('DYNAMO_CACHE_RAW_OPTIONS');

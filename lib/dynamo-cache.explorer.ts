@@ -1,0 +1,88 @@
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
+import { DYNAMO_CACHED_METADATA } from './dynamo-cache.constants.js';
+import { CacheEngine } from './engine/cache-engine.js';
+import { DynamoCacheError } from './errors.js';
+import type { DynamoCachedOptions } from './interfaces/dynamo-cached-options.interface.js';
+
+const WRAPPED = Symbol('nestjs-dynamo-cache:wrapped');
+
+type Method = ((...args: unknown[]) => unknown) & { [WRAPPED]?: true };
+
+/**
+ * Finds every `@DynamoCached` method of every provider at bootstrap and replaces it, on the
+ * instance, with a cached version. Controllers are left to `DynamoCacheInterceptor`.
+ */
+@Injectable()
+export class DynamoCacheExplorer implements OnModuleInit {
+  private readonly logger = new Logger('DynamoCache');
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
+    private readonly reflector: Reflector,
+    @Inject(CacheEngine) private readonly engine: CacheEngine,
+  ) {}
+
+  onModuleInit(): void {
+    for (const wrapper of this.discovery.getProviders()) {
+      const instance: unknown = wrapper.instance;
+      if (instance === null || typeof instance !== 'object') continue;
+      const proto = Object.getPrototypeOf(instance) as object | null;
+      if (proto === null || proto === Object.prototype) continue;
+      for (const name of this.scanner.getAllMethodNames(proto)) {
+        const method = (instance as Record<string, unknown>)[name];
+        if (typeof method !== 'function' || (method as Method)[WRAPPED]) continue;
+        const options = this.reflector.get<DynamoCachedOptions | undefined>(
+          DYNAMO_CACHED_METADATA,
+          method,
+        );
+        if (options === undefined) continue;
+        const className = (instance.constructor as { name: string }).name;
+        if (!wrapper.isDependencyTreeStatic()) {
+          this.logger.warn(
+            `${className}.${name} is @DynamoCached but its provider is request-scoped; it is not cached`,
+          );
+          continue;
+        }
+        this.assertReturnsPromise(proto, name, className);
+        (instance as Record<string, unknown>)[name] = this.wrap(
+          method as Method,
+          options,
+          `${className}.${name}`,
+        );
+      }
+    }
+  }
+
+  private assertReturnsPromise(proto: object, name: string, className: string): void {
+    const returnType: unknown = Reflect.getMetadata('design:returntype', proto, name);
+    if (returnType !== undefined && returnType !== Promise && returnType !== Object) {
+      throw new DynamoCacheError(
+        'config',
+        `${className}.${name} is @DynamoCached but returns ${(returnType as { name?: string }).name ?? String(returnType)}, not a Promise; only async methods can be cached`,
+        { namespace: `${className}.${name}` },
+      );
+    }
+  }
+
+  private wrap(original: Method, options: DynamoCachedOptions, defaultNamespace: string): Method {
+    const ns = this.engine.namespace(options.namespace ?? defaultNamespace, {
+      ttl: options.ttl,
+      maxsize: options.maxsize,
+      table: options.table,
+      key: options.key,
+      requirePromise: true,
+    });
+    const cached: Method = function (this: unknown, ...args: unknown[]) {
+      return ns.run(this, args, original);
+    };
+    Object.defineProperty(cached, 'name', { value: original.name });
+    // Keep every other decorator's metadata reachable from the replacement.
+    for (const key of Reflect.getMetadataKeys(original)) {
+      Reflect.defineMetadata(key, Reflect.getMetadata(key, original), cached);
+    }
+    cached[WRAPPED] = true;
+    return cached;
+  }
+}

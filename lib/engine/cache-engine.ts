@@ -1,0 +1,127 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { emptyStats, type CacheStatsSnapshot } from './cache-stats.js';
+import {
+  CacheNamespace,
+  type CacheLogger,
+  type NamespaceContext,
+  type OnErrorPolicy,
+} from './cache-namespace.js';
+import { L2Store } from './l2-store.js';
+import type { CacheSerializer } from './serializer.js';
+
+/** Engine-wide settings, already validated. */
+export interface CacheEngineSettings {
+  /** Returns the DynamoDB client; called on first L2 access, not before. */
+  client: () => DynamoDBClient;
+  table: string;
+  ttl: number | null;
+  maxsize: number | null;
+  keyPrefix: string;
+  onError: OnErrorPolicy;
+  serializer: CacheSerializer;
+  consistentRead: boolean;
+  logger: CacheLogger;
+}
+
+/** Per-namespace overrides of the engine's defaults. */
+export interface NamespaceOptions {
+  ttl?: number | null;
+  maxsize?: number | null;
+  table?: string;
+  key?: (...args: never[]) => unknown;
+  requirePromise?: boolean;
+}
+
+/**
+ * The whole cache of one application: namespaces (each with its L1) sharing one DynamoDB client
+ * and one L2 store per table. Free of NestJS; the module builds one from its options.
+ *
+ * @example
+ * const engine = new CacheEngine({ client: () => ddb, table: 'app-cache', ttl: 60, maxsize: 1000,
+ *   keyPrefix: '', onError: 'throw', serializer: v8Serializer, consistentRead: false, logger: console });
+ * const rate = engine.namespace('rates.rate');
+ * await rate.run(null, ['EUR', 'USD'], fetchRate);
+ */
+export class CacheEngine {
+  private readonly namespaces = new Map<string, CacheNamespace>();
+  private readonly stores = new Map<string, L2Store>();
+  private readonly pending = new Set<Promise<unknown>>();
+
+  constructor(readonly settings: CacheEngineSettings) {}
+
+  /**
+   * The namespace called `name`, created on first use with `options` over the engine defaults.
+   * Later calls return the same namespace (its settings are fixed at creation).
+   */
+  namespace(name: string, options: NamespaceOptions = {}): CacheNamespace {
+    let ns = this.namespaces.get(name);
+    if (ns === undefined) {
+      const s = this.settings;
+      const context: NamespaceContext = {
+        keyPrefix: s.keyPrefix,
+        onError: s.onError,
+        serializer: s.serializer,
+        logger: s.logger,
+        l2: this.store(options.table ?? s.table),
+        track: (write) => this.track(write),
+      };
+      ns = new CacheNamespace(
+        {
+          namespace: name,
+          ttl: options.ttl === undefined ? s.ttl : options.ttl,
+          maxsize: options.maxsize === undefined ? s.maxsize : options.maxsize,
+          key: options.key,
+          requirePromise: options.requirePromise,
+        },
+        context,
+      );
+      this.namespaces.set(name, ns);
+    }
+    return ns;
+  }
+
+  /** Whether a namespace of that name exists. */
+  has(name: string): boolean {
+    return this.namespaces.has(name);
+  }
+
+  /** A copy of every namespace's counters and their total. */
+  stats(): CacheStatsSnapshot {
+    const total = emptyStats();
+    const namespaces: CacheStatsSnapshot['namespaces'] = {};
+    for (const [name, ns] of this.namespaces) {
+      const copy = { ...ns.stats };
+      namespaces[name] = copy;
+      for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += copy[k];
+    }
+    return { total, namespaces };
+  }
+
+  /** Resolves when every DynamoDB write started so far has settled. */
+  async drain(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  private store(table: string): L2Store {
+    let store = this.stores.get(table);
+    if (store === undefined) {
+      store = new L2Store(
+        this.settings.client,
+        table,
+        this.settings.serializer,
+        this.settings.consistentRead,
+      );
+      this.stores.set(table, store);
+    }
+    return store;
+  }
+
+  private track<T>(write: Promise<T>): Promise<T> {
+    this.pending.add(write);
+    const done = (): void => {
+      this.pending.delete(write);
+    };
+    write.then(done, done);
+    return write;
+  }
+}

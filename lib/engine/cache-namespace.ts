@@ -1,0 +1,267 @@
+import { DynamoCacheError } from '../errors.js';
+import { buildCacheKey, encodeKey } from './cache-key.js';
+import { emptyStats, type CacheStats } from './cache-stats.js';
+import { createL1Cache, type L1Cache } from './l1-cache.js';
+import type { L2Read, L2Store } from './l2-store.js';
+import type { CacheSerializer } from './serializer.js';
+
+/** What a failing DynamoDB call does to the caller: reject, or be served as if L2 were empty. */
+export type OnErrorPolicy = 'throw' | 'bypass';
+
+/** Where the engine reports what it cannot throw. */
+export interface CacheLogger {
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/** The resolved settings of one namespace. */
+export interface NamespaceSettings {
+  namespace: string;
+  ttl: number | null;
+  maxsize: number | null;
+  /** Derives key material from the arguments; the argument list itself when absent. */
+  key?: (...args: never[]) => unknown;
+  /** Reject when the wrapped function does not return a Promise (decorated methods). */
+  requirePromise?: boolean;
+}
+
+/** What a namespace shares with the rest of the engine. */
+export interface NamespaceContext {
+  readonly keyPrefix: string;
+  readonly onError: OnErrorPolicy;
+  readonly serializer: CacheSerializer;
+  readonly logger: CacheLogger;
+  readonly l2: L2Store;
+  /** Registers a write so shutdown can wait for it. */
+  track<T>(write: Promise<T>): Promise<T>;
+}
+
+/** The outcome of a lookup that does not compute. */
+export type CacheLookup<T> = { readonly hit: true; readonly value: T } | { readonly hit: false };
+
+const NO_HIT: CacheLookup<never> = { hit: false };
+
+/**
+ * The two-tier cache of one namespace (one decorated method, one route, or one name used through
+ * the service): its own L1 LRU, the shared L2 table, and one in-flight computation per key.
+ */
+export class CacheNamespace {
+  /** This namespace's counters; read them through the engine's `stats()`. */
+  readonly stats: CacheStats = emptyStats();
+  readonly name: string;
+  readonly ttl: number | null;
+  private readonly ttlMs: number;
+  private readonly keyFn: ((...args: unknown[]) => unknown) | undefined;
+  private readonly requirePromise: boolean;
+  private readonly l1: L1Cache;
+  private readonly inflight = new Map<string, Promise<unknown>>();
+  private l2Failing = false;
+  private serializeWarned = false;
+
+  constructor(
+    settings: NamespaceSettings,
+    private readonly ctx: NamespaceContext,
+  ) {
+    this.name = settings.namespace;
+    this.ttl = settings.ttl;
+    this.ttlMs = settings.ttl === null ? Infinity : settings.ttl * 1000;
+    this.keyFn = settings.key as ((...args: unknown[]) => unknown) | undefined;
+    this.requirePromise = settings.requirePromise ?? false;
+    this.l1 = createL1Cache(settings.maxsize);
+  }
+
+  /** Entries currently held in L1. */
+  get l1Size(): number {
+    return this.l1.size;
+  }
+
+  /**
+   * Serves `fn.apply(thisArg, args)` through L1, then L2, then the function itself, writing a new
+   * result to both layers before resolving. Concurrent calls with one key share one computation.
+   */
+  run<T>(
+    thisArg: unknown,
+    args: readonly unknown[],
+    fn: (...args: never[]) => T | Promise<T>,
+  ): Promise<T> {
+    let encoded: string;
+    try {
+      encoded = this.encode(args);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const entry = this.l1.get(encoded);
+    if (entry !== undefined) {
+      if (entry.expiresAt === Infinity || entry.expiresAt > Date.now()) {
+        this.stats.l1Hits++;
+        return Promise.resolve(entry.value as T);
+      }
+      this.l1.delete(encoded);
+    }
+    const pending = this.inflight.get(encoded);
+    if (pending !== undefined) return pending as Promise<T>;
+    const load = this.load(encoded, thisArg, args, fn as (...args: unknown[]) => T | Promise<T>);
+    this.inflight.set(encoded, load);
+    return load;
+  }
+
+  /** L1 then L2, without computing. */
+  async get<T>(args: readonly unknown[]): Promise<CacheLookup<T>> {
+    const encoded = this.encode(args);
+    const entry = this.l1.get(encoded);
+    if (entry !== undefined) {
+      if (entry.expiresAt > Date.now()) {
+        this.stats.l1Hits++;
+        return { hit: true, value: entry.value as T };
+      }
+      this.l1.delete(encoded);
+    }
+    const read = await this.readL2(buildCacheKey(this.ctx.keyPrefix, this.name, encoded));
+    if (read.status === 'hit') {
+      this.stats.l2Hits++;
+      this.l1.set(encoded, { value: read.value, expiresAt: read.t * 1000 + this.ttlMs });
+      return { hit: true, value: read.value as T };
+    }
+    this.stats.misses++;
+    return NO_HIT;
+  }
+
+  /** Stores `value` in both layers, as if the function had returned it. */
+  async set(args: readonly unknown[], value: unknown): Promise<void> {
+    const encoded = this.encode(args);
+    const now = Date.now();
+    this.l1.set(encoded, { value, expiresAt: now + this.ttlMs });
+    await this.writeL2(buildCacheKey(this.ctx.keyPrefix, this.name, encoded), value, now);
+  }
+
+  /** Removes the entry from this process's L1 and from L2. */
+  async delete(args: readonly unknown[]): Promise<void> {
+    const encoded = this.encode(args);
+    this.l1.delete(encoded);
+    try {
+      await this.ctx.l2.delete(buildCacheKey(this.ctx.keyPrefix, this.name, encoded), this.name);
+      this.stats.l2Deletes++;
+      this.l2Recovered();
+    } catch (err) {
+      this.l2Failed(err as DynamoCacheError);
+    }
+  }
+
+  /** Empties this process's L1 (L2 is untouched). */
+  clearL1(): void {
+    this.l1.clear();
+  }
+
+  private encode(args: readonly unknown[]): string {
+    return encodeKey(this.keyFn === undefined ? args : this.keyFn(...args), this.name);
+  }
+
+  private async load<T>(
+    encoded: string,
+    thisArg: unknown,
+    args: readonly unknown[],
+    fn: (...args: unknown[]) => T | Promise<T>,
+  ): Promise<T> {
+    try {
+      const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, encoded);
+      const read = await this.readL2(cacheKey);
+      if (read.status === 'hit') {
+        this.stats.l2Hits++;
+        // Lives as long as the L2 item would, not a full ttl from now.
+        this.l1.set(encoded, { value: read.value, expiresAt: read.t * 1000 + this.ttlMs });
+        return read.value as T;
+      }
+      this.stats.misses++;
+      const result = fn.apply(thisArg, args as unknown[]);
+      if (this.requirePromise && !isThenable(result)) {
+        throw new DynamoCacheError(
+          'config',
+          `${this.name} returned a ${typeof result}, not a Promise: only async methods can be @DynamoCached`,
+          { namespace: this.name },
+        );
+      }
+      const value = await result;
+      const now = Date.now();
+      this.l1.set(encoded, { value, expiresAt: now + this.ttlMs });
+      await this.writeL2(cacheKey, value, now);
+      return value;
+    } finally {
+      this.inflight.delete(encoded);
+    }
+  }
+
+  private async readL2(cacheKey: string): Promise<L2Read> {
+    let read: L2Read;
+    try {
+      read = await this.ctx.l2.read(cacheKey, this.ttl, this.name);
+    } catch (err) {
+      this.l2Failed(err as DynamoCacheError);
+      return { status: 'miss' };
+    }
+    this.l2Recovered();
+    if (read.status === 'expired') this.stats.l2Deletes++;
+    else if (read.status === 'corrupt') {
+      this.ctx.logger.warn(
+        `${this.name}: unreadable L2 item ${cacheKey} (${read.reason}); recomputing`,
+      );
+    }
+    return read;
+  }
+
+  private async writeL2(cacheKey: string, value: unknown, nowMs: number): Promise<void> {
+    let bytes: Uint8Array;
+    try {
+      bytes = this.ctx.serializer.serialize(value);
+    } catch (cause) {
+      // The value is still served from L1; only sharing it through DynamoDB is impossible.
+      if (!this.serializeWarned) {
+        this.serializeWarned = true;
+        this.ctx.logger.warn(
+          `${this.name}: a result cannot be serialized, so it is kept in L1 only (${(cause as Error).message})`,
+        );
+      }
+      return;
+    }
+    try {
+      await this.ctx.track(this.ctx.l2.write(cacheKey, bytes, nowMs / 1000, this.ttl, this.name));
+      this.stats.l2Writes++;
+      this.l2Recovered();
+    } catch (err) {
+      const e = err as DynamoCacheError;
+      this.l2Failed(
+        new DynamoCacheError(e.operation, e.message, {
+          namespace: this.name,
+          cause: e.cause,
+          result: value,
+        }),
+      );
+    }
+  }
+
+  /** Applies the `onError` policy: rethrow, or log the first failure of a run and go on. */
+  private l2Failed(err: DynamoCacheError): void {
+    this.stats.l2Errors++;
+    if (this.ctx.onError === 'throw') throw err;
+    if (!this.l2Failing) {
+      this.l2Failing = true;
+      this.ctx.logger.warn(
+        `${this.name}: ${err.message}; serving without L2 until it answers again`,
+      );
+    }
+  }
+
+  private l2Recovered(): void {
+    if (this.l2Failing) {
+      this.l2Failing = false;
+      this.ctx.logger.warn(`${this.name}: L2 answers again`);
+    }
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}

@@ -1,0 +1,19 @@
+export * from './decorators/index.js';
+export {
+  DYNAMO_CACHE_CLIENT,
+  DYNAMO_CACHE_OPTIONS,
+  DYNAMO_CACHED_METADATA,
+} from './dynamo-cache.constants.js';
+export { DynamoCacheModule } from './dynamo-cache.module.js';
+export { DynamoCacheService, type DynamoCacheNamespaceOptions } from './dynamo-cache.service.js';
+export {
+  createCacheTable,
+  type CreateCacheTableOptions,
+  type CreateCacheTableResult,
+} from './engine/create-cache-table.js';
+export type { CacheLookup, OnErrorPolicy } from './engine/cache-namespace.js';
+export type { CacheStats, CacheStatsSnapshot } from './engine/cache-stats.js';
+export { v8Serializer, type CacheSerializer } from './engine/serializer.js';
+export { encodeKey, buildCacheKey } from './engine/cache-key.js';
+export * from './errors.js';
+export * from './interfaces/index.js';

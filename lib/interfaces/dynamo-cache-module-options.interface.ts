@@ -1,0 +1,69 @@
+import type { DynamoDBClient, DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import type { OnErrorPolicy } from '../engine/cache-namespace.js';
+import type { CacheSerializer } from '../engine/serializer.js';
+
+/**
+ * Options of `DynamoCacheModule.forRoot()` (and what `forRootAsync()` factories return).
+ *
+ * @example
+ * DynamoCacheModule.forRoot({ table: 'app-cache', ttl: 3600, maxsize: 1000, region: 'eu-west-1' })
+ */
+export interface DynamoCacheModuleOptions {
+  /** DynamoDB table name; its partition key is `cache_key` (String). */
+  table: string;
+  /** Seconds an entry lives, in both layers; `null` (default) = never expires. */
+  ttl?: number | null;
+  /** L1 capacity in entries, per decorated method; `null` (default) = unbounded; `0` = no L1. */
+  maxsize?: number | null;
+  /** AWS region; may instead come from `clientConfig.region` or the SDK's usual sources. */
+  region?: string;
+  /** Forwarded to `new DynamoDBClient(...)`: endpoint, credentials, retries… */
+  clientConfig?: DynamoDBClientConfig;
+  /** The application's own client: used as is, never destroyed by the module. */
+  client?: DynamoDBClient;
+  /** Prepended to every `cache_key`, to share one table between apps or stages. Default `''`. */
+  keyPrefix?: string;
+  /**
+   * `'throw'` (default): an L2 failure rejects the call with `DynamoCacheError`;
+   * `'bypass'`: it is logged and the call is served as if L2 were empty.
+   */
+  onError?: OnErrorPolicy;
+  /** Value codec for the `v` attribute. Default: `node:v8` structured serialization. */
+  serializer?: CacheSerializer;
+  /** Strongly consistent `GetItem`. Default `false`. */
+  consistentRead?: boolean;
+}
+
+/**
+ * The options after validation, with every default filled in; injectable as `DYNAMO_CACHE_OPTIONS`.
+ *
+ * @example
+ * constructor(@Inject(DYNAMO_CACHE_OPTIONS) options: ResolvedDynamoCacheOptions) {
+ *   console.log(options.table, options.ttl);
+ * }
+ */
+export interface ResolvedDynamoCacheOptions {
+  table: string;
+  ttl: number | null;
+  maxsize: number | null;
+  region: string | undefined;
+  clientConfig: DynamoDBClientConfig;
+  client: DynamoDBClient | undefined;
+  keyPrefix: string;
+  onError: OnErrorPolicy;
+  serializer: CacheSerializer;
+  consistentRead: boolean;
+}
+
+/**
+ * A class that `forRootAsync({ useClass })` or `useExisting` can use to build the options.
+ *
+ * @example
+ * @Injectable()
+ * class CacheConfig implements DynamoCacheOptionsFactory {
+ *   createDynamoCacheOptions() { return { table: 'app-cache', region: 'eu-west-1' }; }
+ * }
+ */
+export interface DynamoCacheOptionsFactory {
+  createDynamoCacheOptions(): DynamoCacheModuleOptions | Promise<DynamoCacheModuleOptions>;
+}

@@ -1,0 +1,23 @@
+/**
+ * Options of `@DynamoCached(options)`; each one overrides the module's.
+ *
+ * @example
+ * @DynamoCached({ ttl: 60, maxsize: 500, namespace: 'rates.v2', key: (q: Query) => q.id })
+ */
+export interface DynamoCachedOptions {
+  /** Seconds an entry lives; `null` = never expires. */
+  ttl?: number | null;
+  /** L1 capacity for this method; `null` = unbounded; `0` = no L1. */
+  maxsize?: number | null;
+  /** Another DynamoDB table for this method's items. */
+  table?: string;
+  /** The namespace part of `cache_key`; default `ClassName.methodName`. */
+  namespace?: string;
+  /** Derives the key material from the arguments; default the argument list. */
+  key?: (...args: never[]) => unknown;
+  /**
+   * Routes only: request headers whose values join the key material. Declaring it also allows
+   * caching requests that carry `Authorization` or `Cookie`.
+   */
+  vary?: string[];
+}

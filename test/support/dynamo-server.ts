@@ -1,0 +1,91 @@
+import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import dynalite from 'dynalite';
+import type { AddressInfo } from 'node:net';
+import { createCacheTable } from '../../lib/index.js';
+
+/**
+ * A DynamoDB-compatible server for a test file: dynalite in-process, or whatever
+ * DYNAMO_CACHE_TEST_ENDPOINT points at (DynamoDB Local in CI).
+ */
+export interface TestDynamo {
+  endpoint: string;
+  /** Client options with dummy credentials, so no test reads the machine's AWS setup. */
+  clientConfig: DynamoDBClientConfig;
+  /** A new client (count its calls with `countCalls`). */
+  client(): DynamoDBClient;
+  /** Creates a fresh table with a unique name. */
+  table(prefix?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+let tableSeq = 0;
+
+export async function startDynamo(): Promise<TestDynamo> {
+  let endpoint = process.env.DYNAMO_CACHE_TEST_ENDPOINT;
+  let close = async (): Promise<void> => {};
+  if (!endpoint) {
+    const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+  const clientConfig = dummyClientConfig(endpoint);
+  const clients: DynamoDBClient[] = [];
+  const admin = new DynamoDBClient(clientConfig);
+  return {
+    endpoint,
+    clientConfig,
+    client() {
+      const c = new DynamoDBClient(clientConfig);
+      clients.push(c);
+      return c;
+    },
+    async table(prefix = 'cache') {
+      const name = `${prefix}-${process.pid}-${Date.now().toString(36)}-${++tableSeq}`;
+      await createCacheTable(admin, name);
+      return name;
+    },
+    async close() {
+      for (const c of clients) c.destroy();
+      admin.destroy();
+      await close();
+    },
+  };
+}
+
+export function dummyClientConfig(endpoint: string): DynamoDBClientConfig {
+  return {
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    maxAttempts: 1,
+  };
+}
+
+/** Counts every command sent through `client`, by command name (GetItem, PutItem, …). */
+export interface CallCounter {
+  readonly counts: Record<string, number>;
+  get(command: string): number;
+  total(): number;
+  reset(): void;
+}
+
+export function countCalls(client: DynamoDBClient): CallCounter {
+  const counts: Record<string, number> = {};
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = String(context.commandName).replace(/Command$/, '');
+      counts[name] = (counts[name] ?? 0) + 1;
+      return next(args);
+    },
+    { step: 'initialize', name: 'dynamoCacheTestCallCounter' },
+  );
+  return {
+    counts,
+    get: (command) => counts[command] ?? 0,
+    total: () => Object.values(counts).reduce((a, b) => a + b, 0),
+    reset: () => {
+      for (const k of Object.keys(counts)) delete counts[k];
+    },
+  };
+}
