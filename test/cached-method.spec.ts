@@ -9,12 +9,7 @@ import {
   type DynamoCacheModuleOptions,
 } from '../lib/index.js';
 import { bootCache, scanTable, sleep } from './support/apps.js';
-import {
-  countCalls,
-  startDynamo,
-  type CallCounter,
-  type TestDynamo,
-} from './support/dynamo-server.js';
+import { countCalls, startDynamo, type TestDynamo } from './support/dynamo-server.js';
 
 @Injectable()
 class RatesService {
