@@ -243,7 +243,7 @@ describe('@DynamoCached service methods (dynalite)', () => {
     expect(fresh.calls.counts).toEqual({ GetItem: 2 });
   });
 
-  it('keeps other decorators' metadata on the wrapped method', async () => {
+  it("keeps other decorators' metadata on the wrapped method", async () => {
     const { service, moduleRef } = await app(await dynamo.table());
     const reflector = moduleRef.get(Reflector);
     expect(Object.prototype.hasOwnProperty.call(service, 'nothing')).toBe(true); // wrapped on the instance
