@@ -58,6 +58,23 @@ describe('12. the sample application', () => {
     }
   });
 
+  it('caches the quote route as a whole response: MISS, then HIT with the same body', async () => {
+    const app = await start();
+    try {
+      const { port } = app.getHttpServer().address() as AddressInfo;
+      const url = `http://127.0.0.1:${port}/rates/quote/EUR/USD?amount=100`;
+      const first = await fetch(url);
+      expect(first.headers.get('x-cache')).toBe('MISS');
+      const second = await fetch(url);
+      expect(second.headers.get('x-cache')).toBe('HIT');
+      expect(await second.json()).toEqual(await first.json());
+      const other = await fetch(url.replace('amount=100', 'amount=5'));
+      expect(other.headers.get('x-cache')).toBe('MISS');
+    } finally {
+      await app.close();
+    }
+  });
+
   it('a restarted sample on the same server gets an L2 hit', async () => {
     const dynamo = await startDynamo();
     process.env.DYNAMO_CACHE_ENDPOINT = dynamo.endpoint;
