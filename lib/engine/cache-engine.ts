@@ -115,6 +115,9 @@ export class CacheEngine {
   /**
    * The circuit breaker's state for `table` (default: the engine's table). A table not used yet
    * is `closed`.
+   *
+   * @example
+   * engine.circuit(); // 'closed' | 'open' | 'half-open'
    */
   circuit(table: string = this.settings.table): CircuitState {
     return this.stores.get(table)?.circuit ?? 'closed';

@@ -132,7 +132,8 @@ export class CacheNamespace {
     const encoded = this.encode(args);
     const now = Date.now();
     this.l1.set(encoded, { value, expiresAt: now + this.ttlMs });
-    await this.writeL2(buildCacheKey(this.ctx.keyPrefix, this.name, encoded), value, now);
+    // An explicit overwrite: attempted even while the circuit is open (see L2Store.write).
+    await this.writeL2(buildCacheKey(this.ctx.keyPrefix, this.name, encoded), value, now, false);
   }
 
   /** Removes the entry from this process's L1 and from L2. */
@@ -208,7 +209,12 @@ export class CacheNamespace {
     return read;
   }
 
-  private async writeL2(cacheKey: string, value: unknown, nowMs: number): Promise<void> {
+  private async writeL2(
+    cacheKey: string,
+    value: unknown,
+    nowMs: number,
+    gated = true,
+  ): Promise<void> {
     let bytes: Uint8Array;
     try {
       bytes = this.ctx.serializer.serialize(value);
@@ -224,7 +230,7 @@ export class CacheNamespace {
     }
     try {
       const write = await this.ctx.track(
-        this.ctx.l2.write(cacheKey, bytes, nowMs / 1000, this.ttl, this.name),
+        this.ctx.l2.write(cacheKey, bytes, nowMs / 1000, this.ttl, this.name, gated),
       );
       if (write.status === 'written') this.stats.l2Writes++;
       else {

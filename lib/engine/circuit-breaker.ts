@@ -23,6 +23,9 @@ export const DEFAULT_CIRCUIT_BREAKER: CircuitBreakerSettings = { failures: 5, co
 /**
  * `closed`: DynamoDB is used. `open`: it is skipped until the cool-down ends. `half-open`: the
  * cool-down has ended and the next call (one only) probes it.
+ *
+ * @example
+ * if (moduleRef.get(CacheEngine).circuit('app-cache') === 'open') health.degraded('cache');
  */
 export type CircuitState = 'closed' | 'open' | 'half-open';
 

@@ -131,6 +131,10 @@ export class L2Store {
    * `PutItem` of already-serialized bytes, compressed when large. A value too large for DynamoDB
    * even compressed is not written; whatever item the key had is deleted instead, so no reader
    * gets an older value. Throws {@link DynamoCacheError} when DynamoDB fails.
+   *
+   * `gated: false` attempts the write even while the circuit is open: an explicit overwrite
+   * (`set`) that was skipped would leave the older value for other processes to read, whereas a
+   * skipped cache fill after a miss loses nothing.
    */
   async write(
     cacheKey: string,
@@ -138,6 +142,7 @@ export class L2Store {
     tSeconds: number,
     ttl: number | null,
     namespace: string,
+    gated = true,
   ): Promise<L2Write> {
     let item: Record<string, AttributeValue> | undefined;
     if (bytes.byteLength <= MAX_INFLATED_BYTES) {
@@ -157,7 +162,7 @@ export class L2Store {
       return { status: 'too-large', bytes: item === undefined ? bytes.byteLength : itemSize(item) };
     }
     const Item = item;
-    await this.call('PutItem', namespace, true, (client, abortSignal) =>
+    await this.call('PutItem', namespace, gated, (client, abortSignal) =>
       client.send(new PutItemCommand({ TableName: this.table, Item }), { abortSignal }),
     );
     return WRITTEN;

@@ -104,7 +104,7 @@ describe('race-safe expiry: a reader deleting an expired item never removes a fr
     const reader = await cache(table, dynamo.client());
     const writer = await cache(table, dynamo.client());
     for (let i = 0; i < 100; i++) {
-      const key = `c${i % 20}`;
+      const key = `c${i}`; // a new key each time: a hit would fill the reader’s L1
       await putExpired(table, key);
       const [seen] = await Promise.all([
         reader.lookup(NAMESPACE, [key]),

@@ -1,7 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import type { TestingModule } from '@nestjs/testing';
 import { CacheEngine } from '../../lib/engine/cache-engine.js';
-import { DynamoCacheError, DynamoCached, CircuitOpenError } from '../../lib/index.js';
+import {
+  CircuitOpenError,
+  DynamoCacheError,
+  DynamoCacheService,
+  DynamoCached,
+} from '../../lib/index.js';
 import { scanTable, sleep } from '../support/apps.js';
 import { countCalls } from '../support/dynamo-server.js';
 import { bootLogged, RecordingLogger } from '../support/recording-logger.js';
@@ -160,6 +165,48 @@ describe('DynamoDB stops in the middle of the traffic', () => {
     } finally {
       await dynamo.start();
     }
+  });
+
+  it('while the circuit is open, explicit set() and delete() still reach DynamoDB (a skipped overwrite would leave a stale value)', async () => {
+    const table = await dynamo.table();
+    const client = dynamo.client();
+    const calls = countCalls(client);
+    const app = await bootLogged(
+      { table, client, onError: 'bypass', circuitBreaker: { failures: 2, cooldownMs: 60_000 } },
+      [SquareService],
+    );
+    apps.push(app);
+    const cache = app.get(DynamoCacheService);
+    const engine = app.get(CacheEngine);
+    await cache.set('settings', ['theme'], 'old');
+    await dynamo.stop();
+    for (const n of [1, 2]) expect(await app.get(SquareService).square(n)).toBe(n * n);
+    expect(engine.circuit()).toBe('open');
+    await dynamo.start();
+
+    calls.reset();
+    expect(await app.get(SquareService).square(3)).toBe(9);
+    expect(calls.total()).toBe(0);
+    await cache.set('settings', ['theme'], 'new');
+    expect(calls.counts).toEqual({ PutItem: 1 });
+    // The write succeeded, which is proof enough that DynamoDB is back.
+    expect(engine.circuit()).toBe('closed');
+    const second = await bootLogged({ table, client: dynamo.client() }, []);
+    apps.push(second);
+    expect(await second.get(DynamoCacheService).get('settings', ['theme'])).toBe('new');
+
+    await dynamo.stop();
+    for (const n of [4, 5]) expect(await app.get(SquareService).square(n)).toBe(n * n);
+    expect(engine.circuit()).toBe('open');
+    await dynamo.start();
+    calls.reset();
+    await cache.delete('settings', ['theme']);
+    expect(calls.counts).toEqual({ DeleteItem: 1 });
+    const third = await bootLogged({ table, client: dynamo.client() }, []);
+    apps.push(third);
+    expect(await third.get(DynamoCacheService).lookup('settings', ['theme'])).toEqual({
+      hit: false,
+    });
   });
 
   it('circuitBreaker: false keeps trying DynamoDB on every call, with one warning for the run', async () => {
