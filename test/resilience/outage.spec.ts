@@ -40,6 +40,8 @@ describe('DynamoDB stops in the middle of the traffic', () => {
     dynamo = await startRestartableDynamo();
   });
   afterEach(async () => {
+    // A failed test may leave the server stopped; the next one needs it.
+    await dynamo.start();
     await Promise.all(apps.splice(0).map((a) => a.close()));
   });
   afterAll(async () => {
@@ -51,13 +53,15 @@ describe('DynamoDB stops in the middle of the traffic', () => {
     const client = dynamo.client();
     const calls = countCalls(client);
     const logger = new RecordingLogger();
-    const cooldownMs = 1500;
+    const cooldownMs = 2500;
     const app = await bootLogged(
       {
         table,
         client,
         onError: 'bypass',
-        l2Timeout: 500,
+        // Generous: the failures here are refused or cut connections, which fail at once; a
+        // short timeout would only add spurious failures on a busy machine.
+        l2Timeout: 5000,
         circuitBreaker: { failures: 5, cooldownMs },
       },
       [SquareService],
@@ -66,6 +70,10 @@ describe('DynamoDB stops in the middle of the traffic', () => {
     apps.push(app);
     const service = app.get(SquareService);
     const engine = app.get(CacheEngine);
+    // Warm the client up (credentials, endpoint, first connection) before the measured traffic.
+    expect(await service.square(-1)).toBe(1);
+    calls.reset();
+    service.calls = 0;
 
     // 1,000 distinct keys pulled by 20 concurrent callers; the server goes down after the 400th
     // call has started, while others are in flight.
@@ -138,7 +146,13 @@ describe('DynamoDB stops in the middle of the traffic', () => {
     const client = dynamo.client();
     const calls = countCalls(client);
     const app = await bootLogged(
-      { table, client, onError: 'throw', circuitBreaker: { failures: 2, cooldownMs: 60_000 } },
+      {
+        table,
+        client,
+        onError: 'throw',
+        l2Timeout: 5000,
+        circuitBreaker: { failures: 2, cooldownMs: 60_000 },
+      },
       [SquareService],
     );
     apps.push(app);
@@ -172,7 +186,13 @@ describe('DynamoDB stops in the middle of the traffic', () => {
     const client = dynamo.client();
     const calls = countCalls(client);
     const app = await bootLogged(
-      { table, client, onError: 'bypass', circuitBreaker: { failures: 2, cooldownMs: 60_000 } },
+      {
+        table,
+        client,
+        onError: 'bypass',
+        l2Timeout: 5000,
+        circuitBreaker: { failures: 2, cooldownMs: 60_000 },
+      },
       [SquareService],
     );
     apps.push(app);
@@ -215,7 +235,7 @@ describe('DynamoDB stops in the middle of the traffic', () => {
     const calls = countCalls(client);
     const logger = new RecordingLogger();
     const app = await bootLogged(
-      { table, client, onError: 'bypass', circuitBreaker: false },
+      { table, client, onError: 'bypass', l2Timeout: 5000, circuitBreaker: false },
       [SquareService],
       logger,
     );

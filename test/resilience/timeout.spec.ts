@@ -1,3 +1,4 @@
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { Injectable } from '@nestjs/common';
 import type { TestingModule } from '@nestjs/testing';
 import { DynamoCacheError, DynamoCached, L2TimeoutError } from '../../lib/index.js';
@@ -109,8 +110,10 @@ describe('l2Timeout: DynamoDB behind a loopback proxy that adds 2 s of latency',
       },
       { step: 'finalizeRequest', name: 'putItemThroughSlowProxy' },
     );
+    // Connection and credentials ready, so the direct GetItem is well within its 300 ms.
+    await client.send(new DescribeTableCommand({ TableName: table }));
     const app = await bootLogged(
-      { table, client, onError: 'throw', l2Timeout: 50, circuitBreaker: false },
+      { table, client, onError: 'throw', l2Timeout: 300, circuitBreaker: false },
       [QuoteService],
     );
     apps.push(app);
@@ -120,7 +123,7 @@ describe('l2Timeout: DynamoDB behind a loopback proxy that adds 2 s of latency',
     expect(error).toBeInstanceOf(DynamoCacheError);
     expect(error).toMatchObject({ operation: 'PutItem', result: 'quote:EEE' });
     expect((error as Error).cause).toBeInstanceOf(L2TimeoutError);
-    expect(calls.counts).toEqual({ GetItem: 1, PutItem: 1 });
+    expect(calls.counts).toEqual({ DescribeTable: 1, GetItem: 1, PutItem: 1 });
     // The result was kept in L1 all the same.
     expect(await service.quote('EEE')).toBe('quote:EEE');
     expect(service.calls).toBe(1);

@@ -10,7 +10,7 @@ import { startTcpProxy } from './tcp-proxy.js';
 export interface RestartableDynamo extends TestDynamo {
   /** Stops the server: open connections are cut, new ones refused. */
   stop(): Promise<void>;
-  /** Starts it again on the same port. */
+  /** Starts it again on the same port (nothing to do when it is running). */
   start(): Promise<void>;
 }
 
@@ -75,10 +75,12 @@ export async function startRestartableDynamo(): Promise<RestartableDynamo> {
       return name;
     },
     async stop() {
+      if (!running) return;
       running = false;
       await stop();
     },
     async start() {
+      if (running) return;
       await start();
       running = true;
     },
