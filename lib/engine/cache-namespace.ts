@@ -201,6 +201,11 @@ export class CacheNamespace {
     }
     if (read.status === 'expired') {
       if (read.deleted) this.stats.l2Deletes++;
+      // A failed clean-up does not fail the call: the miss stands, and the new value's PutItem
+      // (or DynamoDB's own TTL) replaces the item anyway.
+      else if (read.error !== undefined && !(read.error.cause instanceof CircuitOpenError)) {
+        this.stats.l2Errors++;
+      }
     } else if (read.status === 'corrupt') {
       this.ctx.logger.warn(
         `${this.name}: unreadable L2 item ${cacheKey} (${read.reason}); recomputing`,

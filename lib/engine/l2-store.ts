@@ -23,11 +23,14 @@ import {
   MAX_ITEM_BYTES,
 } from './value-compression.js';
 
-/** Outcome of an L2 read. `expired` items have been deleted unless someone rewrote them first. */
+/**
+ * Outcome of an L2 read. `expired` items have been deleted unless someone rewrote them first
+ * (`deleted: false`) or the delete failed (`error`: housekeeping only, the read itself stands).
+ */
 export type L2Read =
   | { readonly status: 'hit'; readonly value: unknown; readonly t: number }
   | { readonly status: 'miss' }
-  | { readonly status: 'expired'; readonly deleted: boolean }
+  | { readonly status: 'expired'; readonly deleted: boolean; readonly error?: DynamoCacheError }
   | { readonly status: 'corrupt'; readonly reason: string };
 
 /** Outcome of an L2 write: stored, or too large for DynamoDB even compressed (then not stored). */
@@ -111,8 +114,12 @@ export class L2Store {
     if (decoded.t > nowS + FUTURE_TOLERANCE_S)
       return { status: 'corrupt', reason: `t is in the future (${decoded.tRaw})` };
     if (ttl !== null && nowS - decoded.t >= ttl) {
-      const deleted = await this.deleteIfUnchanged(cacheKey, decoded.tRaw, namespace);
-      return { status: 'expired', deleted };
+      try {
+        const deleted = await this.deleteIfUnchanged(cacheKey, decoded.tRaw, namespace);
+        return { status: 'expired', deleted };
+      } catch (error) {
+        return { status: 'expired', deleted: false, error: error as DynamoCacheError };
+      }
     }
     let value: unknown;
     try {

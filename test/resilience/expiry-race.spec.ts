@@ -99,6 +99,33 @@ describe('race-safe expiry: a reader deleting an expired item never removes a fr
     expect(reader.stats().total.l2Deletes).toBe(1);
   });
 
+  it("a failing clean-up DeleteItem does not fail the read, even under 'throw'", async () => {
+    const table = await dynamo.table('race');
+    const client = dynamo.client();
+    // Fault injection for this one branch: DeleteItem fails, everything else reaches the server.
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'DeleteItemCommand')
+          throw new Error('injected DeleteItem failure');
+        return next(args);
+      },
+      { step: 'initialize', name: 'failDeleteItem' },
+    );
+    const app = await bootLogged({ table, client, ttl: TTL, onError: 'throw' }, []);
+    apps.push(app);
+    const cache = app.get(DynamoCacheService);
+    await putExpired(table, 'sticky');
+    expect(await cache.wrap(NAMESPACE, ['sticky'], () => 'recomputed')).toBe('recomputed');
+    // The new value's PutItem replaced the expired item all the same.
+    expect(await stored(table, 'sticky')).toBe('recomputed');
+    expect(cache.stats().total).toMatchObject({
+      misses: 1,
+      l2Errors: 1,
+      l2Deletes: 0,
+      l2Writes: 1,
+    });
+  });
+
   it('reader and writer truly concurrent, 100 times: whatever the order, the fresh item is what remains', async () => {
     const table = await dynamo.table('race');
     const reader = await cache(table, dynamo.client());
