@@ -212,6 +212,11 @@ async function main(): Promise<void> {
     ],
   });
 
+  if (process.env.BENCH_ONLY === 'l1') {
+    report(groups);
+    return;
+  }
+
   // 2. L2 hit ------------------------------------------------------------------------------
   log('2/5 L2 hit…');
   await bento

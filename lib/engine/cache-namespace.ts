@@ -1,6 +1,8 @@
 import { DynamoCacheError } from '../errors.js';
 import { CircuitOpenError } from './circuit-breaker.js';
 import { buildCacheKey, encodeKey } from './cache-key.js';
+import { coarseNow } from './coarse-clock.js';
+import { KeyMemo } from './key-memo.js';
 import { emptyStats, type CacheStats } from './cache-stats.js';
 import { createL1Cache, type L1Cache } from './l1-cache.js';
 import type { L2Read, L2Store } from './l2-store.js';
@@ -42,6 +44,9 @@ export type CacheLookup<T> = { readonly hit: true; readonly value: T } | { reado
 
 const NO_HIT: CacheLookup<never> = { hit: false };
 
+/** Upper bound of a namespace's key memo (see KeyMemo). */
+const MEMO_LIMIT = 10_000;
+
 /**
  * The two-tier cache of one namespace (one decorated method, one route, or one name used through
  * the service): its own L1 LRU, the shared L2 table, and one in-flight computation per key.
@@ -55,6 +60,7 @@ export class CacheNamespace {
   private readonly keyFn: ((...args: unknown[]) => unknown) | undefined;
   private readonly requirePromise: boolean;
   private readonly l1: L1Cache;
+  private readonly keys: KeyMemo;
   private readonly inflight = new Map<string, Promise<unknown>>();
   private serializeWarned = false;
   private oversizeWarned = false;
@@ -69,6 +75,8 @@ export class CacheNamespace {
     this.keyFn = settings.key as ((...args: unknown[]) => unknown) | undefined;
     this.requirePromise = settings.requirePromise ?? false;
     this.l1 = createL1Cache(settings.maxsize);
+    // As many remembered keys as L1 can hold, within reason: beyond that they would mostly miss.
+    this.keys = new KeyMemo(Math.min(settings.maxsize ?? MEMO_LIMIT, MEMO_LIMIT), this.name);
   }
 
   /** Entries currently held in L1. */
@@ -87,13 +95,14 @@ export class CacheNamespace {
   ): Promise<T> {
     let encoded: string;
     try {
-      encoded = this.encode(args);
+      encoded =
+        this.keyFn === undefined ? this.keys.key(args) : encodeKey(this.keyFn(...args), this.name);
     } catch (err) {
       return Promise.reject(err);
     }
     const entry = this.l1.get(encoded);
     if (entry !== undefined) {
-      if (entry.expiresAt === Infinity || entry.expiresAt > Date.now()) {
+      if (entry.expiresAt > coarseNow()) {
         this.stats.l1Hits++;
         return Promise.resolve(entry.value as T);
       }
@@ -154,7 +163,9 @@ export class CacheNamespace {
   }
 
   private encode(args: readonly unknown[]): string {
-    return encodeKey(this.keyFn === undefined ? args : this.keyFn(...args), this.name);
+    return this.keyFn === undefined
+      ? this.keys.key(args)
+      : encodeKey(this.keyFn(...args), this.name);
   }
 
   private async load<T>(

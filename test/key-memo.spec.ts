@@ -1,0 +1,52 @@
+import fc from 'fast-check';
+import { encodeKey } from '../lib/index.js';
+import { KeyMemo } from '../lib/engine/key-memo.js';
+
+describe('KeyMemo (the L1 hit path key cache)', () => {
+  const primitive = fc.oneof(
+    fc.string(),
+    fc.double(),
+    fc.integer(),
+    fc.constantFrom(0, -0, NaN, Infinity, true, false, null, undefined),
+  );
+  const anyArg = fc.oneof(primitive, fc.anything({ maxDepth: 2 }));
+
+  it('always answers what encodeKey answers, however often it is asked', () => {
+    const memo = new KeyMemo(50, 'ns');
+    fc.assert(
+      fc.property(fc.array(anyArg, { maxLength: 6 }), (args) => {
+        const expected = encodeKey(args);
+        return memo.key(args) === expected && memo.key([...args]) === expected;
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('keeps -0 and 0, 1 and "1", null and undefined apart', () => {
+    const memo = new KeyMemo(100, 'ns');
+    const pairs: [unknown[], unknown[]][] = [
+      [[0], [-0]],
+      [[1], ['1']],
+      [[null], [undefined]],
+      [
+        ['a', 0],
+        ['a', -0],
+      ],
+      [['a'], ['a', undefined]],
+      [[true], ['true']],
+    ];
+    for (const [a, b] of pairs) {
+      const ka = memo.key(a);
+      const kb = memo.key(b);
+      expect(ka).not.toBe(kb);
+      expect(memo.key(a)).toBe(ka);
+      expect(memo.key(b)).toBe(kb);
+    }
+  });
+
+  it('stays bounded: it is dropped whole past its limit and refills', () => {
+    const memo = new KeyMemo(10, 'ns');
+    for (let i = 0; i < 1000; i++) expect(memo.key(['k', i])).toBe(encodeKey(['k', i]));
+    expect((memo as unknown as { size: number }).size).toBeLessThanOrEqual(10);
+  });
+});
