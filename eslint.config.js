@@ -3,7 +3,17 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules', 'dist', 'dist-sample', 'dist-check', 'coverage', 'bench/results'] },
+  {
+    ignores: [
+      'node_modules',
+      'dist',
+      'dist-sample',
+      'dist-check',
+      'dist-bench',
+      'coverage',
+      'bench/results',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   prettier,

@@ -4,6 +4,7 @@ export {
   DYNAMO_CACHE_OPTIONS,
   DYNAMO_CACHED_METADATA,
 } from './dynamo-cache.constants.js';
+export { DynamoCacheInterceptor, type DynamoCacheRouteKey } from './dynamo-cache.interceptor.js';
 export { DynamoCacheModule } from './dynamo-cache.module.js';
 export { DynamoCacheService, type DynamoCacheNamespaceOptions } from './dynamo-cache.service.js';
 export {

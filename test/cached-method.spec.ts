@@ -1,5 +1,6 @@
 import { GetItemCommand, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { Injectable } from '@nestjs/common';
+import { Injectable, SetMetadata } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import type { TestingModule } from '@nestjs/testing';
 import {
   buildCacheKey,
@@ -27,6 +28,7 @@ class RatesService {
     return `${from}->${to}`;
   }
 
+  @SetMetadata('audit', 'rates')
   @DynamoCached()
   async nothing(kind: 'undefined' | 'null'): Promise<undefined | null> {
     this.calls++;
@@ -239,5 +241,17 @@ describe('@DynamoCached service methods (dynalite)', () => {
     expect(await fresh.service.nothing('null')).toBeNull();
     expect(fresh.service.calls).toBe(0);
     expect(fresh.calls.counts).toEqual({ GetItem: 2 });
+  });
+
+  it("keeps other decorators' metadata on the wrapped method", async () => {
+    const { service, moduleRef } = await app(await dynamo.table());
+    const reflector = moduleRef.get(Reflector);
+    expect(Object.prototype.hasOwnProperty.call(service, 'nothing')).toBe(true); // wrapped on the instance
+    expect(reflector.get('audit', service.nothing)).toBe('rates');
+    expect(service.nothing.name).toBe('nothing');
+    service.calls = 0;
+    await service.nothing('null');
+    await service.nothing('null');
+    expect(service.calls).toBe(1);
   });
 });

@@ -1,4 +1,6 @@
+import { UseInterceptors } from '@nestjs/common';
 import { DYNAMO_CACHED_METADATA } from '../dynamo-cache.constants.js';
+import { DynamoCacheInterceptor } from '../dynamo-cache.interceptor.js';
 import { assertMaxsize, assertTtl } from '../dynamo-cache-options.resolver.js';
 import { DynamoCacheError } from '../errors.js';
 import type { DynamoCachedOptions } from '../interfaces/dynamo-cached-options.interface.js';
@@ -17,8 +19,9 @@ export type DynamoCachedDecorator = <T extends AnyMethod>(
  * Caches a method's results in L1 (in-process LRU) and L2 (DynamoDB), write-through.
  *
  * On a provider method (which must return a Promise) the module wraps the method at bootstrap; on
- * a controller route handler, `DynamoCacheInterceptor` caches the GET response. The decorator only
- * records metadata; other decorators' metadata on the method is kept.
+ * a controller route handler, `DynamoCacheInterceptor` caches the GET response (the decorator
+ * binds it to the handler, so nothing else is needed). Beyond that the decorator only records
+ * metadata; other decorators' metadata on the method is kept.
  *
  * @param ttlOrOptions ttl in seconds (`null` = never expires), or {@link DynamoCachedOptions}.
  *
@@ -30,6 +33,14 @@ export type DynamoCachedDecorator = <T extends AnyMethod>(
  *
  *   @DynamoCached({ ttl: 60, namespace: 'rates.v2', key: (q: Query) => q.id })
  *   async search(q: Query): Promise<Rate[]> { ... }
+ * }
+ *
+ * @example
+ * @Controller('rates')
+ * export class RatesController {
+ *   @Get(':from/:to')
+ *   @DynamoCached({ ttl: 30, vary: ['accept-language'] })
+ *   rate(@Param('from') from: string, @Param('to') to: string) { ... }
  * }
  */
 export function DynamoCached(
@@ -75,5 +86,8 @@ export function DynamoCached(
       throw new DynamoCacheError('config', `${where} can only decorate a method`);
     }
     Reflect.defineMetadata(DYNAMO_CACHED_METADATA, Object.freeze(options), descriptor.value);
+    // Makes the decorator alone enough on a route handler. On a provider method it is inert:
+    // interceptors only run around route (and message) handlers.
+    UseInterceptors(DynamoCacheInterceptor)(target, propertyKey, descriptor);
   };
 }

@@ -6,7 +6,9 @@ import { DynamoCacheError } from '../errors.js';
  *
  * The encoding is the persisted identity of a cache entry (its md5 is part of `cache_key`), so it
  * must be deterministic across processes, machines and Node versions, and injective: every value
- * is tagged with its type and every string is JSON-quoted, so no two different inputs can meet.
+ * is tagged with its type and every string is length-prefixed (`s3:EUR`), so no two different
+ * inputs can meet. Length prefixes rather than JSON quoting keep the L1 hit path free of
+ * JSON.stringify, which costs more than the whole LRU lookup.
  * Unordered containers (object keys, Maps, Sets) are sorted by their encoded form.
  *
  * Golden tests pin the format: changing anything here orphans every stored item.
@@ -21,6 +23,11 @@ function encodeNumber(n: number): string {
   return Object.is(n, -0) ? 'd-0' : 'd' + String(n);
 }
 
+/** `{length}:{string}`: self-delimiting without escaping anything. */
+function str(value: string): string {
+  return value.length + ':' + value;
+}
+
 function bytesToBase64(view: ArrayBufferView): string {
   return Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('base64');
 }
@@ -28,7 +35,7 @@ function bytesToBase64(view: ArrayBufferView): string {
 function encodeValue(value: unknown, seen: Set<object>, namespace?: string): string {
   switch (typeof value) {
     case 'string':
-      return 's' + JSON.stringify(value);
+      return 's' + str(value);
     case 'number':
       return encodeNumber(value);
     case 'boolean':
@@ -70,7 +77,7 @@ function encodeObject(obj: object, seen: Set<object>, namespace?: string): strin
     if (obj instanceof DataView) return 'V' + bytesToBase64(obj);
     // The view's type is part of the value: Buffer, Uint8Array and Int8Array of one byte differ.
     const name = Buffer.isBuffer(obj) ? 'Buffer' : obj.constructor.name;
-    return 'A' + JSON.stringify(name) + bytesToBase64(obj);
+    return 'A' + str(name) + bytesToBase64(obj);
   }
   if (obj instanceof ArrayBuffer) return 'Y' + Buffer.from(obj).toString('base64');
   if (obj instanceof Map) {
@@ -85,7 +92,7 @@ function encodeObject(obj: object, seen: Set<object>, namespace?: string): strin
     for (const v of obj) items.push(encodeValue(v, seen, namespace));
     return 'S{' + items.sort().join(',') + '}';
   }
-  if (obj instanceof RegExp) return 'R' + JSON.stringify(obj.toString());
+  if (obj instanceof RegExp) return 'R' + str(obj.toString());
   if (obj instanceof Number || obj instanceof String || obj instanceof Boolean) {
     return 'W' + encodeValue(obj.valueOf(), seen, namespace);
   }
@@ -98,16 +105,13 @@ function encodeObject(obj: object, seen: Set<object>, namespace?: string): strin
   const tag =
     proto === null || proto === Object.prototype
       ? 'o{'
-      : 'c' +
-        JSON.stringify((proto.constructor as { name?: string } | undefined)?.name ?? '') +
-        '{';
+      : 'c' + str((proto.constructor as { name?: string } | undefined)?.name ?? '') + '{';
   const keys = Object.keys(obj).sort();
   let out = tag;
   for (let i = 0; i < keys.length; i++) {
     if (i > 0) out += ',';
     const k = keys[i] as string;
-    out +=
-      JSON.stringify(k) + ':' + encodeValue((obj as Record<string, unknown>)[k], seen, namespace);
+    out += str(k) + '=' + encodeValue((obj as Record<string, unknown>)[k], seen, namespace);
   }
   return out + '}';
 }
@@ -118,7 +122,7 @@ function encodeObject(obj: object, seen: Set<object>, namespace?: string): strin
  * functions, symbols and cycles.
  *
  * @example
- * encodeKey(['EUR', 1]) // '[s"EUR",d1]'
+ * encodeKey(['EUR', 1]) // '[s3:EUR,d1]'
  */
 export function encodeKey(material: unknown, namespace?: string): string {
   // Fast path for the common case: an argument list of primitives, no Set allocation.
@@ -127,7 +131,7 @@ export function encodeKey(material: unknown, namespace?: string): string {
     for (let i = 0; i < material.length; i++) {
       const v: unknown = material[i];
       if (i > 0) out += ',';
-      if (typeof v === 'string') out += 's' + JSON.stringify(v);
+      if (typeof v === 'string') out += 's' + v.length + ':' + v;
       else if (typeof v === 'number') out += encodeNumber(v);
       else if (typeof v === 'boolean') out += v ? 'T' : 'F';
       else if (v === undefined) out += 'u';
@@ -141,7 +145,13 @@ export function encodeKey(material: unknown, namespace?: string): string {
 
 /** md5 hex of an encoded key: the part of `cache_key` after the namespace. */
 export function hashKey(encoded: string): string {
-  return createHash('md5').update(encoded).digest('hex');
+  // A lone surrogate would become U+FFFD in UTF-8, so two different strings could hash alike;
+  // such (rare) keys are hashed in JSON-escaped form, which keeps every code unit.
+  const text =
+    (encoded as { isWellFormed?: () => boolean }).isWellFormed?.() === false
+      ? JSON.stringify(encoded)
+      : encoded;
+  return createHash('md5').update(text).digest('hex');
 }
 
 /**

@@ -11,9 +11,12 @@ export interface DynamoCachedOptions {
   maxsize?: number | null;
   /** Another DynamoDB table for this method's items. */
   table?: string;
-  /** The namespace part of `cache_key`; default `ClassName.methodName`. */
+  /** The namespace part of `cache_key`; default `ClassName.methodName` (routes too). */
   namespace?: string;
-  /** Derives the key material from the arguments; default the argument list. */
+  /**
+   * Derives the key material from the arguments; default the argument list. Provider methods
+   * only: a route's key comes from `DynamoCacheInterceptor.trackBy` (override it in a subclass).
+   */
   key?: (...args: never[]) => unknown;
   /**
    * Routes only: request headers whose values join the key material. Declaring it also allows

@@ -1,0 +1,49 @@
+import { Controller, Get, Param, Query } from '@nestjs/common';
+import { DynamoCached, DynamoCacheService } from '../lib/index.js';
+import { RatesService } from './rates.service.js';
+
+/** Where a value came from, read off the cache's counters around the call. */
+export type Source = 'L1' | 'L2' | 'method';
+
+@Controller('rates')
+export class RatesController {
+  constructor(
+    private readonly rates: RatesService,
+    private readonly cache: DynamoCacheService,
+  ) {}
+
+  @Get(':from/:to')
+  async rate(@Param('from') from: string, @Param('to') to: string) {
+    const before = this.counters();
+    const started = performance.now();
+    const value = await this.rates.rate(from.toUpperCase(), to.toUpperCase());
+    const ms = Math.round((performance.now() - started) * 100) / 100;
+    const after = this.counters();
+    const source: Source =
+      after.l1Hits > before.l1Hits ? 'L1' : after.l2Hits > before.l2Hits ? 'L2' : 'method';
+    return { ...value, source, ms };
+  }
+
+  /**
+   * The whole response cached for 30 s (L1, then DynamoDB), keyed by method and URL with its
+   * query string; the X-Cache header says HIT or MISS. `respondedAt` stays the same on every HIT.
+   */
+  @Get('quote/:from/:to')
+  @DynamoCached(30)
+  async quote(@Param('from') from: string, @Param('to') to: string, @Query('amount') amount = '1') {
+    const { rate, computedAt } = await this.rates.rate(from.toUpperCase(), to.toUpperCase());
+    return {
+      from,
+      to,
+      amount: Number(amount),
+      total: Number(amount) * rate,
+      computedAt,
+      respondedAt: new Date().toISOString(),
+    };
+  }
+
+  private counters() {
+    const s = this.cache.stats().namespaces['RatesService.rate'];
+    return { l1Hits: s?.l1Hits ?? 0, l2Hits: s?.l2Hits ?? 0 };
+  }
+}
