@@ -57,7 +57,7 @@ describe(`createCacheTable (${testServerKind()})`, () => {
     const table = tableName();
     const result = await createCacheTable(admin, table, { enableTtl: true });
     const description = await ttlDescription(table);
-    if (dynamo.server === 'dynalite') {
+    if (testServerKind() === 'dynalite') {
       // dynalite answers UpdateTimeToLive with UnknownOperationException: skipped, not thrown.
       expect(result).toEqual({ created: true, ttlEnabled: false });
       expect(description?.TimeToLiveStatus).toBe('DISABLED');

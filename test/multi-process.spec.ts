@@ -192,7 +192,7 @@ describe(`several processes on one table (${testServerKind()})`, () => {
     }
     const totalCalls = reports.reduce((sum, r) => sum + r.calls, 0);
     console.log(
-      `multi-process (${dynamo.server}): ${totalCalls} method calls for ${keys.length} keys in 4 processes ` +
+      `multi-process (${testServerKind()}): ${totalCalls} method calls for ${keys.length} keys in 4 processes ` +
         `(perfect: ${keys.length}; no sharing: ${4 * keys.length}); per process: ${reports.map((r) => r.calls).join(', ')}`,
     );
     expect(totalCalls).toBeGreaterThanOrEqual(keys.length);

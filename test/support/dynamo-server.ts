@@ -9,12 +9,6 @@ import { createCacheTable } from '../../lib/index.js';
  */
 export interface TestDynamo {
   endpoint: string;
-  /**
-   * Which server this is: the in-process dynalite, AWS's DynamoDB Local (the endpoint given by
-   * `npm run test:dynamodb-local`, which sets DYNAMO_CACHE_TEST_SERVER=dynamodb-local), or some
-   * other endpoint.
-   */
-  server: TestServerKind;
   /** Client options with dummy credentials, so no test reads the machine's AWS setup. */
   clientConfig: DynamoDBClientConfig;
   /** A new client (count its calls with `countCalls`). */
@@ -24,10 +18,14 @@ export interface TestDynamo {
   close(): Promise<void>;
 }
 
-/** See {@link TestDynamo.server}. `external` is taken to be DynamoDB itself (it has TTL). */
+/**
+ * Which server the suite targets: the in-process dynalite, AWS's DynamoDB Local (the endpoint
+ * `npm run test:dynamodb-local` provides, with DYNAMO_CACHE_TEST_SERVER=dynamodb-local), or some
+ * other endpoint, taken to be DynamoDB itself.
+ */
 export type TestServerKind = 'dynalite' | 'dynamodb-local' | 'external';
 
-/** The server this test run targets, known before any is started (for test titles). */
+/** The server this test run targets (see {@link TestServerKind}). */
 export function testServerKind(): TestServerKind {
   if (!process.env.DYNAMO_CACHE_TEST_ENDPOINT) return 'dynalite';
   return process.env.DYNAMO_CACHE_TEST_SERVER === 'dynamodb-local' ? 'dynamodb-local' : 'external';
@@ -38,7 +36,6 @@ let tableSeq = 0;
 export async function startDynamo(): Promise<TestDynamo> {
   let endpoint = process.env.DYNAMO_CACHE_TEST_ENDPOINT;
   let close = async (): Promise<void> => {};
-  const kind = testServerKind();
   if (!endpoint) {
     const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -50,7 +47,6 @@ export async function startDynamo(): Promise<TestDynamo> {
   const admin = new DynamoDBClient(clientConfig);
   return {
     endpoint,
-    server: kind,
     clientConfig,
     client() {
       const c = new DynamoDBClient(clientConfig);
