@@ -13,15 +13,7 @@
 // this repository's lockfile where possible, so a CI run downloads little beyond NestJS 11).
 // KEEP_PACKAGING_TMP=1 keeps the temporary folder for inspection.
 import { execFileSync, spawn } from 'node:child_process';
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,11 +61,15 @@ function run(cmd, args, options = {}) {
 function checkTarball(files) {
   const paths = files.map((f) => f.path).sort();
   const problems = [];
-  const need = ['package.json', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/index.js.map'];
+  const need = [
+    'package.json',
+    'README.md',
+    'LICENSE',
+    'dist/index.js',
+    'dist/index.d.ts',
+    'dist/index.js.map',
+  ];
   for (const p of need) if (!paths.includes(p)) problems.push(`missing ${p}`);
-  if (existsSync(join(root, 'README.md')) && !paths.includes('README.md')) {
-    problems.push('missing README.md');
-  }
   const exportsTypes = pkg.exports?.['.']?.types?.replace(/^\.\//, '');
   const exportsMain = pkg.exports?.['.']?.default?.replace(/^\.\//, '');
   for (const p of [exportsTypes, exportsMain]) {
@@ -93,8 +89,6 @@ function checkTarball(files) {
     if (!paths.includes(`${p}.map`)) problems.push(`no ${p}.map beside ${p}`);
   }
   if (problems.length) throw new Error(`tarball contents:\n  ${problems.join('\n  ')}`);
-  if (!paths.includes('README.md'))
-    log('note: the repository has no README.md yet, so the tarball has none');
   return paths;
 }
 

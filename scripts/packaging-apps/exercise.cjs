@@ -4,8 +4,8 @@
 // or require) and hands the modules in. Plain JavaScript: decorators are applied by hand.
 //
 // It boots a Nest HTTP application on loopback against the DynamoDB endpoint in ENDPOINT, then
-// checks that a @DynamoCached service method runs once for two calls, that a cached GET route
-// answers twice with one computation, and that a second application (empty L1) reads the value
+// checks that a @DynamoCached service method runs once for two calls, that a @DynamoCached GET
+// route answers twice with one handler call (X-Cache MISS, then HIT), and that a second application (empty L1) reads the value
 // from DynamoDB without calling the method. Any failed check throws: the process exits non-zero.
 'use strict';
 
@@ -50,9 +50,13 @@ module.exports = async function exercise({ label, common, core, cache, sdk }) {
     );
   }
 
-  // The route is cached by DynamoCacheInterceptor when the package has it (CONTRACT §5:
-  // @DynamoCached on the handler is enough); otherwise the route's service call is.
-  const hasInterceptor = typeof cache.DynamoCacheInterceptor === 'function';
+  // The route: @DynamoCached on the handler is enough for DynamoCacheInterceptor to cache it
+  // (CONTRACT §5).
+  assert.equal(
+    typeof cache.DynamoCacheInterceptor,
+    'function',
+    'DynamoCacheInterceptor is exported',
+  );
   class QuotesController {
     constructor(rates) {
       this.rates = rates;
@@ -66,7 +70,7 @@ module.exports = async function exercise({ label, common, core, cache, sdk }) {
   Inject(RatesService)(QuotesController, undefined, 0);
   Param('symbol')(QuotesController.prototype, 'quote', 0);
   const handler = Object.getOwnPropertyDescriptor(QuotesController.prototype, 'quote');
-  if (hasInterceptor) DynamoCached(30)(QuotesController.prototype, 'quote', handler);
+  DynamoCached(30)(QuotesController.prototype, 'quote', handler);
   Get(':symbol')(QuotesController.prototype, 'quote', handler);
   Controller('quotes')(QuotesController);
 
@@ -96,34 +100,34 @@ module.exports = async function exercise({ label, common, core, cache, sdk }) {
     }
     assert.deepEqual(responses[1].body, responses[0].body);
     assert.deepEqual(responses[0].body, { symbol: 'ACME', price: 400 });
-    if (hasInterceptor) {
-      assert.equal(app.get(QuotesController).handled, 1, 'the cached route handler runs once');
-      assert.deepEqual(
-        responses.map((r) => r.xCache),
-        ['MISS', 'HIT'],
-      );
-      say('route: 2 GETs, 1 handler call, X-Cache MISS then HIT (DynamoCacheInterceptor)');
-    } else {
-      assert.equal(app.get(QuotesController).handled, 2);
-      assert.equal(rates.quoteCalls, 1, "the route's cached service call runs once");
-      say('route: 2 GETs, 1 computation (the route calls a cached service method; no interceptor)');
-    }
+    assert.equal(app.get(QuotesController).handled, 1, 'the cached route handler runs once');
+    assert.equal(rates.quoteCalls, 1);
+    assert.deepEqual(
+      responses.map((r) => r.xCache),
+      ['MISS', 'HIT'],
+    );
+    say('route: 2 GETs, 1 handler call, X-Cache MISS then HIT (DynamoCacheInterceptor)');
   } finally {
     await app.close();
   }
 
-  // A second application: empty L1, same table. The value must come from DynamoDB.
-  const again = await NestFactory.createApplicationContext(AppModule, { logger: ['error'] });
+  // A second application: empty L1, same table. Method and route must be served from DynamoDB.
+  const again = await NestFactory.create(AppModule, { logger: ['error', 'warn'] });
+  await again.listen(0, '127.0.0.1');
   try {
     const rates = again.get(RatesService);
-    assert.deepEqual(await rates.rate('EUR', 'USD'), {
-      pair: 'EUR/USD',
-      rate: (3 * 7) / (3 * 3),
-    });
+    assert.deepEqual(await rates.rate('EUR', 'USD'), { pair: 'EUR/USD', rate: 21 / 9 });
     assert.equal(rates.calls, 0, 'a fresh application reads the value from DynamoDB');
+    const res = await globalThis.fetch(
+      `${(await again.getUrl()).replace('[::1]', '127.0.0.1')}/quotes/ACME`,
+    );
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-cache'), 'HIT');
+    assert.deepEqual(await res.json(), { symbol: 'ACME', price: 400 });
+    assert.equal(again.get(QuotesController).handled, 0, 'the route response comes from DynamoDB');
     const { total } = again.get(DynamoCacheService).stats();
-    assert.equal(total.l2Hits, 1);
-    say(`fresh application: served from DynamoDB (l2Hits ${total.l2Hits}, method not called)`);
+    assert.equal(total.l2Hits, 2);
+    say('fresh application: method and route served from DynamoDB (l2Hits 2, nothing computed)');
   } finally {
     await again.close();
   }
