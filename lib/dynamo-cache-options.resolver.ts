@@ -1,4 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DEFAULT_L2_TIMEOUT_MS } from './engine/cache-engine.js';
+import { DEFAULT_CIRCUIT_BREAKER, type CircuitBreakerSettings } from './engine/circuit-breaker.js';
 import { v8Serializer } from './engine/serializer.js';
 import { DynamoCacheError } from './errors.js';
 import type {
@@ -77,6 +79,8 @@ export async function resolveModuleOptions(
   if (o.region !== undefined && (typeof o.region !== 'string' || o.region === '')) {
     throw configError('region', 'must be a non-empty string');
   }
+  const l2Timeout = resolveL2Timeout(o.l2Timeout);
+  const circuitBreaker = resolveCircuitBreaker(o.circuitBreaker);
   const clientConfig = { ...(o.clientConfig ?? {}) };
   if (o.region !== undefined) clientConfig.region = o.region;
   if (o.client === undefined && clientConfig.region === undefined) {
@@ -93,6 +97,54 @@ export async function resolveModuleOptions(
     onError: o.onError ?? 'throw',
     serializer: o.serializer ?? v8Serializer,
     consistentRead: o.consistentRead ?? false,
+    l2Timeout,
+    circuitBreaker,
+  };
+}
+
+function resolveL2Timeout(value: unknown): number | null {
+  if (value === undefined) return DEFAULT_L2_TIMEOUT_MS;
+  if (value === null) return null;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw configError(
+      'l2Timeout',
+      `must be a positive number of milliseconds or null, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+function resolveCircuitBreaker(value: unknown): CircuitBreakerSettings | false {
+  if (value === undefined || value === true) return { ...DEFAULT_CIRCUIT_BREAKER };
+  if (value === false) return false;
+  if (value === null || typeof value !== 'object') {
+    throw configError(
+      'circuitBreaker',
+      `must be false, true or { failures, cooldownMs }, got ${String(value)}`,
+    );
+  }
+  const { failures, cooldownMs } = value as { failures?: unknown; cooldownMs?: unknown };
+  if (
+    failures !== undefined &&
+    (typeof failures !== 'number' || !Number.isInteger(failures) || failures < 1)
+  ) {
+    throw configError(
+      'circuitBreaker.failures',
+      `must be a positive integer, got ${String(failures)}`,
+    );
+  }
+  if (
+    cooldownMs !== undefined &&
+    (typeof cooldownMs !== 'number' || !Number.isFinite(cooldownMs) || cooldownMs <= 0)
+  ) {
+    throw configError(
+      'circuitBreaker.cooldownMs',
+      `must be a positive number of milliseconds, got ${String(cooldownMs)}`,
+    );
+  }
+  return {
+    failures: failures ?? DEFAULT_CIRCUIT_BREAKER.failures,
+    cooldownMs: cooldownMs ?? DEFAULT_CIRCUIT_BREAKER.cooldownMs,
   };
 }
 

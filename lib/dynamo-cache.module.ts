@@ -44,6 +44,8 @@ const providers: Provider[] = [
         onError: o.onError,
         serializer: o.serializer,
         consistentRead: o.consistentRead,
+        l2Timeout: o.l2Timeout,
+        circuitBreaker: o.circuitBreaker,
         logger: new Logger('DynamoCache'),
       }),
     inject: [DYNAMO_CACHE_OPTIONS, LazyDynamoClient],

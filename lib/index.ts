@@ -15,6 +15,12 @@ export {
 export type { CacheLookup, OnErrorPolicy } from './engine/cache-namespace.js';
 export type { CacheStats, CacheStatsSnapshot } from './engine/cache-stats.js';
 export { v8Serializer, type CacheSerializer } from './engine/serializer.js';
+export {
+  CircuitOpenError,
+  type CircuitBreakerOptions,
+  type CircuitState,
+} from './engine/circuit-breaker.js';
+export { L2TimeoutError } from './engine/l2-timeout.js';
 export { encodeKey, buildCacheKey } from './engine/cache-key.js';
 export * from './errors.js';
 export * from './interfaces/index.js';

@@ -1,6 +1,11 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { emptyStats, type CacheStatsSnapshot } from './cache-stats.js';
 import {
+  DEFAULT_CIRCUIT_BREAKER,
+  type CircuitBreakerSettings,
+  type CircuitState,
+} from './circuit-breaker.js';
+import {
   CacheNamespace,
   type CacheLogger,
   type NamespaceContext,
@@ -21,7 +26,17 @@ export interface CacheEngineSettings {
   serializer: CacheSerializer;
   consistentRead: boolean;
   logger: CacheLogger;
+  /**
+   * Milliseconds a DynamoDB call may take before it is abandoned and treated as a failure;
+   * `null` = no limit. Default {@link DEFAULT_L2_TIMEOUT_MS}.
+   */
+  l2Timeout?: number | null;
+  /** Circuit breaker per table; `false` = none. Default {@link DEFAULT_CIRCUIT_BREAKER}. */
+  circuitBreaker?: CircuitBreakerSettings | false;
 }
+
+/** Default `l2Timeout`: far above DynamoDB's usual latency, far below a request's patience. */
+export const DEFAULT_L2_TIMEOUT_MS = 1000;
 
 /** Per-namespace overrides of the engine's defaults. */
 export interface NamespaceOptions {
@@ -97,7 +112,21 @@ export class CacheEngine {
     return { total, namespaces };
   }
 
-  /** Resolves when every DynamoDB write started so far has settled. */
+  /**
+   * The circuit breaker's state for `table` (default: the engine's table). A table not used yet
+   * is `closed`.
+   *
+   * @example
+   * engine.circuit(); // 'closed' | 'open' | 'half-open'
+   */
+  circuit(table: string = this.settings.table): CircuitState {
+    return this.stores.get(table)?.circuit ?? 'closed';
+  }
+
+  /**
+   * Resolves when every DynamoDB write started so far has settled. Each is bounded by
+   * `l2Timeout`, so with a timeout set this cannot hang on an unresponsive DynamoDB.
+   */
   async drain(): Promise<void> {
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
   }
@@ -105,12 +134,13 @@ export class CacheEngine {
   private store(table: string): L2Store {
     let store = this.stores.get(table);
     if (store === undefined) {
-      store = new L2Store(
-        this.settings.client,
-        table,
-        this.settings.serializer,
-        this.settings.consistentRead,
-      );
+      const s = this.settings;
+      store = new L2Store(s.client, table, s.serializer, s.consistentRead, {
+        timeoutMs: s.l2Timeout === undefined ? DEFAULT_L2_TIMEOUT_MS : s.l2Timeout,
+        circuitBreaker: s.circuitBreaker === undefined ? DEFAULT_CIRCUIT_BREAKER : s.circuitBreaker,
+        onError: s.onError,
+        logger: s.logger,
+      });
       this.stores.set(table, store);
     }
     return store;

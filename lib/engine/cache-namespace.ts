@@ -1,4 +1,5 @@
 import { DynamoCacheError } from '../errors.js';
+import { CircuitOpenError } from './circuit-breaker.js';
 import { buildCacheKey, encodeKey } from './cache-key.js';
 import { emptyStats, type CacheStats } from './cache-stats.js';
 import { createL1Cache, type L1Cache } from './l1-cache.js';
@@ -55,8 +56,8 @@ export class CacheNamespace {
   private readonly requirePromise: boolean;
   private readonly l1: L1Cache;
   private readonly inflight = new Map<string, Promise<unknown>>();
-  private l2Failing = false;
   private serializeWarned = false;
+  private oversizeWarned = false;
 
   constructor(
     settings: NamespaceSettings,
@@ -131,7 +132,8 @@ export class CacheNamespace {
     const encoded = this.encode(args);
     const now = Date.now();
     this.l1.set(encoded, { value, expiresAt: now + this.ttlMs });
-    await this.writeL2(buildCacheKey(this.ctx.keyPrefix, this.name, encoded), value, now);
+    // An explicit overwrite: attempted even while the circuit is open (see L2Store.write).
+    await this.writeL2(buildCacheKey(this.ctx.keyPrefix, this.name, encoded), value, now, false);
   }
 
   /** Removes the entry from this process's L1 and from L2. */
@@ -141,7 +143,6 @@ export class CacheNamespace {
     try {
       await this.ctx.l2.delete(buildCacheKey(this.ctx.keyPrefix, this.name, encoded), this.name);
       this.stats.l2Deletes++;
-      this.l2Recovered();
     } catch (err) {
       this.l2Failed(err as DynamoCacheError);
     }
@@ -198,9 +199,14 @@ export class CacheNamespace {
       this.l2Failed(err as DynamoCacheError);
       return { status: 'miss' };
     }
-    this.l2Recovered();
-    if (read.status === 'expired') this.stats.l2Deletes++;
-    else if (read.status === 'corrupt') {
+    if (read.status === 'expired') {
+      if (read.deleted) this.stats.l2Deletes++;
+      // A failed clean-up does not fail the call: the miss stands, and the new value's PutItem
+      // (or DynamoDB's own TTL) replaces the item anyway.
+      else if (read.error !== undefined && !(read.error.cause instanceof CircuitOpenError)) {
+        this.stats.l2Errors++;
+      }
+    } else if (read.status === 'corrupt') {
       this.ctx.logger.warn(
         `${this.name}: unreadable L2 item ${cacheKey} (${read.reason}); recomputing`,
       );
@@ -208,7 +214,12 @@ export class CacheNamespace {
     return read;
   }
 
-  private async writeL2(cacheKey: string, value: unknown, nowMs: number): Promise<void> {
+  private async writeL2(
+    cacheKey: string,
+    value: unknown,
+    nowMs: number,
+    gated = true,
+  ): Promise<void> {
     let bytes: Uint8Array;
     try {
       bytes = this.ctx.serializer.serialize(value);
@@ -223,9 +234,20 @@ export class CacheNamespace {
       return;
     }
     try {
-      await this.ctx.track(this.ctx.l2.write(cacheKey, bytes, nowMs / 1000, this.ttl, this.name));
-      this.stats.l2Writes++;
-      this.l2Recovered();
+      const write = await this.ctx.track(
+        this.ctx.l2.write(cacheKey, bytes, nowMs / 1000, this.ttl, this.name, gated),
+      );
+      if (write.status === 'written') this.stats.l2Writes++;
+      else {
+        // Any older item for the key was deleted; the new value lives in L1 only.
+        this.stats.l2Deletes++;
+        if (!this.oversizeWarned) {
+          this.oversizeWarned = true;
+          this.ctx.logger.warn(
+            `${this.name}: a result is too large for DynamoDB (${write.bytes} bytes after compression, limit 400 KB), so it is kept in L1 only`,
+          );
+        }
+      }
     } catch (err) {
       const e = err as DynamoCacheError;
       this.l2Failed(
@@ -238,23 +260,14 @@ export class CacheNamespace {
     }
   }
 
-  /** Applies the `onError` policy: rethrow, or log the first failure of a run and go on. */
+  /**
+   * Applies the `onError` policy: rethrow, or go on as if L2 were empty. The L2 store logs (once
+   * per run of failures, per table), so a failing table does not log once per call. A call the
+   * open circuit turned away never reached DynamoDB, so it is not counted as an L2 error.
+   */
   private l2Failed(err: DynamoCacheError): void {
-    this.stats.l2Errors++;
+    if (!(err.cause instanceof CircuitOpenError)) this.stats.l2Errors++;
     if (this.ctx.onError === 'throw') throw err;
-    if (!this.l2Failing) {
-      this.l2Failing = true;
-      this.ctx.logger.warn(
-        `${this.name}: ${err.message}; serving without L2 until it answers again`,
-      );
-    }
-  }
-
-  private l2Recovered(): void {
-    if (this.l2Failing) {
-      this.l2Failing = false;
-      this.ctx.logger.warn(`${this.name}: L2 answers again`);
-    }
   }
 }
 

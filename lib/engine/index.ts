@@ -8,3 +8,6 @@ export * from './l1-cache.js';
 export * from './l2-store.js';
 export * from './lazy-client.js';
 export * from './serializer.js';
+export * from './circuit-breaker.js';
+export * from './l2-timeout.js';
+export * from './value-compression.js';

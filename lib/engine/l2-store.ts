@@ -1,156 +1,276 @@
 import {
-  ConditionalCheckFailedException,
   DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
+  type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
-import { DynamoCacheError } from '../errors.js';
-import { decodeItem, encodeItem, PARTITION_KEY } from './item-codec.js';
+import { DynamoCacheError, type DynamoCacheOperation } from '../errors.js';
+import {
+  CircuitBreaker,
+  CircuitOpenError,
+  type CircuitBreakerSettings,
+  type CircuitState,
+  type Permit,
+} from './circuit-breaker.js';
+import { encodeItem, inspectItem, itemSize, PARTITION_KEY } from './item-codec.js';
+import { withTimeout } from './l2-timeout.js';
 import type { CacheSerializer } from './serializer.js';
+import {
+  compressValue,
+  decompressValue,
+  MAX_INFLATED_BYTES,
+  MAX_ITEM_BYTES,
+} from './value-compression.js';
 
-/** Outcome of an L2 read. `expired` items have already been deleted. */
+/**
+ * Outcome of an L2 read. `expired` items have been deleted unless someone rewrote them first
+ * (`deleted: false`) or the delete failed (`error`: housekeeping only, the read itself stands).
+ */
 export type L2Read =
   | { readonly status: 'hit'; readonly value: unknown; readonly t: number }
   | { readonly status: 'miss' }
-  | { readonly status: 'expired' }
+  | { readonly status: 'expired'; readonly deleted: boolean; readonly error?: DynamoCacheError }
   | { readonly status: 'corrupt'; readonly reason: string };
+
+/** Outcome of an L2 write: stored, or too large for DynamoDB even compressed (then not stored). */
+export type L2Write =
+  { readonly status: 'written' } | { readonly status: 'too-large'; readonly bytes: number };
+
+/** How one table's DynamoDB calls are guarded, and where their trouble is reported. */
+export interface L2StoreOptions {
+  /** Milliseconds before a call is abandoned; `null` = no limit. */
+  timeoutMs: number | null;
+  /** `false` = no circuit breaker. */
+  circuitBreaker: CircuitBreakerSettings | false;
+  /** Under `'throw'` single failures reach the caller, so only circuit changes are logged. */
+  onError: 'throw' | 'bypass';
+  logger: { warn(message: string): void };
+}
 
 /** Creation times this far ahead of our clock are not clock skew but a bad item. */
 const FUTURE_TOLERANCE_S = 300;
 
 const MISS: L2Read = { status: 'miss' };
-const EXPIRED: L2Read = { status: 'expired' };
+const WRITTEN: L2Write = { status: 'written' };
 
-/** The DynamoDB layer of one table: item codec plus the three calls it needs. */
+const DEFAULT_OPTIONS: L2StoreOptions = {
+  timeoutMs: null,
+  circuitBreaker: false,
+  onError: 'throw',
+  logger: { warn: () => undefined },
+};
+
+/**
+ * The DynamoDB layer of one table: item codec, compression, and the three calls it needs, each
+ * bounded by the timeout and guarded by the table's circuit breaker.
+ */
 export class L2Store {
+  private readonly breaker: CircuitBreaker;
+  private readonly options: L2StoreOptions;
+  /** A failure has been logged and no success seen since. */
+  private failing = false;
+  /** Calls are numbered as they start; `lastFailed` is the number of the latest failed one. */
+  private started = 0;
+  private lastFailed = 0;
+
   constructor(
     private readonly client: () => DynamoDBClient,
     readonly table: string,
     private readonly serializer: CacheSerializer,
     private readonly consistentRead: boolean,
-  ) {}
+    options: Partial<L2StoreOptions> = {},
+  ) {
+    this.options = { ...DEFAULT_OPTIONS, ...options };
+    this.breaker = new CircuitBreaker(this.options.circuitBreaker);
+  }
+
+  /** The circuit breaker's state for this table. */
+  get circuit(): CircuitState {
+    return this.breaker.state;
+  }
 
   /**
    * `GetItem`, then the expiry check against the reader's ttl. An expired item is deleted, on
    * condition that its `t` is still the one read, so a fresh item written meanwhile survives.
-   * Throws {@link DynamoCacheError} when DynamoDB fails.
+   * Throws {@link DynamoCacheError} when DynamoDB fails, times out or is skipped (circuit open).
    */
   async read(cacheKey: string, ttl: number | null, namespace: string): Promise<L2Read> {
-    let item;
-    try {
-      const out = await this.client().send(
+    const out = await this.call('GetItem', namespace, true, (client, abortSignal) =>
+      client.send(
         new GetItemCommand({
           TableName: this.table,
           Key: { [PARTITION_KEY]: { S: cacheKey } },
           ConsistentRead: this.consistentRead,
         }),
-      );
-      item = out.Item;
-    } catch (cause) {
-      throw new DynamoCacheError(
-        'GetItem',
-        `GetItem on table "${this.table}" failed: ${message(cause)}`,
-        {
-          namespace,
-          cause,
-        },
-      );
-    }
+        { abortSignal },
+      ),
+    );
+    const item = out.Item;
     if (item === undefined) return MISS;
-    const decoded = decodeItem(item);
-    if (decoded === undefined)
-      return { status: 'corrupt', reason: 'missing or mistyped attributes' };
+    const decoded = inspectItem(item);
+    if ('corrupt' in decoded) return { status: 'corrupt', reason: decoded.corrupt };
     const nowS = Date.now() / 1000;
     if (decoded.t > nowS + FUTURE_TOLERANCE_S)
-      return { status: 'corrupt', reason: 't is in the future' };
+      return { status: 'corrupt', reason: `t is in the future (${decoded.tRaw})` };
     if (ttl !== null && nowS - decoded.t >= ttl) {
-      await this.deleteIfUnchanged(cacheKey, decoded.tRaw, namespace);
-      return EXPIRED;
+      try {
+        const deleted = await this.deleteIfUnchanged(cacheKey, decoded.tRaw, namespace);
+        return { status: 'expired', deleted };
+      } catch (error) {
+        return { status: 'expired', deleted: false, error: error as DynamoCacheError };
+      }
     }
     let value: unknown;
     try {
-      value = this.serializer.deserialize(decoded.bytes);
+      const bytes =
+        decoded.compression === undefined
+          ? decoded.bytes
+          : await decompressValue(decoded.bytes, decoded.compression);
+      value = this.serializer.deserialize(bytes);
     } catch (cause) {
-      return { status: 'corrupt', reason: `value cannot be deserialized (${message(cause)})` };
+      return { status: 'corrupt', reason: `value cannot be decoded (${message(cause)})` };
     }
     return { status: 'hit', value, t: decoded.t };
   }
 
-  /** `PutItem` of already-serialized bytes. Throws {@link DynamoCacheError} when DynamoDB fails. */
+  /**
+   * `PutItem` of already-serialized bytes, compressed when large. A value too large for DynamoDB
+   * even compressed is not written; whatever item the key had is deleted instead, so no reader
+   * gets an older value. Throws {@link DynamoCacheError} when DynamoDB fails.
+   *
+   * `gated: false` attempts the write even while the circuit is open: an explicit overwrite
+   * (`set`) that was skipped would leave the older value for other processes to read, whereas a
+   * skipped cache fill after a miss loses nothing.
+   */
   async write(
     cacheKey: string,
     bytes: Uint8Array,
     tSeconds: number,
     ttl: number | null,
     namespace: string,
-  ): Promise<void> {
-    try {
-      await this.client().send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: encodeItem(cacheKey, bytes, tSeconds, ttl),
-        }),
-      );
-    } catch (cause) {
-      throw new DynamoCacheError(
-        'PutItem',
-        `PutItem on table "${this.table}" failed: ${message(cause)}`,
-        {
+    gated = true,
+  ): Promise<L2Write> {
+    let item: Record<string, AttributeValue> | undefined;
+    if (bytes.byteLength <= MAX_INFLATED_BYTES) {
+      let packed;
+      try {
+        packed = await compressValue(bytes);
+      } catch (cause) {
+        throw new DynamoCacheError('serialize', `compressing a value failed: ${message(cause)}`, {
           namespace,
           cause,
-        },
-      );
+        });
+      }
+      item = encodeItem(cacheKey, packed.bytes, tSeconds, ttl, packed.compression);
     }
+    if (item === undefined || itemSize(item) > MAX_ITEM_BYTES) {
+      await this.delete(cacheKey, namespace);
+      return { status: 'too-large', bytes: item === undefined ? bytes.byteLength : itemSize(item) };
+    }
+    const Item = item;
+    await this.call('PutItem', namespace, gated, (client, abortSignal) =>
+      client.send(new PutItemCommand({ TableName: this.table, Item }), { abortSignal }),
+    );
+    return WRITTEN;
   }
 
-  /** Unconditional `DeleteItem`. */
+  /**
+   * Unconditional `DeleteItem`. An explicit invalidation is attempted even while the circuit is
+   * open: skipping it could leave a stale value for other processes.
+   */
   async delete(cacheKey: string, namespace: string): Promise<void> {
-    try {
-      await this.client().send(
+    await this.call('DeleteItem', namespace, false, (client, abortSignal) =>
+      client.send(
         new DeleteItemCommand({ TableName: this.table, Key: { [PARTITION_KEY]: { S: cacheKey } } }),
-      );
-    } catch (cause) {
-      throw new DynamoCacheError(
-        'DeleteItem',
-        `DeleteItem on table "${this.table}" failed: ${message(cause)}`,
-        {
-          namespace,
-          cause,
-        },
-      );
-    }
+        { abortSignal },
+      ),
+    );
   }
 
-  private async deleteIfUnchanged(
-    cacheKey: string,
-    tRaw: string,
+  /** Returns `false` when someone rewrote the item after our read (theirs stays). */
+  private deleteIfUnchanged(cacheKey: string, tRaw: string, namespace: string): Promise<boolean> {
+    return this.call('DeleteItem', namespace, true, (client, abortSignal) =>
+      client
+        .send(
+          new DeleteItemCommand({
+            TableName: this.table,
+            Key: { [PARTITION_KEY]: { S: cacheKey } },
+            ConditionExpression: '#t = :t',
+            ExpressionAttributeNames: { '#t': 't' },
+            ExpressionAttributeValues: { ':t': { N: tRaw } },
+          }),
+          { abortSignal },
+        )
+        .then(
+          () => true,
+          (cause: unknown) => {
+            // A failed condition is DynamoDB answering, not failing.
+            if ((cause as Error | undefined)?.name === 'ConditionalCheckFailedException') {
+              return false;
+            }
+            throw cause;
+          },
+        ),
+    );
+  }
+
+  /**
+   * One DynamoDB call: refused while the circuit is open (when `gated`), abandoned after the
+   * timeout, its outcome recorded by the breaker, its failure wrapped in {@link DynamoCacheError}.
+   */
+  private async call<T>(
+    operation: DynamoCacheOperation,
     namespace: string,
-  ): Promise<void> {
-    try {
-      await this.client().send(
-        new DeleteItemCommand({
-          TableName: this.table,
-          Key: { [PARTITION_KEY]: { S: cacheKey } },
-          ConditionExpression: '#t = :t',
-          ExpressionAttributeNames: { '#t': 't' },
-          ExpressionAttributeValues: { ':t': { N: tRaw } },
-        }),
-      );
-    } catch (cause) {
-      // Someone wrote a fresh item after our read: theirs stays, and ours is still a miss.
-      if (
-        cause instanceof ConditionalCheckFailedException ||
-        (cause as Error | undefined)?.name === 'ConditionalCheckFailedException'
-      )
-        return;
+    gated: boolean,
+    send: (client: DynamoDBClient, abortSignal: AbortSignal | undefined) => Promise<T>,
+  ): Promise<T> {
+    const permit: Permit = gated ? this.breaker.acquire() : 'call';
+    if (permit === 'denied') {
+      const cause = new CircuitOpenError(this.table, this.breaker.retryInMs);
       throw new DynamoCacheError(
-        'DeleteItem',
-        `DeleteItem on table "${this.table}" failed: ${message(cause)}`,
-        {
-          namespace,
-          cause,
-        },
+        operation,
+        `${operation} on table "${this.table}" skipped: ${cause.message}`,
+        { namespace, cause },
+      );
+    }
+    const number = ++this.started;
+    let result: T;
+    try {
+      result = await withTimeout(this.options.timeoutMs, (signal) => send(this.client(), signal));
+    } catch (cause) {
+      const error = new DynamoCacheError(
+        operation,
+        `${operation} on table "${this.table}" failed: ${message(cause)}`,
+        { namespace, cause },
+      );
+      if (number > this.lastFailed) this.lastFailed = number;
+      this.failed(error, permit);
+      throw error;
+    }
+    // A call that was already on its way when a later one failed says nothing about recovery.
+    if (number < this.lastFailed) return result;
+    if (this.breaker.success() || this.failing) {
+      this.failing = false;
+      this.options.logger.warn(`DynamoDB table "${this.table}" answers again; L2 is back in use`);
+    }
+    return result;
+  }
+
+  private failed(error: DynamoCacheError, permit: Permit): void {
+    const opened = this.breaker.failure(permit);
+    if (!this.failing && this.options.onError === 'bypass') {
+      this.failing = true;
+      this.options.logger.warn(
+        `${error.namespace}: ${error.message}; serving without L2 until it answers again`,
+      );
+    }
+    if (opened) {
+      this.failing = true;
+      const settings = this.options.circuitBreaker as CircuitBreakerSettings;
+      this.options.logger.warn(
+        `DynamoDB table "${this.table}": circuit breaker open after ${settings.failures} consecutive failures; ` +
+          `L2 is skipped for ${settings.cooldownMs} ms, then probed with one call`,
       );
     }
   }

@@ -1,5 +1,6 @@
 import type { DynamoDBClient, DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import type { OnErrorPolicy } from '../engine/cache-namespace.js';
+import type { CircuitBreakerOptions, CircuitBreakerSettings } from '../engine/circuit-breaker.js';
 import type { CacheSerializer } from '../engine/serializer.js';
 
 /**
@@ -32,6 +33,20 @@ export interface DynamoCacheModuleOptions {
   serializer?: CacheSerializer;
   /** Strongly consistent `GetItem`. Default `false`. */
   consistentRead?: boolean;
+  /**
+   * Milliseconds a DynamoDB call (`GetItem`, `PutItem`, `DeleteItem`, SDK retries included) may
+   * take before it is abandoned (its request aborted) and handled as an L2 failure under
+   * `onError`. Also bounds how long shutdown waits for writes in flight. `null` = no limit.
+   * Default `1000`.
+   */
+  l2Timeout?: number | null;
+  /**
+   * After `failures` consecutive failed DynamoDB calls on a table, skip that table for
+   * `cooldownMs`, then let one probe call through: calls meanwhile are served from L1 or the
+   * method (`'bypass'`) or rejected at once (`'throw'`). `false` disables it; `true` or `{}` uses
+   * the defaults `{ failures: 5, cooldownMs: 5000 }`.
+   */
+  circuitBreaker?: CircuitBreakerOptions | boolean;
 }
 
 /**
@@ -53,6 +68,8 @@ export interface ResolvedDynamoCacheOptions {
   onError: OnErrorPolicy;
   serializer: CacheSerializer;
   consistentRead: boolean;
+  l2Timeout: number | null;
+  circuitBreaker: CircuitBreakerSettings | false;
 }
 
 /**

@@ -1,0 +1,255 @@
+import { Injectable } from '@nestjs/common';
+import type { TestingModule } from '@nestjs/testing';
+import { CacheEngine } from '../../lib/engine/cache-engine.js';
+import {
+  CircuitOpenError,
+  DynamoCacheError,
+  DynamoCacheService,
+  DynamoCached,
+} from '../../lib/index.js';
+import { scanTable, sleep } from '../support/apps.js';
+import { countCalls } from '../support/dynamo-server.js';
+import { bootLogged, RecordingLogger } from '../support/recording-logger.js';
+import { startRestartableDynamo, type RestartableDynamo } from '../support/restartable-dynamo.js';
+
+@Injectable()
+class SquareService {
+  calls = 0;
+
+  @DynamoCached()
+  async square(n: number): Promise<number> {
+    this.calls++;
+    return n * n;
+  }
+}
+
+/** Waits (polling) until `condition` holds, failing after `timeoutMs`. */
+async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await sleep(10);
+  }
+}
+
+describe('DynamoDB stops in the middle of the traffic', () => {
+  let dynamo: RestartableDynamo;
+  const apps: TestingModule[] = [];
+
+  beforeAll(async () => {
+    dynamo = await startRestartableDynamo();
+  });
+  afterEach(async () => {
+    // A failed test may leave the server stopped; the next one needs it.
+    await dynamo.start();
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+  });
+  afterAll(async () => {
+    await dynamo.close();
+  });
+
+  it("'bypass': 1,000 calls, server stopped mid-way, zero failures and every result right; after a restart L2 is used again once the cool-down ends", async () => {
+    const table = await dynamo.table();
+    const client = dynamo.client();
+    const calls = countCalls(client);
+    const logger = new RecordingLogger();
+    const cooldownMs = 2500;
+    const app = await bootLogged(
+      {
+        table,
+        client,
+        onError: 'bypass',
+        // Generous: the failures here are refused or cut connections, which fail at once; a
+        // short timeout would only add spurious failures on a busy machine.
+        l2Timeout: 5000,
+        circuitBreaker: { failures: 5, cooldownMs },
+      },
+      [SquareService],
+      logger,
+    );
+    apps.push(app);
+    const service = app.get(SquareService);
+    const engine = app.get(CacheEngine);
+    // Warm the client up (credentials, endpoint, first connection) before the measured traffic.
+    expect(await service.square(-1)).toBe(1);
+    calls.reset();
+    service.calls = 0;
+
+    // 1,000 distinct keys pulled by 20 concurrent callers; the server goes down after the 400th
+    // call has started, while others are in flight.
+    const results = new Map<number, number>();
+    let failures = 0;
+    let next = 0;
+    let stopped: Promise<void> | undefined;
+    let getItemsBeforeStop = 0;
+    const caller = async (): Promise<void> => {
+      while (next < 1000) {
+        const n = next++;
+        if (n === 400) {
+          getItemsBeforeStop = calls.get('GetItem');
+          stopped = dynamo.stop();
+        }
+        try {
+          results.set(n, await service.square(n));
+        } catch {
+          failures++;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 20 }, caller));
+    await stopped;
+
+    expect(failures).toBe(0);
+    expect(results.size).toBe(1000);
+    for (const [n, value] of results) expect(value).toBe(n * n);
+    expect(service.calls).toBe(1000);
+    // Healthy part: one GetItem per call. Outage: the breaker opened after a few failures and
+    // ~600 calls were served without trying DynamoDB at all.
+    expect(getItemsBeforeStop).toBeGreaterThanOrEqual(380);
+    const getItemsDuringOutage = calls.get('GetItem') - getItemsBeforeStop;
+    expect(getItemsDuringOutage).toBeLessThan(60);
+    expect(engine.circuit()).toBe('open');
+    // One warning for the failing run and one for the opened circuit, not one per call.
+    expect(logger.matching(/circuit breaker open/)).toHaveLength(1);
+    expect(logger.matching(/serving without L2/)).toHaveLength(1);
+    expect(logger.warnings.length).toBeLessThanOrEqual(2);
+    const stats = app.get(CacheEngine).stats().total;
+    expect(stats.l2Errors).toBeLessThan(60);
+
+    // Back up: while the circuit is still open, calls do not reach DynamoDB...
+    await dynamo.start();
+    calls.reset();
+    for (let n = 1000; n < 1010; n++) expect(await service.square(n)).toBe(n * n);
+    expect(engine.circuit()).toBe('open');
+    expect(calls.get('GetItem')).toBe(0);
+
+    // ...once the cool-down ends, one probe succeeds and L2 is used for every call again.
+    await until(() => engine.circuit() === 'half-open', cooldownMs + 1000);
+    calls.reset();
+    for (let n = 2000; n < 2050; n++) expect(await service.square(n)).toBe(n * n);
+    expect(engine.circuit()).toBe('closed');
+    expect(calls.get('GetItem')).toBe(50);
+    expect(calls.get('PutItem')).toBe(50);
+    expect(logger.matching(/L2 is back in use/)).toHaveLength(1);
+    const stored = new Set((await scanTable(client, table)).map((i) => i.cache_key!.S));
+    expect(stored.size).toBeGreaterThanOrEqual(380 + 50);
+
+    // And a previously stored result is an L2 hit for a fresh application.
+    const second = await bootLogged({ table, client: dynamo.client() }, [SquareService]);
+    apps.push(second);
+    expect(await second.get(SquareService).square(7)).toBe(49);
+    expect(second.get(SquareService).calls).toBe(0);
+  });
+
+  it("'throw': while the circuit is open, calls reject at once with DynamoCacheError (GetItem, circuit open) without calling DynamoDB", async () => {
+    const table = await dynamo.table();
+    const client = dynamo.client();
+    const calls = countCalls(client);
+    const app = await bootLogged(
+      {
+        table,
+        client,
+        onError: 'throw',
+        l2Timeout: 5000,
+        circuitBreaker: { failures: 2, cooldownMs: 60_000 },
+      },
+      [SquareService],
+    );
+    apps.push(app);
+    const service = app.get(SquareService);
+    expect(await service.square(3)).toBe(9);
+    await dynamo.stop();
+    try {
+      for (const n of [4, 5]) {
+        const err = await service.square(n).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(DynamoCacheError);
+        expect((err as DynamoCacheError).cause).not.toBeInstanceOf(CircuitOpenError);
+      }
+      calls.reset();
+      const err = (await service.square(6).catch((e: unknown) => e)) as DynamoCacheError;
+      expect(err).toBeInstanceOf(DynamoCacheError);
+      expect(err.operation).toBe('GetItem');
+      expect(err.namespace).toBe('SquareService.square');
+      expect(err.message).toMatch(/circuit breaker .* is open/);
+      expect(err.cause).toBeInstanceOf(CircuitOpenError);
+      expect(calls.total()).toBe(0);
+      expect(service.calls).toBe(1);
+      // Still served from L1 while the circuit is open.
+      expect(await service.square(3)).toBe(9);
+    } finally {
+      await dynamo.start();
+    }
+  });
+
+  it('while the circuit is open, explicit set() and delete() still reach DynamoDB (a skipped overwrite would leave a stale value)', async () => {
+    const table = await dynamo.table();
+    const client = dynamo.client();
+    const calls = countCalls(client);
+    const app = await bootLogged(
+      {
+        table,
+        client,
+        onError: 'bypass',
+        l2Timeout: 5000,
+        circuitBreaker: { failures: 2, cooldownMs: 60_000 },
+      },
+      [SquareService],
+    );
+    apps.push(app);
+    const cache = app.get(DynamoCacheService);
+    const engine = app.get(CacheEngine);
+    await cache.set('settings', ['theme'], 'old');
+    await dynamo.stop();
+    for (const n of [1, 2]) expect(await app.get(SquareService).square(n)).toBe(n * n);
+    expect(engine.circuit()).toBe('open');
+    await dynamo.start();
+
+    calls.reset();
+    expect(await app.get(SquareService).square(3)).toBe(9);
+    expect(calls.total()).toBe(0);
+    await cache.set('settings', ['theme'], 'new');
+    expect(calls.counts).toEqual({ PutItem: 1 });
+    // The write succeeded, which is proof enough that DynamoDB is back.
+    expect(engine.circuit()).toBe('closed');
+    const second = await bootLogged({ table, client: dynamo.client() }, []);
+    apps.push(second);
+    expect(await second.get(DynamoCacheService).get('settings', ['theme'])).toBe('new');
+
+    await dynamo.stop();
+    for (const n of [4, 5]) expect(await app.get(SquareService).square(n)).toBe(n * n);
+    expect(engine.circuit()).toBe('open');
+    await dynamo.start();
+    calls.reset();
+    await cache.delete('settings', ['theme']);
+    expect(calls.counts).toEqual({ DeleteItem: 1 });
+    const third = await bootLogged({ table, client: dynamo.client() }, []);
+    apps.push(third);
+    expect(await third.get(DynamoCacheService).lookup('settings', ['theme'])).toEqual({
+      hit: false,
+    });
+  });
+
+  it('circuitBreaker: false keeps trying DynamoDB on every call, with one warning for the run', async () => {
+    const table = await dynamo.table();
+    const client = dynamo.client();
+    const calls = countCalls(client);
+    const logger = new RecordingLogger();
+    const app = await bootLogged(
+      { table, client, onError: 'bypass', l2Timeout: 5000, circuitBreaker: false },
+      [SquareService],
+      logger,
+    );
+    apps.push(app);
+    const service = app.get(SquareService);
+    await dynamo.stop();
+    try {
+      for (let n = 0; n < 20; n++) expect(await service.square(n)).toBe(n * n);
+      expect(calls.get('GetItem')).toBe(20);
+      expect(app.get(CacheEngine).circuit()).toBe('closed');
+      expect(logger.warnings).toHaveLength(1);
+      expect(logger.warnings[0]).toMatch(/SquareService\.square: GetItem .* failed/);
+    } finally {
+      await dynamo.start();
+    }
+  });
+});
