@@ -18,6 +18,19 @@ export interface TestDynamo {
   close(): Promise<void>;
 }
 
+/**
+ * Which server the suite targets: the in-process dynalite, AWS's DynamoDB Local (the endpoint
+ * `npm run test:dynamodb-local` provides, with DYNAMO_CACHE_TEST_SERVER=dynamodb-local), or some
+ * other endpoint, taken to be DynamoDB itself.
+ */
+export type TestServerKind = 'dynalite' | 'dynamodb-local' | 'external';
+
+/** The server this test run targets (see {@link TestServerKind}). */
+export function testServerKind(): TestServerKind {
+  if (!process.env.DYNAMO_CACHE_TEST_ENDPOINT) return 'dynalite';
+  return process.env.DYNAMO_CACHE_TEST_SERVER === 'dynamodb-local' ? 'dynamodb-local' : 'external';
+}
+
 let tableSeq = 0;
 
 export async function startDynamo(): Promise<TestDynamo> {
