@@ -8,6 +8,7 @@ export default {
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }],
   },
+  reporters: ['default', '<rootDir>/test/support/tally-reporter.cjs'],
   testTimeout: 60000,
   maxWorkers: 2,
 };
