@@ -1,7 +1,6 @@
-import { GetItemCommand, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { TestingModule } from '@nestjs/testing';
 import {
   buildCacheKey,
   DynamoCached,
@@ -10,7 +9,7 @@ import {
   type DynamoCacheModuleOptions,
 } from '../lib/index.js';
 import { bootCache, scanTable, sleep } from './support/apps.js';
-import { countCalls, startDynamo, type TestDynamo } from './support/dynamo-server.js';
+import { countCalls, useTestDynamo } from './support/dynamo-server.js';
 
 @Injectable()
 class RatesService {
@@ -37,27 +36,14 @@ class RatesService {
 }
 
 describe('@DynamoCached service methods (dynalite)', () => {
-  let dynamo: TestDynamo;
-  let admin: DynamoDBClient;
-  const apps: TestingModule[] = [];
-
-  beforeAll(async () => {
-    dynamo = await startDynamo();
-    admin = dynamo.client();
-  });
-  afterEach(async () => {
-    await Promise.all(apps.splice(0).map((a) => a.close()));
-  });
-  afterAll(async () => {
-    await dynamo.close();
-  });
+  const fx = useTestDynamo();
 
   /** A fresh application (empty L1) on `table`, with its own counted client. */
   async function app(table: string, extra: Partial<DynamoCacheModuleOptions> = {}) {
-    const client = dynamo.client();
+    const client = fx.dynamo.client();
     const calls = countCalls(client);
     const moduleRef = await bootCache({ table, client, ...extra }, [RatesService]);
-    apps.push(moduleRef);
+    fx.apps.push(moduleRef);
     return { service: moduleRef.get(RatesService), calls, moduleRef };
   }
 
@@ -71,7 +57,7 @@ describe('@DynamoCached service methods (dynalite)', () => {
     value: unknown,
     t: number,
   ): Promise<void> {
-    await admin.send(
+    await fx.admin.send(
       new PutItemCommand({
         TableName: table,
         Item: {
@@ -84,7 +70,7 @@ describe('@DynamoCached service methods (dynalite)', () => {
   }
 
   async function getRawItem(table: string, cacheKey: string) {
-    const out = await admin.send(
+    const out = await fx.admin.send(
       new GetItemCommand({
         TableName: table,
         Key: { cache_key: { S: cacheKey } },
@@ -95,7 +81,7 @@ describe('@DynamoCached service methods (dynalite)', () => {
   }
 
   it('1. serves a second call with the same arguments from L1: no method call, zero DynamoDB calls', async () => {
-    const { service, calls } = await app(await dynamo.table());
+    const { service, calls } = await app(await fx.dynamo.table());
     expect(await service.rate('EUR', 'USD')).toBe('EUR->USD');
     expect(service.calls).toBe(1);
     calls.reset();
@@ -105,7 +91,7 @@ describe('@DynamoCached service methods (dynalite)', () => {
   });
 
   it('2. serves a fresh application on the same table from L2 with exactly one GetItem', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const first = await app(table);
     await first.service.rate('EUR', 'GBP');
     expect(first.calls.get('PutItem')).toBe(1);
@@ -120,11 +106,11 @@ describe('@DynamoCached service methods (dynalite)', () => {
   });
 
   it('3. stores exactly the item of CONTRACT §4', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { service } = await app(table, { ttl: 120, keyPrefix: 'stage:' });
     const before = Date.now() / 1000;
     await service.rate('EUR', 'JPY');
-    const items = await scanTable(admin, table);
+    const items = await scanTable(fx.admin, table);
     expect(items).toHaveLength(1);
     const item = items[0]!;
     expect(Object.keys(item).sort()).toEqual(['cache_key', 'exp', 't', 'v']);
@@ -140,15 +126,15 @@ describe('@DynamoCached service methods (dynalite)', () => {
   });
 
   it('3b. writes no exp attribute when no ttl applies', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { service } = await app(table);
     await service.rate('EUR', 'CHF');
-    const [item] = await scanTable(admin, table);
+    const [item] = await scanTable(fx.admin, table);
     expect(Object.keys(item!).sort()).toEqual(['cache_key', 't', 'v']);
   });
 
   it('4. after an L1 eviction (maxsize 2) reloads from L2 and keeps the item in the table', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { service, calls } = await app(table, { maxsize: 2 });
     await service.rate('a', 'x');
     await service.rate('b', 'x');
@@ -164,7 +150,7 @@ describe('@DynamoCached service methods (dynalite)', () => {
 
   describe('5. ttl', () => {
     it('deletes an expired L2 item (DeleteItem) and recomputes', async () => {
-      const table = await dynamo.table();
+      const table = await fx.dynamo.table();
       const key = itemKey('RatesService.rate', ['EUR', 'SEK']);
       await putRawItem(table, key, 'stale', Date.now() / 1000 - 120);
       const { service, calls } = await app(table, { ttl: 60 });
@@ -176,7 +162,7 @@ describe('@DynamoCached service methods (dynalite)', () => {
     });
 
     it('does not serve an expired L1 entry', async () => {
-      const { service } = await app(await dynamo.table(), { ttl: 0.4 });
+      const { service } = await app(await fx.dynamo.table(), { ttl: 0.4 });
       await service.rate('EUR', 'NOK');
       await service.rate('EUR', 'NOK');
       expect(service.calls).toBe(1);
@@ -186,7 +172,7 @@ describe('@DynamoCached service methods (dynalite)', () => {
     });
 
     it('expires an L1 entry filled from an old L2 item when the item does', async () => {
-      const table = await dynamo.table();
+      const table = await fx.dynamo.table();
       const key = itemKey('RatesService.rate', ['EUR', 'DKK']);
       await putRawItem(table, key, 'from-l2', Date.now() / 1000 - 1.4); // ttl 2: 0.6 s left
       const { service, calls } = await app(table, { ttl: 2 });
@@ -200,7 +186,7 @@ describe('@DynamoCached service methods (dynalite)', () => {
     });
 
     it('never expires with ttl null', async () => {
-      const table = await dynamo.table();
+      const table = await fx.dynamo.table();
       const key = itemKey('RatesService.rate', ['EUR', 'PLN']);
       await putRawItem(table, key, 'ancient', Date.now() / 1000 - 10 * 365 * 86400);
       const { service, calls } = await app(table, { ttl: null });
@@ -211,7 +197,7 @@ describe('@DynamoCached service methods (dynalite)', () => {
   });
 
   it('6. 100 concurrent calls with new arguments: one method call, one GetItem, one PutItem', async () => {
-    const { service, calls } = await app(await dynamo.table());
+    const { service, calls } = await app(await fx.dynamo.table());
     const results = await Promise.all(
       Array.from({ length: 100 }, () => service.rate('EUR', 'HUF')),
     );
@@ -221,7 +207,7 @@ describe('@DynamoCached service methods (dynalite)', () => {
   });
 
   it('7. does not cache a rejection; caches undefined and null', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { service, calls } = await app(table);
     service.failNext = true;
     await expect(service.rate('EUR', 'CZK')).rejects.toThrow('upstream down');
@@ -244,7 +230,7 @@ describe('@DynamoCached service methods (dynalite)', () => {
   });
 
   it("keeps other decorators' metadata on the wrapped method", async () => {
-    const { service, moduleRef } = await app(await dynamo.table());
+    const { service, moduleRef } = await app(await fx.dynamo.table());
     const reflector = moduleRef.get(Reflector);
     expect(Object.prototype.hasOwnProperty.call(service, 'nothing')).toBe(true); // wrapped on the instance
     expect(reflector.get('audit', service.nothing)).toBe('rates');

@@ -41,12 +41,7 @@ import {
   type DynamoCacheRouteKey,
 } from '../lib/index.js';
 import { scanTable, sleep } from './support/apps.js';
-import {
-  countCalls,
-  startDynamo,
-  type CallCounter,
-  type TestDynamo,
-} from './support/dynamo-server.js';
+import { countCalls, useTestDynamo, type CallCounter } from './support/dynamo-server.js';
 
 /** Counts handler runs per name; one per application. */
 @Injectable()
@@ -297,24 +292,11 @@ interface Booted {
 }
 
 describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeAdapter) => {
-  let dynamo: TestDynamo;
-  let admin: DynamoDBClient;
-  const apps: INestApplication[] = [];
-
-  beforeAll(async () => {
-    dynamo = await startDynamo();
-    admin = dynamo.client();
-  });
-  afterEach(async () => {
-    await Promise.all(apps.splice(0).map((a) => a.close()));
-  });
-  afterAll(async () => {
-    await dynamo.close();
-  });
+  const fx = useTestDynamo();
 
   /** A fresh application (empty L1) on `table`, listening on loopback, with a counted client. */
   async function boot(table: string, o: BootOptions = {}): Promise<Booted> {
-    const client = dynamo.client();
+    const client = fx.dynamo.client();
     const calls = countCalls(client);
     const providers: Provider[] = [...(o.providers ?? [])];
     if (o.global) providers.push({ provide: APP_INTERCEPTOR, useClass: o.global });
@@ -334,7 +316,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     });
     if (o.prefix) app.setGlobalPrefix(o.prefix);
     await app.listen(0, '127.0.0.1');
-    apps.push(app);
+    fx.apps.push(app);
     const { port } = app.getHttpServer().address() as AddressInfo;
     return { app, url: `http://127.0.0.1:${port}`, hits: app.get(Hits), calls, client };
   }
@@ -344,12 +326,12 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
   }
 
   async function item(table: string, cacheKey: string) {
-    const items = await scanTable(admin, table);
+    const items = await scanTable(fx.admin, table);
     return items.find((i) => i.cache_key?.S === cacheKey);
   }
 
   it('1. caches a @DynamoCached(30) GET route: HIT with the same body, then from L2 in a second app', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const first = await boot(table);
     const a = await request(first.url).get('/rates/pair/EUR/USD').expect(200);
     expect(a.headers['x-cache']).toBe('MISS');
@@ -378,7 +360,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
   });
 
   it('2. different query strings are different entries; the same query is one', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { url, hits } = await boot(table);
     const a1 = await request(url).get('/rates/items?q=a').expect(200);
     const b1 = await request(url).get('/rates/items?q=b').expect(200);
@@ -390,7 +372,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     expect(a2.headers['x-cache']).toBe('HIT');
     expect(none.body).toEqual({ q: null, n: 3 });
     expect(hits.get('items')).toBe(3);
-    const keys = (await scanTable(admin, table)).map((i) => i.cache_key!.S).sort();
+    const keys = (await scanTable(fx.admin, table)).map((i) => i.cache_key!.S).sort();
     expect(keys).toEqual(
       [
         routeKey('RatesController.items', ['GET', '/rates/items?q=a']),
@@ -401,15 +383,15 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
   });
 
   it('2b. the key includes the global prefix', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { url } = await boot(table, { prefix: 'api' });
     await request(url).get('/api/rates/items?q=z').expect(200);
-    const keys = (await scanTable(admin, table)).map((i) => i.cache_key!.S);
+    const keys = (await scanTable(fx.admin, table)).map((i) => i.cache_key!.S);
     expect(keys).toEqual([routeKey('RatesController.items', ['GET', '/api/rates/items?q=z'])]);
   });
 
   it('3. POST, PUT and DELETE pass through every time, even on @DynamoCached handlers', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { url, hits, calls } = await boot(table, {
       controllers: [RatesController, PlainController],
     });
@@ -428,11 +410,11 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     expect(hits.get('create') + hits.get('update') + hits.get('remove')).toBe(6);
     expect(hits.get('postA')).toBe(2);
     expect(calls.total()).toBe(0);
-    expect(await scanTable(admin, table)).toHaveLength(0);
+    expect(await scanTable(fx.admin, table)).toHaveLength(0);
   });
 
   it('3b. HEAD is served through the GET entry', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { url, hits } = await boot(table);
     const head = await request(url).head('/rates/pair/EUR/CHF').expect(200);
     expect(head.headers['x-cache']).toBe('MISS');
@@ -443,13 +425,13 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
   });
 
   it('4. a handler that throws: nothing stored, the next request runs the handler again', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { url, hits, calls } = await boot(table);
     hits.failNext = true;
     const failed = await request(url).get('/rates/flaky').expect(503);
     expect(failed.body.message).toBe('upstream down');
     expect(calls.get('PutItem')).toBe(0);
-    expect(await scanTable(admin, table)).toHaveLength(0);
+    expect(await scanTable(fx.admin, table)).toHaveLength(0);
     const ok = await request(url).get('/rates/flaky').expect(200);
     expect(ok.headers['x-cache']).toBe('MISS');
     expect(ok.body).toEqual({ n: 2 });
@@ -458,7 +440,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
   });
 
   it('5. Authorization or Cookie: not cached by default', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { url, hits, calls } = await boot(table);
     const a = await request(url).get('/rates/me').set('Authorization', 'Bearer alice').expect(200);
     const b = await request(url).get('/rates/me').set('Authorization', 'Bearer bob').expect(200);
@@ -478,7 +460,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
   });
 
   it('5b. vary: ["authorization"]: each token gets its own entry, never another one\'s body', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { url, hits } = await boot(table);
     const get = (token?: string) => {
       const r = request(url).get('/rates/me-vary');
@@ -497,7 +479,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     expect(anon.body).toEqual({ auth: null, n: 3 });
     expect(anon.headers['x-cache']).toBe('MISS');
     expect(hits.get('meVary')).toBe(3);
-    const keys = (await scanTable(admin, table)).map((i) => i.cache_key!.S).sort();
+    const keys = (await scanTable(fx.admin, table)).map((i) => i.cache_key!.S).sort();
     expect(keys).toEqual(
       [
         routeKey('RatesController.meVary', ['GET', '/rates/me-vary', 'Bearer alice']),
@@ -508,7 +490,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
   });
 
   it('6a. on a controller class: every GET route cached, a handler ttl overrides the module ttl', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { url, hits } = await boot(table, {
       controllers: [PlainController],
       module: { ttl: 600 },
@@ -524,7 +506,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
   });
 
   it('6b. as APP_INTERCEPTOR: every GET route cached, a handler ttl overrides the module ttl', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { url, hits } = await boot(table, {
       controllers: [OpenController],
       global: DynamoCacheInterceptor,
@@ -546,7 +528,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
   });
 
   it('6c. without the interceptor anywhere, undecorated routes are not cached', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { url, hits, calls } = await boot(table, { controllers: [OpenController] });
     const r = await request(url).get('/open/x').expect(200);
     await request(url).get('/open/x').expect(200);
@@ -556,7 +538,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
   });
 
   it('7. 50 concurrent identical requests on a cold key run the handler once', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { url, hits, calls } = await boot(table);
     const pending = Array.from({ length: 50 }, () =>
       request(url)
@@ -578,7 +560,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
 
   describe('trackBy override in a subclass', () => {
     it('caches under the key it returns, credentials or not', async () => {
-      const table = await dynamo.table();
+      const table = await fx.dynamo.table();
       const { url, hits } = await boot(table, { controllers: [TenantController] });
       const get = (user: string) =>
         request(url)
@@ -594,7 +576,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
       expect(a2.body).toEqual(a1.body);
       expect(a2.headers['x-cache']).toBe('HIT');
       expect(hits.get('profile')).toBe(2);
-      const keys = (await scanTable(admin, table)).map((i) => i.cache_key!.S).sort();
+      const keys = (await scanTable(fx.admin, table)).map((i) => i.cache_key!.S).sort();
       expect(keys).toEqual(
         [
           routeKey('TenantController.profile', ['user', 'ann']),
@@ -604,7 +586,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     });
 
     it('skips the cache when it returns undefined', async () => {
-      const table = await dynamo.table();
+      const table = await fx.dynamo.table();
       const { url, hits, calls } = await boot(table, { controllers: [TenantController] });
       const r1 = await request(url).get('/tenant/profile').expect(200);
       const r2 = await request(url).get('/tenant/profile').expect(200);
@@ -616,7 +598,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
   });
 
   it('never caches a StreamableFile, and concurrent requests each get their own stream', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { url, hits, calls } = await boot(table);
     const one = await request(url).get('/rates/file').buffer(true).expect(200);
     expect(one.body.toString()).toBe('file-1');
@@ -637,11 +619,11 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     expect(new Set(bodies).size).toBe(3);
     expect(hits.get('file')).toBe(5);
     expect(calls.get('PutItem')).toBe(0);
-    expect(await scanTable(admin, table)).toHaveLength(0);
+    expect(await scanTable(fx.admin, table)).toHaveLength(0);
   });
 
   it('never caches SSE routes or handlers that write the response with @Res()', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { url, hits, calls } = await boot(table, {
       controllers: [OpenController, RatesController],
       global: DynamoCacheInterceptor,
@@ -660,7 +642,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
   });
 
   it('caches a route once under global + controller + handler interceptors', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { url, hits, calls } = await boot(table, {
       controllers: [PlainController],
       global: DynamoCacheInterceptor,
@@ -668,7 +650,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     const r = await request(url).get('/plain/b').expect(200);
     expect(r.headers['x-cache']).toBe('MISS');
     expect(calls.counts).toEqual({ GetItem: 1, PutItem: 1 });
-    expect(await scanTable(admin, table)).toHaveLength(1);
+    expect(await scanTable(fx.admin, table)).toHaveLength(1);
     calls.reset();
     const again = await request(url).get('/plain/b').expect(200);
     expect(again.headers['x-cache']).toBe('HIT');
@@ -677,7 +659,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
   });
 
   it('lets the outermost interceptor cache, and warns when it hides a subclass', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const warnings: string[] = [];
     const { url, hits } = await boot(table, {
       controllers: [TenantController],
@@ -689,7 +671,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     // The global base interceptor keys by URL; the controller's UserCacheInterceptor is not used.
     expect(r.headers['x-cache']).toBe('HIT');
     expect(hits.get('profile')).toBe(1);
-    const keys = (await scanTable(admin, table)).map((i) => i.cache_key!.S);
+    const keys = (await scanTable(fx.admin, table)).map((i) => i.cache_key!.S);
     expect(keys).toEqual([routeKey('TenantController.profile', ['GET', '/tenant/profile'])]);
     expect(warnings).toEqual([
       expect.stringMatching(
@@ -699,7 +681,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
   });
 
   it('does not wrap a @DynamoCached controller method as a service method', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { app, calls } = await boot(table);
     const controller = app.get(RatesController);
     expect(Object.prototype.hasOwnProperty.call(controller, 'rate')).toBe(false);
@@ -710,7 +692,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
   });
 
   it('works in a feature module that does not import a non-global DynamoCacheModule', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { url, app } = await boot(table, {
       controllers: [],
       imports: [FeatureModule],

@@ -1,9 +1,8 @@
-import { GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { Injectable } from '@nestjs/common';
-import type { TestingModule } from '@nestjs/testing';
 import { buildCacheKey, DynamoCached, DynamoCacheService, encodeKey } from '../lib/index.js';
 import { bootCache } from './support/apps.js';
-import { countCalls, startDynamo, type TestDynamo } from './support/dynamo-server.js';
+import { countCalls, useTestDynamo } from './support/dynamo-server.js';
 
 @Injectable()
 class RatesService {
@@ -16,30 +15,18 @@ class RatesService {
 }
 
 describe('DynamoCacheService', () => {
-  let dynamo: TestDynamo;
-  let admin: DynamoDBClient;
-  const apps: TestingModule[] = [];
-  beforeAll(async () => {
-    dynamo = await startDynamo();
-    admin = dynamo.client();
-  });
-  afterEach(async () => {
-    await Promise.all(apps.splice(0).map((a) => a.close()));
-  });
-  afterAll(async () => {
-    await dynamo.close();
-  });
+  const fx = useTestDynamo();
 
   async function app(table: string) {
-    const client = dynamo.client();
+    const client = fx.dynamo.client();
     const calls = countCalls(client);
     const moduleRef = await bootCache({ table, client, ttl: 600 }, [RatesService]);
-    apps.push(moduleRef);
+    fx.apps.push(moduleRef);
     return { cache: moduleRef.get(DynamoCacheService), rates: moduleRef.get(RatesService), calls };
   }
 
   it('wrap computes once and then serves L1, then L2 in a fresh application', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const a = await app(table);
     let computed = 0;
     const compute = async () => ++computed;
@@ -53,7 +40,7 @@ describe('DynamoCacheService', () => {
   });
 
   it('works on the same keys as the decorator', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const a = await app(table);
     const value = await a.rates.rate('EUR', 'USD');
     const b = await app(table);
@@ -65,7 +52,7 @@ describe('DynamoCacheService', () => {
   });
 
   it('get returns undefined on a miss; lookup tells a cached undefined from a miss', async () => {
-    const { cache } = await app(await dynamo.table());
+    const { cache } = await app(await fx.dynamo.table());
     expect(await cache.get('ns', ['missing'])).toBeUndefined();
     expect(await cache.lookup('ns', ['missing'])).toEqual({ hit: false });
     await cache.set('ns', ['present'], undefined);
@@ -73,27 +60,33 @@ describe('DynamoCacheService', () => {
   });
 
   it('delete removes the entry from L1 and from DynamoDB', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const { cache, rates, calls } = await app(table);
     await rates.rate('EUR', 'CHF');
     const key = buildCacheKey('', 'RatesService.rate', encodeKey(['EUR', 'CHF']));
     expect(
-      (await admin.send(new GetItemCommand({ TableName: table, Key: { cache_key: { S: key } } })))
-        .Item,
+      (
+        await fx.admin.send(
+          new GetItemCommand({ TableName: table, Key: { cache_key: { S: key } } }),
+        )
+      ).Item,
     ).toBeDefined();
     calls.reset();
     await cache.delete('RatesService.rate', ['EUR', 'CHF']);
     expect(calls.counts).toEqual({ DeleteItem: 1 });
     expect(
-      (await admin.send(new GetItemCommand({ TableName: table, Key: { cache_key: { S: key } } })))
-        .Item,
+      (
+        await fx.admin.send(
+          new GetItemCommand({ TableName: table, Key: { cache_key: { S: key } } }),
+        )
+      ).Item,
     ).toBeUndefined();
     await rates.rate('EUR', 'CHF');
     expect(rates.calls).toBe(2);
   });
 
   it('stats counts per namespace and in total', async () => {
-    const table = await dynamo.table();
+    const table = await fx.dynamo.table();
     const a = await app(table);
     await a.rates.rate('A', 'B'); // miss + write
     await a.rates.rate('A', 'B'); // L1 hit

@@ -1,36 +1,22 @@
 import { GetItemCommand, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { TestingModule } from '@nestjs/testing';
 import { buildCacheKey, DynamoCacheService, encodeKey, v8Serializer } from '../../lib/index.js';
-import { countCalls, startDynamo, type TestDynamo } from '../support/dynamo-server.js';
+import { countCalls, useTestDynamo } from '../support/dynamo-server.js';
 import { bootLogged } from '../support/recording-logger.js';
 
 const NAMESPACE = 'prices';
 const TTL = 60;
 
 describe('race-safe expiry: a reader deleting an expired item never removes a fresh one', () => {
-  let dynamo: TestDynamo;
-  let admin: DynamoDBClient;
-  const apps: TestingModule[] = [];
-
-  beforeAll(async () => {
-    dynamo = await startDynamo();
-    admin = dynamo.client();
-  });
-  afterEach(async () => {
-    await Promise.all(apps.splice(0).map((a) => a.close()));
-  });
-  afterAll(async () => {
-    await dynamo.close();
-  });
+  const fx = useTestDynamo();
 
   async function cache(table: string, client: DynamoDBClient): Promise<DynamoCacheService> {
     const app = await bootLogged({ table, client, ttl: TTL }, []);
-    apps.push(app);
+    fx.apps.push(app);
     return app.get(DynamoCacheService);
   }
 
   async function putExpired(table: string, key: string): Promise<void> {
-    await admin.send(
+    await fx.admin.send(
       new PutItemCommand({
         TableName: table,
         Item: {
@@ -43,7 +29,7 @@ describe('race-safe expiry: a reader deleting an expired item never removes a fr
   }
 
   async function stored(table: string, key: string): Promise<unknown> {
-    const out = await admin.send(
+    const out = await fx.admin.send(
       new GetItemCommand({
         TableName: table,
         Key: { cache_key: { S: buildCacheKey('', NAMESPACE, encodeKey([key])) } },
@@ -54,8 +40,8 @@ describe('race-safe expiry: a reader deleting an expired item never removes a fr
   }
 
   it('500 times, the writer puts between the reader’s GetItem and its DeleteItem: the fresh item survives', async () => {
-    const table = await dynamo.table('race');
-    const readerClient = dynamo.client();
+    const table = await fx.dynamo.table('race');
+    const readerClient = fx.dynamo.client();
     const readerCalls = countCalls(readerClient);
     // Forces the worst interleaving every time: once the reader's GetItem has returned the
     // expired item, and before the reader can send its DeleteItem, the writer stores a fresh one.
@@ -73,7 +59,7 @@ describe('race-safe expiry: a reader deleting an expired item never removes a fr
       { step: 'initialize', name: 'writeBetweenReadAndDelete' },
     );
     const reader = await cache(table, readerClient);
-    const writer = await cache(table, dynamo.client());
+    const writer = await cache(table, fx.dynamo.client());
 
     for (let i = 0; i < 500; i++) {
       const key = `k${i % 20}`;
@@ -91,8 +77,8 @@ describe('race-safe expiry: a reader deleting an expired item never removes a fr
   });
 
   it('without a writer, the expired item is deleted (the condition holds)', async () => {
-    const table = await dynamo.table('race');
-    const reader = await cache(table, dynamo.client());
+    const table = await fx.dynamo.table('race');
+    const reader = await cache(table, fx.dynamo.client());
     await putExpired(table, 'alone');
     expect(await reader.lookup(NAMESPACE, ['alone'])).toEqual({ hit: false });
     expect(await stored(table, 'alone')).toBeUndefined();
@@ -100,8 +86,8 @@ describe('race-safe expiry: a reader deleting an expired item never removes a fr
   });
 
   it("a failing clean-up DeleteItem does not fail the read, even under 'throw'", async () => {
-    const table = await dynamo.table('race');
-    const client = dynamo.client();
+    const table = await fx.dynamo.table('race');
+    const client = fx.dynamo.client();
     // Fault injection for this one branch: DeleteItem fails, everything else reaches the server.
     client.middlewareStack.add(
       (next, context) => async (args) => {
@@ -112,7 +98,7 @@ describe('race-safe expiry: a reader deleting an expired item never removes a fr
       { step: 'initialize', name: 'failDeleteItem' },
     );
     const app = await bootLogged({ table, client, ttl: TTL, onError: 'throw' }, []);
-    apps.push(app);
+    fx.apps.push(app);
     const cache = app.get(DynamoCacheService);
     await putExpired(table, 'sticky');
     expect(await cache.wrap(NAMESPACE, ['sticky'], () => 'recomputed')).toBe('recomputed');
@@ -127,9 +113,9 @@ describe('race-safe expiry: a reader deleting an expired item never removes a fr
   });
 
   it('reader and writer truly concurrent, 100 times: whatever the order, the fresh item is what remains', async () => {
-    const table = await dynamo.table('race');
-    const reader = await cache(table, dynamo.client());
-    const writer = await cache(table, dynamo.client());
+    const table = await fx.dynamo.table('race');
+    const reader = await cache(table, fx.dynamo.client());
+    const writer = await cache(table, fx.dynamo.client());
     for (let i = 0; i < 100; i++) {
       const key = `c${i}`; // a new key each time: a hit would fill the reader’s L1
       await putExpired(table, key);

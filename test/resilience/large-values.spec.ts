@@ -1,4 +1,4 @@
-import { GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { Injectable } from '@nestjs/common';
 import type { TestingModule } from '@nestjs/testing';
 import { createHash, randomBytes } from 'node:crypto';
@@ -10,7 +10,7 @@ import {
   encodeKey,
   v8Serializer,
 } from '../../lib/index.js';
-import { countCalls, startDynamo, type TestDynamo } from '../support/dynamo-server.js';
+import { countCalls, useTestDynamo } from '../support/dynamo-server.js';
 import { bootLogged, RecordingLogger } from '../support/recording-logger.js';
 
 const KB = 1024;
@@ -55,32 +55,19 @@ class ReportService {
 const digest = (bytes: Uint8Array): string => createHash('sha1').update(bytes).digest('hex');
 
 describe('large values: compression, and the 400 KB item limit', () => {
-  let dynamo: TestDynamo;
-  let admin: DynamoDBClient;
-  const apps: TestingModule[] = [];
-
-  beforeAll(async () => {
-    dynamo = await startDynamo();
-    admin = dynamo.client();
-  });
-  afterEach(async () => {
-    await Promise.all(apps.splice(0).map((a) => a.close()));
-  });
-  afterAll(async () => {
-    await dynamo.close();
-  });
+  const fx = useTestDynamo();
 
   async function app(table: string) {
-    const client = dynamo.client();
+    const client = fx.dynamo.client();
     const calls = countCalls(client);
     const logger = new RecordingLogger();
     const moduleRef = await bootLogged({ table, client }, [ReportService], logger);
-    apps.push(moduleRef);
+    fx.apps.push(moduleRef);
     return { service: moduleRef.get(ReportService), calls, logger };
   }
 
   async function rawItem(table: string, namespace: string, args: unknown[]) {
-    const out = await admin.send(
+    const out = await fx.admin.send(
       new GetItemCommand({
         TableName: table,
         Key: { cache_key: { S: buildCacheKey('', namespace, encodeKey(args)) } },
@@ -93,7 +80,7 @@ describe('large values: compression, and the 400 KB item limit', () => {
   it.each([300, 600])(
     '%s KB of compressible text: stored brotli-compressed (z = br) and read back by a second application',
     async (kb) => {
-      const table = await dynamo.table('large');
+      const table = await fx.dynamo.table('large');
       const expected = { kb, body: compressibleText(kb * KB, kb) };
       expect(v8Serializer.serialize(expected).byteLength).toBeGreaterThan(kb * KB);
 
@@ -118,7 +105,7 @@ describe('large values: compression, and the 400 KB item limit', () => {
   );
 
   it('600 KB of random bytes: served from L1, not written to L2, one warning for the namespace', async () => {
-    const table = await dynamo.table('large');
+    const table = await fx.dynamo.table('large');
     const first = await app(table);
     for (const key of ['a', 'b', 'c']) {
       const expected = digest(randomBlob(key));
@@ -142,10 +129,12 @@ describe('large values: compression, and the 400 KB item limit', () => {
   });
 
   it('200 KB of random bytes: brotli does not shrink them, so they are stored as they are (no z)', async () => {
-    const table = await dynamo.table('large');
+    const table = await fx.dynamo.table('large');
     const { service } = await app(table);
     const blob = randomBytes(200 * KB);
-    await apps[apps.length - 1]!.get(DynamoCacheService).set('blobs', ['b'], blob);
+    await (fx.apps[fx.apps.length - 1] as TestingModule)
+      .get(DynamoCacheService)
+      .set('blobs', ['b'], blob);
     const item = await rawItem(table, 'blobs', ['b']);
     expect(item!.z).toBeUndefined();
     expect(digest(v8Serializer.deserialize(item!.v!.B!) as Uint8Array)).toBe(digest(blob));
@@ -153,9 +142,9 @@ describe('large values: compression, and the 400 KB item limit', () => {
   });
 
   it('a value that outgrows the limit replaces the older item it had in L2 (no stale reads)', async () => {
-    const table = await dynamo.table('large');
+    const table = await fx.dynamo.table('large');
     const { service, calls } = await app(table);
-    const cache = apps[apps.length - 1]!.get(DynamoCacheService);
+    const cache = (fx.apps[fx.apps.length - 1] as TestingModule).get(DynamoCacheService);
     await cache.set('reports', ['r1'], 'small');
     expect(await rawItem(table, 'reports', ['r1'])).toBeDefined();
     await cache.set('reports', ['r1'], randomBlob('big'));

@@ -102,3 +102,41 @@ export function countCalls(client: DynamoDBClient): CallCounter {
     },
   };
 }
+
+/** The per-file DynamoDB of a spec, and the applications to close after each test. */
+export interface DynamoFixture {
+  /** The server (valid from `beforeAll` on). */
+  readonly dynamo: TestDynamo;
+  /** A client for reading and writing items directly. */
+  readonly admin: DynamoDBClient;
+  /** Applications pushed here are closed after each test. */
+  readonly apps: { close(): Promise<unknown> }[];
+}
+
+/** Registers the usual hooks: a server for the file, its apps closed after each test. */
+export function useTestDynamo(): DynamoFixture {
+  let dynamo: TestDynamo | undefined;
+  let admin: DynamoDBClient | undefined;
+  const apps: { close(): Promise<unknown> }[] = [];
+  beforeAll(async () => {
+    dynamo = await startDynamo();
+    admin = dynamo.client();
+  });
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+  });
+  afterAll(async () => {
+    await dynamo?.close();
+  });
+  return {
+    get dynamo() {
+      if (!dynamo) throw new Error('useTestDynamo: the server starts in beforeAll');
+      return dynamo;
+    },
+    get admin() {
+      if (!admin) throw new Error('useTestDynamo: the server starts in beforeAll');
+      return admin;
+    },
+    apps,
+  };
+}
