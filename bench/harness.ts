@@ -35,22 +35,29 @@ export async function measure(
   return { opsPerSec, usPerOp: 1e6 / opsPerSec };
 }
 
-/** Like {@link measure} but for slow operations (I/O): a fixed count per round. */
-export async function measureCount(
-  op: (i: number) => Promise<unknown>,
+/**
+ * Runs each contender `count` times in turn, `rounds` times over (A, B, C, A, B, C, …), and
+ * returns each one's median rate: slow drift (a server's caches, the GC) then hits all alike.
+ */
+export async function interleaved(
+  contenders: [string, () => Promise<unknown>][],
   count: number,
-  rounds = 3,
-): Promise<Measured> {
-  for (let i = 0; i < Math.min(50, count); i++) await op(i);
-  const results: number[] = [];
+  rounds: number,
+): Promise<[string, number][]> {
+  for (const [, op] of contenders) for (let i = 0; i < Math.min(50, count); i++) await op();
+  const rates = contenders.map((): number[] => []);
   for (let r = 0; r < rounds; r++) {
-    const start = performance.now();
-    for (let i = 0; i < count; i++) await op(i);
-    results.push((count / (performance.now() - start)) * 1000);
+    for (let c = 0; c < contenders.length; c++) {
+      const op = contenders[c]![1];
+      const start = performance.now();
+      for (let i = 0; i < count; i++) await op();
+      rates[c]!.push((count / (performance.now() - start)) * 1000);
+    }
   }
-  results.sort((a, b) => a - b);
-  const opsPerSec = results[Math.floor(results.length / 2)] as number;
-  return { opsPerSec, usPerOp: 1e6 / opsPerSec };
+  return contenders.map(([label], c) => {
+    const sorted = [...rates[c]!].sort((a, b) => a - b);
+    return [label, sorted[Math.floor(sorted.length / 2)]!];
+  });
 }
 
 export function fmtRate(opsPerSec: number): string {

@@ -12,6 +12,7 @@ import { HttpAdapterHost, ModuleRef, Reflector } from '@nestjs/core';
 import { lastValueFrom, of, type Observable } from 'rxjs';
 import { DYNAMO_CACHED_METADATA } from './dynamo-cache.constants.js';
 import { CacheEngine, type NamespaceOptions } from './engine/cache-engine.js';
+import type { CacheNamespace } from './engine/cache-namespace.js';
 import { DynamoCacheError } from './errors.js';
 import type { DynamoCachedOptions } from './interfaces/dynamo-cached-options.interface.js';
 
@@ -117,7 +118,10 @@ export class DynamoCacheInterceptor implements NestInterceptor {
   private engine: CacheEngine | undefined;
   private readonly routes = new WeakMap<object, Map<object, RouteInfo>>();
 
-  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
+  intercept(
+    context: ExecutionContext,
+    next: CallHandler,
+  ): Observable<unknown> | Promise<Observable<unknown>> {
     if (context.getType() !== 'http') return next.handle();
     const request = context.switchToHttp().getRequest<HttpRequestLike>();
     if (request[HANDLED]) return next.handle();
@@ -127,7 +131,19 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     const method = this.requestMethod(request);
     if (!route.cacheable || (method !== 'GET' && method !== 'HEAD')) return next.handle();
 
-    const key = await this.trackBy(context);
+    // No Promise on the way to an L1 hit unless trackBy itself is asynchronous.
+    const key = this.trackBy(context);
+    return isPromiseLike(key)
+      ? Promise.resolve(key).then((k) => this.serve(context, next, route, k))
+      : this.serve(context, next, route, key);
+  }
+
+  private serve(
+    context: ExecutionContext,
+    next: CallHandler,
+    route: RouteInfo,
+    key: DynamoCacheRouteKey | undefined,
+  ): Observable<unknown> | Promise<Observable<unknown>> {
     if (key === undefined) return next.handle();
     if (!Array.isArray(key)) {
       throw new DynamoCacheError(
@@ -136,8 +152,21 @@ export class DynamoCacheInterceptor implements NestInterceptor {
         { namespace: route.namespace },
       );
     }
-
     const ns = this.resolveEngine().namespace(route.namespace, route.namespaceOptions);
+    const hit = ns.peek(key);
+    if (hit?.hit) {
+      this.setCacheHeader(context, 'HIT');
+      return of(hit.value);
+    }
+    return this.load(context, next, ns, key);
+  }
+
+  private async load(
+    context: ExecutionContext,
+    next: CallHandler,
+    ns: CacheNamespace,
+    key: DynamoCacheRouteKey,
+  ): Promise<Observable<unknown>> {
     let ran = false;
     let value: unknown;
     try {
@@ -297,6 +326,10 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     const adapter = this.httpAdapterHost?.httpAdapter;
     if (adapter) adapter.setHeader(context.switchToHttp().getResponse(), 'X-Cache', value);
   }
+}
+
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }
 
 function isStream(value: unknown): boolean {

@@ -14,7 +14,7 @@ import {
   type Permit,
 } from './circuit-breaker.js';
 import { encodeItem, inspectItem, itemSize, PARTITION_KEY } from './item-codec.js';
-import { withTimeout } from './l2-timeout.js';
+import { withTimeout, type L2AbortSignal } from './l2-timeout.js';
 import type { CacheSerializer } from './serializer.js';
 import {
   compressValue,
@@ -223,7 +223,7 @@ export class L2Store {
     operation: DynamoCacheOperation,
     namespace: string,
     gated: boolean,
-    send: (client: DynamoDBClient, abortSignal: AbortSignal | undefined) => Promise<T>,
+    send: (client: DynamoDBClient, abortSignal: L2AbortSignal | undefined) => Promise<T>,
   ): Promise<T> {
     const permit: Permit = gated ? this.breaker.acquire() : 'call';
     if (permit === 'denied') {

@@ -13,33 +13,62 @@ export class L2TimeoutError extends Error {
 }
 
 /**
- * Runs `call` with an `AbortSignal` that fires after `timeoutMs`, and rejects with
+ * The abort signal handed to the SDK: the minimal `AbortSignal` of `@smithy/types`
+ * (`aborted` + `onabort`), which the SDK's HTTP handler honours by destroying the request.
+ * A DOM `AbortController` costs tens of microseconds per call (EventTarget listeners), a
+ * measurable share of an L2 hit; this costs an object.
+ */
+export class L2AbortSignal {
+  aborted = false;
+  reason: unknown = undefined;
+  onabort: ((this: L2AbortSignal, event: { type: 'abort' }) => void) | null = null;
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.onabort?.call(this, { type: 'abort' });
+  }
+}
+
+/**
+ * Runs `call` with an abort signal that fires after `timeoutMs`, and rejects with
  * {@link L2TimeoutError} at that moment even if `call` ignores the signal (the SDK honours it
- * during connection, request and retry back-off; the race is the guarantee). `null` = no limit.
+ * during connection, request and retry back-off; the timer is the guarantee). `null` = no limit.
  *
  * @example
  * await withTimeout(50, (abortSignal) => client.send(new GetItemCommand(input), { abortSignal }));
  */
 export function withTimeout<T>(
   timeoutMs: number | null,
-  call: (signal: AbortSignal | undefined) => Promise<T>,
+  call: (signal: L2AbortSignal | undefined) => Promise<T>,
 ): Promise<T> {
   if (timeoutMs === null) return call(undefined);
-  const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+  const signal = new L2AbortSignal();
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
       const error = new L2TimeoutError(timeoutMs);
-      controller.abort(error);
+      signal.abort(error);
       reject(error);
     }, timeoutMs);
+    const settle = (): void => clearTimeout(timer);
+    let running: Promise<T>;
+    try {
+      running = call(signal);
+    } catch (err) {
+      settle();
+      reject(err);
+      return;
+    }
+    running.then(
+      (value) => {
+        settle();
+        resolve(value);
+      },
+      (err: unknown) => {
+        settle();
+        reject(err);
+      },
+    );
   });
-  let running: Promise<T>;
-  try {
-    running = call(controller.signal);
-  } catch (err) {
-    clearTimeout(timer);
-    return Promise.reject(err);
-  }
-  return Promise.race([running, expired]).finally(() => clearTimeout(timer));
 }
