@@ -160,6 +160,12 @@ async function main(): Promise<void> {
   const groups: Group[] = [];
   const log = (s: string): void => console.log(s);
 
+  if (process.env.BENCH_ONLY === 'http') {
+    const only = await httpGroup({ clientConfig, table: 'bench-cache', quick });
+    report([only]);
+    return;
+  }
+
   // 1. L1 hit ------------------------------------------------------------------------------
   log('1/5 L1 hit…');
   await svc.rate('EUR', 'USD');

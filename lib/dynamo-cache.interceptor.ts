@@ -53,6 +53,8 @@ interface RouteInfo {
   readonly namespaceOptions: NamespaceOptions;
   /** Lower-cased header names from `@DynamoCached({ vary })`; undefined when not declared. */
   readonly vary: readonly string[] | undefined;
+  /** The route's namespace, once the engine is known (first request). */
+  cache?: CacheNamespace;
 }
 
 /** Key material of a route response: a list, encoded like a cached method's argument list. */
@@ -152,7 +154,10 @@ export class DynamoCacheInterceptor implements NestInterceptor {
         { namespace: route.namespace },
       );
     }
-    const ns = this.resolveEngine().namespace(route.namespace, route.namespaceOptions);
+    const ns = (route.cache ??= this.resolveEngine().namespace(
+      route.namespace,
+      route.namespaceOptions,
+    ));
     const hit = ns.peek(key);
     if (hit?.hit) {
       this.setCacheHeader(context, 'HIT');
