@@ -70,29 +70,33 @@ export function fmtRatio(r: number): string {
   return `${r >= 10 ? r.toFixed(1) : r.toFixed(2)}x`;
 }
 
-/** A horizontal bar chart of ratios, one bar per row, as a standalone SVG. */
+/** A horizontal bar chart of ratios (log scale, 0.01x to the largest), one bar per row, as SVG. */
 export function ratioChart(
   title: string,
   bars: { group: string; label: string; ratio: number }[],
 ): string {
   const rowH = 22;
-  const left = 330;
-  const width = 900;
+  const left = 560;
+  const width = 1100;
+  const floor = 0.01;
   const maxRatio = Math.max(1, ...bars.map((b) => b.ratio));
-  const scale = (width - left - 80) / Math.log10(maxRatio * 10);
-  const x = (r: number): number => left + Math.max(0, Math.log10(Math.max(r, 0.1) * 10)) * scale;
+  const span = Math.log10(maxRatio / floor);
+  const x = (r: number): number =>
+    left + (Math.log10(Math.max(r, floor) / floor) / span) * (width - left - 70);
   const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const clip = (s: string): string => (s.length > 86 ? s.slice(0, 85) + '…' : s);
   const height = 50 + bars.length * rowH + 30;
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="10" y="22" font-size="15" font-weight="bold">${esc(title)}</text>`,
   ];
   bars.forEach((b, i) => {
     const y = 40 + i * rowH;
-    const ours = b.label.startsWith('nestjs-dynamo-cache');
+    const ours =
+      b.label.startsWith('nestjs-dynamo-cache') || b.label.includes(': nestjs-dynamo-cache');
     parts.push(
-      `<text x="10" y="${y + 14}">${esc(`${b.group}: ${b.label}`)}</text>`,
+      `<text x="10" y="${y + 14}">${esc(clip(`${b.group}: ${b.label}`))}</text>`,
       `<rect x="${left}" y="${y + 3}" width="${Math.max(1, x(b.ratio) - left)}" height="${rowH - 8}" fill="${ours ? '#2b7bb9' : '#aaaaaa'}"/>`,
       `<text x="${x(b.ratio) + 5}" y="${y + 14}">${fmtRatio(b.ratio)}</text>`,
     );
@@ -100,7 +104,7 @@ export function ratioChart(
   const base = x(1);
   parts.push(
     `<line x1="${base}" y1="35" x2="${base}" y2="${height - 25}" stroke="#d33" stroke-dasharray="4 3"/>`,
-    `<text x="${base + 4}" y="${height - 10}" fill="#d33">1x = baseline of the group (log scale)</text>`,
+    `<text x="10" y="${height - 10}" fill="#d33">dashed line: 1x = baseline of the group (log scale; blue = nestjs-dynamo-cache)</text>`,
     '</svg>',
   );
   return parts.join('\n');

@@ -494,7 +494,7 @@ function report(groups: Group[]): void {
   const bars = groups
     .filter((g) => !g.name.startsWith('Cold stampede'))
     .flatMap((g) =>
-      g.rows.map((r) => ({ group: g.name.split(' (')[0]!, label: r.label, ratio: r.ratio })),
+      g.rows.map((r) => ({ group: g.name.split(/ \(|:/)[0]!, label: r.label, ratio: r.ratio })),
     );
   writeFileSync(
     `${dir}/ratios.svg`,

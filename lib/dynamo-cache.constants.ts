@@ -15,7 +15,18 @@ export const DYNAMO_CACHE_OPTIONS = Symbol('DYNAMO_CACHE_OPTIONS');
  */
 export const DYNAMO_CACHE_CLIENT = Symbol('DYNAMO_CACHE_CLIENT');
 
-/** Metadata key under which `@DynamoCached` records its options on a method. */
+/**
+ * Metadata key under which `@DynamoCached` records its (frozen) `DynamoCachedOptions` on a method:
+ * what the module reads at bootstrap and the interceptor per route, and what guards or
+ * interceptors of your own can read to know whether, and how, a handler is cached.
+ *
+ * @example
+ * const cached = this.reflector.get<DynamoCachedOptions | undefined>(
+ *   DYNAMO_CACHED_METADATA,
+ *   context.getHandler(),
+ * );
+ * const ttl = cached?.ttl; // undefined: the module's ttl; null: never expires
+ */
 export const DYNAMO_CACHED_METADATA = 'nestjs-dynamo-cache:cached';
 
 /** Token of the options exactly as the application passed them, before validation. */

@@ -57,7 +57,17 @@ interface RouteInfo {
   cache?: CacheNamespace;
 }
 
-/** Key material of a route response: a list, encoded like a cached method's argument list. */
+/**
+ * What identifies a cached route response, as returned by {@link DynamoCacheInterceptor.trackBy}:
+ * a list of key material, encoded canonically like a cached method's argument list, so requests
+ * with equal lists (same values, same order) share one entry.
+ *
+ * @example
+ * override trackBy(context: ExecutionContext): DynamoCacheRouteKey | undefined {
+ *   const req = context.switchToHttp().getRequest<Request>();
+ *   return [req.headers['x-tenant'] ?? null, req.method, req.originalUrl];
+ * }
+ */
 export type DynamoCacheRouteKey = readonly unknown[];
 
 /**

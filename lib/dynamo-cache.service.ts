@@ -4,7 +4,16 @@ import type { CacheLookup } from './engine/cache-namespace.js';
 import type { CacheStatsSnapshot } from './engine/cache-stats.js';
 import { LazyDynamoClient } from './engine/lazy-client.js';
 
-/** Settings of a namespace used through {@link DynamoCacheService}; fixed at its first use. */
+/**
+ * Per-namespace overrides of the module's settings, for names used through
+ * {@link DynamoCacheService}. A namespace's settings are fixed at its first use in the process
+ * (options given later are ignored, and `get`, `lookup` and `delete` take none, so a namespace
+ * they touch first gets the module's settings): pass the same options to every `wrap` and `set`.
+ *
+ * @example
+ * const sessions: DynamoCacheNamespaceOptions = { ttl: 900, maxsize: 10_000, table: 'sessions-cache' };
+ * await cache.set('sessions', [sessionId], session, sessions);
+ */
 export interface DynamoCacheNamespaceOptions {
   /** Seconds an entry lives; `null` = never expires. Default: the module's. */
   ttl?: number | null;

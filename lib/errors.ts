@@ -3,7 +3,11 @@
  *
  * DynamoDB operations carry the SDK command name; `'key'` is a key that cannot be encoded,
  * `'config'` an option that cannot work, `'serialize'` / `'deserialize'` a value the
- * serializer rejected.
+ * serializer rejected. It lets a handler tell DynamoDB trouble from a mistake in the application.
+ *
+ * @example
+ * const dynamoCalls: DynamoCacheOperation[] = ['GetItem', 'PutItem', 'DeleteItem'];
+ * if (err instanceof DynamoCacheError && dynamoCalls.includes(err.operation)) alerts.cacheDown();
  */
 export type DynamoCacheOperation =
   | 'GetItem'
@@ -15,7 +19,14 @@ export type DynamoCacheOperation =
   | 'serialize'
   | 'deserialize';
 
-/** Extra context attached to a {@link DynamoCacheError}. */
+/**
+ * Extra context attached to a {@link DynamoCacheError}: the constructor's third argument, for code
+ * that raises cache errors itself (a test double of the cache, a wrapper) the way the cache does.
+ *
+ * @example
+ * const details: DynamoCacheErrorDetails = { namespace: 'RatesService.rate', cause: err };
+ * throw new DynamoCacheError('GetItem', 'GetItem on table "app-cache" failed', details);
+ */
 export interface DynamoCacheErrorDetails {
   /** The cache namespace (`Class.method` or the decorator's `namespace`), where known. */
   namespace?: string;

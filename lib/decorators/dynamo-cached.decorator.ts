@@ -8,7 +8,16 @@ import type { DynamoCachedOptions } from '../interfaces/dynamo-cached-options.in
 /** Anything that can be a method. */
 type AnyMethod = (...args: never[]) => unknown;
 
-/** The decorator `@DynamoCached(...)` returns. */
+/**
+ * The type of what `@DynamoCached(...)` returns: a method decorator, generic in the method, so the
+ * decorated signature is kept as is. Exported to type presets of your own built on `DynamoCached`.
+ *
+ * @example
+ * export const CachedHourly = (): DynamoCachedDecorator => DynamoCached({ ttl: 3600, maxsize: 500 });
+ *
+ * @CachedHourly()
+ * async rate(from: string, to: string): Promise<number> { ... }
+ */
 export type DynamoCachedDecorator = <T extends AnyMethod>(
   target: object,
   propertyKey: string | symbol,

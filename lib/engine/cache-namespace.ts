@@ -8,7 +8,15 @@ import { createL1Cache, type L1Cache } from './l1-cache.js';
 import type { L2Read, L2Store } from './l2-store.js';
 import type { CacheSerializer } from './serializer.js';
 
-/** What a failing DynamoDB call does to the caller: reject, or be served as if L2 were empty. */
+/**
+ * What a failing DynamoDB call does to the caller: reject, or be served as if L2 were empty.
+ * `'throw'` makes an outage visible to the caller; `'bypass'` keeps the application answering
+ * from L1 and the method itself, at the cost of recomputing.
+ *
+ * @example
+ * const onError: OnErrorPolicy = process.env.NODE_ENV === 'production' ? 'bypass' : 'throw';
+ * DynamoCacheModule.forRoot({ table: 'app-cache', onError });
+ */
 export type OnErrorPolicy = 'throw' | 'bypass';
 
 /** Where the engine reports what it cannot throw. */
@@ -39,7 +47,14 @@ export interface NamespaceContext {
   track<T>(write: Promise<T>): Promise<T>;
 }
 
-/** The outcome of a lookup that does not compute. */
+/**
+ * The outcome of a lookup that does not compute (`DynamoCacheService.lookup`): a hit carries the
+ * value, so a cached `undefined` can be told apart from a miss.
+ *
+ * @example
+ * const found: CacheLookup<User | undefined> = await cache.lookup('users.byId', [id]);
+ * if (found.hit) return found.value; // may be a cached `undefined`: "no such user"
+ */
 export type CacheLookup<T> = { readonly hit: true; readonly value: T } | { readonly hit: false };
 
 const NO_HIT: CacheLookup<never> = { hit: false };

@@ -20,9 +20,19 @@ export interface CacheStats {
   l2Deletes: number;
 }
 
-/** A snapshot of every namespace's counters and their sum. */
+/**
+ * What `DynamoCacheService.stats()` returns: a copy of every namespace's counters (since the
+ * application started) and their sum, taken at the call, e.g. for a metrics endpoint.
+ *
+ * @example
+ * const { total } = cacheService.stats();
+ * const hits = total.l1Hits + total.l2Hits;
+ * logger.log(`cache hit ratio ${(hits / Math.max(1, hits + total.misses)).toFixed(2)}`);
+ */
 export interface CacheStatsSnapshot {
+  /** The sum of every namespace's counters. */
   total: CacheStats;
+  /** Counters by namespace: `Class.method`, `Controller.handler`, or the name given. */
   namespaces: Record<string, CacheStats>;
 }
 

@@ -22,10 +22,10 @@ export const DEFAULT_CIRCUIT_BREAKER: CircuitBreakerSettings = { failures: 5, co
 
 /**
  * `closed`: DynamoDB is used. `open`: it is skipped until the cool-down ends. `half-open`: the
- * cool-down has ended and the next call (one only) probes it.
+ * cool-down has ended and the next call (one only) probes it. Only `closed` means L2 is in use.
  *
  * @example
- * if (moduleRef.get(CacheEngine).circuit('app-cache') === 'open') health.degraded('cache');
+ * const health = (state: CircuitState): 'up' | 'degraded' => (state === 'closed' ? 'up' : 'degraded');
  */
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
@@ -38,6 +38,7 @@ export type CircuitState = 'closed' | 'open' | 'half-open';
  */
 export class CircuitOpenError extends Error {
   constructor(
+    /** The table whose circuit is open. */
     readonly table: string,
     /** Milliseconds until the next probe is allowed. */
     readonly retryInMs: number,

@@ -7,7 +7,12 @@ import {
 import { DynamoCacheError } from '../errors.js';
 import { PARTITION_KEY } from './item-codec.js';
 
-/** Options of {@link createCacheTable}. */
+/**
+ * How {@link createCacheTable} sets the table up, and how long it may wait for it.
+ *
+ * @example
+ * await createCacheTable(client, 'app-cache', { enableTtl: true, timeoutMs: 10_000 });
+ */
 export interface CreateCacheTableOptions {
   /**
    * Also turn on DynamoDB's own TTL on the `exp` attribute, so items nobody reads again are
@@ -18,7 +23,13 @@ export interface CreateCacheTableOptions {
   timeoutMs?: number;
 }
 
-/** What {@link createCacheTable} did. */
+/**
+ * What {@link createCacheTable} did, so a setup script can report it, or insist on native TTL.
+ *
+ * @example
+ * const { created, ttlEnabled } = await createCacheTable(client, 'app-cache', { enableTtl: true });
+ * console.log(`app-cache: ${created ? 'created' : 'already there'}, native TTL ${ttlEnabled ? 'on' : 'off'}`);
+ */
 export interface CreateCacheTableResult {
   /** `false` when the table already existed. */
   created: boolean;

@@ -1,6 +1,6 @@
 /**
  * The `cause` of the `DynamoCacheError` raised when a DynamoDB call took longer than `l2Timeout`
- * and was abandoned (its HTTP request aborted).
+ * and was abandoned (its HTTP request aborted); `timeoutMs` is the limit that was exceeded.
  *
  * @example
  * if (err instanceof DynamoCacheError && err.cause instanceof L2TimeoutError) metrics.slowCache++;

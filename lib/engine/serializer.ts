@@ -10,14 +10,25 @@ import { deserialize, serialize } from 'node:v8';
  * };
  */
 export interface CacheSerializer {
+  /** Throwing keeps that value in L1 only (logged once per namespace). */
   serialize(value: unknown): Uint8Array;
+  /**
+   * Gets what `serialize` returned (decompressed), possibly as a plain `Uint8Array` rather than a
+   * `Buffer`. Throwing makes the item count as unreadable: it is logged and the value recomputed.
+   */
   deserialize(bytes: Uint8Array): unknown;
 }
 
 /**
  * The default serializer: Node's structured serialization (`node:v8`), which keeps `undefined`,
  * Dates, Maps, Sets, BigInts, typed arrays and cycles. Class instances come back as plain
- * objects, as with `structuredClone`.
+ * objects, as with `structuredClone`. Exported to build on, or to read items written by the cache.
+ *
+ * @example
+ * const encrypted: CacheSerializer = {
+ *   serialize: (value) => encrypt(v8Serializer.serialize(value)),
+ *   deserialize: (bytes) => v8Serializer.deserialize(decrypt(bytes)),
+ * };
  */
 export const v8Serializer: CacheSerializer = {
   serialize: (value) => serialize(value),

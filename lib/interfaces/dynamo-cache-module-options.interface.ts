@@ -36,15 +36,22 @@ export interface DynamoCacheModuleOptions {
   /**
    * Milliseconds a DynamoDB call (`GetItem`, `PutItem`, `DeleteItem`, SDK retries included) may
    * take before it is abandoned (its request aborted) and handled as an L2 failure under
-   * `onError`. Also bounds how long shutdown waits for writes in flight. `null` = no limit.
-   * Default `1000`.
+   * `onError`, so a slow DynamoDB costs a caller at most this much. Also bounds how long shutdown
+   * waits for writes in flight. `null` = no limit. Default `1000`.
+   *
+   * @example
+   * DynamoCacheModule.forRoot({ table: 'app-cache', l2Timeout: 200, onError: 'bypass' })
    */
   l2Timeout?: number | null;
   /**
    * After `failures` consecutive failed DynamoDB calls on a table, skip that table for
    * `cooldownMs`, then let one probe call through: calls meanwhile are served from L1 or the
-   * method (`'bypass'`) or rejected at once (`'throw'`). `false` disables it; `true` or `{}` uses
-   * the defaults `{ failures: 5, cooldownMs: 5000 }`.
+   * method (`'bypass'`) or rejected at once (`'throw'`), so an outage costs no timeouts. Explicit
+   * `set` and `delete` through `DynamoCacheService` are still attempted. `false` disables it;
+   * `true` or `{}` uses the defaults `{ failures: 5, cooldownMs: 5000 }`.
+   *
+   * @example
+   * DynamoCacheModule.forRoot({ table: 'app-cache', circuitBreaker: { failures: 3, cooldownMs: 10_000 } })
    */
   circuitBreaker?: CircuitBreakerOptions | boolean;
 }
@@ -61,14 +68,19 @@ export interface ResolvedDynamoCacheOptions {
   table: string;
   ttl: number | null;
   maxsize: number | null;
+  /** `region`, or a string `clientConfig.region`; `undefined` otherwise (the SDK resolves it). */
   region: string | undefined;
+  /** `clientConfig` as given, with `region` copied into it; `{}` when neither was given. */
   clientConfig: DynamoDBClientConfig;
+  /** The application's own client; `undefined` when the module creates (and destroys) one. */
   client: DynamoDBClient | undefined;
   keyPrefix: string;
   onError: OnErrorPolicy;
+  /** The `serializer` option, else `v8Serializer`. */
   serializer: CacheSerializer;
   consistentRead: boolean;
   l2Timeout: number | null;
+  /** `false` when disabled; otherwise `failures` and `cooldownMs`, defaults filled in. */
   circuitBreaker: CircuitBreakerSettings | false;
 }
 
@@ -82,5 +94,6 @@ export interface ResolvedDynamoCacheOptions {
  * }
  */
 export interface DynamoCacheOptionsFactory {
+  /** Called once at bootstrap; may be async (to read a secret, say). */
   createDynamoCacheOptions(): DynamoCacheModuleOptions | Promise<DynamoCacheModuleOptions>;
 }
