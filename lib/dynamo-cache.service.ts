@@ -2,6 +2,7 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { CacheEngine, type NamespaceOptions } from './engine/cache-engine.js';
 import type { CacheLookup } from './engine/cache-namespace.js';
 import type { CacheStatsSnapshot } from './engine/cache-stats.js';
+import type { CircuitState } from './engine/circuit-breaker.js';
 import { LazyDynamoClient } from './engine/lazy-client.js';
 
 /**
@@ -78,6 +79,20 @@ export class DynamoCacheService implements OnApplicationShutdown {
   /** Counters per namespace and in total: L1 hits, L2 hits, misses, L2 errors, writes, deletes. */
   stats(): CacheStatsSnapshot {
     return this.engine.stats();
+  }
+
+  /**
+   * The circuit breaker's state for a table (the module's by default): `'open'` while DynamoDB is
+   * being skipped after a run of failures, `'half-open'` while one probe call decides.
+   *
+   * @example
+   * @Get('health')
+   * health() {
+   *   return { cache: this.cache.circuitState() === 'closed' ? 'up' : 'degraded' };
+   * }
+   */
+  circuitState(table?: string): CircuitState {
+    return table === undefined ? this.engine.circuit() : this.engine.circuit(table);
   }
 
   /** Lets writes in flight finish, then destroys the client if the module created it. */

@@ -2,22 +2,16 @@
  * What the cache was doing when it failed.
  *
  * DynamoDB operations carry the SDK command name; `'key'` is a key that cannot be encoded,
- * `'config'` an option that cannot work, `'serialize'` / `'deserialize'` a value the
- * serializer rejected. It lets a handler tell DynamoDB trouble from a mistake in the application.
+ * `'config'` an option that cannot work, `'serialize'` a value that could not be prepared for
+ * DynamoDB (an unreadable item is never an error: it is a miss, and recomputed). It lets a
+ * handler tell DynamoDB trouble from a mistake in the application.
  *
  * @example
  * const dynamoCalls: DynamoCacheOperation[] = ['GetItem', 'PutItem', 'DeleteItem'];
  * if (err instanceof DynamoCacheError && dynamoCalls.includes(err.operation)) alerts.cacheDown();
  */
 export type DynamoCacheOperation =
-  | 'GetItem'
-  | 'PutItem'
-  | 'DeleteItem'
-  | 'CreateTable'
-  | 'key'
-  | 'config'
-  | 'serialize'
-  | 'deserialize';
+  'GetItem' | 'PutItem' | 'DeleteItem' | 'CreateTable' | 'key' | 'config' | 'serialize';
 
 /**
  * Extra context attached to a {@link DynamoCacheError}: the constructor's third argument, for code

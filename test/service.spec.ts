@@ -2,6 +2,7 @@ import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { Injectable } from '@nestjs/common';
 import { buildCacheKey, DynamoCached, DynamoCacheService, encodeKey } from '../lib/index.js';
 import { bootCache } from './support/apps.js';
+import { bootLogged, RecordingLogger } from './support/recording-logger.js';
 import { countCalls, useTestDynamo } from './support/dynamo-server.js';
 
 @Injectable()
@@ -109,5 +110,43 @@ describe('DynamoCacheService', () => {
       },
     });
     expect(b.cache.stats().namespaces['RatesService.rate']).toMatchObject({ l2Hits: 1, misses: 0 });
+  });
+
+  it('reports the circuit state: closed while DynamoDB answers, open after a run of failures', async () => {
+    const { cache } = await app(await fx.dynamo.table());
+    await cache.wrap('up', [1], () => 1);
+    expect(cache.circuitState()).toBe('closed');
+
+    const down = await bootCache(
+      {
+        table: 'unreachable',
+        onError: 'bypass',
+        circuitBreaker: { failures: 3, cooldownMs: 60_000 },
+        clientConfig: { ...fx.dynamo.clientConfig, endpoint: 'http://127.0.0.1:9' },
+      },
+      [],
+    );
+    fx.apps.push(down);
+    const downCache = down.get(DynamoCacheService);
+    for (let i = 0; i < 3; i++) expect(await downCache.wrap('down', [i], () => i)).toBe(i);
+    expect(downCache.circuitState()).toBe('open');
+  });
+
+  it('warns when a namespace already in use is asked for other settings', async () => {
+    const table = await fx.dynamo.table();
+    const client = fx.dynamo.client();
+    const logger = new RecordingLogger();
+    const moduleRef = await bootLogged({ table, client, ttl: 600 }, [RatesService], logger);
+    fx.apps.push(moduleRef);
+    const cache = moduleRef.get(DynamoCacheService);
+    await cache.wrap('shared', [1], () => 'a', { ttl: 60 });
+    await cache.wrap('shared', [2], () => 'b', { ttl: 60 });
+    expect(logger.warnings).toEqual([]);
+    await cache.wrap('shared', [3], () => 'c', { ttl: 5, maxsize: 10 });
+    await cache.wrap('shared', [4], () => 'd', { ttl: 5 });
+    expect(logger.warnings).toHaveLength(1);
+    expect(logger.warnings[0]).toMatch(
+      /namespace "shared" is already in use with ttl=60, maxsize=null; a later use asked for ttl=5, maxsize=10/,
+    );
   });
 });

@@ -59,6 +59,11 @@ export interface NamespaceOptions {
  */
 export class CacheEngine {
   private readonly namespaces = new Map<string, CacheNamespace>();
+  private readonly fixed = new Map<
+    string,
+    { ttl: number | null; maxsize: number | null; table: string }
+  >();
+  private readonly warnedDifferent = new Set<string>();
   private readonly stores = new Map<string, L2Store>();
   private readonly pending = new Set<Promise<unknown>>();
 
@@ -91,8 +96,35 @@ export class CacheEngine {
         context,
       );
       this.namespaces.set(name, ns);
+      this.fixed.set(name, {
+        ttl: ns.ttl,
+        maxsize: options.maxsize === undefined ? s.maxsize : options.maxsize,
+        table: options.table ?? s.table,
+      });
+    } else if (
+      options.ttl !== undefined ||
+      options.maxsize !== undefined ||
+      options.table !== undefined
+    ) {
+      this.warnIfDifferent(name, options);
     }
     return ns;
+  }
+
+  // A namespace's settings are fixed by its first use; say so when a later use asks otherwise,
+  // since two decorated methods sharing a `namespace` would otherwise disagree in silence.
+  private warnIfDifferent(name: string, options: NamespaceOptions): void {
+    const fixed = this.fixed.get(name);
+    if (fixed === undefined || this.warnedDifferent.has(name)) return;
+    const differs = (['ttl', 'maxsize', 'table'] as const).filter(
+      (k) => options[k] !== undefined && options[k] !== fixed[k],
+    );
+    if (differs.length === 0) return;
+    this.warnedDifferent.add(name);
+    this.settings.logger.warn(
+      `namespace "${name}" is already in use with ${differs.map((k) => `${k}=${String(fixed[k])}`).join(', ')}; ` +
+        `a later use asked for ${differs.map((k) => `${k}=${String(options[k])}`).join(', ')}, which is ignored`,
+    );
   }
 
   /** Whether a namespace of that name exists. */

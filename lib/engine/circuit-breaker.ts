@@ -25,7 +25,8 @@ export const DEFAULT_CIRCUIT_BREAKER: CircuitBreakerSettings = { failures: 5, co
  * cool-down has ended and the next call (one only) probes it. Only `closed` means L2 is in use.
  *
  * @example
- * const health = (state: CircuitState): 'up' | 'degraded' => (state === 'closed' ? 'up' : 'degraded');
+ * const state: CircuitState = cacheService.circuitState();
+ * if (state !== 'closed') logger.warn(`cache L2 is ${state}`);
  */
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
