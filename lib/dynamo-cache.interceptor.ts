@@ -25,8 +25,12 @@ const SSE_METADATA = '__sse__';
 const RESPONSE_PARAMTYPE = 1; // RouteParamtypes.RESPONSE: @Res()
 const NEXT_PARAMTYPE = 2; // RouteParamtypes.NEXT: @Next()
 
-/** Set on a request by the first (outermost) DynamoCacheInterceptor that sees it. */
-const HANDLED = Symbol('nestjs-dynamo-cache:route-handled');
+/**
+ * Requests already taken by the first (outermost) DynamoCacheInterceptor that saw them. A WeakSet
+ * rather than a property on the request: a new property changes the request object's shape, and
+ * the framework's own code on that object then runs measurably slower (about 5% of a hit).
+ */
+const HANDLED = new WeakSet<object>();
 
 /**
  * Thrown out of the cached computation to carry a result that must not be stored (a stream).
@@ -42,7 +46,6 @@ interface HttpRequestLike {
   url?: string;
   originalUrl?: string;
   headers?: Record<string, string | string[] | undefined>;
-  [HANDLED]?: true;
 }
 
 /** What the interceptor knows about one route, computed once. */
@@ -136,8 +139,8 @@ export class DynamoCacheInterceptor implements NestInterceptor {
   ): Observable<unknown> | Promise<Observable<unknown>> {
     if (context.getType() !== 'http') return next.handle();
     const request = context.switchToHttp().getRequest<HttpRequestLike>();
-    if (request[HANDLED]) return next.handle();
-    request[HANDLED] = true;
+    if (HANDLED.has(request)) return next.handle();
+    HANDLED.add(request);
 
     const route = this.route(context);
     const method = this.requestMethod(request);
