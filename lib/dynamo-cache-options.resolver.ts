@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DEFAULT_L2_TIMEOUT_MS } from './engine/cache-engine.js';
+import { resolveLease } from './engine/cache-lease.js';
 import { DEFAULT_CIRCUIT_BREAKER, type CircuitBreakerSettings } from './engine/circuit-breaker.js';
 import { v8Serializer } from './engine/serializer.js';
 import { DynamoCacheError } from './errors.js';
@@ -81,6 +82,7 @@ export async function resolveModuleOptions(
   }
   const l2Timeout = resolveL2Timeout(o.l2Timeout);
   const circuitBreaker = resolveCircuitBreaker(o.circuitBreaker);
+  const lease = resolveLease(o.lease, (problem) => configError('lease', problem));
   const clientConfig = { ...(o.clientConfig ?? {}) };
   if (o.region !== undefined) clientConfig.region = o.region;
   if (o.client === undefined && clientConfig.region === undefined) {
@@ -99,6 +101,7 @@ export async function resolveModuleOptions(
     consistentRead: o.consistentRead ?? false,
     l2Timeout,
     circuitBreaker,
+    lease,
   };
 }
 

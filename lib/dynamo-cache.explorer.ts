@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { DYNAMO_CACHED_METADATA } from './dynamo-cache.constants.js';
 import { CacheEngine } from './engine/cache-engine.js';
+import type { LeaseSettings } from './engine/cache-lease.js';
 import { DynamoCacheError } from './errors.js';
 import type { DynamoCachedOptions } from './interfaces/dynamo-cached-options.interface.js';
 
@@ -73,6 +74,8 @@ export class DynamoCacheExplorer implements OnModuleInit {
       table: options.table,
       key: options.key,
       requirePromise: true,
+      // Resolved by the decorator already: LeaseSettings or false.
+      lease: options.lease as LeaseSettings | false | undefined,
     });
     const cached: Method = function (this: unknown, ...args: unknown[]) {
       return ns.run(this, args, original);

@@ -46,6 +46,7 @@ const providers: Provider[] = [
         consistentRead: o.consistentRead,
         l2Timeout: o.l2Timeout,
         circuitBreaker: o.circuitBreaker,
+        lease: o.lease,
         logger: new Logger('DynamoCache'),
       }),
     inject: [DYNAMO_CACHE_OPTIONS, LazyDynamoClient],

@@ -21,6 +21,7 @@ export {
   type CircuitState,
 } from './engine/circuit-breaker.js';
 export { L2TimeoutError } from './engine/l2-timeout.js';
+export { DEFAULT_LEASE, type LeaseOptions, type LeaseSettings } from './engine/cache-lease.js';
 export { encodeKey, buildCacheKey } from './engine/cache-key.js';
 export * from './errors.js';
 export * from './interfaces/index.js';

@@ -2,6 +2,7 @@ import { UseInterceptors } from '@nestjs/common';
 import { DYNAMO_CACHED_METADATA } from '../dynamo-cache.constants.js';
 import { DynamoCacheInterceptor } from '../dynamo-cache.interceptor.js';
 import { assertMaxsize, assertTtl } from '../dynamo-cache-options.resolver.js';
+import { resolveLease } from '../engine/cache-lease.js';
 import { DynamoCacheError } from '../errors.js';
 import type { DynamoCachedOptions } from '../interfaces/dynamo-cached-options.interface.js';
 
@@ -91,6 +92,12 @@ export function DynamoCached(
       throw new DynamoCacheError('config', `${where} "vary" must be an array of header names`);
     }
     if (options.vary !== undefined) options.vary = options.vary.map((h) => h.toLowerCase());
+    if (options.lease !== undefined) {
+      options.lease = resolveLease(
+        options.lease,
+        (problem) => new DynamoCacheError('config', `${where} "lease" ${problem}`),
+      );
+    }
     if (typeof descriptor.value !== 'function') {
       throw new DynamoCacheError('config', `${where} can only decorate a method`);
     }

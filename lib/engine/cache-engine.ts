@@ -1,4 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { randomUUID } from 'node:crypto';
+import type { LeaseSettings } from './cache-lease.js';
 import { emptyStats, type CacheStatsSnapshot } from './cache-stats.js';
 import {
   DEFAULT_CIRCUIT_BREAKER,
@@ -33,6 +35,11 @@ export interface CacheEngineSettings {
   l2Timeout?: number | null;
   /** Circuit breaker per table; `false` = none. Default {@link DEFAULT_CIRCUIT_BREAKER}. */
   circuitBreaker?: CircuitBreakerSettings | false;
+  /**
+   * Cross-process single-flight after an L2 miss (see {@link LeaseSettings}); `false` or absent =
+   * off: no lease items, no extra DynamoDB calls.
+   */
+  lease?: LeaseSettings | false;
 }
 
 /** Default `l2Timeout`: far above DynamoDB's usual latency, far below a request's patience. */
@@ -45,6 +52,8 @@ export interface NamespaceOptions {
   table?: string;
   key?: (...args: never[]) => unknown;
   requirePromise?: boolean;
+  /** Overrides the engine's `lease` for this namespace. */
+  lease?: LeaseSettings | false;
 }
 
 /**
@@ -66,6 +75,8 @@ export class CacheEngine {
   private readonly warnedDifferent = new Set<string>();
   private readonly stores = new Map<string, L2Store>();
   private readonly pending = new Set<Promise<unknown>>();
+  /** Names this engine on the leases it takes. */
+  private readonly leaseOwner = randomUUID();
 
   constructor(readonly settings: CacheEngineSettings) {}
 
@@ -83,6 +94,7 @@ export class CacheEngine {
         serializer: s.serializer,
         logger: s.logger,
         l2: this.store(options.table ?? s.table),
+        leaseOwner: this.leaseOwner,
         track: (write) => this.track(write),
       };
       ns = new CacheNamespace(
@@ -92,6 +104,7 @@ export class CacheEngine {
           maxsize: options.maxsize === undefined ? s.maxsize : options.maxsize,
           key: options.key,
           requirePromise: options.requirePromise,
+          lease: options.lease === undefined ? (s.lease ?? false) : options.lease,
         },
         context,
       );

@@ -1,6 +1,7 @@
 import { DynamoCacheError } from '../errors.js';
 import { CircuitOpenError } from './circuit-breaker.js';
 import { buildCacheKey, encodeKey } from './cache-key.js';
+import type { LeaseSettings } from './cache-lease.js';
 import { coarseNow } from './coarse-clock.js';
 import { KeyMemo } from './key-memo.js';
 import { emptyStats, type CacheStats } from './cache-stats.js';
@@ -34,6 +35,8 @@ export interface NamespaceSettings {
   key?: (...args: never[]) => unknown;
   /** Reject when the wrapped function does not return a Promise (decorated methods). */
   requirePromise?: boolean;
+  /** Cross-process single-flight after an L2 miss; `false` or absent = off. */
+  lease?: LeaseSettings | false;
 }
 
 /** What a namespace shares with the rest of the engine. */
@@ -43,6 +46,8 @@ export interface NamespaceContext {
   readonly serializer: CacheSerializer;
   readonly logger: CacheLogger;
   readonly l2: L2Store;
+  /** This engine's lease owner id (random, one per engine), for `lease`. */
+  readonly leaseOwner?: string;
   /** Registers a write so shutdown can wait for it. */
   track<T>(write: Promise<T>): Promise<T>;
 }
@@ -59,6 +64,19 @@ export type CacheLookup<T> = { readonly hit: true; readonly value: T } | { reado
 
 const NO_HIT: CacheLookup<never> = { hit: false };
 
+/** What `readL2` returns when DynamoDB failed and the policy said go on: a miss, but no lease. */
+const L2_FAILED: L2Read = { status: 'miss' };
+
+/** How a wait for another process's lease ended. */
+type LeaseOutcome =
+  | { readonly status: 'acquired' | 'compute' }
+  | { readonly status: 'hit'; readonly value: unknown; readonly t: number };
+
+const ACQUIRED: LeaseOutcome = { status: 'acquired' };
+const COMPUTE: LeaseOutcome = { status: 'compute' };
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** Upper bound of a namespace's key memo (see KeyMemo). */
 const MEMO_LIMIT = 10_000;
 
@@ -74,6 +92,7 @@ export class CacheNamespace {
   private readonly ttlMs: number;
   private readonly keyFn: ((...args: unknown[]) => unknown) | undefined;
   private readonly requirePromise: boolean;
+  private readonly lease: LeaseSettings | false;
   private readonly l1: L1Cache;
   private readonly keys: KeyMemo;
   private readonly inflight = new Map<string, Promise<unknown>>();
@@ -89,6 +108,7 @@ export class CacheNamespace {
     this.ttlMs = settings.ttl === null ? Infinity : settings.ttl * 1000;
     this.keyFn = settings.key as ((...args: unknown[]) => unknown) | undefined;
     this.requirePromise = settings.requirePromise ?? false;
+    this.lease = settings.lease ?? false;
     this.l1 = createL1Cache(settings.maxsize);
     // As many remembered keys as L1 can hold, within reason: beyond that they would mostly miss.
     this.keys = new KeyMemo(Math.min(settings.maxsize ?? MEMO_LIMIT, MEMO_LIMIT), this.name);
@@ -209,23 +229,99 @@ export class CacheNamespace {
         this.l1.set(encoded, { value: read.value, expiresAt: read.t * 1000 + this.ttlMs });
         return read.value as T;
       }
-      this.stats.misses++;
-      const result = fn.apply(thisArg, args as unknown[]);
-      if (this.requirePromise && !isThenable(result)) {
-        throw new DynamoCacheError(
-          'config',
-          `${this.name} returned a ${typeof result}, not a Promise: only async methods can be @DynamoCached`,
-          { namespace: this.name },
-        );
+      if (this.lease === false || read === L2_FAILED) {
+        return await this.compute(encoded, cacheKey, thisArg, args, fn);
       }
-      const value = await result;
-      const now = Date.now();
-      this.l1.set(encoded, { value, expiresAt: now + this.ttlMs });
-      await this.writeL2(cacheKey, value, now);
-      return value;
+      const outcome = await this.awaitLease(cacheKey, this.lease);
+      if (outcome.status === 'hit') {
+        this.stats.l2Hits++;
+        this.l1.set(encoded, { value: outcome.value, expiresAt: outcome.t * 1000 + this.ttlMs });
+        return outcome.value as T;
+      }
+      if (outcome.status === 'compute')
+        return await this.compute(encoded, cacheKey, thisArg, args, fn);
+      try {
+        return await this.compute(encoded, cacheKey, thisArg, args, fn);
+      } finally {
+        this.releaseLease(cacheKey);
+      }
     } finally {
       this.inflight.delete(encoded);
     }
+  }
+
+  /** The miss path: runs the function and writes its result to both layers. */
+  private async compute<T>(
+    encoded: string,
+    cacheKey: string,
+    thisArg: unknown,
+    args: readonly unknown[],
+    fn: (...args: unknown[]) => T | Promise<T>,
+  ): Promise<T> {
+    this.stats.misses++;
+    const result = fn.apply(thisArg, args as unknown[]);
+    if (this.requirePromise && !isThenable(result)) {
+      throw new DynamoCacheError(
+        'config',
+        `${this.name} returned a ${typeof result}, not a Promise: only async methods can be @DynamoCached`,
+        { namespace: this.name },
+      );
+    }
+    const value = await result;
+    const now = Date.now();
+    this.l1.set(encoded, { value, expiresAt: now + this.ttlMs });
+    await this.writeL2(cacheKey, value, now);
+    return value;
+  }
+
+  /**
+   * After an L2 miss, with `lease` on: take the key's lease (this process computes), or wait for
+   * the process holding it to write the value, looking every `pollMs`: while its lease is live,
+   * at the lease; once it is gone or lapsed, at the value, then try to take the lease over (its
+   * holder failed or crashed). After `waitMs`, or on any DynamoDB failure, compute without a
+   * lease: a cache fault costs a duplicate computation, never the caller's result, so it is
+   * counted as an L2 error but never rejects, whatever `onError` says.
+   */
+  private async awaitLease(cacheKey: string, lease: LeaseSettings): Promise<LeaseOutcome> {
+    const l2 = this.ctx.l2;
+    const owner = this.ctx.leaseOwner ?? '';
+    const deadline = Date.now() + lease.waitMs;
+    try {
+      if ((await l2.acquireLease(cacheKey, owner, lease.ttlMs, this.name)) === 'acquired') {
+        return ACQUIRED;
+      }
+      for (;;) {
+        await sleep(Math.min(lease.pollMs, Math.max(0, deadline - Date.now())));
+        if (Date.now() >= deadline) return COMPUTE;
+        const held = await l2.readLease(cacheKey, this.name);
+        if (held !== undefined && held.until > Date.now()) continue;
+        // Consistent: the holder wrote the value before it gave the lease back.
+        const read = await l2.read(cacheKey, this.ttl, this.name, true);
+        if (read.status === 'hit') return read;
+        if (read.status === 'expired' && read.deleted) this.stats.l2Deletes++;
+        if ((await l2.acquireLease(cacheKey, owner, lease.ttlMs, this.name)) === 'acquired') {
+          return ACQUIRED;
+        }
+      }
+    } catch (err) {
+      this.leaseFailed(err as DynamoCacheError);
+      return COMPUTE;
+    }
+  }
+
+  /**
+   * Gives the lease back in the background (waiting processes then read the value, or take over
+   * if the computation failed). A failure costs nothing but the lease's lapse, so it is counted
+   * and otherwise ignored; shutdown waits for it like for a write.
+   */
+  private releaseLease(cacheKey: string): void {
+    this.ctx
+      .track(this.ctx.l2.releaseLease(cacheKey, this.ctx.leaseOwner ?? '', this.name))
+      .catch((err: unknown) => this.leaseFailed(err as DynamoCacheError));
+  }
+
+  private leaseFailed(err: DynamoCacheError): void {
+    if (!(err.cause instanceof CircuitOpenError)) this.stats.l2Errors++;
   }
 
   private async readL2(cacheKey: string): Promise<L2Read> {
@@ -234,7 +330,7 @@ export class CacheNamespace {
       read = await this.ctx.l2.read(cacheKey, this.ttl, this.name);
     } catch (err) {
       this.l2Failed(err as DynamoCacheError);
-      return { status: 'miss' };
+      return L2_FAILED;
     }
     if (read.status === 'expired') {
       if (read.deleted) this.stats.l2Deletes++;

@@ -1,5 +1,6 @@
 export * from './cache-engine.js';
 export * from './cache-key.js';
+export * from './cache-lease.js';
 export * from './cache-namespace.js';
 export * from './cache-stats.js';
 export * from './create-cache-table.js';

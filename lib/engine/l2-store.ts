@@ -13,6 +13,13 @@ import {
   type CircuitState,
   type Permit,
 } from './circuit-breaker.js';
+import {
+  decodeLease,
+  encodeLease,
+  leaseKey,
+  type LeaseAcquire,
+  type LeaseState,
+} from './cache-lease.js';
 import { encodeItem, inspectItem, itemSize, PARTITION_KEY } from './item-codec.js';
 import { withTimeout, type L2AbortSignal } from './l2-timeout.js';
 import type { CacheSerializer } from './serializer.js';
@@ -95,13 +102,18 @@ export class L2Store {
    * condition that its `t` is still the one read, so a fresh item written meanwhile survives.
    * Throws {@link DynamoCacheError} when DynamoDB fails, times out or is skipped (circuit open).
    */
-  async read(cacheKey: string, ttl: number | null, namespace: string): Promise<L2Read> {
+  async read(
+    cacheKey: string,
+    ttl: number | null,
+    namespace: string,
+    consistent = this.consistentRead,
+  ): Promise<L2Read> {
     const out = await this.call('GetItem', namespace, true, (client, abortSignal) =>
       client.send(
         new GetItemCommand({
           TableName: this.table,
           Key: { [PARTITION_KEY]: { S: cacheKey } },
-          ConsistentRead: this.consistentRead,
+          ConsistentRead: consistent,
         }),
         { abortSignal },
       ),
@@ -185,6 +197,89 @@ export class L2Store {
         new DeleteItemCommand({ TableName: this.table, Key: { [PARTITION_KEY]: { S: cacheKey } } }),
         { abortSignal },
       ),
+    );
+  }
+
+  /**
+   * Takes the lease of `cacheKey` for `ttlMs` with a conditional `PutItem`: succeeds when there is
+   * no lease, it has lapsed, or it is `owner`'s own. `'held'` when someone else's lease is live (DynamoDB answering, not
+   * failing). Throws {@link DynamoCacheError} when DynamoDB fails.
+   */
+  acquireLease(
+    cacheKey: string,
+    owner: string,
+    ttlMs: number,
+    namespace: string,
+  ): Promise<LeaseAcquire> {
+    const now = Date.now();
+    return this.call('PutItem', namespace, true, (client, abortSignal) =>
+      client
+        .send(
+          new PutItemCommand({
+            TableName: this.table,
+            Item: encodeLease(cacheKey, owner, now + ttlMs),
+            // Our own id on a lease is stale: an engine runs one computation per key at a time,
+            // so it can only be left from an earlier one whose release failed.
+            ConditionExpression: 'attribute_not_exists(#k) OR #until < :now OR #owner = :owner',
+            ExpressionAttributeNames: { '#k': PARTITION_KEY, '#until': 'until', '#owner': 'owner' },
+            ExpressionAttributeValues: { ':now': { N: String(now) }, ':owner': { S: owner } },
+          }),
+          { abortSignal },
+        )
+        .then(
+          (): LeaseAcquire => 'acquired',
+          (cause: unknown): LeaseAcquire => {
+            if ((cause as Error | undefined)?.name === 'ConditionalCheckFailedException') {
+              return 'held';
+            }
+            throw cause;
+          },
+        ),
+    );
+  }
+
+  /** The lease of `cacheKey` (strongly consistent read), or `undefined` when there is none. */
+  async readLease(cacheKey: string, namespace: string): Promise<LeaseState | undefined> {
+    const out = await this.call('GetItem', namespace, true, (client, abortSignal) =>
+      client.send(
+        new GetItemCommand({
+          TableName: this.table,
+          Key: { [PARTITION_KEY]: { S: leaseKey(cacheKey) } },
+          ConsistentRead: true,
+        }),
+        { abortSignal },
+      ),
+    );
+    return out.Item === undefined ? undefined : decodeLease(out.Item);
+  }
+
+  /**
+   * Gives the lease back: `DeleteItem` on condition that `owner` still holds it (a lease that
+   * lapsed and was taken over is not ours to delete). Throws {@link DynamoCacheError} when
+   * DynamoDB fails.
+   */
+  async releaseLease(cacheKey: string, owner: string, namespace: string): Promise<void> {
+    await this.call('DeleteItem', namespace, true, (client, abortSignal) =>
+      client
+        .send(
+          new DeleteItemCommand({
+            TableName: this.table,
+            Key: { [PARTITION_KEY]: { S: leaseKey(cacheKey) } },
+            ConditionExpression: '#owner = :owner',
+            ExpressionAttributeNames: { '#owner': 'owner' },
+            ExpressionAttributeValues: { ':owner': { S: owner } },
+          }),
+          { abortSignal },
+        )
+        .then(
+          () => undefined,
+          (cause: unknown) => {
+            if ((cause as Error | undefined)?.name === 'ConditionalCheckFailedException') {
+              return undefined;
+            }
+            throw cause;
+          },
+        ),
     );
   }
 

@@ -1,6 +1,7 @@
 import type { DynamoDBClient, DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import type { OnErrorPolicy } from '../engine/cache-namespace.js';
 import type { CircuitBreakerOptions, CircuitBreakerSettings } from '../engine/circuit-breaker.js';
+import type { LeaseOptions, LeaseSettings } from '../engine/cache-lease.js';
 import type { CacheSerializer } from '../engine/serializer.js';
 
 /**
@@ -54,6 +55,17 @@ export interface DynamoCacheModuleOptions {
    * DynamoCacheModule.forRoot({ table: 'app-cache', circuitBreaker: { failures: 3, cooldownMs: 10_000 } })
    */
   circuitBreaker?: CircuitBreakerOptions | boolean;
+  /**
+   * Cross-process single-flight: when several processes miss the same key at once, only one
+   * computes it (it takes a lease, an item `{cache_key}#lease` in the same table); the others
+   * poll DynamoDB and read its result. `false` (default) = off, no extra DynamoDB calls; `true`
+   * = `{ ttlMs: 10_000, waitMs: 5_000, pollMs: 50 }`. A lease fault (DynamoDB failing, the holder
+   * crashing or slower than `waitMs`) means computing without it, never an error.
+   *
+   * @example
+   * DynamoCacheModule.forRoot({ table: 'app-cache', lease: { ttlMs: 30_000, waitMs: 10_000 } })
+   */
+  lease?: LeaseOptions | boolean;
 }
 
 /**
@@ -82,6 +94,8 @@ export interface ResolvedDynamoCacheOptions {
   l2Timeout: number | null;
   /** `false` when disabled; otherwise `failures` and `cooldownMs`, defaults filled in. */
   circuitBreaker: CircuitBreakerSettings | false;
+  /** `false` when off; otherwise `ttlMs`, `waitMs` and `pollMs`, defaults filled in. */
+  lease: LeaseSettings | false;
 }
 
 /**

@@ -1,3 +1,5 @@
+import type { LeaseOptions } from '../engine/cache-lease.js';
+
 /**
  * Options of `@DynamoCached(options)`; each one overrides the module's.
  *
@@ -23,4 +25,12 @@ export interface DynamoCachedOptions {
    * caching requests that carry `Authorization` or `Cookie`.
    */
   vary?: string[];
+  /**
+   * Provider methods only: overrides the module's `lease` (cross-process single-flight) for this
+   * method: `true`, `false` or `{ ttlMs?, waitMs?, pollMs? }`.
+   *
+   * @example
+   * @DynamoCached({ ttl: 3600, lease: { waitMs: 30_000, ttlMs: 60_000 } }) // a slow report
+   */
+  lease?: LeaseOptions | boolean;
 }
