@@ -1,0 +1,295 @@
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { Injectable } from '@nestjs/common';
+import { CacheEngine } from '../lib/engine/cache-engine.js';
+import {
+  buildCacheKey,
+  DynamoCached,
+  DynamoCacheError,
+  DynamoCacheService,
+  encodeKey,
+  type DynamoCacheModuleOptions,
+} from '../lib/index.js';
+import { bootCache, scanTable, sleep } from './support/apps.js';
+import { countCalls, useTestDynamo, type CallCounter } from './support/dynamo-server.js';
+
+/** Method calls of every application in this file, so two applications count together. */
+const shared = { calls: 0, failures: 0, failNext: false };
+
+@Injectable()
+class ReportService {
+  @DynamoCached()
+  async report(id: string): Promise<string> {
+    shared.calls++;
+    await sleep(300);
+    if (shared.failNext) {
+      shared.failNext = false;
+      shared.failures++;
+      throw new Error('report backend down');
+    }
+    return `report-${id}`;
+  }
+
+  @DynamoCached({ lease: true })
+  async leased(id: string): Promise<string> {
+    shared.calls++;
+    await sleep(20);
+    return `leased-${id}`;
+  }
+}
+
+const LEASE_SUFFIX = '#lease';
+
+describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () => {
+  const fx = useTestDynamo();
+
+  beforeEach(() => {
+    shared.calls = 0;
+    shared.failures = 0;
+    shared.failNext = false;
+  });
+
+  /** A separate application (own L1, own counted client) on `table`. */
+  async function app(
+    table: string,
+    extra: Partial<DynamoCacheModuleOptions> = {},
+  ): Promise<{
+    service: ReportService;
+    calls: CallCounter;
+    engine: CacheEngine;
+    cache: DynamoCacheService;
+  }> {
+    const client = fx.dynamo.client();
+    const calls = countCalls(client);
+    const moduleRef = await bootCache({ table, client, ...extra }, [ReportService]);
+    fx.apps.push(moduleRef);
+    return {
+      service: moduleRef.get(ReportService),
+      calls,
+      engine: moduleRef.get(CacheEngine),
+      cache: moduleRef.get(DynamoCacheService),
+    };
+  }
+
+  const valueKey = (id: string, method = 'report'): string =>
+    buildCacheKey('', `ReportService.${method}`, encodeKey([id]));
+
+  async function putLease(table: string, id: string, owner: string, until: number): Promise<void> {
+    await fx.admin.send(
+      new PutItemCommand({
+        TableName: table,
+        Item: {
+          cache_key: { S: valueKey(id) + LEASE_SUFFIX },
+          until: { N: String(until) },
+          owner: { S: owner },
+          exp: { N: String(Math.ceil(until / 1000) + 1) },
+        },
+      }),
+    );
+  }
+
+  async function keysInTable(table: string): Promise<string[]> {
+    return (await scanTable(fx.admin, table)).map((i) => i.cache_key!.S!).sort();
+  }
+
+  it('two applications missing the same key at once: one method call, the other polls and reads it from L2', async () => {
+    const table = await fx.dynamo.table();
+    const a = await app(table, { lease: true });
+    const b = await app(table, { lease: true });
+
+    const [ra, rb] = await Promise.all([a.service.report('q1'), b.service.report('q1')]);
+    await Promise.all([a.engine.drain(), b.engine.drain()]);
+
+    expect([ra, rb]).toEqual(['report-q1', 'report-q1']);
+    expect(shared.calls).toBe(1);
+    const statsA = a.cache.stats().total;
+    const [winner, loser] = statsA.misses === 1 ? [a, b] : [b, a];
+    // Winner: its GetItem, the lease PutItem, the value PutItem, the lease DeleteItem.
+    expect(winner.calls.counts).toEqual({ GetItem: 1, PutItem: 2, DeleteItem: 1 });
+    expect(winner.cache.stats().total).toMatchObject({ misses: 1, l2Hits: 0, l2Writes: 1 });
+    // Loser: one refused lease PutItem, then GetItems while the 300 ms computation runs.
+    expect(loser.calls.get('PutItem')).toBe(1);
+    expect(loser.calls.get('DeleteItem')).toBe(0);
+    expect(loser.calls.get('GetItem')).toBeGreaterThanOrEqual(3);
+    expect(loser.cache.stats().total).toMatchObject({ misses: 0, l2Hits: 1, l2Writes: 0 });
+    // The lease is gone; only the value stays.
+    expect(await keysInTable(table)).toEqual([valueKey('q1')]);
+
+    // The loser copied the value into its L1.
+    loser.calls.reset();
+    expect(await loser.service.report('q1')).toBe('report-q1');
+    expect(loser.calls.total()).toBe(0);
+  });
+
+  it('the winner rejects: the lease is given back and the waiting application computes at once (no cached rejection)', async () => {
+    const table = await fx.dynamo.table();
+    // A wait far beyond the test's timeout: only the released lease can end it in time.
+    const a = await app(table, { lease: { waitMs: 60_000 } });
+    const b = await app(table, { lease: { waitMs: 60_000 } });
+    shared.failNext = true;
+
+    const [ra, rb] = await Promise.allSettled([a.service.report('q2'), b.service.report('q2')]);
+    await Promise.all([a.engine.drain(), b.engine.drain()]);
+
+    const outcomes = [ra, rb].map((r) => r.status).sort();
+    expect(outcomes).toEqual(['fulfilled', 'rejected']);
+    const rejected = [ra, rb].find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    const fulfilled = [ra, rb].find(
+      (r) => r.status === 'fulfilled',
+    ) as PromiseFulfilledResult<string>;
+    expect((rejected.reason as Error).message).toBe('report backend down');
+    expect(fulfilled.value).toBe('report-q2');
+    expect(shared.calls).toBe(2);
+    expect(shared.failures).toBe(1);
+    expect(await keysInTable(table)).toEqual([valueKey('q2')]);
+  });
+
+  it('a lapsed lease left by a crashed process does not block: the next caller takes over at once', async () => {
+    const table = await fx.dynamo.table();
+    await putLease(table, 'q3', 'crashed-process', Date.now() - 1000);
+    const a = await app(table, { lease: { waitMs: 60_000 } });
+
+    expect(await a.service.report('q3')).toBe('report-q3');
+    await a.engine.drain();
+    expect(shared.calls).toBe(1);
+    // No waiting: the conditional PutItem took the lapsed lease straight away.
+    expect(a.calls.counts).toEqual({ GetItem: 1, PutItem: 2, DeleteItem: 1 });
+    expect(await keysInTable(table)).toEqual([valueKey('q3')]);
+  });
+
+  it('a live lease whose holder crashed is taken over when it lapses', async () => {
+    const table = await fx.dynamo.table();
+    await putLease(table, 'q4', 'crashed-process', Date.now() + 400);
+    const a = await app(table, { lease: { waitMs: 60_000, pollMs: 50 } });
+
+    expect(await a.service.report('q4')).toBe('report-q4');
+    await a.engine.drain();
+    expect(shared.calls).toBe(1);
+    // Polled the lease until it lapsed, found no value, took the lease over.
+    expect(a.calls.get('GetItem')).toBeGreaterThanOrEqual(3);
+    expect(a.calls.get('PutItem')).toBe(3); // refused lease, lease taken over, value
+    expect(await keysInTable(table)).toEqual([valueKey('q4')]);
+  });
+
+  it('a lease that outlives waitMs: the caller stops waiting and computes itself', async () => {
+    const table = await fx.dynamo.table();
+    await putLease(table, 'q5', 'slow-process', Date.now() + 60_000);
+    const a = await app(table, { lease: { waitMs: 300, pollMs: 50 } });
+
+    expect(await a.service.report('q5')).toBe('report-q5');
+    await a.engine.drain();
+    expect(shared.calls).toBe(1);
+    expect(a.calls.get('DeleteItem')).toBe(0); // not ours to give back
+    expect(a.cache.stats().total).toMatchObject({ misses: 1, l2Writes: 1, l2Errors: 0 });
+    // The other process's lease stays until it lapses.
+    expect(await keysInTable(table)).toEqual([valueKey('q5'), valueKey('q5') + LEASE_SUFFIX]);
+  });
+
+  it("a DynamoDB failure while taking the lease never loses the caller's result, even under onError 'throw'", async () => {
+    const table = await fx.dynamo.table();
+    const client = fx.dynamo.client();
+    const calls = countCalls(client);
+    // Fault injection for this one branch: every lease PutItem fails.
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const input = args.input as { Item?: { cache_key?: { S?: string } } };
+        if (input.Item?.cache_key?.S?.endsWith(LEASE_SUFFIX)) {
+          throw Object.assign(new Error('injected'), { name: 'InternalServerError' });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'failLeasePuts' },
+    );
+    const moduleRef = await bootCache(
+      { table, client, lease: true, onError: 'throw', circuitBreaker: false },
+      [ReportService],
+    );
+    fx.apps.push(moduleRef);
+    const service = moduleRef.get(ReportService);
+
+    expect(await service.report('q6')).toBe('report-q6');
+    await moduleRef.get(CacheEngine).drain();
+    expect(shared.calls).toBe(1);
+    expect(calls.counts).toEqual({ GetItem: 1, PutItem: 2 }); // failed lease, value
+    expect(moduleRef.get(DynamoCacheService).stats().total).toMatchObject({
+      misses: 1,
+      l2Errors: 1,
+      l2Writes: 1,
+    });
+    expect(await keysInTable(table)).toEqual([valueKey('q6')]);
+  });
+
+  it('lease off (the default): no lease item is ever written and DynamoDB calls are as before', async () => {
+    const table = await fx.dynamo.table();
+    const a = await app(table);
+    const b = await app(table);
+
+    const results = await Promise.all([a.service.report('q7'), b.service.report('q7')]);
+    await Promise.all([a.engine.drain(), b.engine.drain()]);
+
+    expect(results).toEqual(['report-q7', 'report-q7']);
+    expect(shared.calls).toBe(2); // both computed: nothing coordinates them
+    expect(a.calls.counts).toEqual({ GetItem: 1, PutItem: 1 });
+    expect(b.calls.counts).toEqual({ GetItem: 1, PutItem: 1 });
+    expect(await keysInTable(table)).toEqual([valueKey('q7')]);
+  });
+
+  it('@DynamoCached({ lease: true }) turns it on for one method when the module leaves it off', async () => {
+    const table = await fx.dynamo.table();
+    const a = await app(table);
+
+    expect(await a.service.leased('q8')).toBe('leased-q8');
+    expect(await a.service.report('q9')).toBe('report-q9');
+    await a.engine.drain();
+    // leased: GetItem, lease PutItem, value PutItem, lease DeleteItem; report: GetItem, PutItem.
+    expect(a.calls.counts).toEqual({ GetItem: 2, PutItem: 3, DeleteItem: 1 });
+    expect(await keysInTable(table)).toEqual([valueKey('q8', 'leased'), valueKey('q9')].sort());
+  });
+
+  it.each([
+    ['a string', 'yes'],
+    ['null', null],
+    ['an array', [1000]],
+    ['a negative ttlMs', { ttlMs: -1 }],
+    ['a zero pollMs', { pollMs: 0 }],
+    ['a non-number waitMs', { waitMs: '5s' }],
+    ['an unknown field', { ttl: 10 }],
+  ])('rejects %s as lease at bootstrap, naming "lease"', async (_label, lease) => {
+    const table = await fx.dynamo.table();
+    await expect(
+      bootCache({ table, client: fx.dynamo.client(), lease } as DynamoCacheModuleOptions, [
+        ReportService,
+      ]),
+    ).rejects.toThrow(/"lease"/);
+    await expect(
+      bootCache({ table, client: fx.dynamo.client(), lease } as DynamoCacheModuleOptions, [
+        ReportService,
+      ]),
+    ).rejects.toBeInstanceOf(DynamoCacheError);
+  });
+
+  it('rejects a bad lease on @DynamoCached where it is applied, naming "lease"', () => {
+    expect(() =>
+      DynamoCached({ lease: { pollMs: -5 } })({}, 'm', { value: async () => 1 }),
+    ).toThrow(/"lease".*pollMs/);
+  });
+
+  it('stores the lease item documented in docs-notes/lease.md while the computation runs', async () => {
+    const table = await fx.dynamo.table();
+    const a = await app(table, { lease: { ttlMs: 7000 } });
+    const before = Date.now();
+    const pending = a.service.report('q10');
+    await sleep(150); // inside the 300 ms computation
+    const lease = (await scanTable(fx.admin, table)).find((i) =>
+      i.cache_key!.S!.endsWith(LEASE_SUFFIX),
+    );
+    expect(await pending).toBe('report-q10');
+    expect(lease).toBeDefined();
+    expect(Object.keys(lease!).sort()).toEqual(['cache_key', 'exp', 'owner', 'until']);
+    expect(lease!.cache_key!.S).toBe(valueKey('q10') + LEASE_SUFFIX);
+    expect(lease!.owner!.S).toMatch(/^[0-9a-f-]{36}$/);
+    const until = Number(lease!.until!.N);
+    expect(until).toBeGreaterThanOrEqual(before + 7000);
+    expect(until).toBeLessThan(before + 7000 + 1000);
+    expect(Number(lease!.exp!.N)).toBe(Math.ceil(until / 1000) + 1);
+  });
+});
