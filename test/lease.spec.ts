@@ -7,6 +7,7 @@ import {
   DynamoCacheError,
   DynamoCacheService,
   encodeKey,
+  v8Serializer,
   type DynamoCacheModuleOptions,
 } from '../lib/index.js';
 import { bootCache, scanTable, sleep } from './support/apps.js';
@@ -103,8 +104,9 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     expect(shared.calls).toBe(1);
     const statsA = a.cache.stats().total;
     const [winner, loser] = statsA.misses === 1 ? [a, b] : [b, a];
-    // Winner: its GetItem, the lease PutItem, the value PutItem, the lease DeleteItem.
-    expect(winner.calls.counts).toEqual({ GetItem: 1, PutItem: 2, DeleteItem: 1 });
+    // Winner: its GetItem, the lease PutItem, a second look at the value with the lease in hand,
+    // the value PutItem, the lease DeleteItem.
+    expect(winner.calls.counts).toEqual({ GetItem: 2, PutItem: 2, DeleteItem: 1 });
     expect(winner.cache.stats().total).toMatchObject({ misses: 1, l2Hits: 0, l2Writes: 1 });
     // Loser: one refused lease PutItem, then GetItems while the 300 ms computation runs.
     expect(loser.calls.get('PutItem')).toBe(1);
@@ -152,7 +154,7 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     await a.engine.drain();
     expect(shared.calls).toBe(1);
     // No waiting: the conditional PutItem took the lapsed lease straight away.
-    expect(a.calls.counts).toEqual({ GetItem: 1, PutItem: 2, DeleteItem: 1 });
+    expect(a.calls.counts).toEqual({ GetItem: 2, PutItem: 2, DeleteItem: 1 });
     expect(await keysInTable(table)).toEqual([valueKey('q3')]);
   });
 
@@ -218,6 +220,40 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     expect(await keysInTable(table)).toEqual([valueKey('q6')]);
   });
 
+  it('a value written by another process between the miss and the lease is served, not recomputed', async () => {
+    const table = await fx.dynamo.table();
+    const client = fx.dynamo.client();
+    const calls = countCalls(client);
+    // Another process finishes in the window: just before our lease PutItem, its value lands.
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const input = args.input as { Item?: { cache_key?: { S?: string } } };
+        if (input.Item?.cache_key?.S === valueKey('q11') + LEASE_SUFFIX) {
+          await fx.admin.send(
+            new PutItemCommand({
+              TableName: table,
+              Item: {
+                cache_key: { S: valueKey('q11') },
+                v: { B: v8Serializer.serialize('from-the-other-process') },
+                t: { N: String(Date.now() / 1000) },
+              },
+            }),
+          );
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'valueLandsFirst' },
+    );
+    const moduleRef = await bootCache({ table, client, lease: true }, [ReportService]);
+    fx.apps.push(moduleRef);
+
+    expect(await moduleRef.get(ReportService).report('q11')).toBe('from-the-other-process');
+    await moduleRef.get(CacheEngine).drain();
+    expect(shared.calls).toBe(0);
+    expect(calls.counts).toEqual({ GetItem: 2, PutItem: 1, DeleteItem: 1 });
+    expect(await keysInTable(table)).toEqual([valueKey('q11')]);
+  });
+
   it('lease off (the default): no lease item is ever written and DynamoDB calls are as before', async () => {
     const table = await fx.dynamo.table();
     const a = await app(table);
@@ -240,8 +276,8 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     expect(await a.service.leased('q8')).toBe('leased-q8');
     expect(await a.service.report('q9')).toBe('report-q9');
     await a.engine.drain();
-    // leased: GetItem, lease PutItem, value PutItem, lease DeleteItem; report: GetItem, PutItem.
-    expect(a.calls.counts).toEqual({ GetItem: 2, PutItem: 3, DeleteItem: 1 });
+    // leased: 2 GetItems, lease PutItem, value PutItem, lease DeleteItem; report: GetItem, PutItem.
+    expect(a.calls.counts).toEqual({ GetItem: 3, PutItem: 3, DeleteItem: 1 });
     expect(await keysInTable(table)).toEqual([valueKey('q8', 'leased'), valueKey('q9')].sort());
   });
 

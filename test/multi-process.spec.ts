@@ -14,6 +14,8 @@ import {
 } from './support/dynamo-server.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+/** Method calls allowed in total with the lease on (50 is perfect). */
+const LEASE_BOUND = 60;
 const workerPath = fileURLToPath(new URL('./fixtures/multi-process-worker.mjs', import.meta.url));
 
 interface Price {
@@ -97,6 +99,7 @@ function startWorker(
   dynamo: TestDynamo,
   table: string,
   keys: string[],
+  lease = false,
 ): { child: ChildProcess; started: Promise<void>; report: Promise<WorkerReport> } {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -104,6 +107,7 @@ function startWorker(
     TABLE: table,
     WORKER_KEYS: keys.join(','),
     WORK_MS: '20',
+    LEASE: lease ? '1' : '0',
   };
   delete env.NODE_OPTIONS; // no --experimental-vm-modules: a plain Node process, as in production
   const child = fork(workerPath, [], {
@@ -172,10 +176,16 @@ describe(`several processes on one table (${testServerKind()})`, () => {
     }
   });
 
-  it('4 processes calling the same 50 keys in their own orders agree on every value and share the work', async () => {
+  const keys = Array.from({ length: 50 }, (_, i) => `sku-${i}`);
+  /** Method calls in total of the run without the lease, for the run with it to compare. */
+  let totalWithoutLease: number | undefined;
+
+  /** 4 workers on a fresh table, each calling every key in its own order; checks what they agree on. */
+  async function runFour(lease: boolean): Promise<{ total: number; perProcess: number[] }> {
     const table = await dynamo.table();
-    const keys = Array.from({ length: 50 }, (_, i) => `sku-${i}`);
-    const workers = [1, 2, 3, 4].map((seed) => startWorker(dynamo, table, shuffled(keys, seed)));
+    const workers = [1, 2, 3, 4].map((seed) =>
+      startWorker(dynamo, table, shuffled(keys, seed), lease),
+    );
     children.push(...workers.map((w) => w.child));
     await Promise.all(workers.map((w) => w.started));
     for (const w of workers) w.child.send({ type: 'go' });
@@ -187,16 +197,39 @@ describe(`several processes on one table (${testServerKind()})`, () => {
       // Each key is called once per process: it was either computed here or found in L2.
       expect(r.stats.l1Hits).toBe(0);
       expect(r.calls + r.stats.l2Hits).toBe(keys.length);
-      expect(r.dynamo.GetItem).toBe(keys.length);
-      expect(r.dynamo.PutItem).toBe(r.calls);
+      if (lease) {
+        // Waiting for another process's value costs GetItems; taking a lease, a PutItem.
+        expect(r.dynamo.GetItem).toBeGreaterThanOrEqual(keys.length);
+        expect(r.dynamo.PutItem).toBeGreaterThanOrEqual(r.calls);
+      } else {
+        expect(r.dynamo.GetItem).toBe(keys.length);
+        expect(r.dynamo.PutItem).toBe(r.calls);
+      }
     }
-    const totalCalls = reports.reduce((sum, r) => sum + r.calls, 0);
-    console.log(
-      `multi-process (${testServerKind()}): ${totalCalls} method calls for ${keys.length} keys in 4 processes ` +
-        `(perfect: ${keys.length}; no sharing: ${4 * keys.length}); per process: ${reports.map((r) => r.calls).join(', ')}`,
-    );
-    expect(totalCalls).toBeGreaterThanOrEqual(keys.length);
-    expect(totalCalls).toBeLessThan(150);
+    // Values only: every lease was given back.
     expect(await scanTable(dynamo.client(), table)).toHaveLength(keys.length);
+    const perProcess = reports.map((r) => r.calls);
+    return { total: perProcess.reduce((sum, n) => sum + n, 0), perProcess };
+  }
+
+  it('4 processes calling the same 50 keys in their own orders agree on every value and share the work', async () => {
+    const { total, perProcess } = await runFour(false);
+    totalWithoutLease = total;
+    console.log(
+      `multi-process (${testServerKind()}): ${total} method calls for ${keys.length} keys in 4 processes ` +
+        `(perfect: ${keys.length}; no sharing: ${4 * keys.length}); per process: ${perProcess.join(', ')}`,
+    );
+    expect(total).toBeGreaterThanOrEqual(keys.length);
+    expect(total).toBeLessThan(150);
+  });
+
+  it('the same with lease on: processes that miss a key together wait for one computation', async () => {
+    const { total, perProcess } = await runFour(true);
+    console.log(
+      `multi-process with lease (${testServerKind()}): ${total} method calls for ${keys.length} keys in 4 processes ` +
+        `(without lease: ${totalWithoutLease ?? 'not run'}); per process: ${perProcess.join(', ')}`,
+    );
+    expect(total).toBeGreaterThanOrEqual(keys.length);
+    expect(total).toBeLessThanOrEqual(LEASE_BOUND);
   });
 });

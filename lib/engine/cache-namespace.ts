@@ -288,7 +288,7 @@ export class CacheNamespace {
     const deadline = Date.now() + lease.waitMs;
     try {
       if ((await l2.acquireLease(cacheKey, owner, lease.ttlMs, this.name)) === 'acquired') {
-        return ACQUIRED;
+        return await this.leaseAcquired(cacheKey);
       }
       for (;;) {
         await sleep(Math.min(lease.pollMs, Math.max(0, deadline - Date.now())));
@@ -300,13 +300,31 @@ export class CacheNamespace {
         if (read.status === 'hit') return read;
         if (read.status === 'expired' && read.deleted) this.stats.l2Deletes++;
         if ((await l2.acquireLease(cacheKey, owner, lease.ttlMs, this.name)) === 'acquired') {
-          return ACQUIRED;
+          return await this.leaseAcquired(cacheKey);
         }
       }
     } catch (err) {
       this.leaseFailed(err as DynamoCacheError);
       return COMPUTE;
     }
+  }
+
+  /**
+   * Looks at the value once more (strongly consistent) with the lease in hand: another process may
+   * have computed it, written it and given its lease back between our miss and our lease. Without
+   * this look that race costs a second computation.
+   */
+  private async leaseAcquired(cacheKey: string): Promise<LeaseOutcome> {
+    let read: L2Read;
+    try {
+      read = await this.ctx.l2.read(cacheKey, this.ttl, this.name, true);
+    } catch (err) {
+      this.leaseFailed(err as DynamoCacheError);
+      return ACQUIRED;
+    }
+    if (read.status !== 'hit') return ACQUIRED;
+    this.releaseLease(cacheKey);
+    return read;
   }
 
   /**
