@@ -14,8 +14,11 @@ import {
 } from './support/dynamo-server.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-/** Method calls allowed in total with the lease on (50 is perfect). */
-const LEASE_BOUND = 60;
+/**
+ * Method calls allowed in total with the lease on. Measured: exactly 50 (perfect) in every run on
+ * dynalite and DynamoDB Local; 2 spare calls keep a very slow machine (a wait beyond waitMs) green.
+ */
+const LEASE_BOUND = 52;
 const workerPath = fileURLToPath(new URL('./fixtures/multi-process-worker.mjs', import.meta.url));
 
 interface Price {
