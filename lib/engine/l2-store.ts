@@ -259,48 +259,39 @@ export class L2Store {
    * DynamoDB fails.
    */
   async releaseLease(cacheKey: string, owner: string, namespace: string): Promise<void> {
-    await this.call('DeleteItem', namespace, true, (client, abortSignal) =>
-      client
-        .send(
-          new DeleteItemCommand({
-            TableName: this.table,
-            Key: { [PARTITION_KEY]: { S: leaseKey(cacheKey) } },
-            ConditionExpression: '#owner = :owner',
-            ExpressionAttributeNames: { '#owner': 'owner' },
-            ExpressionAttributeValues: { ':owner': { S: owner } },
-          }),
-          { abortSignal },
-        )
-        .then(
-          () => undefined,
-          (cause: unknown) => {
-            if ((cause as Error | undefined)?.name === 'ConditionalCheckFailedException') {
-              return undefined;
-            }
-            throw cause;
-          },
-        ),
-    );
+    await this.deleteIf(leaseKey(cacheKey), 'owner', { S: owner }, namespace);
   }
 
   /** Returns `false` when someone rewrote the item after our read (theirs stays). */
   private deleteIfUnchanged(cacheKey: string, tRaw: string, namespace: string): Promise<boolean> {
+    return this.deleteIf(cacheKey, 't', { N: tRaw }, namespace);
+  }
+
+  /**
+   * `DeleteItem` on condition that `attribute` still holds `value`; `false` when it does not
+   * (a failed condition is DynamoDB answering, not failing).
+   */
+  private deleteIf(
+    key: string,
+    attribute: string,
+    value: AttributeValue,
+    namespace: string,
+  ): Promise<boolean> {
     return this.call('DeleteItem', namespace, true, (client, abortSignal) =>
       client
         .send(
           new DeleteItemCommand({
             TableName: this.table,
-            Key: { [PARTITION_KEY]: { S: cacheKey } },
-            ConditionExpression: '#t = :t',
-            ExpressionAttributeNames: { '#t': 't' },
-            ExpressionAttributeValues: { ':t': { N: tRaw } },
+            Key: { [PARTITION_KEY]: { S: key } },
+            ConditionExpression: '#a = :v',
+            ExpressionAttributeNames: { '#a': attribute },
+            ExpressionAttributeValues: { ':v': value },
           }),
           { abortSignal },
         )
         .then(
           () => true,
           (cause: unknown) => {
-            // A failed condition is DynamoDB answering, not failing.
             if ((cause as Error | undefined)?.name === 'ConditionalCheckFailedException') {
               return false;
             }
