@@ -31,3 +31,11 @@ export const DYNAMO_CACHED_METADATA = 'nestjs-dynamo-cache:cached';
 
 /** Token of the options exactly as the application passed them, before validation. */
 export const DYNAMO_CACHE_RAW_OPTIONS = Symbol('DYNAMO_CACHE_RAW_OPTIONS');
+
+/**
+ * Metadata key of `@NoDynamoCache()`, on a route handler or a controller class.
+ *
+ * @example
+ * const skipped = reflector.getAllAndOverride<boolean>(NO_DYNAMO_CACHE_METADATA, [handler, controller]);
+ */
+export const NO_DYNAMO_CACHE_METADATA = 'nestjs-dynamo-cache:skip';

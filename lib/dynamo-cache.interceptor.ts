@@ -10,7 +10,7 @@ import {
 } from '@nestjs/common';
 import { HttpAdapterHost, ModuleRef, Reflector } from '@nestjs/core';
 import { lastValueFrom, of, type Observable } from 'rxjs';
-import { DYNAMO_CACHED_METADATA } from './dynamo-cache.constants.js';
+import { DYNAMO_CACHED_METADATA, NO_DYNAMO_CACHE_METADATA } from './dynamo-cache.constants.js';
 import { CacheEngine, type NamespaceOptions } from './engine/cache-engine.js';
 import type { CacheNamespace } from './engine/cache-namespace.js';
 import { DynamoCacheError } from './errors.js';
@@ -87,7 +87,8 @@ export type DynamoCacheRouteKey = readonly unknown[];
  *
  * Requests carrying `Authorization` or `Cookie` are not cached unless the route declares `vary`
  * or a subclass's {@link trackBy} returns a key. Other methods than GET and HEAD, thrown errors,
- * `StreamableFile` and stream results, SSE routes and `@Res()` handlers are never cached.
+ * `StreamableFile` and stream results, SSE routes, `@Res()` handlers and routes under
+ * `@NoDynamoCache()` are never cached.
  * Responses that went through the cache carry `X-Cache: HIT` or `X-Cache: MISS`.
  *
  * @example
@@ -276,13 +277,18 @@ export class DynamoCacheInterceptor implements NestInterceptor {
         return type === RESPONSE_PARAMTYPE || type === NEXT_PARAMTYPE;
       }) && !Reflect.getMetadata(RESPONSE_PASSTHROUGH_METADATA, controller, methodName);
     const sse = Reflect.getMetadata(SSE_METADATA, handler) === true;
+    const skipped =
+      this.reflector.getAllAndOverride<boolean | undefined>(NO_DYNAMO_CACHE_METADATA, [
+        handler,
+        controller,
+      ]) === true;
 
     const namespaceOptions: NamespaceOptions = {};
     if (options?.ttl !== undefined) namespaceOptions.ttl = options.ttl;
     if (options?.maxsize !== undefined) namespaceOptions.maxsize = options.maxsize;
     if (options?.table !== undefined) namespaceOptions.table = options.table;
     return {
-      cacheable: !writesResponse && !sse,
+      cacheable: !writesResponse && !sse && !skipped,
       namespace: options?.namespace ?? name,
       namespaceOptions,
       vary: options?.vary,

@@ -3,6 +3,7 @@ export {
   DYNAMO_CACHE_CLIENT,
   DYNAMO_CACHE_OPTIONS,
   DYNAMO_CACHED_METADATA,
+  NO_DYNAMO_CACHE_METADATA,
 } from './dynamo-cache.constants.js';
 export { DynamoCacheInterceptor, type DynamoCacheRouteKey } from './dynamo-cache.interceptor.js';
 export { DynamoCacheModule } from './dynamo-cache.module.js';

@@ -36,6 +36,7 @@ import {
   DynamoCacheInterceptor,
   DynamoCacheModule,
   encodeKey,
+  NoDynamoCache,
   v8Serializer,
   type DynamoCacheModuleOptions,
   type DynamoCacheRouteKey,
@@ -182,6 +183,12 @@ class OpenController {
     return { posted: this.hits.inc('postX') };
   }
 
+  @Get('fresh')
+  @NoDynamoCache()
+  fresh() {
+    return { fresh: this.hits.inc('fresh') };
+  }
+
   @Sse('events')
   events(): Observable<MessageEvent> {
     const n = this.hits.inc('events');
@@ -192,6 +199,18 @@ class OpenController {
   raw(@Res() res: unknown) {
     this.hits.inc('openRaw');
     this.adapterHost.httpAdapter.reply(res, 'raw-body', 200);
+  }
+}
+
+/** Opted out as a whole: no route of it is cached, even under a global interceptor. */
+@Controller('skipped')
+@NoDynamoCache()
+class SkippedController {
+  constructor(private readonly hits: Hits) {}
+
+  @Get()
+  list() {
+    return { n: this.hits.inc('skipped') };
   }
 }
 
@@ -525,6 +544,24 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     await request(url).post('/open/x').expect(201);
     await request(url).post('/open/x').expect(201);
     expect(hits.get('postX')).toBe(2);
+  });
+
+  it('6d. @NoDynamoCache() keeps a route, or a whole controller, out of a global interceptor', async () => {
+    const table = await fx.dynamo.table();
+    const { url, hits, calls } = await boot(table, {
+      controllers: [OpenController, SkippedController],
+      global: DynamoCacheInterceptor,
+    });
+    calls.reset();
+    for (const path of ['/open/fresh', '/open/fresh', '/skipped', '/skipped']) {
+      const res = await request(url).get(path).expect(200);
+      expect(res.headers['x-cache']).toBeUndefined();
+    }
+    expect([hits.get('fresh'), hits.get('skipped')]).toEqual([2, 2]);
+    expect(calls.total()).toBe(0);
+    // The controller's other routes are still cached.
+    await request(url).get('/open/x').expect(200);
+    expect((await request(url).get('/open/x').expect(200)).headers['x-cache']).toBe('HIT');
   });
 
   it('6c. without the interceptor anywhere, undecorated routes are not cached', async () => {
