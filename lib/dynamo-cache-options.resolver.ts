@@ -9,6 +9,11 @@ import type {
   ResolvedDynamoCacheOptions,
 } from './interfaces/dynamo-cache-module-options.interface.js';
 
+/** A finite number above zero: what every duration and ttl option must be. */
+export function isPositiveNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0;
+}
+
 function configError(option: string, problem: string): DynamoCacheError {
   return new DynamoCacheError('config', `DynamoCacheModule option "${option}" ${problem}`);
 }
@@ -19,7 +24,7 @@ export function assertTtl(
   where: string,
 ): asserts value is number | null | undefined {
   if (value === null || value === undefined) return;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+  if (!isPositiveNumber(value)) {
     throw new DynamoCacheError(
       'config',
       `${where} "ttl" must be a positive number of seconds or null, got ${String(value)}`,
@@ -108,7 +113,7 @@ export async function resolveModuleOptions(
 function resolveL2Timeout(value: unknown): number | null {
   if (value === undefined) return DEFAULT_L2_TIMEOUT_MS;
   if (value === null) return null;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+  if (!isPositiveNumber(value)) {
     throw configError(
       'l2Timeout',
       `must be a positive number of milliseconds or null, got ${String(value)}`,
@@ -136,10 +141,7 @@ function resolveCircuitBreaker(value: unknown): CircuitBreakerSettings | false {
       `must be a positive integer, got ${String(failures)}`,
     );
   }
-  if (
-    cooldownMs !== undefined &&
-    (typeof cooldownMs !== 'number' || !Number.isFinite(cooldownMs) || cooldownMs <= 0)
-  ) {
+  if (cooldownMs !== undefined && !isPositiveNumber(cooldownMs)) {
     throw configError(
       'circuitBreaker.cooldownMs',
       `must be a positive number of milliseconds, got ${String(cooldownMs)}`,

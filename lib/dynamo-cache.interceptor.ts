@@ -13,6 +13,7 @@ import { lastValueFrom, of, type Observable } from 'rxjs';
 import { DYNAMO_CACHED_METADATA, NO_DYNAMO_CACHE_METADATA } from './dynamo-cache.constants.js';
 import { CacheEngine, type NamespaceOptions } from './engine/cache-engine.js';
 import type { CacheNamespace } from './engine/cache-namespace.js';
+import { isThenable } from './engine/is-thenable.js';
 import { DynamoCacheError } from './errors.js';
 import type { DynamoCachedOptions } from './interfaces/dynamo-cached-options.interface.js';
 
@@ -149,7 +150,7 @@ export class DynamoCacheInterceptor implements NestInterceptor {
 
     // No Promise on the way to an L1 hit unless trackBy itself is asynchronous.
     const key = this.trackBy(context);
-    return isPromiseLike(key)
+    return isThenable<DynamoCacheRouteKey | undefined>(key)
       ? Promise.resolve(key).then((k) => this.serve(context, next, route, k))
       : this.serve(context, next, route, key);
   }
@@ -350,10 +351,6 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     const adapter = this.httpAdapterHost?.httpAdapter;
     if (adapter) adapter.setHeader(context.switchToHttp().getResponse(), 'X-Cache', value);
   }
-}
-
-function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }
 
 function isStream(value: unknown): boolean {

@@ -88,20 +88,25 @@ export class CacheEngine {
     let ns = this.namespaces.get(name);
     if (ns === undefined) {
       const s = this.settings;
+      const fixed = {
+        ttl: options.ttl === undefined ? s.ttl : options.ttl,
+        maxsize: options.maxsize === undefined ? s.maxsize : options.maxsize,
+        table: options.table ?? s.table,
+      };
       const context: NamespaceContext = {
         keyPrefix: s.keyPrefix,
         onError: s.onError,
         serializer: s.serializer,
         logger: s.logger,
-        l2: this.store(options.table ?? s.table),
+        l2: this.store(fixed.table),
         leaseOwner: this.leaseOwner,
         track: (write) => this.track(write),
       };
       ns = new CacheNamespace(
         {
           namespace: name,
-          ttl: options.ttl === undefined ? s.ttl : options.ttl,
-          maxsize: options.maxsize === undefined ? s.maxsize : options.maxsize,
+          ttl: fixed.ttl,
+          maxsize: fixed.maxsize,
           key: options.key,
           requirePromise: options.requirePromise,
           lease: options.lease === undefined ? (s.lease ?? false) : options.lease,
@@ -109,11 +114,7 @@ export class CacheEngine {
         context,
       );
       this.namespaces.set(name, ns);
-      this.fixed.set(name, {
-        ttl: ns.ttl,
-        maxsize: options.maxsize === undefined ? s.maxsize : options.maxsize,
-        table: options.table ?? s.table,
-      });
+      this.fixed.set(name, fixed);
     } else if (
       options.ttl !== undefined ||
       options.maxsize !== undefined ||
@@ -138,11 +139,6 @@ export class CacheEngine {
       `namespace "${name}" is already in use with ${differs.map((k) => `${k}=${String(fixed[k])}`).join(', ')}; ` +
         `a later use asked for ${differs.map((k) => `${k}=${String(options[k])}`).join(', ')}, which is ignored`,
     );
-  }
-
-  /** Whether a namespace of that name exists. */
-  has(name: string): boolean {
-    return this.namespaces.has(name);
   }
 
   /** A copy of every namespace's counters and their total. */

@@ -92,7 +92,7 @@ export function resolveLease(
       throw fail(`has an unknown field "${name}" (expected ttlMs, waitMs, pollMs)`);
     }
     if (v === undefined) continue;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+    if (!(typeof v === 'number' && Number.isFinite(v) && v > 0)) {
       throw fail(`field "${name}" must be a positive number of milliseconds, got ${String(v)}`);
     }
     out[name] = v;

@@ -3,9 +3,10 @@ import { CircuitOpenError } from './circuit-breaker.js';
 import { buildCacheKey, encodeKey } from './cache-key.js';
 import type { LeaseSettings } from './cache-lease.js';
 import { coarseNow } from './coarse-clock.js';
+import { isThenable } from './is-thenable.js';
 import { KeyMemo } from './key-memo.js';
 import { emptyStats, type CacheStats } from './cache-stats.js';
-import { createL1Cache, type L1Cache } from './l1-cache.js';
+import { createL1Cache, type L1Cache, type L1Entry } from './l1-cache.js';
 import type { L2Read, L2Store } from './l2-store.js';
 import type { CacheSerializer } from './serializer.js';
 
@@ -130,19 +131,12 @@ export class CacheNamespace {
   ): Promise<T> {
     let encoded: string;
     try {
-      encoded =
-        this.keyFn === undefined ? this.keys.key(args) : encodeKey(this.keyFn(...args), this.name);
+      encoded = this.encode(args);
     } catch (err) {
       return Promise.reject(err);
     }
-    const entry = this.l1.get(encoded);
-    if (entry !== undefined) {
-      if (entry.expiresAt > coarseNow()) {
-        this.stats.l1Hits++;
-        return Promise.resolve(entry.value as T);
-      }
-      this.l1.delete(encoded);
-    }
+    const entry = this.fresh(encoded);
+    if (entry !== undefined) return Promise.resolve(entry.value as T);
     const pending = this.inflight.get(encoded);
     if (pending !== undefined) return pending as Promise<T>;
     const load = this.load(encoded, thisArg, args, fn as (...args: unknown[]) => T | Promise<T>);
@@ -155,29 +149,17 @@ export class CacheNamespace {
    * callers that can answer without a Promise (the route interceptor) skip one on a hit.
    */
   peek(args: readonly unknown[]): CacheLookup<unknown> | undefined {
-    const entry = this.l1.get(this.encode(args));
-    if (entry === undefined || !(entry.expiresAt > coarseNow())) return undefined;
-    this.stats.l1Hits++;
-    return { hit: true, value: entry.value };
+    const entry = this.fresh(this.encode(args));
+    return entry === undefined ? undefined : { hit: true, value: entry.value };
   }
 
   /** L1 then L2, without computing. */
   async get<T>(args: readonly unknown[]): Promise<CacheLookup<T>> {
     const encoded = this.encode(args);
-    const entry = this.l1.get(encoded);
-    if (entry !== undefined) {
-      if (entry.expiresAt > Date.now()) {
-        this.stats.l1Hits++;
-        return { hit: true, value: entry.value as T };
-      }
-      this.l1.delete(encoded);
-    }
+    const entry = this.fresh(encoded);
+    if (entry !== undefined) return { hit: true, value: entry.value as T };
     const read = await this.readL2(buildCacheKey(this.ctx.keyPrefix, this.name, encoded));
-    if (read.status === 'hit') {
-      this.stats.l2Hits++;
-      this.l1.set(encoded, { value: read.value, expiresAt: read.t * 1000 + this.ttlMs });
-      return { hit: true, value: read.value as T };
-    }
+    if (read.status === 'hit') return { hit: true, value: this.fromL2(encoded, read) as T };
     this.stats.misses++;
     return NO_HIT;
   }
@@ -208,6 +190,25 @@ export class CacheNamespace {
     this.l1.clear();
   }
 
+  /** A fresh L1 entry (counted as an L1 hit); an expired one is dropped. */
+  private fresh(encoded: string): L1Entry | undefined {
+    const entry = this.l1.get(encoded);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt > coarseNow()) {
+      this.stats.l1Hits++;
+      return entry;
+    }
+    this.l1.delete(encoded);
+    return undefined;
+  }
+
+  /** Counts an L2 hit and copies it into L1, to live as long as the L2 item would. */
+  private fromL2(encoded: string, hit: { value: unknown; t: number }): unknown {
+    this.stats.l2Hits++;
+    this.l1.set(encoded, { value: hit.value, expiresAt: hit.t * 1000 + this.ttlMs });
+    return hit.value;
+  }
+
   private encode(args: readonly unknown[]): string {
     return this.keyFn === undefined
       ? this.keys.key(args)
@@ -223,21 +224,12 @@ export class CacheNamespace {
     try {
       const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, encoded);
       const read = await this.readL2(cacheKey);
-      if (read.status === 'hit') {
-        this.stats.l2Hits++;
-        // Lives as long as the L2 item would, not a full ttl from now.
-        this.l1.set(encoded, { value: read.value, expiresAt: read.t * 1000 + this.ttlMs });
-        return read.value as T;
-      }
+      if (read.status === 'hit') return this.fromL2(encoded, read) as T;
       if (this.lease === false || read === L2_FAILED) {
         return await this.compute(encoded, cacheKey, thisArg, args, fn);
       }
       const outcome = await this.awaitLease(cacheKey, this.lease);
-      if (outcome.status === 'hit') {
-        this.stats.l2Hits++;
-        this.l1.set(encoded, { value: outcome.value, expiresAt: outcome.t * 1000 + this.ttlMs });
-        return outcome.value as T;
-      }
+      if (outcome.status === 'hit') return this.fromL2(encoded, outcome) as T;
       if (outcome.status === 'compute')
         return await this.compute(encoded, cacheKey, thisArg, args, fn);
       try {
@@ -420,12 +412,4 @@ export class CacheNamespace {
     if (!(err.cause instanceof CircuitOpenError)) this.stats.l2Errors++;
     if (this.ctx.onError === 'throw') throw err;
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
 }

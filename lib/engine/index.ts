@@ -4,6 +4,7 @@ export * from './cache-lease.js';
 export * from './cache-namespace.js';
 export * from './cache-stats.js';
 export * from './create-cache-table.js';
+export * from './is-thenable.js';
 export * from './item-codec.js';
 export * from './l1-cache.js';
 export * from './l2-store.js';

@@ -83,12 +83,3 @@ export function inspectItem(
   }
   return decoded;
 }
-
-/**
- * Reads an item back; `undefined` when it is not a well-formed cache item (see
- * {@link inspectItem} for the reason).
- */
-export function decodeItem(item: Record<string, AttributeValue>): DecodedItem | undefined {
-  const decoded = inspectItem(item);
-  return 'corrupt' in decoded ? undefined : decoded;
-}

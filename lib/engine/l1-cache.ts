@@ -7,11 +7,14 @@ export interface L1Entry {
   expiresAt: number;
 }
 
-/** The in-process layer: an LRU bounded by entry count, or unbounded, or absent. */
+/**
+ * The in-process layer: an LRU bounded by entry count, or unbounded, or absent. `LRUCache` and
+ * `Map` both fit this shape as they are, so neither is wrapped: the L1 hit path is one call.
+ */
 export interface L1Cache {
   get(key: string): L1Entry | undefined;
-  set(key: string, entry: L1Entry): void;
-  delete(key: string): void;
+  set(key: string, entry: L1Entry): unknown;
+  delete(key: string): unknown;
   clear(): void;
   readonly size: number;
 }
@@ -19,64 +22,19 @@ export interface L1Cache {
 // Expiry is checked by the caller against the wall clock (`expiresAt`), not by lru-cache's own
 // ttl: an entry filled from L2 must expire when the L2 item does, which is a point in wall time.
 
-class LruL1 implements L1Cache {
-  private readonly lru: LRUCache<string, L1Entry>;
-  constructor(max: number) {
-    this.lru = new LRUCache<string, L1Entry>({ max });
-  }
-  get(key: string): L1Entry | undefined {
-    return this.lru.get(key);
-  }
-  set(key: string, entry: L1Entry): void {
-    this.lru.set(key, entry);
-  }
-  delete(key: string): void {
-    this.lru.delete(key);
-  }
-  clear(): void {
-    this.lru.clear();
-  }
-  get size(): number {
-    return this.lru.size;
-  }
-}
-
-class UnboundedL1 implements L1Cache {
-  private readonly map = new Map<string, L1Entry>();
-  get(key: string): L1Entry | undefined {
-    return this.map.get(key);
-  }
-  set(key: string, entry: L1Entry): void {
-    this.map.set(key, entry);
-  }
-  delete(key: string): void {
-    this.map.delete(key);
-  }
-  clear(): void {
-    this.map.clear();
-  }
-  get size(): number {
-    return this.map.size;
-  }
-}
-
-class NoL1 implements L1Cache {
-  get(): undefined {
-    return undefined;
-  }
-  set(): void {}
-  delete(): void {}
-  clear(): void {}
-  get size(): number {
-    return 0;
-  }
-}
+const NO_L1: L1Cache = {
+  get: () => undefined,
+  set: () => undefined,
+  delete: () => undefined,
+  clear: () => undefined,
+  size: 0,
+};
 
 /**
  * Builds the L1 layer for one namespace: `null` = unbounded, `0` = no L1, `n` = LRU of n entries.
  */
 export function createL1Cache(maxsize: number | null): L1Cache {
-  if (maxsize === null) return new UnboundedL1();
-  if (maxsize === 0) return new NoL1();
-  return new LruL1(maxsize);
+  if (maxsize === null) return new Map<string, L1Entry>();
+  if (maxsize === 0) return NO_L1;
+  return new LRUCache<string, L1Entry>({ max: maxsize });
 }

@@ -176,9 +176,10 @@ export class L2Store {
       }
       item = encodeItem(cacheKey, packed.bytes, tSeconds, ttl, packed.compression);
     }
-    if (item === undefined || itemSize(item) > MAX_ITEM_BYTES) {
+    const size = item === undefined ? bytes.byteLength : itemSize(item);
+    if (item === undefined || size > MAX_ITEM_BYTES) {
       await this.delete(cacheKey, namespace);
-      return { status: 'too-large', bytes: item === undefined ? bytes.byteLength : itemSize(item) };
+      return { status: 'too-large', bytes: size };
     }
     const Item = item;
     await this.call('PutItem', namespace, gated, (client, abortSignal) =>
@@ -229,9 +230,7 @@ export class L2Store {
         .then(
           (): LeaseAcquire => 'acquired',
           (cause: unknown): LeaseAcquire => {
-            if ((cause as Error | undefined)?.name === 'ConditionalCheckFailedException') {
-              return 'held';
-            }
+            if (isConditionFailed(cause)) return 'held';
             throw cause;
           },
         ),
@@ -292,9 +291,7 @@ export class L2Store {
         .then(
           () => true,
           (cause: unknown) => {
-            if ((cause as Error | undefined)?.name === 'ConditionalCheckFailedException') {
-              return false;
-            }
+            if (isConditionFailed(cause)) return false;
             throw cause;
           },
         ),
@@ -366,4 +363,9 @@ function message(err: unknown): string {
   if (err instanceof Error)
     return err.name && err.name !== 'Error' ? `${err.name}: ${err.message}` : err.message;
   return String(err);
+}
+
+/** A failed `ConditionExpression`: DynamoDB answering "no", not failing. */
+function isConditionFailed(cause: unknown): boolean {
+  return (cause as Error | undefined)?.name === 'ConditionalCheckFailedException';
 }

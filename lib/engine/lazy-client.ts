@@ -19,11 +19,6 @@ export class LazyDynamoClient {
   /** Whether this holder created the client (and so must destroy it). */
   readonly owned: boolean;
 
-  /** Whether a client exists yet. */
-  get created(): boolean {
-    return this.client !== undefined;
-  }
-
   /** The client, created on the first call; creation is synchronous, so it happens once. */
   get(): DynamoDBClient {
     if (this.client === undefined) {
