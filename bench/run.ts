@@ -28,6 +28,7 @@ import {
 } from '../lib/index.js';
 import { CacheEngine } from '../lib/engine/cache-engine.js';
 import { v8Serializer } from '../lib/engine/serializer.js';
+import { countCalls } from '../test/support/call-counter.js';
 import { fmtRate, fmtRatio, interleaved, measure, ratioChart } from './harness.js';
 import { httpGroup } from './http.js';
 
@@ -56,19 +57,6 @@ export interface Group {
 }
 
 const VALUE = { from: 'EUR', to: 'USD', rate: 1.0842, at: '2026-11-25T00:00:00.000Z' };
-
-function counter(client: DynamoDBClient): Record<string, number> {
-  const counts: Record<string, number> = {};
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const name = String(context.commandName).replace(/Command$/, '');
-      counts[name] = (counts[name] ?? 0) + 1;
-      return next(args);
-    },
-    { step: 'initialize', name: 'benchCounter' },
-  );
-  return counts;
-}
 
 function rows(
   baselineLabel: string,
@@ -133,10 +121,10 @@ async function main(): Promise<void> {
   class BenchModule {}
   const app = await NestFactory.createApplicationContext(BenchModule, { logger: false });
   const svc = app.get(RatesService);
-  const ourCounts = counter(app.get<DynamoDBClient>(DYNAMO_CACHE_CLIENT));
+  const ourCounts = countCalls(app.get<DynamoDBClient>(DYNAMO_CACHE_CLIENT));
 
   const bentoClient = new DynamoDBClient(clientConfig);
-  const bentoCounts = counter(bentoClient);
+  const bentoCounts = countCalls(bentoClient);
   const bentoL2 = () =>
     dynamoDbDriver({
       table: { name: 'bento-cache' },
@@ -274,9 +262,8 @@ async function main(): Promise<void> {
   // 3. Cold stampede -----------------------------------------------------------------------
   log('3/5 stampede…');
   const stampede: Row[] = [];
-  const reset = (c: Record<string, number>) => Object.keys(c).forEach((k) => delete c[k]);
   {
-    reset(ourCounts);
+    ourCounts.reset();
     methodCalls = 0;
     await Promise.all(Array.from({ length: STAMPEDE }, () => svc.rate('NEW', 'KEY')));
     stampede.push({
@@ -285,11 +272,11 @@ async function main(): Promise<void> {
       unit: 'calls',
       display: String(methodCalls),
       ratio: 1,
-      detail: `GetItem ${ourCounts.GetItem ?? 0}, PutItem ${ourCounts.PutItem ?? 0}`,
+      detail: `GetItem ${ourCounts.get('GetItem')}, PutItem ${ourCounts.get('PutItem')}`,
     });
   }
   {
-    reset(bentoCounts);
+    bentoCounts.reset();
     let calls = 0;
     await Promise.all(
       Array.from({ length: STAMPEDE }, () =>
@@ -302,7 +289,7 @@ async function main(): Promise<void> {
       unit: 'calls',
       display: String(calls),
       ratio: calls,
-      detail: `GetItem ${bentoCounts.GetItem ?? 0}, PutItem ${bentoCounts.PutItem ?? 0}`,
+      detail: `GetItem ${bentoCounts.get('GetItem')}, PutItem ${bentoCounts.get('PutItem')}`,
     });
   }
   {

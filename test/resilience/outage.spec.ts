@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type LoggerService } from '@nestjs/common';
 import type { TestingModule } from '@nestjs/testing';
 import { CacheEngine } from '../../lib/engine/cache-engine.js';
 import {
@@ -6,6 +6,7 @@ import {
   DynamoCacheError,
   DynamoCacheService,
   DynamoCached,
+  type DynamoCacheModuleOptions,
 } from '../../lib/index.js';
 import { scanTable, sleep } from '../support/apps.js';
 import { countCalls } from '../support/dynamo-server.js';
@@ -48,26 +49,32 @@ describe('DynamoDB stops in the middle of the traffic', () => {
     await dynamo.close();
   });
 
-  it("'bypass': 1,000 calls, server stopped mid-way, zero failures and every result right; after a restart L2 is used again once the cool-down ends", async () => {
+  /** A fresh application on a new table, with its own counted client, closed after the test. */
+  async function boot(
+    options: Partial<DynamoCacheModuleOptions>,
+    logger: LoggerService | false = false,
+  ) {
     const table = await dynamo.table();
     const client = dynamo.client();
     const calls = countCalls(client);
+    const app = await bootLogged({ table, client, ...options }, [SquareService], logger);
+    apps.push(app);
+    return { table, client, calls, app };
+  }
+
+  it("'bypass': 1,000 calls, server stopped mid-way, zero failures and every result right; after a restart L2 is used again once the cool-down ends", async () => {
     const logger = new RecordingLogger();
     const cooldownMs = 2500;
-    const app = await bootLogged(
+    const { table, client, calls, app } = await boot(
       {
-        table,
-        client,
         onError: 'bypass',
         // Generous: the failures here are refused or cut connections, which fail at once; a
         // short timeout would only add spurious failures on a busy machine.
         l2Timeout: 5000,
         circuitBreaker: { failures: 5, cooldownMs },
       },
-      [SquareService],
       logger,
     );
-    apps.push(app);
     const service = app.get(SquareService);
     const engine = app.get(CacheEngine);
     // Warm the client up (credentials, endpoint, first connection) before the measured traffic.
@@ -142,20 +149,11 @@ describe('DynamoDB stops in the middle of the traffic', () => {
   });
 
   it("'throw': while the circuit is open, calls reject at once with DynamoCacheError (GetItem, circuit open) without calling DynamoDB", async () => {
-    const table = await dynamo.table();
-    const client = dynamo.client();
-    const calls = countCalls(client);
-    const app = await bootLogged(
-      {
-        table,
-        client,
-        onError: 'throw',
-        l2Timeout: 5000,
-        circuitBreaker: { failures: 2, cooldownMs: 60_000 },
-      },
-      [SquareService],
-    );
-    apps.push(app);
+    const { calls, app } = await boot({
+      onError: 'throw',
+      l2Timeout: 5000,
+      circuitBreaker: { failures: 2, cooldownMs: 60_000 },
+    });
     const service = app.get(SquareService);
     expect(await service.square(3)).toBe(9);
     await dynamo.stop();
@@ -182,20 +180,11 @@ describe('DynamoDB stops in the middle of the traffic', () => {
   });
 
   it('while the circuit is open, explicit set() and delete() still reach DynamoDB (a skipped overwrite would leave a stale value)', async () => {
-    const table = await dynamo.table();
-    const client = dynamo.client();
-    const calls = countCalls(client);
-    const app = await bootLogged(
-      {
-        table,
-        client,
-        onError: 'bypass',
-        l2Timeout: 5000,
-        circuitBreaker: { failures: 2, cooldownMs: 60_000 },
-      },
-      [SquareService],
-    );
-    apps.push(app);
+    const { table, calls, app } = await boot({
+      onError: 'bypass',
+      l2Timeout: 5000,
+      circuitBreaker: { failures: 2, cooldownMs: 60_000 },
+    });
     const cache = app.get(DynamoCacheService);
     const engine = app.get(CacheEngine);
     await cache.set('settings', ['theme'], 'old');
@@ -230,16 +219,11 @@ describe('DynamoDB stops in the middle of the traffic', () => {
   });
 
   it('circuitBreaker: false keeps trying DynamoDB on every call, with one warning for the run', async () => {
-    const table = await dynamo.table();
-    const client = dynamo.client();
-    const calls = countCalls(client);
     const logger = new RecordingLogger();
-    const app = await bootLogged(
-      { table, client, onError: 'bypass', l2Timeout: 5000, circuitBreaker: false },
-      [SquareService],
+    const { calls, app } = await boot(
+      { onError: 'bypass', l2Timeout: 5000, circuitBreaker: false },
       logger,
     );
-    apps.push(app);
     const service = app.get(SquareService);
     await dynamo.stop();
     try {

@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
-import type { Provider, Type } from '@nestjs/common';
+import type { LoggerService, Provider, Type } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { DynamoCacheModule, type DynamoCacheModuleOptions } from '../../lib/index.js';
 
@@ -8,12 +8,13 @@ import { DynamoCacheModule, type DynamoCacheModuleOptions } from '../../lib/inde
 export async function bootCache(
   options: DynamoCacheModuleOptions,
   providers: (Provider | Type)[],
+  logger: LoggerService | false = false,
 ): Promise<TestingModule> {
   const moduleRef = await Test.createTestingModule({
     imports: [DynamoCacheModule.forRoot(options)],
     providers,
   }).compile();
-  moduleRef.useLogger(false);
+  moduleRef.useLogger(logger);
   await moduleRef.init();
   return moduleRef;
 }

@@ -3,6 +3,8 @@ import dynalite from 'dynalite';
 import type { AddressInfo } from 'node:net';
 import { createCacheTable } from '../../lib/index.js';
 
+export { countCalls, type CallCounter } from './call-counter.js';
+
 /**
  * A DynamoDB-compatible server for a test file: dynalite in-process, or whatever
  * DYNAMO_CACHE_TEST_ENDPOINT points at (DynamoDB Local in CI).
@@ -34,14 +36,24 @@ export function testServerKind(): TestServerKind {
 let tableSeq = 0;
 
 export async function startDynamo(): Promise<TestDynamo> {
-  let endpoint = process.env.DYNAMO_CACHE_TEST_ENDPOINT;
-  let close = async (): Promise<void> => {};
-  if (!endpoint) {
-    const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    close = () => new Promise<void>((resolve) => server.close(() => resolve()));
-  }
+  const endpoint = process.env.DYNAMO_CACHE_TEST_ENDPOINT;
+  if (endpoint) return testDynamoAt(endpoint, async () => {});
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return testDynamoAt(
+    `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    () => new Promise<void>((resolve) => server.close(() => resolve())),
+  );
+}
+
+/**
+ * The clients and tables of a test on the server at `endpoint`; `shutdown` runs last on close.
+ */
+export function testDynamoAt(
+  endpoint: string,
+  shutdown: () => Promise<void>,
+  tablePrefix = 'cache',
+): TestDynamo {
   const clientConfig = dummyClientConfig(endpoint);
   const clients: DynamoDBClient[] = [];
   const admin = new DynamoDBClient(clientConfig);
@@ -53,7 +65,7 @@ export async function startDynamo(): Promise<TestDynamo> {
       clients.push(c);
       return c;
     },
-    async table(prefix = 'cache') {
+    async table(prefix = tablePrefix) {
       const name = `${prefix}-${process.pid}-${Date.now().toString(36)}-${++tableSeq}`;
       await createCacheTable(admin, name);
       return name;
@@ -61,7 +73,7 @@ export async function startDynamo(): Promise<TestDynamo> {
     async close() {
       for (const c of clients) c.destroy();
       admin.destroy();
-      await close();
+      await shutdown();
     },
   };
 }
@@ -72,34 +84,6 @@ export function dummyClientConfig(endpoint: string): DynamoDBClientConfig {
     region: 'us-east-1',
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
     maxAttempts: 1,
-  };
-}
-
-/** Counts every command sent through `client`, by command name (GetItem, PutItem, …). */
-export interface CallCounter {
-  readonly counts: Record<string, number>;
-  get(command: string): number;
-  total(): number;
-  reset(): void;
-}
-
-export function countCalls(client: DynamoDBClient): CallCounter {
-  const counts: Record<string, number> = {};
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const name = String(context.commandName).replace(/Command$/, '');
-      counts[name] = (counts[name] ?? 0) + 1;
-      return next(args);
-    },
-    { step: 'initialize', name: 'dynamoCacheTestCallCounter' },
-  );
-  return {
-    counts,
-    get: (command) => counts[command] ?? 0,
-    total: () => Object.values(counts).reduce((a, b) => a + b, 0),
-    reset: () => {
-      for (const k of Object.keys(counts)) delete counts[k];
-    },
   };
 }
 

@@ -1,6 +1,5 @@
-import type { LoggerService, Provider, Type } from '@nestjs/common';
-import { Test, type TestingModule } from '@nestjs/testing';
-import { DynamoCacheModule, type DynamoCacheModuleOptions } from '../../lib/index.js';
+import type { LoggerService } from '@nestjs/common';
+import { bootCache } from './apps.js';
 
 /** Keeps what the application logs, so a test can count warnings. */
 export class RecordingLogger implements LoggerService {
@@ -20,16 +19,4 @@ export class RecordingLogger implements LoggerService {
 }
 
 /** Boots an application context with the cache module and `providers`, logging into `logger`. */
-export async function bootLogged(
-  options: DynamoCacheModuleOptions,
-  providers: (Provider | Type)[],
-  logger: LoggerService | false = false,
-): Promise<TestingModule> {
-  const moduleRef = await Test.createTestingModule({
-    imports: [DynamoCacheModule.forRoot(options)],
-    providers,
-  }).compile();
-  moduleRef.useLogger(logger);
-  await moduleRef.init();
-  return moduleRef;
-}
+export const bootLogged = bootCache;

@@ -1,9 +1,7 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createCacheTable } from '../../lib/index.js';
-import { dummyClientConfig, type TestDynamo } from './dynamo-server.js';
+import { testDynamoAt, type TestDynamo } from './dynamo-server.js';
 import { startTcpProxy } from './tcp-proxy.js';
 
 /** A DynamoDB server a test can take down and bring back on the same port, data intact. */
@@ -13,8 +11,6 @@ export interface RestartableDynamo extends TestDynamo {
   /** Starts it again on the same port (nothing to do when it is running). */
   start(): Promise<void>;
 }
-
-let tableSeq = 0;
 
 /**
  * dynalite in-process, its HTTP listener stopped and restarted on the same port, its data kept
@@ -58,22 +54,8 @@ export async function startRestartableDynamo(): Promise<RestartableDynamo> {
       });
     shutdown = () => new Promise<void>((resolve) => server.close(() => resolve()));
   }
-  const clientConfig = dummyClientConfig(endpoint);
-  const clients: DynamoDBClient[] = [];
-  const admin = new DynamoDBClient(clientConfig);
   return {
-    endpoint,
-    clientConfig,
-    client() {
-      const c = new DynamoDBClient(clientConfig);
-      clients.push(c);
-      return c;
-    },
-    async table(prefix = 'resilience') {
-      const name = `${prefix}-${process.pid}-${Date.now().toString(36)}-${++tableSeq}`;
-      await createCacheTable(admin, name);
-      return name;
-    },
+    ...testDynamoAt(endpoint, () => (running ? shutdown() : Promise.resolve()), 'resilience'),
     async stop() {
       if (!running) return;
       running = false;
@@ -83,11 +65,6 @@ export async function startRestartableDynamo(): Promise<RestartableDynamo> {
       if (running) return;
       await start();
       running = true;
-    },
-    async close() {
-      for (const c of clients) c.destroy();
-      admin.destroy();
-      if (running) await shutdown();
     },
   };
 }
