@@ -248,6 +248,39 @@ describe('DynamoCacheModule', () => {
       }).toThrow(/@DynamoCached on Bad\.m: "ttl"/);
     });
 
+    it('one @DynamoCached(options) decorator can serve several methods (a preset)', async () => {
+      const Cached5m = DynamoCached({ ttl: 300, vary: ['Accept-Language'] });
+      @Injectable()
+      class PresetService {
+        calls = 0;
+        @Cached5m
+        async a(): Promise<string> {
+          this.calls++;
+          return 'a';
+        }
+        @Cached5m
+        async b(): Promise<string> {
+          this.calls++;
+          return 'b';
+        }
+      }
+      const app = await Test.createTestingModule({
+        imports: [
+          DynamoCacheModule.forRoot({
+            table: await dynamo.table(),
+            clientConfig: dynamo.clientConfig,
+          }),
+        ],
+        providers: [PresetService],
+      }).compile();
+      await app.init();
+      const service = app.get(PresetService);
+      for (let i = 0; i < 2; i++)
+        expect([await service.a(), await service.b()]).toEqual(['a', 'b']);
+      expect(service.calls).toBe(2);
+      await app.close();
+    });
+
     it('a decorated method that does not return a Promise fails at bootstrap', async () => {
       @Injectable()
       class SyncService {

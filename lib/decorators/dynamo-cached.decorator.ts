@@ -56,18 +56,18 @@ export type DynamoCachedDecorator = <T extends AnyMethod>(
 export function DynamoCached(
   ttlOrOptions?: number | null | DynamoCachedOptions,
 ): DynamoCachedDecorator {
-  const options: DynamoCachedOptions =
-    ttlOrOptions === undefined
-      ? {}
-      : ttlOrOptions === null || typeof ttlOrOptions === 'number'
-        ? { ttl: ttlOrOptions }
-        : { ...ttlOrOptions };
   return (target, propertyKey, descriptor) => {
     const where = `@DynamoCached on ${(target as { constructor?: { name?: string } }).constructor?.name ?? '?'}.${String(propertyKey)}:`;
-    if (typeof ttlOrOptions !== 'number' && ttlOrOptions !== null && ttlOrOptions !== undefined) {
-      if (typeof ttlOrOptions !== 'object')
-        throw new DynamoCacheError('config', `${where} expected a ttl or an options object`);
+    if (ttlOrOptions !== null && !['undefined', 'number', 'object'].includes(typeof ttlOrOptions)) {
+      throw new DynamoCacheError('config', `${where} expected a ttl or an options object`);
     }
+    // A fresh copy per method: one decorator may be applied to several (a preset).
+    const options: DynamoCachedOptions =
+      ttlOrOptions === undefined
+        ? {}
+        : ttlOrOptions === null || typeof ttlOrOptions === 'number'
+          ? { ttl: ttlOrOptions }
+          : { ...ttlOrOptions };
     assertTtl(options.ttl, where);
     assertMaxsize(options.maxsize, where);
     if (options.key !== undefined && typeof options.key !== 'function') {
