@@ -1,5 +1,5 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { CacheEngine, type NamespaceOptions } from './engine/cache-engine.js';
+import { CacheEngine } from './engine/cache-engine.js';
 import type { CacheLookup } from './engine/cache-namespace.js';
 import type { CacheStatsSnapshot } from './engine/cache-stats.js';
 import type { CircuitState } from './engine/circuit-breaker.js';
@@ -102,7 +102,6 @@ export class DynamoCacheService implements OnApplicationShutdown {
   }
 
   private ns(namespace: string, options?: DynamoCacheNamespaceOptions) {
-    const opts: NamespaceOptions = options === undefined ? {} : { ...options };
-    return this.engine.namespace(namespace, opts);
+    return this.engine.namespace(namespace, options);
   }
 }
