@@ -27,7 +27,7 @@ import {
   encodeKey,
 } from '../lib/index.js';
 import { CacheEngine } from '../lib/engine/cache-engine.js';
-import { v8Serializer } from '../lib/engine/serializer.js';
+import { v8Serializer } from '../lib/engine/values/serializer.js';
 import { countCalls } from '../test/support/call-counter.js';
 import { fmtRate, fmtRatio, interleaved, measure, ratioChart } from './harness.js';
 import { httpGroup } from './http.js';

@@ -1,8 +1,11 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DEFAULT_L2_TIMEOUT_MS } from './engine/cache-engine.js';
-import { resolveLease } from './engine/cache-lease.js';
-import { DEFAULT_CIRCUIT_BREAKER, type CircuitBreakerSettings } from './engine/circuit-breaker.js';
-import { v8Serializer } from './engine/serializer.js';
+import { resolveLease } from './engine/l2/cache-lease.js';
+import {
+  DEFAULT_CIRCUIT_BREAKER,
+  type CircuitBreakerSettings,
+} from './engine/l2/circuit-breaker.js';
+import { v8Serializer } from './engine/values/serializer.js';
 import { DynamoCacheError } from './errors.js';
 import type {
   DynamoCacheModuleOptions,

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { DYNAMO_CACHED_METADATA } from './dynamo-cache.constants.js';
 import { CacheEngine } from './engine/cache-engine.js';
-import type { LeaseSettings } from './engine/cache-lease.js';
+import type { LeaseSettings } from './engine/l2/cache-lease.js';
 import { DynamoCacheError } from './errors.js';
 import type { DynamoCachedOptions } from './interfaces/dynamo-cached-options.interface.js';
 

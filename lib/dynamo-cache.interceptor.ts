@@ -12,8 +12,8 @@ import { HttpAdapterHost, ModuleRef, Reflector } from '@nestjs/core';
 import { lastValueFrom, of, type Observable } from 'rxjs';
 import { DYNAMO_CACHED_METADATA, NO_DYNAMO_CACHE_METADATA } from './dynamo-cache.constants.js';
 import { CacheEngine, type NamespaceOptions } from './engine/cache-engine.js';
-import type { CacheNamespace } from './engine/cache-namespace.js';
-import { isThenable } from './engine/is-thenable.js';
+import type { CacheNamespace } from './engine/namespace/cache-namespace.js';
+import { isThenable } from './engine/namespace/is-thenable.js';
 import { DynamoCacheError } from './errors.js';
 import type { DynamoCachedOptions } from './interfaces/dynamo-cached-options.interface.js';
 

@@ -10,7 +10,7 @@ import { ConfigurableDynamoCacheModule } from './dynamo-cache.module-definition.
 import { resolveModuleOptions } from './dynamo-cache-options.resolver.js';
 import { DynamoCacheService } from './dynamo-cache.service.js';
 import { CacheEngine } from './engine/cache-engine.js';
-import { LazyDynamoClient } from './engine/lazy-client.js';
+import { LazyDynamoClient } from './engine/l2/lazy-client.js';
 import type {
   DynamoCacheModuleOptions,
   ResolvedDynamoCacheOptions,

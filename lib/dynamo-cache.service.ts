@@ -1,9 +1,9 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { CacheEngine } from './engine/cache-engine.js';
-import type { CacheLookup } from './engine/cache-namespace.js';
-import type { CacheStatsSnapshot } from './engine/cache-stats.js';
-import type { CircuitState } from './engine/circuit-breaker.js';
-import { LazyDynamoClient } from './engine/lazy-client.js';
+import type { CacheLookup } from './engine/namespace/cache-namespace.js';
+import type { CacheStatsSnapshot } from './engine/namespace/cache-stats.js';
+import type { CircuitState } from './engine/l2/circuit-breaker.js';
+import { LazyDynamoClient } from './engine/l2/lazy-client.js';
 
 /**
  * Per-namespace overrides of the module's settings, for names used through

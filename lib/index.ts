@@ -12,17 +12,17 @@ export {
   createCacheTable,
   type CreateCacheTableOptions,
   type CreateCacheTableResult,
-} from './engine/create-cache-table.js';
-export type { CacheLookup, OnErrorPolicy } from './engine/cache-namespace.js';
-export type { CacheStats, CacheStatsSnapshot } from './engine/cache-stats.js';
-export { v8Serializer, type CacheSerializer } from './engine/serializer.js';
+} from './engine/l2/create-cache-table.js';
+export type { CacheLookup, OnErrorPolicy } from './engine/namespace/cache-namespace.js';
+export type { CacheStats, CacheStatsSnapshot } from './engine/namespace/cache-stats.js';
+export { v8Serializer, type CacheSerializer } from './engine/values/serializer.js';
 export {
   CircuitOpenError,
   type CircuitBreakerOptions,
   type CircuitState,
-} from './engine/circuit-breaker.js';
-export { L2TimeoutError } from './engine/l2-timeout.js';
-export { DEFAULT_LEASE, type LeaseOptions, type LeaseSettings } from './engine/cache-lease.js';
-export { encodeKey, buildCacheKey } from './engine/cache-key.js';
+} from './engine/l2/circuit-breaker.js';
+export { L2TimeoutError } from './engine/l2/l2-timeout.js';
+export { DEFAULT_LEASE, type LeaseOptions, type LeaseSettings } from './engine/l2/cache-lease.js';
+export { encodeKey, buildCacheKey } from './engine/keys/cache-key.js';
 export * from './errors.js';
 export * from './interfaces/index.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { encodeKey } from '../lib/index.js';
-import { KeyMemo } from '../lib/engine/key-memo.js';
+import { KeyMemo } from '../lib/engine/keys/key-memo.js';
 
 describe('KeyMemo (the L1 hit path key cache)', () => {
   const primitive = fc.oneof(

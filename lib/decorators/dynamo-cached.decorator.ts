@@ -2,7 +2,7 @@ import { UseInterceptors } from '@nestjs/common';
 import { DYNAMO_CACHED_METADATA } from '../dynamo-cache.constants.js';
 import { DynamoCacheInterceptor } from '../dynamo-cache.interceptor.js';
 import { assertMaxsize, assertTtl } from '../dynamo-cache-options.resolver.js';
-import { resolveLease } from '../engine/cache-lease.js';
+import { resolveLease } from '../engine/l2/cache-lease.js';
 import { DynamoCacheError } from '../errors.js';
 import type { DynamoCachedOptions } from '../interfaces/dynamo-cached-options.interface.js';
 

@@ -1,20 +1,20 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { randomUUID } from 'node:crypto';
-import type { LeaseSettings } from './cache-lease.js';
-import { emptyStats, type CacheStatsSnapshot } from './cache-stats.js';
+import type { LeaseSettings } from './l2/cache-lease.js';
+import { emptyStats, type CacheStatsSnapshot } from './namespace/cache-stats.js';
 import {
   DEFAULT_CIRCUIT_BREAKER,
   type CircuitBreakerSettings,
   type CircuitState,
-} from './circuit-breaker.js';
+} from './l2/circuit-breaker.js';
 import {
   CacheNamespace,
   type CacheLogger,
   type NamespaceContext,
   type OnErrorPolicy,
-} from './cache-namespace.js';
-import { L2Store } from './l2-store.js';
-import type { CacheSerializer } from './serializer.js';
+} from './namespace/cache-namespace.js';
+import { L2Store } from './l2/l2-store.js';
+import type { CacheSerializer } from './values/serializer.js';
 
 /** Engine-wide settings, already validated. */
 export interface CacheEngineSettings {

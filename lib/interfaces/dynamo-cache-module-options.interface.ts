@@ -1,8 +1,11 @@
 import type { DynamoDBClient, DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import type { OnErrorPolicy } from '../engine/cache-namespace.js';
-import type { CircuitBreakerOptions, CircuitBreakerSettings } from '../engine/circuit-breaker.js';
-import type { LeaseOptions, LeaseSettings } from '../engine/cache-lease.js';
-import type { CacheSerializer } from '../engine/serializer.js';
+import type { OnErrorPolicy } from '../engine/namespace/cache-namespace.js';
+import type {
+  CircuitBreakerOptions,
+  CircuitBreakerSettings,
+} from '../engine/l2/circuit-breaker.js';
+import type { LeaseOptions, LeaseSettings } from '../engine/l2/cache-lease.js';
+import type { CacheSerializer } from '../engine/values/serializer.js';
 
 /**
  * Options of `DynamoCacheModule.forRoot()` (and what `forRootAsync()` factories return).

@@ -1,4 +1,4 @@
-import type { LeaseOptions } from '../engine/cache-lease.js';
+import type { LeaseOptions } from '../engine/l2/cache-lease.js';
 
 /**
  * Options of `@DynamoCached(options)`; each one overrides the module's.

@@ -1,4 +1,4 @@
-import { CircuitBreaker } from '../../lib/engine/circuit-breaker.js';
+import { CircuitBreaker } from '../../lib/engine/l2/circuit-breaker.js';
 
 // The state machine alone, on a hand-driven clock; its effect on real DynamoDB traffic is
 // shown in outage.spec.ts and load.spec.ts.

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { DynamoCacheError } from '../errors.js';
+import { DynamoCacheError } from '../../errors.js';
 
 /*
  * Canonical key encoding.

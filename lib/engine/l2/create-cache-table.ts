@@ -4,7 +4,7 @@ import {
   UpdateTimeToLiveCommand,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
-import { DynamoCacheError } from '../errors.js';
+import { DynamoCacheError } from '../../errors.js';
 import { PARTITION_KEY } from './item-codec.js';
 
 /**

@@ -1,14 +1,14 @@
-import { DynamoCacheError } from '../errors.js';
-import { CircuitOpenError } from './circuit-breaker.js';
-import { buildCacheKey, encodeKey } from './cache-key.js';
-import type { LeaseSettings } from './cache-lease.js';
-import { coarseNow } from './coarse-clock.js';
+import { DynamoCacheError } from '../../errors.js';
+import { CircuitOpenError } from '../l2/circuit-breaker.js';
+import { buildCacheKey, encodeKey } from '../keys/cache-key.js';
+import type { LeaseSettings } from '../l2/cache-lease.js';
+import { coarseNow } from '../coarse-clock.js';
 import { isThenable } from './is-thenable.js';
-import { KeyMemo } from './key-memo.js';
+import { KeyMemo } from '../keys/key-memo.js';
 import { emptyStats, type CacheStats } from './cache-stats.js';
-import { createL1Cache, type L1Cache, type L1Entry } from './l1-cache.js';
-import type { L2Read, L2Store } from './l2-store.js';
-import type { CacheSerializer } from './serializer.js';
+import { createL1Cache, type L1Cache, type L1Entry } from '../l1/l1-cache.js';
+import type { L2Read, L2Store } from '../l2/l2-store.js';
+import type { CacheSerializer } from '../values/serializer.js';
 
 /**
  * What a failing DynamoDB call does to the caller: reject, or be served as if L2 were empty.

@@ -5,7 +5,7 @@ import {
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
-import { DynamoCacheError, type DynamoCacheOperation } from '../errors.js';
+import { DynamoCacheError, type DynamoCacheOperation } from '../../errors.js';
 import {
   CircuitBreaker,
   CircuitOpenError,
@@ -22,7 +22,7 @@ import {
 } from './cache-lease.js';
 import { encodeItem, inspectItem, itemSize, PARTITION_KEY } from './item-codec.js';
 import { withTimeout, type L2AbortSignal } from './l2-timeout.js';
-import type { CacheSerializer } from './serializer.js';
+import type { CacheSerializer } from '../values/serializer.js';
 import {
   compressValue,
   decompressValue,
