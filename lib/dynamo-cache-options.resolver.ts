@@ -5,6 +5,8 @@ import {
   DEFAULT_CIRCUIT_BREAKER,
   type CircuitBreakerSettings,
 } from './engine/l2/circuit-breaker.js';
+import { DEFAULT_COMPUTE_TIMEOUT_MS } from './engine/namespace/cache-namespace.js';
+import type { ClassRef } from './engine/values/class-record.js';
 import { v8Serializer } from './engine/values/serializer.js';
 import { DynamoCacheError } from './errors.js';
 import type {
@@ -33,6 +35,43 @@ export function assertTtl(
       `${where} "ttl" must be a positive number of seconds or null, got ${String(value)}`,
     );
   }
+}
+
+/** Checks a computeTimeout: `undefined`, or a positive finite number of milliseconds. */
+export function assertComputeTimeout(
+  value: unknown,
+  where: string,
+): asserts value is number | undefined {
+  if (value !== undefined && !isPositiveNumber(value)) {
+    throw new DynamoCacheError(
+      'config',
+      `${where} "computeTimeout" must be a positive number of milliseconds, got ${String(value)}`,
+    );
+  }
+}
+
+/** Checks `types`: `undefined`, or an array of named classes. */
+export function assertTypes(
+  value: unknown,
+  where: string,
+): asserts value is readonly ClassRef[] | undefined {
+  if (value === undefined) return;
+  const bad = Array.isArray(value)
+    ? (value as unknown[]).findIndex((c) => typeof c !== 'function' || c.name === '')
+    : -2;
+  if (bad !== -1) {
+    throw new DynamoCacheError(
+      'config',
+      bad === -2
+        ? `${where} "types" must be an array of classes`
+        : `${where} "types"[${bad}] must be a named class, got ${describeValue((value as unknown[])[bad])}`,
+    );
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'function') return 'an anonymous class';
+  return value === null ? 'null' : typeof value;
 }
 
 /** Checks a maxsize: `null`/`undefined`, or a non-negative integer. */
@@ -72,6 +111,8 @@ export async function resolveModuleOptions(
   }
   assertTtl(o.ttl, 'DynamoCacheModule option');
   assertMaxsize(o.maxsize, 'DynamoCacheModule option');
+  assertComputeTimeout(o.computeTimeout, 'DynamoCacheModule option');
+  assertTypes(o.types, 'DynamoCacheModule option');
   if (o.keyPrefix !== undefined && typeof o.keyPrefix !== 'string') {
     throw configError('keyPrefix', 'must be a string');
   }
@@ -110,6 +151,8 @@ export async function resolveModuleOptions(
     l2Timeout,
     circuitBreaker,
     lease,
+    computeTimeout: o.computeTimeout ?? DEFAULT_COMPUTE_TIMEOUT_MS,
+    types: o.types ?? [],
   };
 }
 

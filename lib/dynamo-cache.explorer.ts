@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { DYNAMO_CACHED_METADATA } from './dynamo-cache.constants.js';
-import { CacheEngine } from './engine/cache-engine.js';
+import { CacheEngine, type NamespaceOwner } from './engine/cache-engine.js';
 import type { LeaseSettings } from './engine/l2/cache-lease.js';
 import { DynamoCacheError } from './errors.js';
 import type { DynamoCachedOptions } from './interfaces/dynamo-cached-options.interface.js';
@@ -39,7 +39,8 @@ export class DynamoCacheExplorer implements OnModuleInit {
           method,
         );
         if (options === undefined) continue;
-        const className = (instance.constructor as { name: string }).name;
+        const cls = instance.constructor as { name: string };
+        const className = cls.name;
         if (!wrapper.isDependencyTreeStatic()) {
           this.logger.warn(
             `${className}.${name} is @DynamoCached but its provider is request-scoped; it is not cached`,
@@ -51,7 +52,35 @@ export class DynamoCacheExplorer implements OnModuleInit {
           method as Method,
           options,
           `${className}.${name}`,
+          { value: cls, description: describeOwner(className, wrapper) },
         );
+      }
+    }
+    this.claimRoutes();
+  }
+
+  /**
+   * Claims the namespaces of `@DynamoCached` route handlers now, so two controllers with one
+   * name fail at bootstrap rather than at their first request.
+   */
+  private claimRoutes(): void {
+    for (const wrapper of this.discovery.getControllers()) {
+      const controller: unknown = wrapper.metatype;
+      if (typeof controller !== 'function') continue;
+      for (const name of this.scanner.getAllMethodNames(controller.prototype)) {
+        const handler = (controller.prototype as Record<string, unknown>)[name];
+        if (typeof handler !== 'function') continue;
+        const options = this.reflector.get<DynamoCachedOptions | undefined>(
+          DYNAMO_CACHED_METADATA,
+          handler,
+        );
+        if (options === undefined) continue;
+        this.engine.declareTypes(options.types, `@DynamoCached on ${controller.name}.${name}`);
+        if (options.namespace !== undefined) continue;
+        this.engine.claim(`${controller.name}.${name}`, {
+          value: controller,
+          description: describeOwner(controller.name, wrapper),
+        });
       }
     }
   }
@@ -67,7 +96,13 @@ export class DynamoCacheExplorer implements OnModuleInit {
     }
   }
 
-  private wrap(original: Method, options: DynamoCachedOptions, defaultNamespace: string): Method {
+  private wrap(
+    original: Method,
+    options: DynamoCachedOptions,
+    defaultNamespace: string,
+    owner: NamespaceOwner,
+  ): Method {
+    this.engine.declareTypes(options.types, `@DynamoCached on ${defaultNamespace}`);
     const ns = this.engine.namespace(options.namespace ?? defaultNamespace, {
       ttl: options.ttl,
       maxsize: options.maxsize,
@@ -76,6 +111,9 @@ export class DynamoCacheExplorer implements OnModuleInit {
       requirePromise: true,
       // Resolved by the decorator already: LeaseSettings or false.
       lease: options.lease as LeaseSettings | false | undefined,
+      computeTimeout: options.computeTimeout,
+      // A namespace chosen on purpose may be shared; a derived one must not be, by accident.
+      owner: options.namespace === undefined ? owner : undefined,
     });
     const cached: Method = function (this: unknown, ...args: unknown[]) {
       return ns.run(this, args, original);
@@ -88,4 +126,12 @@ export class DynamoCacheExplorer implements OnModuleInit {
     cached[WRAPPED] = true;
     return cached;
   }
+}
+
+/** `UsersService (UsersModule)`: the class, and the module that provides it when known. */
+function describeOwner(className: string, wrapper: { host?: { name?: unknown } }): string {
+  const moduleName = wrapper.host?.name;
+  return typeof moduleName === 'string' && moduleName !== ''
+    ? `${className} (in ${moduleName})`
+    : className;
 }

@@ -11,7 +11,7 @@ import {
 import { HttpAdapterHost, ModuleRef, Reflector } from '@nestjs/core';
 import { lastValueFrom, of, type Observable } from 'rxjs';
 import { DYNAMO_CACHED_METADATA, NO_DYNAMO_CACHE_METADATA } from './dynamo-cache.constants.js';
-import { CacheEngine, type NamespaceOptions } from './engine/cache-engine.js';
+import { CacheEngine, type NamespaceOptions, type NamespaceOwner } from './engine/cache-engine.js';
 import type { CacheNamespace } from './engine/namespace/cache-namespace.js';
 import { isThenable } from './engine/namespace/is-thenable.js';
 import { DynamoCacheError } from './errors.js';
@@ -57,8 +57,10 @@ interface RouteInfo {
   readonly namespaceOptions: NamespaceOptions;
   /** Lower-cased header names from `@DynamoCached({ vary })`; undefined when not declared. */
   readonly vary: readonly string[] | undefined;
-  /** The route's namespace, once the engine is known (first request). */
-  cache?: CacheNamespace;
+  /** The route's namespace, once the engine is known (first request); `null`: not cacheable. */
+  cache?: CacheNamespace | null;
+  /** The controller, which owns a namespace derived from its name. */
+  readonly owner: NamespaceOwner | undefined;
 }
 
 /**
@@ -169,10 +171,8 @@ export class DynamoCacheInterceptor implements NestInterceptor {
         { namespace: route.namespace },
       );
     }
-    const ns = (route.cache ??= this.resolveEngine().namespace(
-      route.namespace,
-      route.namespaceOptions,
-    ));
+    const ns = (route.cache ??= this.routeNamespace(route));
+    if (ns === null) return next.handle();
     const hit = ns.peek(key);
     if (hit?.hit) {
       this.setCacheHeader(context, 'HIT');
@@ -288,7 +288,14 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     if (options?.ttl !== undefined) namespaceOptions.ttl = options.ttl;
     if (options?.maxsize !== undefined) namespaceOptions.maxsize = options.maxsize;
     if (options?.table !== undefined) namespaceOptions.table = options.table;
+    if (options?.computeTimeout !== undefined) {
+      namespaceOptions.computeTimeout = options.computeTimeout;
+    }
     return {
+      owner:
+        options?.namespace === undefined
+          ? { value: controller, description: controller.name }
+          : undefined,
       cacheable: !writesResponse && !sse && !skipped,
       namespace: options?.namespace ?? name,
       namespaceOptions,
@@ -314,6 +321,24 @@ export class DynamoCacheInterceptor implements NestInterceptor {
           `${name}: ${this.constructor.name} (the outermost) caches this route; ${type.name} applied closer to it is not used`,
         );
       }
+    }
+  }
+
+  /**
+   * The route's namespace; `null` (logged once) when its derived name is taken by another class:
+   * serving such a route uncached is safe, sharing another controller's entries is not.
+   */
+  private routeNamespace(route: RouteInfo): CacheNamespace | null {
+    const options =
+      route.owner === undefined
+        ? route.namespaceOptions
+        : { ...route.namespaceOptions, owner: route.owner };
+    try {
+      return this.resolveEngine().namespace(route.namespace, options);
+    } catch (err) {
+      if (!(err instanceof DynamoCacheError) || err.operation !== 'config') throw err;
+      this.logger.error(`${err.message}; the route is served without the cache`);
+      return null;
     }
   }
 

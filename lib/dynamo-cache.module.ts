@@ -47,6 +47,8 @@ const providers: Provider[] = [
         l2Timeout: o.l2Timeout,
         circuitBreaker: o.circuitBreaker,
         lease: o.lease,
+        computeTimeout: o.computeTimeout,
+        types: o.types,
         logger: new Logger('DynamoCache'),
       }),
     inject: [DYNAMO_CACHE_OPTIONS, LazyDynamoClient],

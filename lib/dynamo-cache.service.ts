@@ -1,9 +1,15 @@
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { CacheEngine } from './engine/cache-engine.js';
 import type { CacheLookup } from './engine/namespace/cache-namespace.js';
 import type { CacheStatsSnapshot } from './engine/namespace/cache-stats.js';
 import type { CircuitState } from './engine/l2/circuit-breaker.js';
 import { LazyDynamoClient } from './engine/l2/lazy-client.js';
+import type { ClassRef } from './engine/values/class-record.js';
 
 /**
  * Per-namespace overrides of the module's settings, for names used through
@@ -22,6 +28,21 @@ export interface DynamoCacheNamespaceOptions {
   maxsize?: number | null;
   /** Another DynamoDB table. Default: the module's. */
   table?: string;
+  /** Milliseconds a computation holds its key (see the module option). Default: the module's. */
+  computeTimeout?: number;
+  /** Classes to restore by name when values are read back from DynamoDB (see the module option). */
+  types?: readonly ClassRef[];
+}
+
+/**
+ * Options of reads through {@link DynamoCacheService.get} and {@link DynamoCacheService.lookup}.
+ *
+ * @example
+ * const user = await cache.get<User>('users.byId', [id], { types: [User] });
+ */
+export interface DynamoCacheReadOptions {
+  /** Classes to restore by name when the value is read back from DynamoDB. */
+  types?: readonly ClassRef[];
 }
 
 /**
@@ -34,7 +55,7 @@ export interface DynamoCacheNamespaceOptions {
  * await cache.delete('users.byId', [id]);
  */
 @Injectable()
-export class DynamoCacheService implements OnApplicationShutdown {
+export class DynamoCacheService implements BeforeApplicationShutdown, OnApplicationShutdown {
   constructor(
     @Inject(CacheEngine) private readonly engine: CacheEngine,
     @Inject(LazyDynamoClient) private readonly client: LazyDynamoClient,
@@ -51,17 +72,31 @@ export class DynamoCacheService implements OnApplicationShutdown {
   }
 
   /** The cached value, or `undefined` on a miss (use {@link lookup} to cache `undefined` itself). */
-  async get<T = unknown>(namespace: string, args: readonly unknown[]): Promise<T | undefined> {
-    const found = await this.ns(namespace).get<T>(args);
+  async get<T = unknown>(
+    namespace: string,
+    args: readonly unknown[],
+    options?: DynamoCacheReadOptions,
+  ): Promise<T | undefined> {
+    const found = await this.lookup<T>(namespace, args, options);
     return found.hit ? found.value : undefined;
   }
 
   /** Like {@link get}, but tells a cached `undefined` from a miss. */
-  lookup<T = unknown>(namespace: string, args: readonly unknown[]): Promise<CacheLookup<T>> {
+  lookup<T = unknown>(
+    namespace: string,
+    args: readonly unknown[],
+    options?: DynamoCacheReadOptions,
+  ): Promise<CacheLookup<T>> {
+    if (options?.types !== undefined) {
+      this.engine.declareTypes(options.types, `a DynamoCacheService read of "${namespace}"`);
+    }
     return this.ns(namespace).get<T>(args);
   }
 
-  /** Stores `value` for `args` in L1 and L2. */
+  /**
+   * Stores `value` for `args` in L1 and L2. A computation of that entry in flight (here or in
+   * another process) will not overwrite it.
+   */
   set(
     namespace: string,
     args: readonly unknown[],
@@ -71,7 +106,10 @@ export class DynamoCacheService implements OnApplicationShutdown {
     return this.ns(namespace, options).set(args, value);
   }
 
-  /** Removes the entry from this process's L1 and from DynamoDB. */
+  /**
+   * Removes the entry from this process's L1 and from DynamoDB, where it leaves a short-lived
+   * tombstone so that no computation in flight, in any process, writes an older value back.
+   */
   delete(namespace: string, args: readonly unknown[]): Promise<void> {
     return this.ns(namespace).delete(args);
   }
@@ -95,13 +133,25 @@ export class DynamoCacheService implements OnApplicationShutdown {
     return table === undefined ? this.engine.circuit() : this.engine.circuit(table);
   }
 
-  /** Lets writes in flight finish, then destroys the client if the module created it. */
+  /**
+   * Lets computations in flight and their writes finish (at most the longest `computeTimeout`
+   * plus `l2Timeout`), before other providers' `onApplicationShutdown` close what they use.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.engine.drain();
+  }
+
+  /** Destroys the client if the module created it (after anything still in flight). */
   async onApplicationShutdown(): Promise<void> {
     await this.engine.drain();
     this.client.destroy();
   }
 
   private ns(namespace: string, options?: DynamoCacheNamespaceOptions) {
-    return this.engine.namespace(namespace, options);
+    if (options === undefined) return this.engine.namespace(namespace);
+    const { types, ...rest } = options;
+    if (types !== undefined)
+      this.engine.declareTypes(types, `a DynamoCacheService call on "${namespace}"`);
+    return this.engine.namespace(namespace, rest);
   }
 }

@@ -7,13 +7,22 @@ export {
 } from './dynamo-cache.constants.js';
 export { DynamoCacheInterceptor, type DynamoCacheRouteKey } from './dynamo-cache.interceptor.js';
 export { DynamoCacheModule } from './dynamo-cache.module.js';
-export { DynamoCacheService, type DynamoCacheNamespaceOptions } from './dynamo-cache.service.js';
+export {
+  DynamoCacheService,
+  type DynamoCacheNamespaceOptions,
+  type DynamoCacheReadOptions,
+} from './dynamo-cache.service.js';
 export {
   createCacheTable,
   type CreateCacheTableOptions,
   type CreateCacheTableResult,
 } from './engine/l2/create-cache-table.js';
-export type { CacheLookup, OnErrorPolicy } from './engine/namespace/cache-namespace.js';
+export {
+  DEFAULT_COMPUTE_TIMEOUT_MS,
+  type CacheLookup,
+  type OnErrorPolicy,
+} from './engine/namespace/cache-namespace.js';
+export type { ClassRef } from './engine/values/class-record.js';
 export type { CacheStats, CacheStatsSnapshot } from './engine/namespace/cache-stats.js';
 export { v8Serializer, type CacheSerializer } from './engine/values/serializer.js';
 export {

@@ -60,7 +60,7 @@ describe('DynamoCacheService', () => {
     expect(await cache.lookup('ns', ['present'])).toEqual({ hit: true, value: undefined });
   });
 
-  it('delete removes the entry from L1 and from DynamoDB', async () => {
+  it('delete removes the entry from L1 and leaves a tombstone in DynamoDB', async () => {
     const table = await fx.dynamo.table();
     const { cache, rates, calls } = await app(table);
     await rates.rate('EUR', 'CHF');
@@ -74,14 +74,14 @@ describe('DynamoCacheService', () => {
     ).toBeDefined();
     calls.reset();
     await cache.delete('RatesService.rate', ['EUR', 'CHF']);
-    expect(calls.counts).toEqual({ DeleteItem: 1 });
-    expect(
-      (
-        await fx.admin.send(
-          new GetItemCommand({ TableName: table, Key: { cache_key: { S: key } } }),
-        )
-      ).Item,
-    ).toBeUndefined();
+    expect(calls.counts).toEqual({ PutItem: 1 });
+    const tombstone = (
+      await fx.admin.send(new GetItemCommand({ TableName: table, Key: { cache_key: { S: key } } }))
+    ).Item;
+    // No value; `t` is the deletion time and `exp` lets DynamoDB's TTL remove it.
+    expect(tombstone?.v).toBeUndefined();
+    expect(Math.abs(Number(tombstone?.t?.N) - Date.now() / 1000)).toBeLessThan(60);
+    expect(Number(tombstone?.exp?.N)).toBeGreaterThan(Number(tombstone?.t?.N));
     await rates.rate('EUR', 'CHF');
     expect(rates.calls).toBe(2);
   });
@@ -96,7 +96,16 @@ describe('DynamoCacheService', () => {
     const b = await app(table);
     await b.rates.rate('A', 'B'); // L2 hit
     expect(a.cache.stats()).toEqual({
-      total: { l1Hits: 1, l2Hits: 0, misses: 2, l2Errors: 0, l2Writes: 2, l2Deletes: 1 },
+      total: {
+        l1Hits: 1,
+        l2Hits: 0,
+        misses: 2,
+        l2Errors: 0,
+        l2Writes: 2,
+        l2Deletes: 1,
+        l2Refused: 0,
+        unrestorable: 0,
+      },
       namespaces: {
         'RatesService.rate': {
           l1Hits: 1,
@@ -105,8 +114,19 @@ describe('DynamoCacheService', () => {
           l2Errors: 0,
           l2Writes: 1,
           l2Deletes: 0,
+          l2Refused: 0,
+          unrestorable: 0,
         },
-        other: { l1Hits: 0, l2Hits: 0, misses: 1, l2Errors: 0, l2Writes: 1, l2Deletes: 1 },
+        other: {
+          l1Hits: 0,
+          l2Hits: 0,
+          misses: 1,
+          l2Errors: 0,
+          l2Writes: 1,
+          l2Deletes: 1,
+          l2Refused: 0,
+          unrestorable: 0,
+        },
       },
     });
     expect(b.cache.stats().namespaces['RatesService.rate']).toMatchObject({ l2Hits: 1, misses: 0 });

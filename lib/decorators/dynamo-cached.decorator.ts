@@ -1,7 +1,12 @@
 import { UseInterceptors } from '@nestjs/common';
 import { DYNAMO_CACHED_METADATA } from '../dynamo-cache.constants.js';
 import { DynamoCacheInterceptor } from '../dynamo-cache.interceptor.js';
-import { assertMaxsize, assertTtl } from '../dynamo-cache-options.resolver.js';
+import {
+  assertComputeTimeout,
+  assertMaxsize,
+  assertTtl,
+  assertTypes,
+} from '../dynamo-cache-options.resolver.js';
 import { resolveLease } from '../engine/l2/cache-lease.js';
 import { DynamoCacheError } from '../errors.js';
 import type { DynamoCachedOptions } from '../interfaces/dynamo-cached-options.interface.js';
@@ -70,6 +75,8 @@ export function DynamoCached(
           : { ...ttlOrOptions };
     assertTtl(options.ttl, where);
     assertMaxsize(options.maxsize, where);
+    assertComputeTimeout(options.computeTimeout, where);
+    assertTypes(options.types, where);
     if (options.key !== undefined && typeof options.key !== 'function') {
       throw new DynamoCacheError('config', `${where} "key" must be a function of the arguments`);
     }

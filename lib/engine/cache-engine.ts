@@ -1,3 +1,4 @@
+import { DynamoCacheError } from '../errors.js';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { randomUUID } from 'node:crypto';
 import type { LeaseSettings } from './l2/cache-lease.js';
@@ -9,12 +10,16 @@ import {
 } from './l2/circuit-breaker.js';
 import {
   CacheNamespace,
+  DEFAULT_COMPUTE_TIMEOUT_MS,
   type CacheLogger,
   type NamespaceContext,
   type OnErrorPolicy,
 } from './namespace/cache-namespace.js';
 import { L2Store } from './l2/l2-store.js';
+import type { ClassRef } from './values/class-record.js';
+import { ClassRegistry } from './values/class-registry.js';
 import type { CacheSerializer } from './values/serializer.js';
+import { ValueCodec } from './values/value-codec.js';
 
 /** Engine-wide settings, already validated. */
 export interface CacheEngineSettings {
@@ -40,6 +45,13 @@ export interface CacheEngineSettings {
    * off: no lease items, no extra DynamoDB calls.
    */
   lease?: LeaseSettings | false;
+  /**
+   * Milliseconds a computation holds its key (see {@link NamespaceSettings.computeTimeout});
+   * default {@link DEFAULT_COMPUTE_TIMEOUT_MS}.
+   */
+  computeTimeout?: number;
+  /** Classes to restore from L2 by name, for every namespace. */
+  types?: readonly ClassRef[];
 }
 
 /** Default `l2Timeout`: far above DynamoDB's usual latency, far below a request's patience. */
@@ -54,7 +66,25 @@ export interface NamespaceOptions {
   requirePromise?: boolean;
   /** Overrides the engine's `lease` for this namespace. */
   lease?: LeaseSettings | false;
+  /** Overrides the engine's `computeTimeout` for this namespace. */
+  computeTimeout?: number;
+  /** Classes to restore from L2 by name (registered engine-wide; see {@link CacheEngine.declareTypes}). */
+  types?: readonly ClassRef[];
+  /**
+   * What produces this namespace (a class, for `Class.method` names). A different owner asking
+   * for the same name is a configuration error: two classes would serve each other's results.
+   */
+  owner?: NamespaceOwner;
 }
+
+/** What produces a namespace: a class, and how to name it in a message. */
+export interface NamespaceOwner {
+  readonly value: object;
+  readonly description: string;
+}
+
+/** How often the engine looks for expired L1 entries to free (each namespace paces itself). */
+const SWEEP_TICK_MS = 1000;
 
 /**
  * The whole cache of one application: namespaces (each with its L1) sharing one DynamoDB client
@@ -75,16 +105,38 @@ export class CacheEngine {
   private readonly warnedDifferent = new Set<string>();
   private readonly stores = new Map<string, L2Store>();
   private readonly pending = new Set<Promise<unknown>>();
+  private readonly owners = new Map<
+    string,
+    { readonly value: object; readonly description: string }
+  >();
   /** Names this engine on the leases it takes. */
   private readonly leaseOwner = randomUUID();
+  private readonly codec: ValueCodec;
+  private sweeper: ReturnType<typeof setInterval> | undefined;
 
-  constructor(readonly settings: CacheEngineSettings) {}
+  constructor(readonly settings: CacheEngineSettings) {
+    this.codec = new ValueCodec(settings.serializer, new ClassRegistry());
+    this.declareTypes(settings.types, 'the module option "types"');
+  }
+
+  /**
+   * Declares classes to restore from L2 by name (`types`). Throws a `config` DynamoCacheError
+   * naming both when two different classes share a name.
+   *
+   * @example
+   * engine.declareTypes([User, Address], '@DynamoCached on UsersService.find');
+   */
+  declareTypes(types: readonly ClassRef[] | undefined, where: string): void {
+    this.codec.registry.declare(types, where);
+  }
 
   /**
    * The namespace called `name`, created on first use with `options` over the engine defaults.
    * Later calls return the same namespace (its settings are fixed at creation).
    */
   namespace(name: string, options: NamespaceOptions = {}): CacheNamespace {
+    if (options.owner !== undefined) this.claim(name, options.owner);
+    if (options.types !== undefined) this.declareTypes(options.types, `namespace "${name}"`);
     let ns = this.namespaces.get(name);
     if (ns === undefined) {
       const s = this.settings;
@@ -96,7 +148,7 @@ export class CacheEngine {
       const context: NamespaceContext = {
         keyPrefix: s.keyPrefix,
         onError: s.onError,
-        serializer: s.serializer,
+        codec: this.codec,
         logger: s.logger,
         l2: this.store(fixed.table),
         leaseOwner: this.leaseOwner,
@@ -110,11 +162,13 @@ export class CacheEngine {
           key: options.key,
           requirePromise: options.requirePromise,
           lease: options.lease === undefined ? (s.lease ?? false) : options.lease,
+          computeTimeout: options.computeTimeout ?? s.computeTimeout ?? DEFAULT_COMPUTE_TIMEOUT_MS,
         },
         context,
       );
       this.namespaces.set(name, ns);
       this.fixed.set(name, fixed);
+      if (ns.ttl !== null) this.startSweeper();
     } else if (
       options.ttl !== undefined ||
       options.maxsize !== undefined ||
@@ -123,6 +177,28 @@ export class CacheEngine {
       this.warnIfDifferent(name, options);
     }
     return ns;
+  }
+
+  /**
+   * Records that `owner` produces namespace `name`. Throws a `config` DynamoCacheError naming both
+   * when a different owner already did: two classes with one name (two modules, a minified
+   * build) would otherwise share entries in silence.
+   *
+   * @example
+   * engine.claim('UsersService.find', { value: UsersService, description: 'UsersService (in UsersModule)' });
+   */
+  claim(name: string, owner: NamespaceOwner): void {
+    const known = this.owners.get(name);
+    if (known === undefined) {
+      this.owners.set(name, owner);
+    } else if (known.value !== owner.value) {
+      throw new DynamoCacheError(
+        'config',
+        `namespace "${name}" would be shared by two different classes, ${known.description} and ${owner.description}, ` +
+          "which would serve each other's results; give one of them its own @DynamoCached({ namespace })",
+        { namespace: name },
+      );
+    }
   }
 
   // A namespace's settings are fixed by its first use; say so when a later use asks otherwise,
@@ -165,18 +241,58 @@ export class CacheEngine {
   }
 
   /**
-   * Resolves when every DynamoDB write started so far has settled. Each is bounded by
-   * `l2Timeout`, so with a timeout set this cannot hang on an unresponsive DynamoDB.
+   * Resolves when every computation and DynamoDB write started so far has settled (writes that
+   * computations start meanwhile included), or after `timeoutMs` (default: the longest
+   * `computeTimeout` plus `l2Timeout`), whichever comes first. Stops the L1 sweeper.
+   *
+   * @example
+   * await engine.drain(); // before destroying the DynamoDB client
    */
-  async drain(): Promise<void> {
-    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  async drain(timeoutMs: number = this.drainTimeoutMs()): Promise<void> {
+    this.stopSweeper();
+    const deadline = Date.now() + timeoutMs;
+    while (this.pending.size > 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) return;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.pending]),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, left);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+  }
+
+  private drainTimeoutMs(): number {
+    let longest = this.settings.computeTimeout ?? DEFAULT_COMPUTE_TIMEOUT_MS;
+    for (const ns of this.namespaces.values()) longest = Math.max(longest, ns.computeTimeoutMs);
+    const l2 =
+      this.settings.l2Timeout === undefined ? DEFAULT_L2_TIMEOUT_MS : this.settings.l2Timeout;
+    return longest + (l2 ?? DEFAULT_L2_TIMEOUT_MS);
+  }
+
+  private startSweeper(): void {
+    if (this.sweeper !== undefined) return;
+    this.sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const ns of this.namespaces.values()) ns.sweep(now);
+    }, SWEEP_TICK_MS);
+    // Housekeeping must never keep a process alive.
+    this.sweeper.unref();
+  }
+
+  private stopSweeper(): void {
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
   }
 
   private store(table: string): L2Store {
     let store = this.stores.get(table);
     if (store === undefined) {
       const s = this.settings;
-      store = new L2Store(s.client, table, s.serializer, s.consistentRead, {
+      store = new L2Store(s.client, table, this.codec, s.consistentRead, {
         timeoutMs: s.l2Timeout === undefined ? DEFAULT_L2_TIMEOUT_MS : s.l2Timeout,
         circuitBreaker: s.circuitBreaker === undefined ? DEFAULT_CIRCUIT_BREAKER : s.circuitBreaker,
         onError: s.onError,

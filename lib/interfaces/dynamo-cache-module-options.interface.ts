@@ -5,6 +5,7 @@ import type {
   CircuitBreakerSettings,
 } from '../engine/l2/circuit-breaker.js';
 import type { LeaseOptions, LeaseSettings } from '../engine/l2/cache-lease.js';
+import type { ClassRef } from '../engine/values/class-record.js';
 import type { CacheSerializer } from '../engine/values/serializer.js';
 
 /**
@@ -69,6 +70,25 @@ export interface DynamoCacheModuleOptions {
    * DynamoCacheModule.forRoot({ table: 'app-cache', lease: { ttlMs: 30_000, waitMs: 10_000 } })
    */
   lease?: LeaseOptions | boolean;
+  /**
+   * Milliseconds a computation holds its key: concurrent calls share it until then; after, a new
+   * call starts its own, and its own result is returned but not cached (a tombstone left by a
+   * `delete` only guards computations this young). Shutdown waits at most this long for
+   * computations in flight. Default `60_000`.
+   *
+   * @example
+   * DynamoCacheModule.forRoot({ table: 'app-cache', computeTimeout: 10_000 })
+   */
+  computeTimeout?: number;
+  /**
+   * Classes to restore by name when values are read back from DynamoDB, for every cached method
+   * (`@DynamoCached({ types })` and service calls add more). Classes known to class-transformer,
+   * TypeORM or `@nestjs/graphql` metadata, and classes this process has computed, need no entry.
+   *
+   * @example
+   * DynamoCacheModule.forRoot({ table: 'app-cache', types: [User, Address, Order] })
+   */
+  types?: readonly ClassRef[];
 }
 
 /**
@@ -99,6 +119,10 @@ export interface ResolvedDynamoCacheOptions {
   circuitBreaker: CircuitBreakerSettings | false;
   /** `false` when off; otherwise `ttlMs`, `waitMs` and `pollMs`, defaults filled in. */
   lease: LeaseSettings | false;
+  /** Milliseconds; default `60_000`. */
+  computeTimeout: number;
+  /** `[]` when none were given. */
+  types: readonly ClassRef[];
 }
 
 /**

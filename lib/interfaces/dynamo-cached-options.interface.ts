@@ -1,4 +1,5 @@
 import type { LeaseOptions } from '../engine/l2/cache-lease.js';
+import type { ClassRef } from '../engine/values/class-record.js';
 
 /**
  * Options of `@DynamoCached(options)`; each one overrides the module's.
@@ -33,4 +34,23 @@ export interface DynamoCachedOptions {
    * @DynamoCached({ ttl: 3600, lease: { waitMs: 30_000, ttlMs: 60_000 } }) // a slow report
    */
   lease?: LeaseOptions | boolean;
+  /**
+   * Classes whose instances this method returns, so that a process that has not computed one yet
+   * restores them from DynamoDB (with their prototypes: getters, methods, `instanceof`,
+   * `@Exclude()`). Classes known to class-transformer, TypeORM or `@nestjs/graphql` metadata, and
+   * classes this process has computed, are found without it.
+   *
+   * @example
+   * @DynamoCached({ ttl: 300, types: [User, Address, Order] })
+   * async profile(id: string): Promise<User> { ... }
+   */
+  types?: readonly ClassRef[];
+  /**
+   * Milliseconds a computation of this method holds its key (default: the module's, one minute):
+   * later calls start their own, and its result is returned but not cached.
+   *
+   * @example
+   * @DynamoCached({ ttl: 3600, computeTimeout: 5 * 60_000 }) // a slow report
+   */
+  computeTimeout?: number;
 }

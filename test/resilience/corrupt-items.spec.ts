@@ -29,7 +29,6 @@ const stale = { id: 'x', name: 'stale' };
 
 /** Each kind of bad item, as a function of the value bytes a healthy item would hold. */
 const corruptItems: [string, () => Record<string, AttributeValue>][] = [
-  ['missing v', () => ({ t: { N: now() } })],
   ['missing t', () => ({ v: { B: valueBytes(stale) } })],
   ['v as a string (S)', () => ({ v: { S: 'not bytes' }, t: { N: now() } })],
   ['v as a number (N)', () => ({ v: { N: '12' }, t: { N: now() } })],

@@ -14,8 +14,55 @@ import { DynamoCacheError } from '../../errors.js';
  * Golden tests pin the format: changing anything here orphans every stored item.
  */
 
-function fail(message: string, namespace?: string): never {
-  throw new DynamoCacheError('key', message, { namespace });
+/** Where a piece of key material sits: the argument list, or what a `key` function returned. */
+export type KeyMaterialSource = 'arguments' | 'key';
+
+/** A step into key material: a property name, an array index, or a Map/Set entry. */
+type PathStep =
+  string | number | { readonly entry: number; readonly of: 'Map key' | 'Map value' | 'Set' };
+
+/** The walk's state: objects on the current path (cycles) and the path itself (messages). */
+interface Walk {
+  readonly seen: Set<object>;
+  readonly path: PathStep[];
+  readonly namespace: string | undefined;
+  readonly source: KeyMaterialSource;
+}
+
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+const TO_JSON = 'toJSON()';
+
+function formatPath(path: readonly PathStep[], from: number): string {
+  let out = '';
+  for (let i = from; i < path.length; i++) {
+    const step = path[i] as PathStep;
+    if (typeof step === 'number') out += `[${step}]`;
+    else if (typeof step === 'string')
+      out += IDENTIFIER.test(step) || step === TO_JSON ? `.${step}` : `[${JSON.stringify(step)}]`;
+    else out += `<${step.of} #${step.entry}>`;
+  }
+  return out;
+}
+
+/**
+ * Throws the key error for the value at the walk's current path, e.g.
+ * `RatesService.rate: argument 0 .socket.onClose is a function; give @DynamoCached a "key" function`.
+ */
+function fail(walk: Walk, problem: string): never {
+  const { path, namespace, source } = walk;
+  let where: string;
+  let advice: string;
+  if (source === 'arguments' && typeof path[0] === 'number') {
+    const rest = formatPath(path, 1);
+    where = `argument ${path[0]}${rest === '' ? '' : ' ' + rest}`;
+    advice = 'give @DynamoCached a "key" function';
+  } else {
+    const rest = formatPath(path, 0);
+    where = `key material${rest === '' ? '' : ' ' + rest}`;
+    advice = 'make the "key" function return plain data';
+  }
+  const prefix = namespace === undefined ? '' : `${namespace}: `;
+  throw new DynamoCacheError('key', `${prefix}${where} ${problem}; ${advice}`, { namespace });
 }
 
 function encodeNumber(n: number): string {
@@ -32,7 +79,21 @@ function bytesToBase64(view: ArrayBufferView): string {
   return Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('base64');
 }
 
-function encodeValue(value: unknown, seen: Set<object>, namespace?: string): string {
+function className(obj: object): string {
+  const proto = Object.getPrototypeOf(obj) as { constructor?: { name?: unknown } } | null;
+  const name = proto?.constructor?.name;
+  return typeof name === 'string' ? name : '';
+}
+
+/** Encodes `value` reached by `step` from the current path. */
+function child(value: unknown, step: PathStep, walk: Walk): string {
+  walk.path.push(step);
+  const out = encodeValue(value, walk);
+  walk.path.pop();
+  return out;
+}
+
+function encodeValue(value: unknown, walk: Walk): string {
   switch (typeof value) {
     case 'string':
       return 's' + str(value);
@@ -45,30 +106,28 @@ function encodeValue(value: unknown, seen: Set<object>, namespace?: string): str
     case 'bigint':
       return 'n' + value.toString();
     case 'symbol':
-      return fail(`cannot use a symbol (${String(value)}) as cache key material`, namespace);
+      return fail(walk, `is a symbol (${String(value)})`);
     case 'function':
-      return fail(
-        `cannot use a function (${(value as { name?: string }).name || 'anonymous'}) as cache key material`,
-        namespace,
-      );
+      return fail(walk, 'is a function');
   }
   if (value === null) return 'z';
   const obj = value as object;
-  if (seen.has(obj)) return fail('cannot use a cyclic structure as cache key material', namespace);
-  seen.add(obj);
+  if (walk.seen.has(obj))
+    return fail(walk, 'refers back to an object that contains it (a cyclic structure)');
+  walk.seen.add(obj);
   try {
-    return encodeObject(obj, seen, namespace);
+    return encodeObject(obj, walk);
   } finally {
-    seen.delete(obj);
+    walk.seen.delete(obj);
   }
 }
 
-function encodeObject(obj: object, seen: Set<object>, namespace?: string): string {
+function encodeObject(obj: object, walk: Walk): string {
   if (Array.isArray(obj)) {
     let out = '[';
     for (let i = 0; i < obj.length; i++) {
       if (i > 0) out += ',';
-      out += encodeValue(obj[i], seen, namespace);
+      out += child(obj[i], i, walk);
     }
     return out + ']';
   }
@@ -82,49 +141,88 @@ function encodeObject(obj: object, seen: Set<object>, namespace?: string): strin
   if (obj instanceof ArrayBuffer) return 'Y' + Buffer.from(obj).toString('base64');
   if (obj instanceof Map) {
     const entries: string[] = [];
+    let i = 0;
     for (const [k, v] of obj) {
-      entries.push(encodeValue(k, seen, namespace) + '>' + encodeValue(v, seen, namespace));
+      entries.push(
+        child(k, { entry: i, of: 'Map key' }, walk) +
+          '>' +
+          child(v, { entry: i, of: 'Map value' }, walk),
+      );
+      i++;
     }
     return 'M{' + entries.sort().join(',') + '}';
   }
   if (obj instanceof Set) {
     const items: string[] = [];
-    for (const v of obj) items.push(encodeValue(v, seen, namespace));
+    let i = 0;
+    for (const v of obj) items.push(child(v, { entry: i++, of: 'Set' }, walk));
     return 'S{' + items.sort().join(',') + '}';
   }
   if (obj instanceof RegExp) return 'R' + str(obj.toString());
   if (obj instanceof Number || obj instanceof String || obj instanceof Boolean) {
-    return 'W' + encodeValue(obj.valueOf(), seen, namespace);
+    return 'W' + encodeValue(obj.valueOf(), walk);
   }
+  // Their state lives in internal slots, invisible to a walk of properties: keyed by their text.
+  if (obj instanceof URL) return 'U' + str(obj.href);
+  if (obj instanceof URLSearchParams) return 'Q' + str(obj.toString());
   if (obj instanceof Promise || obj instanceof WeakMap || obj instanceof WeakSet) {
-    return fail(`cannot use a ${obj.constructor.name} as cache key material`, namespace);
+    return fail(walk, `is a ${obj.constructor.name}`);
+  }
+  if (obj instanceof Error) {
+    return fail(
+      walk,
+      `is an Error (${className(obj) || 'Error'}), whose state is not key material`,
+    );
+  }
+  // A class that says how it serializes (Decimal, ObjectId, DateTime…) is keyed by that, tagged
+  // with its class so two classes with the same JSON stay apart.
+  const toJSON = (obj as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') {
+    return 'J' + str(className(obj)) + child(toJSON.call(obj, ''), TO_JSON, walk);
+  }
+  const symbols = Object.getOwnPropertySymbols(obj);
+  if (symbols.length > 0) {
+    return fail(walk, `has a symbol-keyed property (${String(symbols[0])}), which keys cannot see`);
   }
   const proto = Object.getPrototypeOf(obj) as object | null;
+  const plain = proto === null || proto === Object.prototype;
+  const keys = Object.keys(obj).sort();
+  if (!plain && keys.length === 0) {
+    return fail(
+      walk,
+      `is a ${className(obj) || 'class'} instance with no own enumerable properties (its state, if any, is hidden, e.g. in #private fields)`,
+    );
+  }
   // Plain objects and class instances both encode their own enumerable properties; the class
   // name keeps `new Point(1, 2)` apart from `{ x: 1, y: 2 }`.
-  const tag =
-    proto === null || proto === Object.prototype
-      ? 'o{'
-      : 'c' + str((proto.constructor as { name?: string } | undefined)?.name ?? '') + '{';
-  const keys = Object.keys(obj).sort();
-  let out = tag;
+  let out = plain ? 'o{' : 'c' + str(className(obj)) + '{';
   for (let i = 0; i < keys.length; i++) {
     if (i > 0) out += ',';
     const k = keys[i] as string;
-    out += str(k) + '=' + encodeValue((obj as Record<string, unknown>)[k], seen, namespace);
+    out += str(k) + '=' + child((obj as Record<string, unknown>)[k], k, walk);
   }
   return out + '}';
 }
 
 /**
  * Encodes key material canonically: equal values give equal strings in every process, different
- * values give different strings. Throws {@link DynamoCacheError} (`operation: 'key'`) for
- * functions, symbols and cycles.
+ * values give different strings. Throws {@link DynamoCacheError} (`operation: 'key'`), naming the
+ * namespace, the argument and the property path, for what cannot be told apart reliably:
+ * functions, symbols, cycles, Errors, symbol-keyed properties, and class instances with no own
+ * enumerable properties (state in `#private` fields). `URL`, `URLSearchParams` and objects with
+ * `toJSON()` are keyed by their text or JSON form.
+ *
+ * @param source `'arguments'` when `material` is a method's argument list (errors then name the
+ *   argument's position), `'key'` when a `key` function returned it.
  *
  * @example
  * encodeKey(['EUR', 1]) // '[s3:EUR,d1]'
  */
-export function encodeKey(material: unknown, namespace?: string): string {
+export function encodeKey(
+  material: unknown,
+  namespace?: string,
+  source: KeyMaterialSource = 'arguments',
+): string {
   // Fast path for the common case: an argument list of primitives, no Set allocation.
   if (Array.isArray(material)) {
     let out = '[';
@@ -136,11 +234,16 @@ export function encodeKey(material: unknown, namespace?: string): string {
       else if (typeof v === 'boolean') out += v ? 'T' : 'F';
       else if (v === undefined) out += 'u';
       else if (v === null) out += 'z';
-      else return encodeValue(material, new Set(), namespace);
+      else return encodeValue(material, newWalk(namespace, source));
     }
     return out + ']';
   }
-  return encodeValue(material, new Set(), namespace);
+  return encodeValue(material, newWalk(namespace, source));
+}
+
+function newWalk(namespace: string | undefined, source: KeyMaterialSource): Walk {
+  // Only an argument list is walked as arguments; anything else a key function returned.
+  return { seen: new Set(), path: [], namespace, source };
 }
 
 /** md5 hex of an encoded key: the part of `cache_key` after the namespace. */

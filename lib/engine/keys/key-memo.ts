@@ -11,7 +11,8 @@ type Node = Map<unknown, unknown>;
  * (one per position; strings coming from the caller already carry their hash), and the leaf is
  * the encoded key created once, whose hash V8 then caches too. The encoding is a pure function of
  * the arguments, so a memo entry can never be wrong, only missing; the memo is dropped whole when
- * it reaches its size limit, which keeps it bounded without bookkeeping.
+ * it reaches its size limit (counted in nodes, inner ones included), which keeps it bounded
+ * without bookkeeping.
  */
 export class KeyMemo {
   // One root per arity (0 to 4 arguments); the last level maps the last argument to the key.
@@ -36,6 +37,9 @@ export class KeyMemo {
       if (!memoizable(v)) return encodeKey(args, this.namespace);
       let next = node.get(v) as Node | undefined;
       if (next === undefined) {
+        // Every node counts toward the limit, inner ones too: distinct first arguments each
+        // hold a Map, however few keys end in it.
+        if (++this.size > this.limit) return this.reset(args);
         next = new Map();
         node.set(v, next);
       }
@@ -50,6 +54,12 @@ export class KeyMemo {
       else node.set(last, key);
     }
     return key;
+  }
+
+  /** Starts the memo over when it is full, and encodes `args` without it this once. */
+  private reset(args: readonly unknown[]): string {
+    this.clear();
+    return encodeKey(args, this.namespace);
   }
 
   clear(): void {

@@ -16,6 +16,7 @@ export interface L1Cache {
   set(key: string, entry: L1Entry): unknown;
   delete(key: string): unknown;
   clear(): void;
+  entries(): IterableIterator<[string, L1Entry]>;
   readonly size: number;
 }
 
@@ -27,6 +28,7 @@ const NO_L1: L1Cache = {
   set: () => undefined,
   delete: () => undefined,
   clear: () => undefined,
+  entries: () => new Map<string, L1Entry>().entries(),
   size: 0,
 };
 
@@ -37,4 +39,16 @@ export function createL1Cache(maxsize: number | null): L1Cache {
   if (maxsize === null) return new Map<string, L1Entry>();
   if (maxsize === 0) return NO_L1;
   return new LRUCache<string, L1Entry>({ max: maxsize });
+}
+
+/**
+ * Drops every entry that expired by `now`; returns how many. Expiry is otherwise only noticed when
+ * an entry is read, so entries nobody reads again would hold their memory until LRU eviction
+ * (never, in an unbounded L1).
+ */
+export function sweepExpired(l1: L1Cache, now: number): number {
+  const expired: string[] = [];
+  for (const [key, entry] of l1.entries()) if (entry.expiresAt <= now) expired.push(key);
+  for (const key of expired) l1.delete(key);
+  return expired.length;
 }

@@ -2,12 +2,19 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { isValueCompression, type ValueCompression } from './value-compression.js';
 
 /*
- * The stored item, CONTRACT §4:
+ * The stored item:
  *   cache_key (S)  {keyPrefix}{namespace}/{md5}
- *   v (B)          serialized value (compressed when `z` is present)
- *   t (N)          creation time, Unix seconds (fractional)
- *   exp (N)        ceil(t + ttl), only when a ttl applies, for DynamoDB's own TTL
+ *   v (B)          serialized value (compressed when `z` is present); absent in a tombstone
+ *   t (N)          creation time, Unix seconds (fractional); a tombstone's: the deletion time
+ *   exp (N)        ceil(t + ttl), only when a ttl applies, for DynamoDB's own TTL; a tombstone's:
+ *                  ceil(t + its lifetime), always
  *   z (S)          'br' or 'gzip', only when `v` is compressed
+ *   c (S)          the class record (JSON, see values/class-record.ts), only when the value holds
+ *                  class instances
+ *
+ * A tombstone (no `v`) is what `delete` leaves: readers take it as a miss, and a computation that
+ * started before it was written may not replace it (see L2Store.write), so an invalidation made
+ * by any process sticks. Items of 0.1.0 (no `c`) read as they always did.
  */
 
 /** Name of the table's partition key. */
@@ -20,6 +27,17 @@ export interface DecodedItem {
   tRaw: string;
   /** How `bytes` are compressed; absent when they are the serializer's output as is. */
   compression?: ValueCompression;
+  /** The class record, as stored (JSON); absent when the value holds no class instance. */
+  classes?: string;
+}
+
+/** A decoded tombstone: when the entry was deleted, and until when the tombstone matters. */
+export interface DecodedTombstone {
+  tombstone: true;
+  t: number;
+  tRaw: string;
+  /** Whole seconds; absent only in a foreign item. */
+  exp?: number;
 }
 
 /** Builds the attribute map for `PutItem`. */
@@ -29,6 +47,7 @@ export function encodeItem(
   tSeconds: number,
   ttl: number | null,
   compression?: ValueCompression,
+  classes?: string,
 ): Record<string, AttributeValue> {
   const item: Record<string, AttributeValue> = {
     [PARTITION_KEY]: { S: cacheKey },
@@ -38,7 +57,21 @@ export function encodeItem(
   // Rounded up so DynamoDB's own TTL never removes an item before this library considers it expired.
   if (ttl !== null) item.exp = { N: String(Math.ceil(tSeconds + ttl)) };
   if (compression !== undefined) item.z = { S: compression };
+  if (classes !== undefined) item.c = { S: classes };
   return item;
+}
+
+/** Builds the attribute map of a tombstone written at `tSeconds`, to matter for `lifeSeconds`. */
+export function encodeTombstone(
+  cacheKey: string,
+  tSeconds: number,
+  lifeSeconds: number,
+): Record<string, AttributeValue> {
+  return {
+    [PARTITION_KEY]: { S: cacheKey },
+    t: { N: String(tSeconds) },
+    exp: { N: String(Math.ceil(tSeconds + lifeSeconds)) },
+  };
 }
 
 /**
@@ -64,17 +97,27 @@ export function itemSize(item: Record<string, AttributeValue>): number {
  */
 export function inspectItem(
   item: Record<string, AttributeValue>,
-): DecodedItem | { readonly corrupt: string } {
+): DecodedItem | DecodedTombstone | { readonly corrupt: string } {
   const v = item.v;
   const t = item.t;
   const z = item.z;
-  if (v === undefined) return { corrupt: 'no v attribute' };
+  const c = item.c;
   if (t === undefined) return { corrupt: 'no t attribute' };
-  if (!(v.B instanceof Uint8Array)) return { corrupt: 'v is not a binary (B) attribute' };
   if (typeof t.N !== 'string') return { corrupt: 't is not a number (N) attribute' };
   const seconds = Number(t.N);
   if (!Number.isFinite(seconds) || seconds <= 0) return { corrupt: `t is ${t.N}` };
+  if (v === undefined) {
+    const exp = Number(item.exp?.N);
+    return Number.isFinite(exp)
+      ? { tombstone: true, t: seconds, tRaw: t.N, exp }
+      : { tombstone: true, t: seconds, tRaw: t.N };
+  }
+  if (!(v.B instanceof Uint8Array)) return { corrupt: 'v is not a binary (B) attribute' };
   const decoded: DecodedItem = { bytes: v.B, t: seconds, tRaw: t.N };
+  if (c !== undefined) {
+    if (typeof c.S !== 'string') return { corrupt: 'c is not a string (S) attribute' };
+    decoded.classes = c.S;
+  }
   if (z !== undefined) {
     if (typeof z.S !== 'string') return { corrupt: 'z is not a string (S) attribute' };
     if (!isValueCompression(z.S))

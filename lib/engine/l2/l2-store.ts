@@ -20,9 +20,9 @@ import {
   type LeaseAcquire,
   type LeaseState,
 } from './cache-lease.js';
-import { encodeItem, inspectItem, itemSize, PARTITION_KEY } from './item-codec.js';
+import { encodeItem, encodeTombstone, inspectItem, itemSize, PARTITION_KEY } from './item-codec.js';
 import { withTimeout, type L2AbortSignal } from './l2-timeout.js';
-import type { CacheSerializer } from '../values/serializer.js';
+import type { EncodedValue, ValueCodec } from '../values/value-codec.js';
 import {
   compressValue,
   decompressValue,
@@ -31,18 +31,26 @@ import {
 } from './value-compression.js';
 
 /**
- * Outcome of an L2 read. `expired` items have been deleted unless someone rewrote them first
- * (`deleted: false`) or the delete failed (`error`: housekeeping only, the read itself stands).
+ * Outcome of an L2 read. `miss` includes a tombstone. `expired` items (and tombstones past their
+ * lifetime) have been deleted unless someone rewrote them first (`deleted: false`) or the delete
+ * failed (`error`: housekeeping only, the read itself stands). `unrestorable`: the item names a
+ * class this process cannot restore.
  */
 export type L2Read =
   | { readonly status: 'hit'; readonly value: unknown; readonly t: number }
   | { readonly status: 'miss' }
   | { readonly status: 'expired'; readonly deleted: boolean; readonly error?: DynamoCacheError }
-  | { readonly status: 'corrupt'; readonly reason: string };
+  | { readonly status: 'corrupt'; readonly reason: string }
+  | { readonly status: 'unrestorable'; readonly reason: string };
 
-/** Outcome of an L2 write: stored, or too large for DynamoDB even compressed (then not stored). */
+/**
+ * Outcome of an L2 write: stored; refused (a conditional write found a newer item or tombstone,
+ * which stays); or too large for DynamoDB even compressed (nothing written).
+ */
 export type L2Write =
-  { readonly status: 'written' } | { readonly status: 'too-large'; readonly bytes: number };
+  | { readonly status: 'written' }
+  | { readonly status: 'refused' }
+  | { readonly status: 'too-large'; readonly bytes: number };
 
 /** How one table's DynamoDB calls are guarded, and where their trouble is reported. */
 export interface L2StoreOptions {
@@ -60,6 +68,7 @@ const FUTURE_TOLERANCE_S = 300;
 
 const MISS: L2Read = { status: 'miss' };
 const WRITTEN: L2Write = { status: 'written' };
+const REFUSED: L2Write = { status: 'refused' };
 
 const DEFAULT_OPTIONS: L2StoreOptions = {
   timeoutMs: null,
@@ -84,7 +93,7 @@ export class L2Store {
   constructor(
     private readonly client: () => DynamoDBClient,
     readonly table: string,
-    private readonly serializer: CacheSerializer,
+    private readonly codec: ValueCodec,
     private readonly consistentRead: boolean,
     options: Partial<L2StoreOptions> = {},
   ) {
@@ -125,7 +134,11 @@ export class L2Store {
     const nowS = Date.now() / 1000;
     if (decoded.t > nowS + FUTURE_TOLERANCE_S)
       return { status: 'corrupt', reason: `t is in the future (${decoded.tRaw})` };
-    if (ttl !== null && nowS - decoded.t >= ttl) {
+    const expired =
+      'tombstone' in decoded
+        ? decoded.exp !== undefined && nowS >= decoded.exp
+        : ttl !== null && nowS - decoded.t >= ttl;
+    if (expired) {
       try {
         const deleted = await this.deleteIfUnchanged(cacheKey, decoded.tRaw, namespace);
         return { status: 'expired', deleted };
@@ -133,23 +146,28 @@ export class L2Store {
         return { status: 'expired', deleted: false, error: error as DynamoCacheError };
       }
     }
-    let value: unknown;
+    if ('tombstone' in decoded) return MISS;
+    let bytes: Uint8Array;
     try {
-      const bytes =
+      bytes =
         decoded.compression === undefined
           ? decoded.bytes
           : await decompressValue(decoded.bytes, decoded.compression);
-      value = this.serializer.deserialize(bytes);
     } catch (cause) {
       return { status: 'corrupt', reason: `value cannot be decoded (${message(cause)})` };
     }
-    return { status: 'hit', value, t: decoded.t };
+    const value = await this.codec.decode(bytes, decoded.classes);
+    return value.status === 'value' ? { status: 'hit', value: value.value, t: decoded.t } : value;
   }
 
   /**
-   * `PutItem` of already-serialized bytes, compressed when large. A value too large for DynamoDB
-   * even compressed is not written; whatever item the key had is deleted instead, so no reader
-   * gets an older value. Throws {@link DynamoCacheError} when DynamoDB fails.
+   * `PutItem` of an encoded value, compressed when large. A value too large for DynamoDB even
+   * compressed is not written (`too-large`). Throws {@link DynamoCacheError} when DynamoDB fails.
+   *
+   * With `startedS` (a cache fill after a miss: the Unix time, in seconds, at which the
+   * computation started), the write is conditional: it only replaces an item written before
+   * then, so a `delete` (its tombstone), a `set` or another fill made meanwhile by any process
+   * wins, and the write is `refused`. Without it (an explicit `set`), it overwrites.
    *
    * `gated: false` attempts the write even while the circuit is open: an explicit overwrite
    * (`set`) that was skipped would leave the older value for other processes to read, whereas a
@@ -157,12 +175,13 @@ export class L2Store {
    */
   async write(
     cacheKey: string,
-    bytes: Uint8Array,
+    value: EncodedValue,
     tSeconds: number,
     ttl: number | null,
     namespace: string,
-    gated = true,
+    { gated = true, startedS }: { gated?: boolean; startedS?: number } = {},
   ): Promise<L2Write> {
+    const bytes = value.bytes;
     let item: Record<string, AttributeValue> | undefined;
     if (bytes.byteLength <= MAX_INFLATED_BYTES) {
       let packed;
@@ -174,30 +193,48 @@ export class L2Store {
           cause,
         });
       }
-      item = encodeItem(cacheKey, packed.bytes, tSeconds, ttl, packed.compression);
+      item = encodeItem(cacheKey, packed.bytes, tSeconds, ttl, packed.compression, value.classes);
     }
     const size = item === undefined ? bytes.byteLength : itemSize(item);
-    if (item === undefined || size > MAX_ITEM_BYTES) {
-      await this.delete(cacheKey, namespace);
-      return { status: 'too-large', bytes: size };
-    }
+    if (item === undefined || size > MAX_ITEM_BYTES) return { status: 'too-large', bytes: size };
     const Item = item;
-    await this.call('PutItem', namespace, gated, (client, abortSignal) =>
-      client.send(new PutItemCommand({ TableName: this.table, Item }), { abortSignal }),
+    return this.call('PutItem', namespace, gated, (client, abortSignal) =>
+      client
+        .send(
+          new PutItemCommand(
+            startedS === undefined
+              ? { TableName: this.table, Item }
+              : {
+                  TableName: this.table,
+                  Item,
+                  ConditionExpression: 'attribute_not_exists(#k) OR #t < :started',
+                  ExpressionAttributeNames: { '#k': PARTITION_KEY, '#t': 't' },
+                  ExpressionAttributeValues: { ':started': { N: String(startedS) } },
+                },
+          ),
+          { abortSignal },
+        )
+        .then(
+          (): L2Write => WRITTEN,
+          (cause: unknown): L2Write => {
+            if (isConditionFailed(cause)) return REFUSED;
+            throw cause;
+          },
+        ),
     );
-    return WRITTEN;
   }
 
   /**
-   * Unconditional `DeleteItem`. An explicit invalidation is attempted even while the circuit is
-   * open: skipping it could leave a stale value for other processes.
+   * Invalidates `cacheKey` in every process: an unconditional `PutItem` of a tombstone (no value;
+   * `t` = now), which readers take as a miss and which no computation started before it may
+   * replace. It lasts `lifeSeconds` (then DynamoDB's TTL on `exp`, a reader, or the next value
+   * removes it), which must outlast any computation allowed to write. Attempted even while the
+   * circuit is open: skipping it could leave a stale value for other processes.
    */
-  async delete(cacheKey: string, namespace: string): Promise<void> {
-    await this.call('DeleteItem', namespace, false, (client, abortSignal) =>
-      client.send(
-        new DeleteItemCommand({ TableName: this.table, Key: { [PARTITION_KEY]: { S: cacheKey } } }),
-        { abortSignal },
-      ),
+  async invalidate(cacheKey: string, namespace: string, lifeSeconds: number): Promise<void> {
+    const Item = encodeTombstone(cacheKey, Date.now() / 1000, lifeSeconds);
+    await this.call('PutItem', namespace, false, (client, abortSignal) =>
+      client.send(new PutItemCommand({ TableName: this.table, Item }), { abortSignal }),
     );
   }
 

@@ -1,14 +1,15 @@
 import { DynamoCacheError } from '../../errors.js';
-import { CircuitOpenError } from '../l2/circuit-breaker.js';
+import { InvalidationLog } from '../invalidation/invalidation-log.js';
 import { buildCacheKey, encodeKey } from '../keys/cache-key.js';
-import type { LeaseSettings } from '../l2/cache-lease.js';
-import { coarseNow } from '../coarse-clock.js';
-import { isThenable } from './is-thenable.js';
 import { KeyMemo } from '../keys/key-memo.js';
-import { emptyStats, type CacheStats } from './cache-stats.js';
-import { createL1Cache, type L1Cache, type L1Entry } from '../l1/l1-cache.js';
+import { createL1Cache, sweepExpired, type L1Cache, type L1Entry } from '../l1/l1-cache.js';
+import type { LeaseSettings } from '../l2/cache-lease.js';
+import { CircuitOpenError } from '../l2/circuit-breaker.js';
 import type { L2Read, L2Store } from '../l2/l2-store.js';
-import type { CacheSerializer } from '../values/serializer.js';
+import type { ClassRef } from '../values/class-record.js';
+import { UnstorableValueError, type EncodedValue, type ValueCodec } from '../values/value-codec.js';
+import { emptyStats, type CacheStats } from './cache-stats.js';
+import { isThenable } from './is-thenable.js';
 
 /**
  * What a failing DynamoDB call does to the caller: reject, or be served as if L2 were empty.
@@ -38,18 +39,32 @@ export interface NamespaceSettings {
   requirePromise?: boolean;
   /** Cross-process single-flight after an L2 miss; `false` or absent = off. */
   lease?: LeaseSettings | false;
+  /**
+   * Milliseconds a computation holds its key: later calls start their own, and its result is no
+   * longer cached. Default {@link DEFAULT_COMPUTE_TIMEOUT_MS}.
+   */
+  computeTimeout?: number;
+  /** Classes to restore from L2 by name (registered engine-wide). */
+  types?: readonly ClassRef[];
 }
+
+/**
+ * Default `computeTimeout`: a minute, longer than any computation worth caching on a request's
+ * path, short enough that a hung one does not block its key for long.
+ */
+export const DEFAULT_COMPUTE_TIMEOUT_MS = 60_000;
 
 /** What a namespace shares with the rest of the engine. */
 export interface NamespaceContext {
   readonly keyPrefix: string;
   readonly onError: OnErrorPolicy;
-  readonly serializer: CacheSerializer;
+  /** Serializer, class record and registry: what a value becomes in an item, and back. */
+  readonly codec: ValueCodec;
   readonly logger: CacheLogger;
   readonly l2: L2Store;
   /** This engine's lease owner id (random, one per engine), for `lease`. */
   readonly leaseOwner?: string;
-  /** Registers a write so shutdown can wait for it. */
+  /** Registers a computation or a write so shutdown can wait for it. */
   track<T>(write: Promise<T>): Promise<T>;
 }
 
@@ -76,14 +91,46 @@ type LeaseOutcome =
 const ACQUIRED: LeaseOutcome = { status: 'acquired' };
 const COMPUTE: LeaseOutcome = { status: 'compute' };
 
+/** What became of a value sent to L2. */
+type WriteOutcome = 'written' | 'refused' | 'not-stored' | 'failed';
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Upper bound of a namespace's key memo (see KeyMemo). */
+/** Upper bound of a namespace's key memo, in nodes (see KeyMemo). */
 const MEMO_LIMIT = 10_000;
+
+/**
+ * Seconds a tombstone outlives the longest computation allowed to write (`computeTimeout`): room
+ * for the clock skew between processes and for the write itself.
+ */
+const TOMBSTONE_MARGIN_S = 60;
+
+/** The least time between two sweeps of expired L1 entries, and the most (long ttls). */
+const SWEEP_MIN_MS = 1000;
+const SWEEP_MAX_MS = 60_000;
+
+/** A miss being served: its key, when it began (log and clock), and whether it repairs an item. */
+interface Miss {
+  readonly encoded: string;
+  readonly started: number;
+  readonly startedMs: number;
+  repair: boolean;
+}
+
+/** A computation in flight: what its callers wait for, and when it started (`computeTimeout`). */
+interface Flight {
+  readonly promise: Promise<unknown>;
+  readonly startedMs: number;
+}
 
 /**
  * The two-tier cache of one namespace (one decorated method, one route, or one name used through
  * the service): its own L1 LRU, the shared L2 table, and one in-flight computation per key.
+ *
+ * Invalidation sticks: a `delete` or `set` made while a read or computation of the key is in
+ * flight keeps that one from writing either layer (its own callers still get its result), and new
+ * callers never join it; across processes, the L2 write of a computation is conditional on no
+ * newer item or tombstone (see L2Store.write).
  */
 export class CacheNamespace {
   /** This namespace's counters; read them through the engine's `stats()`. */
@@ -91,14 +138,16 @@ export class CacheNamespace {
   readonly name: string;
   readonly ttl: number | null;
   private readonly ttlMs: number;
+  readonly computeTimeoutMs: number;
   private readonly keyFn: ((...args: unknown[]) => unknown) | undefined;
   private readonly requirePromise: boolean;
   private readonly lease: LeaseSettings | false;
   private readonly l1: L1Cache;
   private readonly keys: KeyMemo;
-  private readonly inflight = new Map<string, Promise<unknown>>();
-  private serializeWarned = false;
-  private oversizeWarned = false;
+  private readonly inflight = new Map<string, Flight>();
+  private readonly invalidations = new InvalidationLog();
+  private readonly warned = new Set<string>();
+  private nextSweepAt = 0;
 
   constructor(
     settings: NamespaceSettings,
@@ -107,6 +156,7 @@ export class CacheNamespace {
     this.name = settings.namespace;
     this.ttl = settings.ttl;
     this.ttlMs = settings.ttl === null ? Infinity : settings.ttl * 1000;
+    this.computeTimeoutMs = settings.computeTimeout ?? DEFAULT_COMPUTE_TIMEOUT_MS;
     this.keyFn = settings.key as ((...args: unknown[]) => unknown) | undefined;
     this.requirePromise = settings.requirePromise ?? false;
     this.lease = settings.lease ?? false;
@@ -120,9 +170,15 @@ export class CacheNamespace {
     return this.l1.size;
   }
 
+  /** How long this namespace's tombstones matter, in seconds. */
+  get tombstoneLifeSeconds(): number {
+    return Math.ceil(this.computeTimeoutMs / 1000) + TOMBSTONE_MARGIN_S;
+  }
+
   /**
    * Serves `fn.apply(thisArg, args)` through L1, then L2, then the function itself, writing a new
-   * result to both layers before resolving. Concurrent calls with one key share one computation.
+   * result to both layers before resolving. Concurrent calls with one key share one computation,
+   * unless it has run longer than `computeTimeout`: a later call then starts its own.
    */
   run<T>(
     thisArg: unknown,
@@ -137,11 +193,21 @@ export class CacheNamespace {
     }
     const entry = this.fresh(encoded);
     if (entry !== undefined) return Promise.resolve(entry.value as T);
+    const now = Date.now();
     const pending = this.inflight.get(encoded);
-    if (pending !== undefined) return pending as Promise<T>;
-    const load = this.load(encoded, thisArg, args, fn as (...args: unknown[]) => T | Promise<T>);
-    this.inflight.set(encoded, load);
-    return load;
+    if (pending !== undefined && now - pending.startedMs < this.computeTimeoutMs) {
+      return pending.promise as Promise<T>;
+    }
+    const promise = this.ctx.track(
+      this.load(encoded, now, thisArg, args, fn as (...args: unknown[]) => T | Promise<T>),
+    );
+    const flight: Flight = { promise, startedMs: now };
+    this.inflight.set(encoded, flight);
+    const settled = (): void => {
+      if (this.inflight.get(encoded) === flight) this.inflight.delete(encoded);
+    };
+    promise.then(settled, settled);
+    return promise;
   }
 
   /**
@@ -158,31 +224,45 @@ export class CacheNamespace {
     const encoded = this.encode(args);
     const entry = this.fresh(encoded);
     if (entry !== undefined) return { hit: true, value: entry.value as T };
-    const read = await this.readL2(buildCacheKey(this.ctx.keyPrefix, this.name, encoded));
-    if (read.status === 'hit') return { hit: true, value: this.fromL2(encoded, read) as T };
+    const started = this.invalidations.begin();
+    try {
+      const read = await this.readL2(buildCacheKey(this.ctx.keyPrefix, this.name, encoded));
+      if (read.status === 'hit') {
+        return { hit: true, value: this.fromL2(encoded, read, started) as T };
+      }
+    } finally {
+      this.invalidations.end();
+    }
     this.stats.misses++;
     return NO_HIT;
   }
 
-  /** Stores `value` in both layers, as if the function had returned it. */
+  /**
+   * Stores `value` in both layers, as if the function had returned it; a computation of the key
+   * in flight will write nothing. A value that cannot be stored in L2 (not serializable, too large,
+   * an unrestorable class) stays in L1 and leaves a tombstone in L2, so no process reads an older
+   * value.
+   */
   async set(args: readonly unknown[], value: unknown): Promise<void> {
     const encoded = this.encode(args);
-    const now = Date.now();
-    this.l1.set(encoded, { value, expiresAt: now + this.ttlMs });
+    this.invalidateLocally(encoded);
+    const nowMs = Date.now();
+    this.l1.set(encoded, { value, expiresAt: nowMs + this.ttlMs });
+    const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, encoded);
     // An explicit overwrite: attempted even while the circuit is open (see L2Store.write).
-    await this.writeL2(buildCacheKey(this.ctx.keyPrefix, this.name, encoded), value, now, false);
+    const outcome = await this.writeL2(cacheKey, value, nowMs, { gated: false });
+    if (outcome === 'not-stored') await this.writeTombstone(cacheKey);
   }
 
-  /** Removes the entry from this process's L1 and from L2. */
+  /**
+   * Removes the entry from this process's L1 and leaves a tombstone in L2, so that no computation
+   * in flight, here or in another process, writes an older value over the deletion.
+   */
   async delete(args: readonly unknown[]): Promise<void> {
     const encoded = this.encode(args);
+    this.invalidateLocally(encoded);
     this.l1.delete(encoded);
-    try {
-      await this.ctx.l2.delete(buildCacheKey(this.ctx.keyPrefix, this.name, encoded), this.name);
-      this.stats.l2Deletes++;
-    } catch (err) {
-      this.l2Failed(err as DynamoCacheError);
-    }
+    await this.writeTombstone(buildCacheKey(this.ctx.keyPrefix, this.name, encoded));
   }
 
   /** Empties this process's L1 (L2 is untouched). */
@@ -190,11 +270,22 @@ export class CacheNamespace {
     this.l1.clear();
   }
 
+  /**
+   * Frees expired L1 entries, at most every so often (called by the engine's timer), so memory
+   * held by entries nobody reads again is returned without waiting for LRU eviction.
+   */
+  sweep(now: number): void {
+    if (this.ttlMs === Infinity || now < this.nextSweepAt) return;
+    this.nextSweepAt = now + Math.min(SWEEP_MAX_MS, Math.max(SWEEP_MIN_MS, this.ttlMs));
+    sweepExpired(this.l1, now);
+  }
+
   /** A fresh L1 entry (counted as an L1 hit); an expired one is dropped. */
   private fresh(encoded: string): L1Entry | undefined {
     const entry = this.l1.get(encoded);
     if (entry === undefined) return undefined;
-    if (entry.expiresAt > coarseNow()) {
+    // The real clock, not a cached one: expiry is exact even in a loop that never yields.
+    if (entry.expiresAt === Infinity || entry.expiresAt > Date.now()) {
       this.stats.l1Hits++;
       return entry;
     }
@@ -202,49 +293,65 @@ export class CacheNamespace {
     return undefined;
   }
 
-  /** Counts an L2 hit and copies it into L1, to live as long as the L2 item would. */
-  private fromL2(encoded: string, hit: { value: unknown; t: number }): unknown {
+  /**
+   * Counts an L2 hit and copies it into L1, to live as long as the L2 item would, unless the key
+   * was invalidated since the read began.
+   */
+  private fromL2(encoded: string, hit: { value: unknown; t: number }, started: number): unknown {
     this.stats.l2Hits++;
-    this.l1.set(encoded, { value: hit.value, expiresAt: hit.t * 1000 + this.ttlMs });
+    if (this.invalidations.mayWrite(encoded, started)) {
+      this.l1.set(encoded, { value: hit.value, expiresAt: hit.t * 1000 + this.ttlMs });
+    }
     return hit.value;
+  }
+
+  /** Keeps computations and reads in flight from writing `encoded`, and new calls from joining. */
+  private invalidateLocally(encoded: string): void {
+    this.invalidations.invalidate(encoded);
+    this.inflight.delete(encoded);
   }
 
   private encode(args: readonly unknown[]): string {
     return this.keyFn === undefined
       ? this.keys.key(args)
-      : encodeKey(this.keyFn(...args), this.name);
+      : encodeKey(this.keyFn(...args), this.name, 'key');
   }
 
   private async load<T>(
     encoded: string,
+    startedMs: number,
     thisArg: unknown,
     args: readonly unknown[],
     fn: (...args: unknown[]) => T | Promise<T>,
   ): Promise<T> {
+    const started = this.invalidations.begin();
     try {
+      const miss: Miss = { encoded, started, startedMs, repair: false };
       const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, encoded);
       const read = await this.readL2(cacheKey);
-      if (read.status === 'hit') return this.fromL2(encoded, read) as T;
+      if (read.status === 'hit') return this.fromL2(encoded, read, started) as T;
+      // An unreadable item may carry a bogus (future) t that a conditional write would respect.
+      miss.repair = read.status === 'corrupt';
       if (this.lease === false || read === L2_FAILED) {
-        return await this.compute(encoded, cacheKey, thisArg, args, fn);
+        return await this.compute(miss, cacheKey, thisArg, args, fn);
       }
       const outcome = await this.awaitLease(cacheKey, this.lease);
-      if (outcome.status === 'hit') return this.fromL2(encoded, outcome) as T;
+      if (outcome.status === 'hit') return this.fromL2(encoded, outcome, started) as T;
       if (outcome.status === 'compute')
-        return await this.compute(encoded, cacheKey, thisArg, args, fn);
+        return await this.compute(miss, cacheKey, thisArg, args, fn);
       try {
-        return await this.compute(encoded, cacheKey, thisArg, args, fn);
+        return await this.compute(miss, cacheKey, thisArg, args, fn);
       } finally {
         this.releaseLease(cacheKey);
       }
     } finally {
-      this.inflight.delete(encoded);
+      this.invalidations.end();
     }
   }
 
   /** The miss path: runs the function and writes its result to both layers. */
   private async compute<T>(
-    encoded: string,
+    miss: Miss,
     cacheKey: string,
     thisArg: unknown,
     args: readonly unknown[],
@@ -260,10 +367,115 @@ export class CacheNamespace {
       );
     }
     const value = await result;
-    const now = Date.now();
-    this.l1.set(encoded, { value, expiresAt: now + this.ttlMs });
-    await this.writeL2(cacheKey, value, now);
+    await this.fill(miss, cacheKey, value);
     return value;
+  }
+
+  /**
+   * Writes a computed value to L2 (conditionally: see L2Store.write), then to L1, unless the key
+   * was invalidated meanwhile, here or elsewhere, or the computation outlived `computeTimeout`.
+   */
+  private async fill(miss: Miss, cacheKey: string, value: unknown): Promise<void> {
+    const nowMs = Date.now();
+    const { encoded, started } = miss;
+    if (nowMs - miss.startedMs > this.computeTimeoutMs) {
+      // Its key was handed to newer callers, and tombstones only guard computations this young.
+      this.warnOnce(
+        'slow',
+        `a computation took ${nowMs - miss.startedMs} ms, longer than computeTimeout (${this.computeTimeoutMs} ms): ` +
+          'its result was returned but not cached; raise computeTimeout if such computations are expected',
+      );
+      return;
+    }
+    if (!this.invalidations.mayWrite(encoded, started)) return;
+    const toL1 = (): void => {
+      if (this.invalidations.mayWrite(encoded, started)) {
+        this.l1.set(encoded, { value, expiresAt: nowMs + this.ttlMs });
+      }
+    };
+    let outcome: WriteOutcome;
+    try {
+      outcome = await this.writeL2(
+        cacheKey,
+        value,
+        nowMs,
+        miss.repair ? {} : { startedS: miss.startedMs / 1000 },
+      );
+    } catch (err) {
+      toL1();
+      throw err;
+    }
+    // Refused: a newer value or a tombstone is in L2, and ours must not shadow it here either.
+    if (outcome !== 'refused') toL1();
+  }
+
+  /**
+   * Writes `value` to L2: `not-stored` when it cannot be (logged once per reason), `refused` when
+   * a conditional write found a newer item, `failed` under `onError: 'bypass'`; rethrows a failure
+   * under `'throw'`, with the value attached as `result`.
+   */
+  private async writeL2(
+    cacheKey: string,
+    value: unknown,
+    nowMs: number,
+    options: { gated?: boolean; startedS?: number },
+  ): Promise<WriteOutcome> {
+    let encoded: EncodedValue;
+    try {
+      encoded = await this.ctx.codec.encode(value, this.name);
+    } catch (cause) {
+      if (!(cause instanceof UnstorableValueError)) throw cause;
+      // The value is still served from L1; only sharing it through DynamoDB is impossible.
+      this.warnOnce(
+        'unstorable',
+        `a result cannot be stored in DynamoDB, so it is kept in L1 only: ${cause.message}`,
+      );
+      return 'not-stored';
+    }
+    try {
+      const write = await this.ctx.track(
+        this.ctx.l2.write(cacheKey, encoded, nowMs / 1000, this.ttl, this.name, options),
+      );
+      if (write.status === 'written') {
+        this.stats.l2Writes++;
+        return 'written';
+      }
+      if (write.status === 'refused') {
+        this.stats.l2Refused++;
+        return 'refused';
+      }
+      this.warnOnce(
+        'too-large',
+        `a result is too large for DynamoDB (${write.bytes} bytes after compression, limit 400 KB), so it is kept in L1 only`,
+      );
+      return 'not-stored';
+    } catch (err) {
+      const e = err as DynamoCacheError;
+      this.l2Failed(
+        new DynamoCacheError(e.operation, e.message, {
+          namespace: this.name,
+          cause: e.cause,
+          result: value,
+        }),
+      );
+      return 'failed';
+    }
+  }
+
+  /** Invalidates the key in L2 for every process (see L2Store.invalidate). */
+  private async writeTombstone(cacheKey: string): Promise<void> {
+    try {
+      await this.ctx.track(this.ctx.l2.invalidate(cacheKey, this.name, this.tombstoneLifeSeconds));
+      this.stats.l2Deletes++;
+    } catch (err) {
+      this.l2Failed(err as DynamoCacheError);
+    }
+  }
+
+  private warnOnce(kind: string, message: string): void {
+    if (this.warned.has(kind)) return;
+    this.warned.add(kind);
+    this.ctx.logger.warn(`${this.name}: ${message}`);
   }
 
   /**
@@ -353,54 +565,16 @@ export class CacheNamespace {
       this.ctx.logger.warn(
         `${this.name}: unreadable L2 item ${cacheKey} (${read.reason}); recomputing`,
       );
+    } else if (read.status === 'unrestorable') {
+      // Never a plain object where the method returned an instance: recompute instead, which
+      // also registers the class for the next read.
+      this.stats.unrestorable++;
+      this.warnOnce(
+        'unrestorable',
+        `L2 item ${cacheKey} cannot be restored (${read.reason}); recomputing`,
+      );
     }
     return read;
-  }
-
-  private async writeL2(
-    cacheKey: string,
-    value: unknown,
-    nowMs: number,
-    gated = true,
-  ): Promise<void> {
-    let bytes: Uint8Array;
-    try {
-      bytes = this.ctx.serializer.serialize(value);
-    } catch (cause) {
-      // The value is still served from L1; only sharing it through DynamoDB is impossible.
-      if (!this.serializeWarned) {
-        this.serializeWarned = true;
-        this.ctx.logger.warn(
-          `${this.name}: a result cannot be serialized, so it is kept in L1 only (${(cause as Error).message})`,
-        );
-      }
-      return;
-    }
-    try {
-      const write = await this.ctx.track(
-        this.ctx.l2.write(cacheKey, bytes, nowMs / 1000, this.ttl, this.name, gated),
-      );
-      if (write.status === 'written') this.stats.l2Writes++;
-      else {
-        // Any older item for the key was deleted; the new value lives in L1 only.
-        this.stats.l2Deletes++;
-        if (!this.oversizeWarned) {
-          this.oversizeWarned = true;
-          this.ctx.logger.warn(
-            `${this.name}: a result is too large for DynamoDB (${write.bytes} bytes after compression, limit 400 KB), so it is kept in L1 only`,
-          );
-        }
-      }
-    } catch (err) {
-      const e = err as DynamoCacheError;
-      this.l2Failed(
-        new DynamoCacheError(e.operation, e.message, {
-          namespace: this.name,
-          cause: e.cause,
-          result: value,
-        }),
-      );
-    }
   }
 
   /**

@@ -16,8 +16,15 @@ export interface CacheStats {
   l2Errors: number;
   /** Items written to DynamoDB. */
   l2Writes: number;
-  /** Items deleted from DynamoDB (expired on read, or explicitly). */
+  /** Items deleted from DynamoDB (expired on read), or invalidated there (`delete`, a tombstone). */
   l2Deletes: number;
+  /**
+   * Writes DynamoDB refused because the key was invalidated or rewritten, by any process, after
+   * the computation began: the newer item stays (not an error).
+   */
+  l2Refused: number;
+  /** Items naming a class this process could not restore: served as misses and recomputed. */
+  unrestorable: number;
 }
 
 /**
@@ -38,5 +45,14 @@ export interface CacheStatsSnapshot {
 
 /** Returns a zeroed counter set. */
 export function emptyStats(): CacheStats {
-  return { l1Hits: 0, l2Hits: 0, misses: 0, l2Errors: 0, l2Writes: 0, l2Deletes: 0 };
+  return {
+    l1Hits: 0,
+    l2Hits: 0,
+    misses: 0,
+    l2Errors: 0,
+    l2Writes: 0,
+    l2Deletes: 0,
+    l2Refused: 0,
+    unrestorable: 0,
+  };
 }

@@ -1,0 +1,102 @@
+import {
+  invalidRecord,
+  recordClasses,
+  restoreClasses,
+  UnrecordableValueError,
+  type ClassRecord,
+} from './class-record.js';
+import { ClassNameConflictError, type ClassRegistry } from './class-registry.js';
+import type { CacheSerializer } from './serializer.js';
+
+/** A value ready for L2: the serializer's bytes and, when it holds class instances, its record. */
+export interface EncodedValue {
+  readonly bytes: Uint8Array;
+  /** The class record as stored in `c` (JSON); absent when there is no class instance. */
+  readonly classes?: string;
+}
+
+/** Why a value cannot go to L2 (it is served, and kept in L1 only). */
+export class UnstorableValueError extends Error {
+  override readonly name = 'UnstorableValueError';
+}
+
+/** What reading a stored value gave: the value, or why it cannot be used. */
+export type DecodedValue =
+  | { readonly status: 'value'; readonly value: unknown }
+  /** Bytes or record that cannot be read: the item is overwritten by the next computation. */
+  | { readonly status: 'corrupt'; readonly reason: string }
+  /** A class this process cannot restore: a miss, recomputed, never a plain object instead. */
+  | { readonly status: 'unrestorable'; readonly reason: string };
+
+/**
+ * Turns values into what the item stores and back, classes included: the serializer keeps the
+ * data, the class record (see class-record.ts) the prototypes, found again through the registry.
+ */
+export class ValueCodec {
+  constructor(
+    readonly serializer: CacheSerializer,
+    readonly registry: ClassRegistry,
+  ) {}
+
+  /**
+   * Serializes `value` and records its classes (admitting each to the registry). Throws
+   * {@link UnstorableValueError} saying why when it cannot be stored faithfully.
+   */
+  async encode(value: unknown, namespace: string): Promise<EncodedValue> {
+    await this.registry.ready();
+    let record: ClassRecord | undefined;
+    try {
+      record = recordClasses(value, (cls, name) =>
+        this.registry.admit(cls, name, `a result of ${namespace}`),
+      );
+    } catch (err) {
+      if (err instanceof UnrecordableValueError || err instanceof ClassNameConflictError) {
+        throw new UnstorableValueError(err.message);
+      }
+      throw err;
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = this.serializer.serialize(value);
+    } catch (cause) {
+      throw new UnstorableValueError(
+        `the serializer rejected it (${cause instanceof Error ? cause.message : String(cause)})`,
+      );
+    }
+    return record === undefined ? { bytes } : { bytes, classes: JSON.stringify(record) };
+  }
+
+  /** Deserializes stored bytes and gives the value's objects their classes back. */
+  async decode(bytes: Uint8Array, classes: string | undefined): Promise<DecodedValue> {
+    let value: unknown;
+    try {
+      value = this.serializer.deserialize(bytes);
+    } catch (cause) {
+      return {
+        status: 'corrupt',
+        reason: `value cannot be decoded (${cause instanceof Error ? cause.message : String(cause)})`,
+      };
+    }
+    if (classes === undefined) return { status: 'value', value };
+    let record: unknown;
+    try {
+      record = JSON.parse(classes);
+    } catch {
+      return { status: 'corrupt', reason: 'the class record (c) is not JSON' };
+    }
+    const invalid = invalidRecord(record);
+    if (invalid !== undefined) return { status: 'corrupt', reason: invalid };
+    await this.registry.ready();
+    let missing: string | undefined;
+    const restored = restoreClasses(value, record as ClassRecord, (name) => {
+      const found = this.registry.resolve(name);
+      if (typeof found === 'function') return found;
+      missing = found.missing;
+      return undefined;
+    });
+    if (restored.ok) return { status: 'value', value };
+    return missing !== undefined
+      ? { status: 'unrestorable', reason: missing }
+      : { status: 'corrupt', reason: restored.reason };
+  }
+}
