@@ -21,6 +21,8 @@ export type ClassRecord = Record<string, (readonly ClassPathStep[])[]>;
 /** The record's name for objects with a `null` prototype (no class name can start with `#`). */
 export const NULL_PROTOTYPE = '#null';
 
+import { types } from 'node:util';
+
 /** Prototypes the serializer restores by itself: never recorded. */
 const NATIVE_PROTOTYPES: ReadonlySet<object> = new Set<object>(
   [
@@ -86,7 +88,7 @@ export function recordClasses(
     if (seen.has(obj)) return;
     seen.add(obj);
     const proto = Object.getPrototypeOf(obj) as object | null;
-    if (proto === null || !NATIVE_PROTOTYPES.has(proto)) {
+    if (proto === null || !isNativePrototype(obj, proto)) {
       const name = proto === null ? NULL_PROTOTYPE : classNameOf(proto, path);
       if (proto !== null) onClass((proto as { constructor: ClassRef }).constructor, name);
       record ??= {};
@@ -94,17 +96,17 @@ export function recordClasses(
     }
     if (Array.isArray(obj)) {
       for (let i = 0; i < obj.length; i++) step(obj[i] as unknown, i);
-    } else if (obj instanceof Map) {
+    } else if (types.isMap(obj)) {
       let i = 0;
       for (const [k, v] of obj as Map<unknown, unknown>) {
         step(k, ['k', i]);
         step(v, ['v', i]);
         i++;
       }
-    } else if (obj instanceof Set) {
+    } else if (types.isSet(obj)) {
       let i = 0;
       for (const v of obj as Set<unknown>) step(v, ['s', i++]);
-    } else if (!ArrayBuffer.isView(obj) && !(obj instanceof Date) && !(obj instanceof RegExp)) {
+    } else if (!ArrayBuffer.isView(obj) && !types.isDate(obj) && !types.isRegExp(obj)) {
       for (const k of Object.keys(obj)) step((obj as Record<string, unknown>)[k], k);
     }
   };
@@ -116,6 +118,34 @@ export function recordClasses(
   };
   visit(value);
   return record;
+}
+
+/**
+ * Whether `proto` is one the serializer restores by itself. Objects from another realm (a `vm`
+ * context, a worker's structured clone) have their own built-in prototypes, recognised by shape.
+ */
+function isNativePrototype(obj: object, proto: object): boolean {
+  if (NATIVE_PROTOTYPES.has(proto)) return true;
+  const name = (proto as { constructor?: { name?: unknown } }).constructor?.name;
+  const base = Object.getPrototypeOf(proto) as object | null;
+  switch (name) {
+    case 'Object':
+      return base === null;
+    case 'Array':
+      return Array.isArray(obj) && isRealmObjectPrototype(base);
+    case 'Map':
+      return types.isMap(obj) && isRealmObjectPrototype(base);
+    case 'Set':
+      return types.isSet(obj) && isRealmObjectPrototype(base);
+    case 'Date':
+      return types.isDate(obj) && isRealmObjectPrototype(base);
+    default:
+      return false;
+  }
+}
+
+function isRealmObjectPrototype(proto: object | null): boolean {
+  return proto !== null && Object.getPrototypeOf(proto) === null;
 }
 
 function classNameOf(proto: object, path: readonly ClassPathStep[]): string {
@@ -199,7 +229,7 @@ export function restoreClasses(
     let list = listed.get(container);
     if (list === undefined) {
       list = [];
-      if (container instanceof Map) for (const [k, v] of container) list.push(k, v);
+      if (types.isMap(container)) for (const [k, v] of container) list.push(k, v);
       else for (const v of container) list.push(v);
       listed.set(container, list);
     }
@@ -215,9 +245,9 @@ export function restoreClasses(
           at = Object.prototype.hasOwnProperty.call(at, s)
             ? (at as Record<string, unknown>)[s]
             : undefined;
-        } else if (s[0] === 's' && at instanceof Set) {
+        } else if (s[0] === 's' && types.isSet(at)) {
           at = entries(at as Set<unknown>)[s[1]];
-        } else if (s[0] !== 's' && at instanceof Map) {
+        } else if (s[0] !== 's' && types.isMap(at)) {
           at = entries(at as Map<unknown, unknown>)[2 * s[1] + (s[0] === 'k' ? 0 : 1)];
         } else {
           at = undefined;
