@@ -1,11 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DynamoCached } from '../lib/index.js';
 import { bootCache, scanTable } from './support/apps.js';
+import { assertFreshBuild } from './support/fresh-build.js';
 import {
   countCalls,
   startDynamo,
@@ -13,7 +12,6 @@ import {
   type TestDynamo,
 } from './support/dynamo-server.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 /**
  * Method calls allowed in total with the lease on. Measured: exactly 50 (perfect) in every run on
  * dynalite and DynamoDB Local; 2 spare calls keep a very slow machine (a wait beyond waitMs) green.
@@ -73,28 +71,6 @@ function shuffled<T>(items: readonly T[], seed: number): T[] {
     [out[i], out[j]] = [out[j]!, out[i]!];
   }
   return out;
-}
-
-/** The workers import dist/: refuse to test a build older than the source. */
-function assertFreshBuild(): void {
-  const newest = (dir: string): number =>
-    Math.max(
-      0,
-      ...readdirSync(dir, { withFileTypes: true }).map((e) =>
-        e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs,
-      ),
-    );
-  let built = 0;
-  try {
-    built = statSync(join(root, 'dist', 'index.js')).mtimeMs;
-  } catch {
-    // missing: reported below
-  }
-  if (built < newest(join(root, 'lib'))) {
-    throw new Error(
-      'dist/ is missing or older than lib/: run `npm run build` first (npm test does)',
-    );
-  }
 }
 
 /** A worker process on `table`; resolves its report. `started` resolves once it has booted. */

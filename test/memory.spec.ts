@@ -1,0 +1,45 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { assertFreshBuild } from './support/fresh-build.js';
+
+const probe = fileURLToPath(new URL('./fixtures/memory-probe.mjs', import.meta.url));
+const MB = 1024 * 1024;
+
+interface Report {
+  before: number;
+  after: number;
+  filled?: number;
+  stats?: { misses: number };
+}
+
+async function measure(kind: 'memo' | 'expiry'): Promise<Report> {
+  const env: NodeJS.ProcessEnv = { ...process.env, PROBE: kind };
+  delete env.NODE_OPTIONS; // a plain Node process, as in production
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', probe], {
+    env,
+    maxBuffer: 1024 * 1024,
+  });
+  return JSON.parse(stdout.trim().split('\n').pop() as string) as Report;
+}
+
+describe('bounded memory (heap measured after gc() in a process of its own)', () => {
+  beforeAll(() => assertFreshBuild());
+
+  it('300k distinct two-argument calls with maxsize 100 hold a few MB at most', async () => {
+    const r = await measure('memo');
+    // Unbounded inner memo nodes held about 82 MB here; L1 (100 entries) and the memo (100
+    // nodes) are all that may remain.
+    expect(r.after - r.before).toBeLessThan(3 * MB);
+  });
+
+  it('250k entries with ttl 1 s are freed after expiry without being read', async () => {
+    const r = await measure('expiry');
+    expect(r.stats?.misses).toBe(250_000);
+    const held = (r.filled as number) - r.before;
+    // The entries did take memory (the measurement can see them)…
+    expect(held).toBeGreaterThan(20 * MB);
+    // …and it is returned once they expire, with no read.
+    expect(r.after - r.before).toBeLessThan(3 * MB);
+  });
+});
