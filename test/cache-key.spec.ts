@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import fc from 'fast-check';
+import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { buildCacheKey, DynamoCached, DynamoCacheError, encodeKey } from '../lib/index.js';
 import { bootCache, scanTable } from './support/apps.js';
@@ -11,6 +12,29 @@ class Point {
     public y: number,
   ) {}
 }
+
+class Money {
+  constructor(private readonly amount: string) {}
+  toJSON(): string {
+    return this.amount;
+  }
+}
+
+class Price {
+  constructor(private readonly amount: string) {}
+  toJSON(): string {
+    return this.amount;
+  }
+}
+
+class Secret {
+  readonly #value = Math.random();
+  get value(): number {
+    return this.#value;
+  }
+}
+
+const md5 = (text: string): string => createHash('md5').update(text).digest('hex');
 
 const key = (args: unknown[]): string => buildCacheKey('', 'Svc.m', encodeKey(args));
 
@@ -83,10 +107,178 @@ describe('canonical cache keys', () => {
     expect((error as Error).message).toMatch(/function|symbol/);
   });
 
+  // New in 0.2: these were keyed by their (empty) own properties, so all URLs shared one entry.
+  it.each<[string, unknown[], string]>([
+    [
+      'a URL',
+      [new URL('https://a.example/p?q=1')],
+      'Svc.m/' + md5('[U23:https://a.example/p?q=1]'),
+    ],
+    ['URLSearchParams', [new URLSearchParams('b=2&a=1')], 'Svc.m/' + md5('[Q7:b=2&a=1]')],
+    ['a toJSON object', [new Money('1.50')], 'Svc.m/' + md5('[J5:Moneys4:1.50]')],
+  ])('golden (0.2): %s', (_name, args, expected) => {
+    expect(key(args)).toBe(expected);
+  });
+
+  it('keys URLs, URLSearchParams and toJSON objects by what they hold', () => {
+    expect(key([new URL('https://a.example/')])).not.toBe(key([new URL('https://b.example/')]));
+    expect(key([new URL('https://a.example/')])).toBe(key([new URL('https://a.example/')]));
+    expect(key([new URLSearchParams('a=1')])).not.toBe(key([new URLSearchParams('a=2')]));
+    expect(key([new URL('https://a.example/')])).not.toBe(key(['https://a.example/']));
+    expect(key([new Money('1')])).not.toBe(key([new Money('2')]));
+    // Same JSON, different classes: different keys.
+    expect(key([new Money('1')])).not.toBe(key([new Price('1')]));
+    expect(key([new Money('1')])).not.toBe(key(['1']));
+  });
+
+  it('a decorated method gets a different entry per URL', async () => {
+    @Injectable()
+    class TitleService {
+      calls = 0;
+      @DynamoCached()
+      async title(url: URL): Promise<string> {
+        this.calls++;
+        return `title of ${url.host}`;
+      }
+    }
+    const dynamo = await startDynamo();
+    try {
+      const table = await dynamo.table();
+      const app = await bootCache({ table, client: dynamo.client() }, [TitleService]);
+      const titles = app.get(TitleService);
+      expect(await titles.title(new URL('https://a.example/x'))).toBe('title of a.example');
+      expect(await titles.title(new URL('https://b.example/x'))).toBe('title of b.example');
+      expect(await titles.title(new URL('https://a.example/x'))).toBe('title of a.example');
+      expect(titles.calls).toBe(2);
+      await app.close();
+    } finally {
+      await dynamo.close();
+    }
+  });
+
+  it.each<[string, unknown[], string]>([
+    [
+      'a nested function',
+      [{ socket: { onClose: () => undefined } }],
+      'RatesService.rate: argument 0 .socket.onClose is a function; give @DynamoCached a "key" function',
+    ],
+    [
+      'an Error',
+      ['x', new TypeError('boom')],
+      'RatesService.rate: argument 1 is an Error (TypeError), whose state is not key material; give @DynamoCached a "key" function',
+    ],
+    [
+      'a class with only #private state',
+      [{ list: [1, new Secret()] }],
+      'RatesService.rate: argument 0 .list[1] is a Secret instance with no own enumerable properties (its state, if any, is hidden, e.g. in #private fields); give @DynamoCached a "key" function',
+    ],
+    [
+      'a symbol-keyed property',
+      [{ opts: { [Symbol('tenant')]: 'acme' } }],
+      'RatesService.rate: argument 0 .opts has a symbol-keyed property (Symbol(tenant)), which keys cannot see; give @DynamoCached a "key" function',
+    ],
+    [
+      'a symbol value under an odd property name',
+      [{ 'a b': Symbol('s') }],
+      'RatesService.rate: argument 0 ["a b"] is a symbol (Symbol(s)); give @DynamoCached a "key" function',
+    ],
+    [
+      'a function inside a Map',
+      [new Map([['k', () => 1]])],
+      'RatesService.rate: argument 0 <Map value #0> is a function; give @DynamoCached a "key" function',
+    ],
+  ])('rejects %s, naming the namespace, the argument and the path', (_name, args, message) => {
+    let error: unknown;
+    try {
+      encodeKey(args, 'RatesService.rate');
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(DynamoCacheError);
+    expect((error as DynamoCacheError).operation).toBe('key');
+    expect((error as DynamoCacheError).namespace).toBe('RatesService.rate');
+    expect((error as Error).message).toBe(message);
+  });
+
+  it('names the key material, not an argument, when a key function returned it', () => {
+    expect(() => encodeKey({ id: 1, cb: () => 1 }, 'Svc.m', 'key')).toThrow(
+      'Svc.m: key material .cb is a function; make the "key" function return plain data',
+    );
+  });
+
+  it('a decorated method rejects such an argument with that message, and a key function lifts it', async () => {
+    @Injectable()
+    class ReportService {
+      calls = 0;
+      @DynamoCached()
+      async run(req: { id: string; signal: AbortSignal }): Promise<string> {
+        this.calls++;
+        return req.id;
+      }
+      @DynamoCached({ key: (req: { id: string }) => req.id })
+      async keyed(req: { id: string; signal: AbortSignal }): Promise<string> {
+        this.calls++;
+        return req.id;
+      }
+    }
+    const dynamo = await startDynamo();
+    try {
+      const table = await dynamo.table();
+      const app = await bootCache({ table, client: dynamo.client() }, [ReportService]);
+      const reports = app.get(ReportService);
+      const signal = new AbortController().signal;
+      await expect(reports.run({ id: 'r1', signal })).rejects.toThrow(
+        /^ReportService\.run: argument 0 \.signal has a symbol-keyed property/,
+      );
+      expect(reports.calls).toBe(0);
+      expect(await reports.keyed({ id: 'r1', signal })).toBe('r1');
+      expect(await reports.keyed({ id: 'r1', signal: new AbortController().signal })).toBe('r1');
+      expect(reports.calls).toBe(1);
+      await app.close();
+    } finally {
+      await dynamo.close();
+    }
+  });
+
+  it('property: keys stay injective over URLs, URLSearchParams and toJSON objects', () => {
+    // Each value comes with a model: plain data that two values share exactly when they should
+    // share a key.
+    const leaf = fc.oneof(
+      fc.webUrl({ withQueryParameters: true }).map((u) => {
+        const url = new URL(u);
+        return [url, { url: url.href }] as const;
+      }),
+      fc.dictionary(fc.string(), fc.string(), { maxKeys: 3 }).map((d) => {
+        const params = new URLSearchParams(d);
+        return [params, { params: params.toString() }] as const;
+      }),
+      fc.string().map((v) => [new Money(v), { money: v }] as const),
+      fc.string().map((v) => [new Price(v), { price: v }] as const),
+      fc.oneof(fc.string(), fc.integer(), fc.constant(null)).map((v) => [v, { plain: v }] as const),
+    );
+    const value = fc.array(leaf, { maxLength: 3 }).map((items) => ({
+      value: items.map(([v]) => v),
+      model: items.map(([, m]) => m),
+    }));
+    const pairs = fc.oneof(fc.tuple(value, value), fc.clone(value, 2));
+    let equalPairs = 0;
+    fc.assert(
+      fc.property(pairs, ([a, b]) => {
+        const same = isDeepStrictEqual(a.model, b.model);
+        if (same) equalPairs++;
+        return (encodeKey([a.value]) === encodeKey([b.value])) === same;
+      }),
+      { numRuns: 2000 },
+    );
+    expect(equalPairs).toBeGreaterThan(300);
+  });
+
   it('rejects cycles but accepts shared (acyclic) references', () => {
     const cyclic: Record<string, unknown> = { a: 1 };
     cyclic.self = cyclic;
-    expect(() => encodeKey([cyclic])).toThrow(/cyclic/);
+    expect(() => encodeKey([cyclic])).toThrow(
+      'argument 0 .self refers back to an object that contains it (a cyclic structure)',
+    );
     const shared = { n: 1 };
     expect(encodeKey([shared, shared])).toBe(encodeKey([{ n: 1 }, { n: 1 }]));
   });

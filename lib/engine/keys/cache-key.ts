@@ -79,6 +79,10 @@ function bytesToBase64(view: ArrayBufferView): string {
   return Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('base64');
 }
 
+function withArticle(name: string): string {
+  return (/^[AEIOUaeiou]/.test(name) ? 'an ' : 'a ') + name;
+}
+
 function className(obj: object): string {
   const proto = Object.getPrototypeOf(obj) as { constructor?: { name?: unknown } } | null;
   const name = proto?.constructor?.name;
@@ -190,7 +194,7 @@ function encodeObject(obj: object, walk: Walk): string {
   if (!plain && keys.length === 0) {
     return fail(
       walk,
-      `is a ${className(obj) || 'class'} instance with no own enumerable properties (its state, if any, is hidden, e.g. in #private fields)`,
+      `is ${withArticle(className(obj) || 'class')} instance with no own enumerable properties (its state, if any, is hidden, e.g. in #private fields)`,
     );
   }
   // Plain objects and class instances both encode their own enumerable properties; the class
