@@ -64,6 +64,7 @@ function checkTarball(files) {
   const need = [
     'package.json',
     'README.md',
+    'CHANGELOG.md',
     'LICENSE',
     'dist/index.js',
     'dist/index.d.ts',
@@ -78,7 +79,7 @@ function checkTarball(files) {
   }
   for (const p of paths) {
     const allowed =
-      ['package.json', 'LICENSE', 'README.md'].includes(p) ||
+      ['package.json', 'LICENSE', 'README.md', 'CHANGELOG.md'].includes(p) ||
       (p.startsWith('dist/') && /\.(js|d\.ts|js\.map)$/.test(p));
     if (!allowed) problems.push(`unexpected file ${p}`);
   }
