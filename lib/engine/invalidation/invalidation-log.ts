@@ -4,6 +4,9 @@
  * invalidation: an operation notes the sequence number when it starts ({@link begin}) and asks
  * {@link mayWrite} before filling L1 or L2.
  *
+ * An invalidation that takes time (a `delete` waiting for DynamoDB) is held open: no operation may
+ * write the key until it is released, and none that began before the release may write it after.
+ *
  * Bounded: the marks are dropped whenever no operation is in flight, and when they grow past
  * `limit` while some are, they collapse into one floor (every operation in flight then counts as
  * invalidated: it serves its callers and writes nothing, which is safe, merely a lost fill).
@@ -24,6 +27,8 @@ export class InvalidationLog {
   /** Operations that began before this number may not write any key. */
   private floor = 0;
   private active = 0;
+  /** Keys with an invalidation under way (its DynamoDB write not yet answered), and how many. */
+  private readonly held = new Map<string, number>();
 
   constructor(private readonly limit = 10_000) {}
 
@@ -53,9 +58,27 @@ export class InvalidationLog {
     this.marks.set(key, this.seq);
   }
 
+  /**
+   * Opens an invalidation of `key` that takes time (its DynamoDB write): operations in flight may
+   * no longer write it, and neither may any operation until {@link release}, since what they read
+   * meanwhile may predate it.
+   */
+  hold(key: string): void {
+    this.invalidate(key);
+    this.held.set(key, (this.held.get(key) ?? 0) + 1);
+  }
+
+  /** Closes what {@link hold} opened; operations that began before now still may not write. */
+  release(key: string): void {
+    const n = (this.held.get(key) ?? 1) - 1;
+    if (n > 0) this.held.set(key, n);
+    else this.held.delete(key);
+    this.invalidate(key);
+  }
+
   /** Whether an operation that began at `started` may still write `key`. */
   mayWrite(key: string, started: number): boolean {
-    if (started < this.floor) return false;
+    if (started < this.floor || this.held.has(key)) return false;
     const mark = this.marks.get(key);
     return mark === undefined || mark <= started;
   }

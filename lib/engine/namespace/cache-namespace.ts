@@ -250,8 +250,12 @@ export class CacheNamespace {
     this.l1.set(encoded, { value, expiresAt: nowMs + this.ttlMs });
     const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, encoded);
     // An explicit overwrite: attempted even while the circuit is open (see L2Store.write).
-    const outcome = await this.writeL2(cacheKey, value, nowMs, { gated: false });
-    if (outcome === 'not-stored') await this.writeTombstone(cacheKey);
+    try {
+      const outcome = await this.writeL2(cacheKey, value, nowMs, { gated: false });
+      if (outcome === 'not-stored') await this.writeTombstone(cacheKey);
+    } finally {
+      this.endInvalidation(encoded);
+    }
   }
 
   /**
@@ -262,7 +266,11 @@ export class CacheNamespace {
     const encoded = this.encode(args);
     this.invalidateLocally(encoded);
     this.l1.delete(encoded);
-    await this.writeTombstone(buildCacheKey(this.ctx.keyPrefix, this.name, encoded));
+    try {
+      await this.writeTombstone(buildCacheKey(this.ctx.keyPrefix, this.name, encoded));
+    } finally {
+      this.endInvalidation(encoded);
+    }
   }
 
   /** Empties this process's L1 (L2 is untouched). */
@@ -305,9 +313,18 @@ export class CacheNamespace {
     return hit.value;
   }
 
-  /** Keeps computations and reads in flight from writing `encoded`, and new calls from joining. */
+  /**
+   * Starts an invalidation of `encoded`: computations and reads in flight, and those that begin
+   * before {@link endInvalidation}, write neither layer (what they read may predate it), and new
+   * calls do not join them.
+   */
   private invalidateLocally(encoded: string): void {
-    this.invalidations.invalidate(encoded);
+    this.invalidations.hold(encoded);
+    this.inflight.delete(encoded);
+  }
+
+  private endInvalidation(encoded: string): void {
+    this.invalidations.release(encoded);
     this.inflight.delete(encoded);
   }
 
