@@ -21,7 +21,8 @@ export class RatesController {
     const after = this.counters();
     const source: Source =
       after.l1Hits > before.l1Hits ? 'L1' : after.l2Hits > before.l2Hits ? 'L2' : 'method';
-    return { ...value, source, ms };
+    // `className` and `inverse` show that an L2 hit is a Rate again, not a plain object.
+    return { ...value, inverse: value.inverse, className: value.constructor.name, source, ms };
   }
 
   /**

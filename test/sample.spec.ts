@@ -15,11 +15,17 @@ const ENV_KEYS = [
 async function get(
   app: INestApplication,
   path: string,
-): Promise<{ source: string; rate: number; ms: number }> {
+): Promise<{ source: string; rate: number; ms: number; className: string; inverse: number }> {
   const { port } = app.getHttpServer().address() as AddressInfo;
   const res = await fetch(`http://127.0.0.1:${port}${path}`);
   expect(res.status).toBe(200);
-  return (await res.json()) as { source: string; rate: number; ms: number };
+  return (await res.json()) as {
+    source: string;
+    rate: number;
+    ms: number;
+    className: string;
+    inverse: number;
+  };
 }
 
 async function start(): Promise<INestApplication> {
@@ -90,6 +96,10 @@ describe('12. the sample application', () => {
       const hit = await get(restarted, '/rates/gbp/jpy');
       expect(hit.source).toBe('L2');
       expect(hit.rate).toBe(miss.rate);
+      // Restored as the class the method returned, getter included.
+      expect(hit.className).toBe('Rate');
+      expect(hit.inverse).toBe(miss.inverse);
+      expect(hit.inverse).toBeCloseTo(1 / hit.rate, 5);
       expect((await get(restarted, '/rates/gbp/jpy')).source).toBe('L1');
       await restarted.close();
     } finally {
