@@ -41,8 +41,12 @@ export class ClassRegistry {
    * Declares classes (`types`). Throws a `config` {@link DynamoCacheError} naming both when a
    * different class with the same name is already declared.
    */
-  declare(classes: readonly ClassRef[] | undefined, origin: Origin): void {
-    for (const cls of classes ?? []) {
+  declare(classes: readonly ClassRef[] | undefined, where: Origin): void {
+    const list = classes ?? [];
+    for (let i = 0; i < list.length; i++) {
+      const cls = list[i] as ClassRef;
+      // The position tells two same-named classes of one list apart in a message.
+      const origin = list.length > 1 ? `${where} (entry ${i})` : where;
       if (typeof cls !== 'function' || typeof cls.prototype !== 'object' || cls.name === '') {
         throw new DynamoCacheError(
           'config',
