@@ -4,6 +4,12 @@ import {
   type BeforeApplicationShutdown,
   type OnApplicationShutdown,
 } from '@nestjs/common';
+import {
+  assertComputeTimeout,
+  assertMaxsize,
+  assertTtl,
+  assertTypes,
+} from './dynamo-cache-options.resolver.js';
 import { CacheEngine } from './engine/cache-engine.js';
 import type { CacheLookup } from './engine/namespace/cache-namespace.js';
 import type { CacheStatsSnapshot } from './engine/namespace/cache-stats.js';
@@ -68,7 +74,11 @@ export class DynamoCacheService implements BeforeApplicationShutdown, OnApplicat
     fn: () => T | Promise<T>,
     options?: DynamoCacheNamespaceOptions,
   ): Promise<T> {
-    return this.ns(namespace, options).run(undefined, args, fn as () => T | Promise<T>);
+    try {
+      return this.ns(namespace, options).run(undefined, args, fn as () => T | Promise<T>);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   /** The cached value, or `undefined` on a miss (use {@link lookup} to cache `undefined` itself). */
@@ -103,7 +113,11 @@ export class DynamoCacheService implements BeforeApplicationShutdown, OnApplicat
     value: unknown,
     options?: DynamoCacheNamespaceOptions,
   ): Promise<void> {
-    return this.ns(namespace, options).set(args, value);
+    try {
+      return this.ns(namespace, options).set(args, value);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   /**
@@ -149,6 +163,11 @@ export class DynamoCacheService implements BeforeApplicationShutdown, OnApplicat
 
   private ns(namespace: string, options?: DynamoCacheNamespaceOptions) {
     if (options === undefined) return this.engine.namespace(namespace);
+    const where = `DynamoCacheService options for "${namespace}":`;
+    assertTtl(options.ttl, where);
+    assertMaxsize(options.maxsize, where);
+    assertComputeTimeout(options.computeTimeout, where);
+    assertTypes(options.types, where);
     const { types, ...rest } = options;
     if (types !== undefined)
       this.engine.declareTypes(types, `a DynamoCacheService call on "${namespace}"`);

@@ -1,6 +1,12 @@
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { Injectable } from '@nestjs/common';
-import { buildCacheKey, DynamoCached, DynamoCacheService, encodeKey } from '../lib/index.js';
+import {
+  buildCacheKey,
+  DynamoCached,
+  DynamoCacheError,
+  DynamoCacheService,
+  encodeKey,
+} from '../lib/index.js';
 import { bootCache } from './support/apps.js';
 import { bootLogged, RecordingLogger } from './support/recording-logger.js';
 import { countCalls, useTestDynamo } from './support/dynamo-server.js';
@@ -85,6 +91,26 @@ describe('DynamoCacheService', () => {
     await rates.rate('EUR', 'CHF');
     expect(rates.calls).toBe(2);
   });
+
+  it.each<[string, Record<string, unknown>, RegExp]>([
+    ['computeTimeout 0', { computeTimeout: 0 }, /"computeTimeout" must be a positive number/],
+    ['computeTimeout NaN', { computeTimeout: NaN }, /"computeTimeout" must be a positive number/],
+    ['ttl -1', { ttl: -1 }, /"ttl" must be a positive number/],
+    ['maxsize 1.5', { maxsize: 1.5 }, /"maxsize" must be a non-negative integer/],
+    ['types of a non-class', { types: [42] }, /"types"\[0\] must be a named class/],
+  ])(
+    'wrap and set reject invalid options (%s), naming the option and the namespace',
+    async (_n, bad, message) => {
+      const table = await fx.dynamo.table();
+      const { cache } = await app(table);
+      let calls = 0;
+      const wrapped = cache.wrap('checked', [1], () => ++calls, bad);
+      await expect(wrapped).rejects.toThrow(message);
+      await expect(wrapped).rejects.toThrow(/DynamoCacheService options for "checked"/);
+      await expect(cache.set('checked', [1], 'v', bad)).rejects.toBeInstanceOf(DynamoCacheError);
+      expect(calls).toBe(0);
+    },
+  );
 
   it('stats counts per namespace and in total', async () => {
     const table = await fx.dynamo.table();

@@ -104,7 +104,8 @@ export class CacheEngine {
   >();
   private readonly warnedDifferent = new Set<string>();
   private readonly stores = new Map<string, L2Store>();
-  private readonly pending = new Set<Promise<unknown>>();
+  /** Work shutdown waits for, and until when (ms epoch) it is worth waiting. */
+  private readonly pending = new Map<Promise<unknown>, number>();
   private readonly owners = new Map<
     string,
     { readonly value: object; readonly description: string }
@@ -113,6 +114,7 @@ export class CacheEngine {
   private readonly leaseOwner = randomUUID();
   private readonly codec: ValueCodec;
   private sweeper: ReturnType<typeof setInterval> | undefined;
+  private draining: Promise<void> | undefined;
 
   constructor(readonly settings: CacheEngineSettings) {
     this.codec = new ValueCodec(settings.serializer, new ClassRegistry());
@@ -152,7 +154,7 @@ export class CacheEngine {
         logger: s.logger,
         l2: this.store(fixed.table),
         leaseOwner: this.leaseOwner,
-        track: (write) => this.track(write),
+        track: (work, holdMs) => this.track(work, holdMs),
       };
       ns = new CacheNamespace(
         {
@@ -242,35 +244,48 @@ export class CacheEngine {
 
   /**
    * Resolves when every computation and DynamoDB write started so far has settled (writes that
-   * computations start meanwhile included), or after `timeoutMs` (default: the longest
-   * `computeTimeout` plus `l2Timeout`), whichever comes first. Stops the L1 sweeper.
+   * computations start meanwhile included), or is no longer worth waiting for: a computation past
+   * its `computeTimeout` (it would write nothing), a write past `l2Timeout`. Stops the L1 sweeper.
+   * Concurrent calls share one wait.
    *
    * @example
    * await engine.drain(); // before destroying the DynamoDB client
    */
-  async drain(timeoutMs: number = this.drainTimeoutMs()): Promise<void> {
+  drain(): Promise<void> {
     this.stopSweeper();
-    const deadline = Date.now() + timeoutMs;
-    while (this.pending.size > 0) {
-      const left = deadline - Date.now();
-      if (left <= 0) return;
+    return (this.draining ??= this.waitForPending().finally(() => {
+      this.draining = undefined;
+    }));
+  }
+
+  private async waitForPending(): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      const live: Promise<unknown>[] = [];
+      let until = now;
+      for (const [work, deadline] of this.pending) {
+        if (deadline <= now) continue;
+        live.push(work);
+        until = Math.max(until, deadline);
+      }
+      if (live.length === 0) return;
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
-        Promise.allSettled([...this.pending]),
+        Promise.allSettled(live),
         new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, left);
+          timer = setTimeout(resolve, until - now);
         }),
       ]);
       clearTimeout(timer);
     }
   }
 
-  private drainTimeoutMs(): number {
-    let longest = this.settings.computeTimeout ?? DEFAULT_COMPUTE_TIMEOUT_MS;
-    for (const ns of this.namespaces.values()) longest = Math.max(longest, ns.computeTimeoutMs);
+  /** How long, beyond its own hold, a DynamoDB call of this engine may keep shutdown waiting. */
+  private l2BoundMs(): number {
     const l2 =
       this.settings.l2Timeout === undefined ? DEFAULT_L2_TIMEOUT_MS : this.settings.l2Timeout;
-    return longest + (l2 ?? DEFAULT_L2_TIMEOUT_MS);
+    // Without an l2Timeout a call is unbounded; shutdown still gives up after the default.
+    return (l2 ?? DEFAULT_L2_TIMEOUT_MS) + 100;
   }
 
   private startSweeper(): void {
@@ -303,12 +318,12 @@ export class CacheEngine {
     return store;
   }
 
-  private track<T>(write: Promise<T>): Promise<T> {
-    this.pending.add(write);
+  private track<T>(work: Promise<T>, holdMs = 0): Promise<T> {
+    this.pending.set(work, Date.now() + holdMs + this.l2BoundMs());
     const done = (): void => {
-      this.pending.delete(write);
+      this.pending.delete(work);
     };
-    write.then(done, done);
-    return write;
+    work.then(done, done);
+    return work;
   }
 }

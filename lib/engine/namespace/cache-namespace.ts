@@ -64,8 +64,11 @@ export interface NamespaceContext {
   readonly l2: L2Store;
   /** This engine's lease owner id (random, one per engine), for `lease`. */
   readonly leaseOwner?: string;
-  /** Registers a computation or a write so shutdown can wait for it. */
-  track<T>(write: Promise<T>): Promise<T>;
+  /**
+   * Registers a computation or a write so shutdown can wait for it: for `holdMs` (a computation's
+   * `computeTimeout`; 0 for a write) plus the time a DynamoDB call may take, no longer.
+   */
+  track<T>(work: Promise<T>, holdMs?: number): Promise<T>;
 }
 
 /**
@@ -200,6 +203,8 @@ export class CacheNamespace {
     }
     const promise = this.ctx.track(
       this.load(encoded, now, thisArg, args, fn as (...args: unknown[]) => T | Promise<T>),
+      // Past its computeTimeout a computation writes nothing: no reason to wait for it longer.
+      this.computeTimeoutMs,
     );
     const flight: Flight = { promise, startedMs: now };
     this.inflight.set(encoded, flight);
