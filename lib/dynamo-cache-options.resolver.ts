@@ -14,6 +14,12 @@ import type {
   ResolvedDynamoCacheOptions,
 } from './interfaces/dynamo-cache-module-options.interface.js';
 
+/**
+ * Default L1 capacity per namespace: bounded, so a route keyed by what clients send (URLs, query
+ * strings) cannot grow memory without limit. About 0.5 MB per namespace for small values.
+ */
+export const DEFAULT_MAXSIZE = 1000;
+
 /** A finite number above zero: what every duration and ttl option must be. */
 export function isPositiveNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0;
@@ -140,7 +146,7 @@ export async function resolveModuleOptions(
   return {
     table: o.table,
     ttl: o.ttl ?? null,
-    maxsize: o.maxsize ?? null,
+    maxsize: o.maxsize === undefined ? DEFAULT_MAXSIZE : o.maxsize,
     region: typeof clientConfig.region === 'string' ? clientConfig.region : undefined,
     clientConfig,
     client: o.client,
@@ -153,7 +159,24 @@ export async function resolveModuleOptions(
     lease,
     computeTimeout: o.computeTimeout ?? DEFAULT_COMPUTE_TIMEOUT_MS,
     types: o.types ?? [],
+    privateHeaders: resolvePrivateHeaders(o.privateHeaders),
   };
+}
+
+/** Request headers that identify a client, whatever the options say. */
+export const CREDENTIAL_HEADERS: readonly string[] = [
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+];
+
+function resolvePrivateHeaders(value: unknown): readonly string[] {
+  if (value === undefined) return CREDENTIAL_HEADERS;
+  if (!Array.isArray(value) || value.some((h) => typeof h !== 'string' || h.trim() === '')) {
+    throw configError('privateHeaders', 'must be an array of header names');
+  }
+  const extra = (value as string[]).map((h) => h.trim().toLowerCase());
+  return [...new Set([...CREDENTIAL_HEADERS, ...extra])];
 }
 
 function resolveL2Timeout(value: unknown): number | null {

@@ -1,12 +1,31 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
-import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
+import { DiscoveryService, MetadataScanner, ModuleRef, Reflector } from '@nestjs/core';
 import { DYNAMO_CACHED_METADATA } from './dynamo-cache.constants.js';
+import {
+  GRAPHQL_RESOLVE_PROPERTY_METADATA,
+  GRAPHQL_RESOLVER_TYPE_METADATA,
+} from './dynamo-cache-route.reader.js';
 import { CacheEngine, type NamespaceOwner } from './engine/cache-engine.js';
 import type { LeaseSettings } from './engine/l2/cache-lease.js';
 import { DynamoCacheError } from './errors.js';
 import type { DynamoCachedOptions } from './interfaces/dynamo-cached-options.interface.js';
 
 const WRAPPED = Symbol('nestjs-dynamo-cache:wrapped');
+
+// Metadata keys of optional packages, spelled out so none of them is imported.
+/** `@SubscribeMessage()` (@nestjs/websockets). */
+const WS_MESSAGE_METADATA = 'message';
+/** `@MessagePattern()` / `@EventPattern()` (@nestjs/microservices). */
+const MICROSERVICE_PATTERN_METADATA = 'microservices:pattern';
+/** The GraphQL module's options token (@nestjs/graphql). */
+const GRAPHQL_MODULE_OPTIONS = 'GqlModuleOptions';
+
+function isResolverMethod(method: unknown): boolean {
+  return (
+    Reflect.getMetadata(GRAPHQL_RESOLVER_TYPE_METADATA, method as object) !== undefined ||
+    Reflect.getMetadata(GRAPHQL_RESOLVE_PROPERTY_METADATA, method as object) === true
+  );
+}
 
 type Method = ((...args: unknown[]) => unknown) & { [WRAPPED]?: true };
 
@@ -23,6 +42,7 @@ export class DynamoCacheExplorer implements OnModuleInit {
     private readonly scanner: MetadataScanner,
     private readonly reflector: Reflector,
     @Inject(CacheEngine) private readonly engine: CacheEngine,
+    private readonly moduleRef: ModuleRef,
   ) {}
 
   onModuleInit(): void {
@@ -41,6 +61,18 @@ export class DynamoCacheExplorer implements OnModuleInit {
         if (options === undefined) continue;
         const cls = instance.constructor as { name: string };
         const className = cls.name;
+        const owner = { value: cls, description: describeOwner(className, wrapper) };
+        // GraphQL calls a resolver's prototype method, through the interceptor: nothing to wrap.
+        if (isResolverMethod(method)) {
+          this.checkResolver(`${className}.${name}`, method, options, owner);
+          continue;
+        }
+        if (Reflect.getMetadata(WS_MESSAGE_METADATA, method) !== undefined) {
+          this.logger.warn(
+            `${className}.${name} is @DynamoCached but is a WebSocket gateway handler, which the gateway calls on the prototype: it is not cached; cache a service method it calls instead`,
+          );
+          continue;
+        }
         if (!wrapper.isDependencyTreeStatic()) {
           this.logger.warn(
             `${className}.${name} is @DynamoCached but its provider is request-scoped; it is not cached`,
@@ -52,7 +84,7 @@ export class DynamoCacheExplorer implements OnModuleInit {
           method as Method,
           options,
           `${className}.${name}`,
-          { value: cls, description: describeOwner(className, wrapper) },
+          owner,
         );
       }
     }
@@ -75,6 +107,12 @@ export class DynamoCacheExplorer implements OnModuleInit {
           handler,
         );
         if (options === undefined) continue;
+        if (Reflect.getMetadata(MICROSERVICE_PATTERN_METADATA, handler) !== undefined) {
+          this.logger.warn(
+            `${controller.name}.${name} is @DynamoCached but is a message or event handler: only HTTP routes and GraphQL resolvers are cached; cache a service method it calls instead`,
+          );
+          continue;
+        }
         this.engine.declareTypes(options.types, `@DynamoCached on ${controller.name}.${name}`);
         if (options.namespace !== undefined) continue;
         this.engine.claim(`${controller.name}.${name}`, {
@@ -82,6 +120,53 @@ export class DynamoCacheExplorer implements OnModuleInit {
           description: describeOwner(controller.name, wrapper),
         });
       }
+    }
+  }
+
+  /**
+   * A `@DynamoCached` resolver: queries are cached by the interceptor; a field resolver needs a
+   * `key` (its parent decides its value) and interceptors enabled on field resolvers; mutations
+   * and subscriptions are never cached. Says so at bootstrap rather than caching nothing in silence.
+   */
+  private checkResolver(
+    name: string,
+    method: unknown,
+    options: DynamoCachedOptions,
+    owner: NamespaceOwner,
+  ): void {
+    const rootType: unknown = Reflect.getMetadata(GRAPHQL_RESOLVER_TYPE_METADATA, method as object);
+    if (rootType === 'Mutation' || rootType === 'Subscription') {
+      this.logger.warn(
+        `${name} is @DynamoCached but is a GraphQL ${String(rootType).toLowerCase()}: it is never cached`,
+      );
+      return;
+    }
+    if (Reflect.getMetadata(GRAPHQL_RESOLVE_PROPERTY_METADATA, method as object) === true) {
+      if (options.key === undefined) {
+        throw new DynamoCacheError(
+          'config',
+          `${name} is a @ResolveField() with @DynamoCached but no "key": its value depends on the parent object, so give @DynamoCached a key function of (parent, args), e.g. { key: (parent: User) => parent.id }`,
+          { namespace: name },
+        );
+      }
+      const gql = this.graphqlOptions();
+      if (gql !== undefined && !(gql.fieldResolverEnhancers ?? []).includes('interceptors')) {
+        this.logger.warn(
+          `${name} is a @DynamoCached @ResolveField(), but field resolvers run without interceptors: it is not cached; add fieldResolverEnhancers: ['interceptors'] to the GraphQL module's options`,
+        );
+      }
+    }
+    this.engine.declareTypes(options.types, `@DynamoCached on ${name}`);
+    if (options.namespace === undefined) this.engine.claim(name, owner);
+  }
+
+  private graphqlOptions(): { fieldResolverEnhancers?: string[] } | undefined {
+    try {
+      return this.moduleRef.get<{ fieldResolverEnhancers?: string[] }>(GRAPHQL_MODULE_OPTIONS, {
+        strict: false,
+      });
+    } catch {
+      return undefined;
     }
   }
 

@@ -9,58 +9,63 @@ import {
   type NestInterceptor,
 } from '@nestjs/common';
 import { HttpAdapterHost, ModuleRef, Reflector } from '@nestjs/core';
-import { lastValueFrom, of, type Observable } from 'rxjs';
-import { DYNAMO_CACHED_METADATA, NO_DYNAMO_CACHE_METADATA } from './dynamo-cache.constants.js';
-import { CacheEngine, type NamespaceOptions, type NamespaceOwner } from './engine/cache-engine.js';
+import { from, lastValueFrom, of, type Observable } from 'rxjs';
+import { DYNAMO_CACHE_OPTIONS } from './dynamo-cache.constants.js';
+import { readRoute, type RouteInfo } from './dynamo-cache-route.reader.js';
+import { CREDENTIAL_HEADERS } from './dynamo-cache-options.resolver.js';
+import { CacheEngine } from './engine/cache-engine.js';
 import type { CacheNamespace } from './engine/namespace/cache-namespace.js';
 import { isThenable } from './engine/namespace/is-thenable.js';
 import { DynamoCacheError } from './errors.js';
-import type { DynamoCachedOptions } from './interfaces/dynamo-cached-options.interface.js';
+import { DynamoCacheRouteResponse } from './http/cached-response.js';
+import { mayShare, requestKey, type KeyedRequest } from './http/request-key.js';
+import {
+  entityTag,
+  matchesIfNoneMatch,
+  refusalOf,
+  replayedHeaders,
+  type ResponseHeaders,
+} from './http/response-policy.js';
+import type { ResolvedDynamoCacheOptions } from './interfaces/dynamo-cache-module-options.interface.js';
 
-// Nest's own metadata keys, unchanged since Nest 6. @nestjs/common 12 exposes the constants only
-// through an entry point marked internal, so they are spelled out here.
+// Nest's own metadata key, unchanged since Nest 6 (see dynamo-cache-route.reader.ts).
 const INTERCEPTORS_METADATA = '__interceptors__';
-const ROUTE_ARGS_METADATA = '__routeArguments__';
-const RESPONSE_PASSTHROUGH_METADATA = '__responsePassthrough__';
-const SSE_METADATA = '__sse__';
-const RESPONSE_PARAMTYPE = 1; // RouteParamtypes.RESPONSE: @Res()
-const NEXT_PARAMTYPE = 2; // RouteParamtypes.NEXT: @Next()
 
 /**
- * Requests already taken by the first (outermost) DynamoCacheInterceptor that saw them. A WeakSet
- * rather than a property on the request: a new property changes the request object's shape, and
- * the framework's own code on that object then runs measurably slower (about 5% of a hit).
+ * Requests (HTTP) and field resolutions (GraphQL `info`) already taken by the first (outermost)
+ * DynamoCacheInterceptor that saw them. A WeakSet rather than a property on the request: a new
+ * property changes the request object's shape, and the framework's own code on that object then
+ * runs measurably slower (about 5% of a hit).
  */
 const HANDLED = new WeakSet<object>();
 
 /**
- * Thrown out of the cached computation to carry a result that must not be stored (a stream).
- * The engine never stores a rejected computation, so this keeps it out of both layers.
+ * Thrown out of the cached computation to carry a result that must not be stored (a stream, a
+ * private response, a status not listed). The engine never stores a rejected computation, so this
+ * keeps it out of both layers, and requests that waited on it run the handler themselves.
  */
 class UncacheableResult {
   constructor(readonly value: unknown) {}
 }
 
 /** The parts of an Express or Fastify request the interceptor reads. */
-interface HttpRequestLike {
+interface HttpRequestLike extends KeyedRequest {
   method?: string;
   url?: string;
   originalUrl?: string;
-  headers?: Record<string, string | string[] | undefined>;
 }
 
-/** What the interceptor knows about one route, computed once. */
-interface RouteInfo {
-  /** False for SSE routes and for handlers that write the response themselves (`@Res()`). */
-  readonly cacheable: boolean;
-  readonly namespace: string;
-  readonly namespaceOptions: NamespaceOptions;
-  /** Lower-cased header names from `@DynamoCached({ vary })`; undefined when not declared. */
-  readonly vary: readonly string[] | undefined;
-  /** The route's namespace, once the engine is known (first request); `null`: not cacheable. */
-  cache?: CacheNamespace | null;
-  /** The controller, which owns a namespace derived from its name. */
-  readonly owner: NamespaceOwner | undefined;
+/** The parts of an Express response or a Fastify reply the interceptor reads. */
+interface HttpResponseLike {
+  statusCode?: number;
+  getHeaders?(): Record<string, unknown>;
+}
+
+/** What a GraphQL server puts in its context: the HTTP request, under one of these names. */
+interface GraphqlContextLike {
+  req?: KeyedRequest;
+  request?: KeyedRequest;
+  reply?: { request?: KeyedRequest };
 }
 
 /**
@@ -77,10 +82,15 @@ interface RouteInfo {
 export type DynamoCacheRouteKey = readonly unknown[];
 
 /**
- * Caches GET responses of controller routes in L1 and L2, under the namespace
- * `ControllerName.handlerName` and the key material `[method, url]` (HEAD shares GET's entry;
- * the url is the request's own, with global prefix and query string), plus the values of the
- * headers named in `@DynamoCached({ vary })`.
+ * Caches GET responses of controller routes, and results of GraphQL resolvers, in L1 and L2,
+ * under the namespace `ControllerName.handlerName`.
+ *
+ * A route response is keyed by the method and the effective request URI: host (and a proxy's
+ * X-Forwarded-Host), path, and query parameters sorted by name (or those `query` allows), plus
+ * the headers named in `@DynamoCached({ vary })`. Only what a shared cache may store is stored: a
+ * status in `statuses` (default `[200]`), no `Set-Cookie`, no `Cache-Control: private`,
+ * `no-store` or `no-cache`. A hit replays the status and the headers that describe the body,
+ * and carries an `ETag`; `If-None-Match` is answered with `304 Not Modified`.
  *
  * Apply it per route (`@DynamoCached` on a handler does it for you), per controller with
  * `@UseInterceptors(DynamoCacheInterceptor)`, or globally as `APP_INTERCEPTOR`; every GET route
@@ -88,18 +98,23 @@ export type DynamoCacheRouteKey = readonly unknown[];
  * When several apply to one route, the outermost (global, then controller, then method) caches
  * and the others stand aside, so a response is never cached twice.
  *
- * Requests carrying `Authorization` or `Cookie` are not cached unless the route declares `vary`
- * or a subclass's {@link trackBy} returns a key. Other methods than GET and HEAD, thrown errors,
+ * A request carrying a credential (`Authorization`, `Proxy-Authorization`, `Cookie`, the module's
+ * `privateHeaders`) is not cached unless the route's `vary` names every one it carries, or a
+ * subclass's {@link trackBy} returns a key. Other methods than GET and HEAD, thrown errors,
  * `StreamableFile` and stream results, SSE routes, `@Res()` handlers and routes under
  * `@NoDynamoCache()` are never cached.
  * Responses that went through the cache carry `X-Cache: HIT` or `X-Cache: MISS`.
+ *
+ * GraphQL: `@DynamoCached` on a `@Query()` resolver caches its result keyed by the field's
+ * arguments (and `vary` headers); on a `@ResolveField()` it needs a `key` function of
+ * `(parent, args)`, and the GraphQL module's `fieldResolverEnhancers: ['interceptors']`.
  *
  * @example
  * @Controller('rates')
  * @UseInterceptors(DynamoCacheInterceptor)      // every GET route below, module ttl
  * export class RatesController {
  *   @Get(':from/:to')
- *   @DynamoCached({ ttl: 30, vary: ['accept-language'] })
+ *   @DynamoCached({ ttl: 30, vary: ['accept-language'], query: ['date'] })
  *   rate(@Param('from') from: string, @Param('to') to: string) { ... }
  * }
  *
@@ -130,18 +145,25 @@ export class DynamoCacheInterceptor implements NestInterceptor {
   @Inject(CacheEngine)
   private readonly moduleEngine?: CacheEngine;
 
+  @Optional()
+  @Inject(DYNAMO_CACHE_OPTIONS)
+  private readonly moduleOptions?: ResolvedDynamoCacheOptions;
+
   @Inject(ModuleRef)
   private readonly moduleRef!: ModuleRef;
 
   private readonly logger = new Logger('DynamoCache');
   private engine: CacheEngine | undefined;
+  private privateHeaders: readonly string[] | undefined;
   private readonly routes = new WeakMap<object, Map<object, RouteInfo>>();
 
   intercept(
     context: ExecutionContext,
     next: CallHandler,
   ): Observable<unknown> | Promise<Observable<unknown>> {
-    if (context.getType() !== 'http') return next.handle();
+    const type = context.getType<string>();
+    if (type === 'graphql') return this.interceptResolver(context, next);
+    if (type !== 'http') return next.handle();
     const request = context.switchToHttp().getRequest<HttpRequestLike>();
     if (HANDLED.has(request)) return next.handle();
     HANDLED.add(request);
@@ -155,6 +177,36 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     return isThenable<DynamoCacheRouteKey | undefined>(key)
       ? Promise.resolve(key).then((k) => this.serve(context, next, route, k))
       : this.serve(context, next, route, key);
+  }
+
+  /**
+   * The key material of this request, or `undefined` to serve it without the cache. Override it
+   * to key responses yourself (e.g. by user); a subclass that returns a key takes responsibility
+   * for what varies, so requests with credentials are then cached too.
+   *
+   * The default: `[method, host, path, sorted query, ...values of the vary headers]`, with HEAD
+   * keyed as GET; `undefined` for a request carrying a credential the route's `vary` does not name.
+   *
+   * @example
+   * override trackBy(context: ExecutionContext) {
+   *   const req = context.switchToHttp().getRequest<Request>();
+   *   const tenant = req.headers['x-tenant'];
+   *   return typeof tenant === 'string' ? [tenant, req.method, req.originalUrl] : undefined;
+   * }
+   */
+  trackBy(
+    context: ExecutionContext,
+  ): DynamoCacheRouteKey | undefined | Promise<DynamoCacheRouteKey | undefined> {
+    const request = context.switchToHttp().getRequest<HttpRequestLike>();
+    const route = this.route(context);
+    if (!mayShare(request, this.resolvePrivateHeaders(), route.vary)) return undefined;
+    return requestKey(
+      this.requestMethod(request),
+      this.requestUrl(request),
+      request,
+      route.query,
+      route.vary,
+    );
   }
 
   private serve(
@@ -174,11 +226,8 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     const ns = (route.cache ??= this.routeNamespace(route));
     if (ns === null) return next.handle();
     const hit = ns.peek(key);
-    if (hit?.hit) {
-      this.setCacheHeader(context, 'HIT');
-      return of(hit.value);
-    }
-    return this.load(context, next, ns, key);
+    if (hit?.hit) return this.replay(context, hit.value, 'HIT', true);
+    return this.load(context, next, ns, key, route);
   }
 
   private async load(
@@ -186,57 +235,99 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     next: CallHandler,
     ns: CacheNamespace,
     key: DynamoCacheRouteKey,
+    route: RouteInfo,
   ): Promise<Observable<unknown>> {
     let ran = false;
-    let value: unknown;
+    let stored: unknown;
     try {
-      value = await ns.run(undefined, key, async () => {
+      stored = await ns.run(undefined, key, async () => {
         ran = true;
         const result = await lastValueFrom(next.handle(), { defaultValue: undefined });
         if (isStream(result)) throw new UncacheableResult(result);
-        return result;
+        const response = context.switchToHttp().getResponse<HttpResponseLike>();
+        const status = response.statusCode ?? 200;
+        const headers = responseHeaders(response);
+        if (refusalOf(status, headers, route.statuses) !== undefined) {
+          throw new UncacheableResult(result);
+        }
+        return new DynamoCacheRouteResponse(
+          status,
+          replayedHeaders(headers),
+          result,
+          entityTag(result),
+        );
       });
     } catch (err) {
       if (!(err instanceof UncacheableResult)) throw err;
-      this.setCacheHeader(context, 'MISS');
-      // A stream can be read once: a request that waited on another one's stream makes its own.
+      this.setHeader(context, 'X-Cache', 'MISS');
+      // A stream can be read once, and a private response is its client's only: a request that
+      // waited on another one's makes its own.
       return ran ? of(err.value) : next.handle();
     }
-    this.setCacheHeader(context, ran ? 'MISS' : 'HIT');
-    return of(value);
+    // The request that ran the handler has its status and headers already.
+    return this.replay(context, stored, ran ? 'MISS' : 'HIT', !ran);
   }
 
-  /**
-   * The key material of this request, or `undefined` to serve it without the cache. Override it
-   * to key responses yourself (e.g. by user); a subclass that returns a key takes responsibility
-   * for what varies, so requests with `Authorization` or `Cookie` are then cached too.
-   *
-   * The default: `[method, url, ...values of the vary headers]`, with HEAD keyed as GET; and
-   * `undefined` for a request carrying `Authorization` or `Cookie` when the route declares no `vary`.
-   *
-   * @example
-   * override trackBy(context: ExecutionContext) {
-   *   const req = context.switchToHttp().getRequest<Request>();
-   *   const tenant = req.headers['x-tenant'];
-   *   return typeof tenant === 'string' ? [tenant, req.method, req.originalUrl] : undefined;
-   * }
-   */
-  trackBy(
+  /** Answers from a stored response: its status, headers and body, or 304 when the tag matches. */
+  private replay(
     context: ExecutionContext,
-  ): DynamoCacheRouteKey | undefined | Promise<DynamoCacheRouteKey | undefined> {
-    const request = context.switchToHttp().getRequest<HttpRequestLike>();
-    const headers = request.headers ?? {};
-    const { vary } = this.route(context);
-    if (
-      vary === undefined &&
-      (headers.authorization !== undefined || headers.cookie !== undefined)
-    ) {
-      return undefined;
+    stored: unknown,
+    label: 'HIT' | 'MISS',
+    restore: boolean,
+  ): Observable<unknown> {
+    this.setHeader(context, 'X-Cache', label);
+    // An entry of 0.1.0 under a custom trackBy key: the body alone.
+    if (!(stored instanceof DynamoCacheRouteResponse)) return of(stored);
+    const adapter = this.httpAdapterHost?.httpAdapter;
+    const response: unknown = context.switchToHttp().getResponse();
+    if (restore && adapter) {
+      adapter.status(response, stored.status);
+      for (const name of Object.keys(stored.headers)) {
+        adapter.setHeader(response, name, stored.headers[name] as string);
+      }
     }
-    const method = this.requestMethod(request);
-    const material: unknown[] = [method === 'HEAD' ? 'GET' : method, this.requestUrl(request)];
-    for (const name of vary ?? []) material.push(headers[name] ?? null);
-    return material;
+    const etag = stored.headers.etag ?? stored.etag;
+    if (etag === undefined) return of(stored.body);
+    if (stored.headers.etag === undefined) this.setHeader(context, 'ETag', etag);
+    const request = context.switchToHttp().getRequest<HttpRequestLike>();
+    if (adapter && matchesIfNoneMatch(request.headers?.['if-none-match'], etag)) {
+      adapter.status(response, 304);
+      return of(undefined);
+    }
+    return of(stored.body);
+  }
+
+  /** GraphQL: a `@DynamoCached` `@Query()` or `@ResolveField()`, keyed by its arguments. */
+  private interceptResolver(
+    context: ExecutionContext,
+    next: CallHandler,
+  ): Observable<unknown> | Promise<Observable<unknown>> {
+    const info: unknown = context.getArgByIndex(3);
+    if (info !== null && typeof info === 'object') {
+      if (HANDLED.has(info)) return next.handle();
+      HANDLED.add(info);
+    }
+    const route = this.route(context);
+    // A global interceptor caches routes by default, but resolvers only when asked to.
+    if (!route.decorated || !route.cacheable) return next.handle();
+    const parent: unknown = context.getArgByIndex(0);
+    const args: unknown = context.getArgByIndex(1) ?? {};
+    const gql = (context.getArgByIndex(2) ?? {}) as GraphqlContextLike;
+    const request = gql.req ?? gql.request ?? gql.reply?.request ?? {};
+    if (!mayShare(request, this.resolvePrivateHeaders(), route.vary)) return next.handle();
+    const material: unknown[] = [
+      route.key === undefined
+        ? args
+        : (route.key as (p: unknown, a: unknown) => unknown)(parent, args),
+    ];
+    for (const name of route.vary) material.push(request.headers?.[name] ?? null);
+    const ns = (route.cache ??= this.routeNamespace(route));
+    if (ns === null) return next.handle();
+    const hit = ns.peek(material);
+    if (hit?.hit) return of(hit.value);
+    return from(
+      ns.run(undefined, material, () => lastValueFrom(next.handle(), { defaultValue: undefined })),
+    );
   }
 
   private route(context: ExecutionContext): RouteInfo {
@@ -249,58 +340,20 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     }
     let info = byHandler.get(handler);
     if (info === undefined) {
-      info = this.describeRoute(controller, handler);
+      info = readRoute(
+        this.reflector,
+        controller as abstract new (...args: never[]) => unknown,
+        handler as (...args: never[]) => unknown,
+      );
+      if (info.decorated && info.key !== undefined && context.getType<string>() === 'http') {
+        this.logger.warn(
+          `${info.namespace}: "key" of @DynamoCached is ignored on routes; override trackBy`,
+        );
+      }
+      this.warnIfShadowing(controller, handler, info.namespace);
       byHandler.set(handler, info);
     }
     return info;
-  }
-
-  private describeRoute(
-    controller: ReturnType<ExecutionContext['getClass']>,
-    handler: ReturnType<ExecutionContext['getHandler']>,
-  ): RouteInfo {
-    const options = this.reflector.get<DynamoCachedOptions | undefined>(
-      DYNAMO_CACHED_METADATA,
-      handler,
-    );
-    const methodName = handler.name;
-    const name = `${controller.name}.${methodName}`;
-    if (options?.key !== undefined) {
-      this.logger.warn(`${name}: "key" of @DynamoCached is ignored on routes; override trackBy`);
-    }
-    this.warnIfShadowing(controller, handler, name);
-
-    const params = (Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, methodName) ??
-      {}) as Record<string, unknown>;
-    const writesResponse =
-      Object.keys(params).some((k) => {
-        const type = Number(k.split(':')[0]);
-        return type === RESPONSE_PARAMTYPE || type === NEXT_PARAMTYPE;
-      }) && !Reflect.getMetadata(RESPONSE_PASSTHROUGH_METADATA, controller, methodName);
-    const sse = Reflect.getMetadata(SSE_METADATA, handler) === true;
-    const skipped =
-      this.reflector.getAllAndOverride<boolean | undefined>(NO_DYNAMO_CACHE_METADATA, [
-        handler,
-        controller,
-      ]) === true;
-
-    const namespaceOptions: NamespaceOptions = {};
-    if (options?.ttl !== undefined) namespaceOptions.ttl = options.ttl;
-    if (options?.maxsize !== undefined) namespaceOptions.maxsize = options.maxsize;
-    if (options?.table !== undefined) namespaceOptions.table = options.table;
-    if (options?.computeTimeout !== undefined) {
-      namespaceOptions.computeTimeout = options.computeTimeout;
-    }
-    return {
-      owner:
-        options?.namespace === undefined
-          ? { value: controller, description: controller.name }
-          : undefined,
-      cacheable: !writesResponse && !sse && !skipped,
-      namespace: options?.namespace ?? name,
-      namespaceOptions,
-      vary: options?.vary,
-    };
   }
 
   // Only the outermost interceptor caches; say so when it hides a subclass (whose trackBy may
@@ -344,22 +397,36 @@ export class DynamoCacheInterceptor implements NestInterceptor {
 
   private resolveEngine(): CacheEngine {
     if (this.engine !== undefined) return this.engine;
-    let engine = this.moduleEngine;
-    if (engine === undefined) {
-      try {
-        engine = this.moduleRef.get(CacheEngine, { strict: false });
-      } catch {
-        engine = undefined;
-      }
-    }
+    const engine = this.moduleEngine ?? this.fromApplication(CacheEngine);
     if (engine === undefined) {
       throw new DynamoCacheError(
         'config',
         'DynamoCacheInterceptor found no DynamoCacheModule: import DynamoCacheModule.forRoot() or forRootAsync() in the application',
       );
     }
+    // Stored route responses are instances of this class: every process must restore them.
+    engine.declareTypes([DynamoCacheRouteResponse], 'nestjs-dynamo-cache');
     this.engine = engine;
     return engine;
+  }
+
+  private resolvePrivateHeaders(): readonly string[] {
+    if (this.privateHeaders !== undefined) return this.privateHeaders;
+    const options =
+      this.moduleOptions ?? this.fromApplication<ResolvedDynamoCacheOptions>(DYNAMO_CACHE_OPTIONS);
+    // Without the module's options, the built-in credentials still keep private requests out.
+    this.privateHeaders = options?.privateHeaders ?? CREDENTIAL_HEADERS;
+    return this.privateHeaders;
+  }
+
+  private fromApplication<T>(
+    token: symbol | (abstract new (...args: never[]) => T),
+  ): T | undefined {
+    try {
+      return this.moduleRef.get<T>(token as symbol, { strict: false });
+    } catch {
+      return undefined;
+    }
   }
 
   private requestMethod(request: HttpRequestLike): string {
@@ -372,10 +439,16 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     return String(adapter ? adapter.getRequestUrl(request) : (request.originalUrl ?? request.url));
   }
 
-  private setCacheHeader(context: ExecutionContext, value: 'HIT' | 'MISS'): void {
+  private setHeader(context: ExecutionContext, name: string, value: string): void {
     const adapter = this.httpAdapterHost?.httpAdapter;
-    if (adapter) adapter.setHeader(context.switchToHttp().getResponse(), 'X-Cache', value);
+    if (adapter) adapter.setHeader(context.switchToHttp().getResponse(), name, value);
   }
+}
+
+/** The headers set on the response so far (by the handler, `@Header()`, inner interceptors). */
+function responseHeaders(response: HttpResponseLike): ResponseHeaders {
+  // Express responses and Fastify replies both have getHeaders(), names lower-cased.
+  return typeof response.getHeaders === 'function' ? response.getHeaders() : {};
 }
 
 function isStream(value: unknown): boolean {

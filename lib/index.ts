@@ -6,6 +6,8 @@ export {
   NO_DYNAMO_CACHE_METADATA,
 } from './dynamo-cache.constants.js';
 export { DynamoCacheInterceptor, type DynamoCacheRouteKey } from './dynamo-cache.interceptor.js';
+export { DynamoCacheRouteResponse } from './http/cached-response.js';
+export { DEFAULT_MAXSIZE } from './dynamo-cache-options.resolver.js';
 export { DynamoCacheModule } from './dynamo-cache.module.js';
 export {
   DynamoCacheService,

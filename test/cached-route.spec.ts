@@ -337,11 +337,26 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     await app.listen(0, '127.0.0.1');
     fx.apps.push(app);
     const { port } = app.getHttpServer().address() as AddressInfo;
+    lastHost = `127.0.0.1:${port}`;
     return { app, url: `http://127.0.0.1:${port}`, hits: app.get(Hits), calls, client };
   }
 
-  function routeKey(namespace: string, material: unknown[]): string {
-    return buildCacheKey('', namespace, encodeKey(material));
+  /** The Host header of the latest application booted (supertest sends `127.0.0.1:port`). */
+  let lastHost = '';
+
+  /**
+   * The cache_key of a route entry, from `[method, url, ...vary values]`: the interceptor keys by
+   * method, host, path, the sorted query string, then the vary values.
+   */
+  function routeKey(namespace: string, [method, url, ...vary]: unknown[], host = lastHost): string {
+    const [path, search = ''] = String(url).split('?');
+    const params = new URLSearchParams(search);
+    params.sort();
+    return buildCacheKey(
+      '',
+      namespace,
+      encodeKey([method, host, path, params.toString(), ...vary]),
+    );
   }
 
   async function item(table: string, cacheKey: string) {
@@ -367,11 +382,20 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
       routeKey('RatesController.rate', ['GET', '/rates/pair/EUR/USD']),
     );
     expect(stored).toBeDefined();
-    expect(v8Serializer.deserialize(stored!.v!.B!)).toEqual(a.body);
+    // A stored response: status, replayed headers, the body, its entity tag.
+    expect(v8Serializer.deserialize(stored!.v!.B!)).toEqual({
+      status: 200,
+      headers: {},
+      body: a.body,
+      etag: a.headers.etag,
+    });
+    expect(stored!.c!.S).toBe('{"DynamoCacheRouteResponse":[[]]}');
     expect(Number(stored!.exp!.N)).toBe(Math.ceil(Number(stored!.t!.N) + 30));
 
+    // A second instance behind the same host name (a load balancer's) reads it from L2.
+    const host = lastHost;
     const second = await boot(table);
-    const c = await request(second.url).get('/rates/pair/EUR/USD').expect(200);
+    const c = await request(second.url).get('/rates/pair/EUR/USD').set('Host', host).expect(200);
     expect(c.headers['x-cache']).toBe('HIT');
     expect(c.body).toEqual(a.body);
     expect(second.hits.get('rate')).toBe(0);
@@ -616,8 +640,9 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
       const keys = (await scanTable(fx.admin, table)).map((i) => i.cache_key!.S).sort();
       expect(keys).toEqual(
         [
-          routeKey('TenantController.profile', ['user', 'ann']),
-          routeKey('TenantController.profile', ['user', 'ben']),
+          // A custom trackBy key is used as it is.
+          buildCacheKey('', 'TenantController.profile', encodeKey(['user', 'ann'])),
+          buildCacheKey('', 'TenantController.profile', encodeKey(['user', 'ben'])),
         ].sort(),
       );
     });

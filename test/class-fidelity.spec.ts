@@ -1,3 +1,4 @@
+import { get as httpGet } from 'node:http';
 import { PutItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import {
   ClassSerializerInterceptor,
@@ -356,7 +357,12 @@ describe('class fidelity: values keep their classes from one application to anot
     const users = appA.get(UserService);
     await users.profile('u1');
     await users.profile('u2');
-    const served = await request(appA.getHttpServer()).get('/cached-users/u3').expect(200);
+    // Both instances are reached under one host name, as behind a load balancer: a route entry
+    // is keyed by method, host, path and query.
+    const served = await request(appA.getHttpServer())
+      .get('/cached-users/u3')
+      .set('Host', 'users.example')
+      .expect(200);
     expect(served.headers['x-cache']).toBe('MISS');
     expect(served.body).not.toHaveProperty('password');
     expect(users.calls).toBe(2);
@@ -370,13 +376,24 @@ describe('class fidelity: values keep their classes from one application to anot
     for (const key of [
       cacheKey('UserService.profile', ['u1']),
       cacheKey('UserService.profile', ['u2']),
-      cacheKey('UsersController.cachedProfile', ['GET', '/cached-users/u3']),
     ]) {
       const item = stored.get(key);
       expect(item?.c).toEqual({ S: record });
       expect(Buffer.from(item!.v!.B!).includes(E.PASSWORD)).toBe(true);
       expect(deserialize(item!.v!.B!)).toMatchObject({ password: E.PASSWORD, origin: 'A' });
     }
+    // A route entry stores the response: its body is the User.
+    const routeItem = stored.get(
+      cacheKey('UsersController.cachedProfile', ['GET', 'users.example', '/cached-users/u3', '']),
+    );
+    expect(routeItem?.c).toEqual({
+      S: '{"DynamoCacheRouteResponse":[[]],"User":[["body"]],"Address":[["body","address"]],"Order":[["body","orders",0],["body","orders",1]]}',
+    });
+    expect(Buffer.from(routeItem!.v!.B!).includes(E.PASSWORD)).toBe(true);
+    expect(deserialize(routeItem!.v!.B!)).toMatchObject({
+      status: 200,
+      body: { password: E.PASSWORD, origin: 'A' },
+    });
 
     // App B: a separate process, empty L1, the built package.
     const b = await startWorker(fx.dynamo.endpoint, table, 'entities');
@@ -417,10 +434,10 @@ describe('class fidelity: values keep their classes from one application to anot
     expect(JSON.parse(viaServiceText)).toEqual(body('u2'));
 
     // The route that is itself cached: app A's response, from L2, no handler run in B.
-    const viaRoute = await fetch(`http://127.0.0.1:${b.port}/cached-users/u3`);
+    const viaRoute = await getWithHost(b.port, '/cached-users/u3', 'users.example');
     expect(viaRoute.status).toBe(200);
-    expect(viaRoute.headers.get('x-cache')).toBe('HIT');
-    const viaRouteText = await viaRoute.text();
+    expect(viaRoute.headers['x-cache']).toBe('HIT');
+    const viaRouteText = viaRoute.text;
     expect(viaRouteText).not.toContain(E.PASSWORD);
     expect(JSON.parse(viaRouteText)).toEqual(body('u3'));
 
@@ -695,3 +712,20 @@ describe('class fidelity: values keep their classes from one application to anot
     });
   });
 });
+
+/** GET over plain node:http, which (unlike fetch) may set the Host header. */
+function getWithHost(
+  port: number,
+  path: string,
+  host: string,
+): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+    });
+    req.on('error', reject);
+  });
+}

@@ -112,7 +112,7 @@ describe('DynamoCacheModule', () => {
     expect(app.get<ResolvedDynamoCacheOptions>(DYNAMO_CACHE_OPTIONS)).toMatchObject({
       table,
       ttl: 30,
-      maxsize: null,
+      maxsize: 1000, // bounded by default
       keyPrefix: '',
       onError: 'throw',
       consistentRead: false,

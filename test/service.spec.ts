@@ -192,7 +192,7 @@ describe('DynamoCacheService', () => {
     await cache.wrap('shared', [4], () => 'd', { ttl: 5 });
     expect(logger.warnings).toHaveLength(1);
     expect(logger.warnings[0]).toMatch(
-      /namespace "shared" is already in use with ttl=60, maxsize=null; a later use asked for ttl=5, maxsize=10/,
+      /namespace "shared" is already in use with ttl=60, maxsize=1000; a later use asked for ttl=5, maxsize=10/,
     );
   });
 });

@@ -99,6 +99,26 @@ export function DynamoCached(
       throw new DynamoCacheError('config', `${where} "vary" must be an array of header names`);
     }
     if (options.vary !== undefined) options.vary = options.vary.map((h) => h.toLowerCase());
+    if (
+      options.query !== undefined &&
+      options.query !== 'all' &&
+      (!Array.isArray(options.query) || options.query.some((q) => typeof q !== 'string'))
+    ) {
+      throw new DynamoCacheError(
+        'config',
+        `${where} "query" must be 'all' or an array of query parameter names`,
+      );
+    }
+    if (
+      options.statuses !== undefined &&
+      (!Array.isArray(options.statuses) ||
+        options.statuses.some((s) => !Number.isInteger(s) || s < 100 || s > 599))
+    ) {
+      throw new DynamoCacheError(
+        'config',
+        `${where} "statuses" must be an array of HTTP status codes (100-599)`,
+      );
+    }
     if (options.lease !== undefined) {
       options.lease = resolveLease(
         options.lease,

@@ -19,7 +19,11 @@ export interface DynamoCacheModuleOptions {
   table: string;
   /** Seconds an entry lives, in both layers; `null` (default) = never expires. */
   ttl?: number | null;
-  /** L1 capacity in entries, per decorated method; `null` (default) = unbounded; `0` = no L1. */
+  /**
+   * L1 capacity in entries, per namespace (decorated method, route, service name). Default
+   * {@link DEFAULT_MAXSIZE} (1000): what clients send can never grow memory without bound.
+   * `null` = unbounded (only when asked for explicitly); `0` = no L1.
+   */
   maxsize?: number | null;
   /** AWS region; may instead come from `clientConfig.region` or the SDK's usual sources. */
   region?: string;
@@ -89,6 +93,15 @@ export interface DynamoCacheModuleOptions {
    * DynamoCacheModule.forRoot({ table: 'app-cache', types: [User, Address, Order] })
    */
   types?: readonly ClassRef[];
+  /**
+   * Request headers that, like `Authorization`, `Proxy-Authorization` and `Cookie`, identify a
+   * client: a request carrying one is not served from or stored in the route cache unless the
+   * route's `vary` names it (or a `trackBy` override takes over). Case-insensitive.
+   *
+   * @example
+   * DynamoCacheModule.forRoot({ table: 'app-cache', privateHeaders: ['x-api-key'] })
+   */
+  privateHeaders?: readonly string[];
 }
 
 /**
@@ -123,6 +136,8 @@ export interface ResolvedDynamoCacheOptions {
   computeTimeout: number;
   /** `[]` when none were given. */
   types: readonly ClassRef[];
+  /** Lower-cased; the built-in credentials (`authorization`, `proxy-authorization`, `cookie`) first. */
+  privateHeaders: readonly string[];
 }
 
 /**

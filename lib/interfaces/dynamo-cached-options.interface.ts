@@ -22,10 +22,31 @@ export interface DynamoCachedOptions {
    */
   key?: (...args: never[]) => unknown;
   /**
-   * Routes only: request headers whose values join the key material. Declaring it also allows
-   * caching requests that carry `Authorization` or `Cookie`.
+   * Routes and resolvers: request headers whose values join the key material. A request carrying a
+   * credential (`Authorization`, `Proxy-Authorization`, `Cookie`, the module's `privateHeaders`)
+   * is only cached when `vary` names every credential it carries: then each user gets an entry.
+   *
+   * @example
+   * @DynamoCached({ ttl: 60, vary: ['authorization'] }) // one entry per Authorization value
    */
   vary?: string[];
+  /**
+   * Routes only: which query parameters join the key. `'all'` (default), or an allow-list of
+   * parameter names (`[]`: the query string is ignored), so junk parameters cannot multiply
+   * entries. Parameters are sorted by name either way (`?a=1&b=2` and `?b=2&a=1` share an entry).
+   *
+   * @example
+   * @DynamoCached({ ttl: 300, query: ['page', 'sort'] })
+   */
+  query?: 'all' | readonly string[];
+  /**
+   * Routes only: the response statuses that may be stored. Default `[200]`. A hit is replayed
+   * with the status of the miss.
+   *
+   * @example
+   * @DynamoCached({ ttl: 60, statuses: [200, 404] }) // also remember "not found" for a minute
+   */
+  statuses?: readonly number[];
   /**
    * Provider methods only: overrides the module's `lease` (cross-process single-flight) for this
    * method: `true`, `false` or `{ ttlMs?, waitMs?, pollMs? }`.

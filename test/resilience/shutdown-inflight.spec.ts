@@ -125,7 +125,9 @@ describe(`shutdown with computations in flight (${testServerKind()})`, () => {
     const out = new Map<number, Report>();
     for (const item of items as Record<string, AttributeValue>[]) {
       expect(item.v?.B).toBeDefined();
-      const report = v8Serializer.deserialize(item.v!.B!) as Report;
+      const value = v8Serializer.deserialize(item.v!.B!) as Report | { body: Report };
+      // A route entry stores the whole response; its body is the report.
+      const report = 'body' in value ? value.body : value;
       out.set(report.id, report);
     }
     expect(out.size).toBe(items.length);

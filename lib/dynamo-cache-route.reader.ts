@@ -1,0 +1,93 @@
+import type { Reflector } from '@nestjs/core';
+import { DYNAMO_CACHED_METADATA, NO_DYNAMO_CACHE_METADATA } from './dynamo-cache.constants.js';
+import type { NamespaceOptions, NamespaceOwner } from './engine/cache-engine.js';
+import type { CacheNamespace } from './engine/namespace/cache-namespace.js';
+import type { DynamoCachedOptions } from './interfaces/dynamo-cached-options.interface.js';
+
+// Nest's and @nestjs/graphql's own metadata keys, spelled out: @nestjs/common 12 exposes its
+// constants only through an entry point marked internal, and @nestjs/graphql is optional.
+const ROUTE_ARGS_METADATA = '__routeArguments__';
+const RESPONSE_PASSTHROUGH_METADATA = '__responsePassthrough__';
+const SSE_METADATA = '__sse__';
+const RESPONSE_PARAMTYPE = 1; // RouteParamtypes.RESPONSE: @Res()
+const NEXT_PARAMTYPE = 2; // RouteParamtypes.NEXT: @Next()
+/** `'Query' | 'Mutation' | 'Subscription'` on a root resolver method. */
+export const GRAPHQL_RESOLVER_TYPE_METADATA = 'graphql:resolver_type';
+/** `true` on a `@ResolveField()` method. */
+export const GRAPHQL_RESOLVE_PROPERTY_METADATA = 'graphql:resolve_property';
+
+/** What the interceptor knows about one route or resolver, read once from its metadata. */
+export interface RouteInfo {
+  /** `false` for SSE routes, `@Res()` handlers, `@NoDynamoCache()`, mutations, subscriptions. */
+  readonly cacheable: boolean;
+  /** Whether the handler carries `@DynamoCached` itself (a global interceptor caches the rest too). */
+  readonly decorated: boolean;
+  readonly namespace: string;
+  readonly namespaceOptions: NamespaceOptions;
+  /** Lower-cased header names from `@DynamoCached({ vary })`; `[]` when not declared. */
+  readonly vary: readonly string[];
+  /** Which query parameters join the key. */
+  readonly query: 'all' | readonly string[];
+  /** Statuses that may be stored. */
+  readonly statuses: readonly number[];
+  /** Resolvers: derives the key material from `(parent, args)`. */
+  readonly key: ((...args: never[]) => unknown) | undefined;
+  /** The controller or resolver class, which owns a namespace derived from its name. */
+  readonly owner: NamespaceOwner | undefined;
+  /** The route's namespace, once the engine is known (first request); `null`: not cacheable. */
+  cache?: CacheNamespace | null;
+}
+
+const DEFAULT_STATUSES: readonly number[] = [200];
+
+/**
+ * Reads what caching a handler needs from its metadata (and its controller's): options of
+ * `@DynamoCached`, `@NoDynamoCache()`, `@Res()`, `@Sse()`, GraphQL resolver kinds.
+ */
+export function readRoute(
+  reflector: Reflector,
+  controller: abstract new (...args: never[]) => unknown,
+  handler: (...args: never[]) => unknown,
+): RouteInfo {
+  const options = reflector.get<DynamoCachedOptions | undefined>(DYNAMO_CACHED_METADATA, handler);
+  const methodName = handler.name;
+  const params = (Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, methodName) ?? {}) as Record<
+    string,
+    unknown
+  >;
+  const writesResponse =
+    Object.keys(params).some((k) => {
+      const type = Number(k.split(':')[0]);
+      return type === RESPONSE_PARAMTYPE || type === NEXT_PARAMTYPE;
+    }) && !Reflect.getMetadata(RESPONSE_PASSTHROUGH_METADATA, controller, methodName);
+  const sse = Reflect.getMetadata(SSE_METADATA, handler) === true;
+  const skipped =
+    reflector.getAllAndOverride<boolean | undefined>(NO_DYNAMO_CACHE_METADATA, [
+      handler,
+      controller,
+    ]) === true;
+  const rootType: unknown = Reflect.getMetadata(GRAPHQL_RESOLVER_TYPE_METADATA, handler);
+  const mutates = rootType === 'Mutation' || rootType === 'Subscription';
+
+  const namespaceOptions: NamespaceOptions = {};
+  if (options?.ttl !== undefined) namespaceOptions.ttl = options.ttl;
+  if (options?.maxsize !== undefined) namespaceOptions.maxsize = options.maxsize;
+  if (options?.table !== undefined) namespaceOptions.table = options.table;
+  if (options?.computeTimeout !== undefined) {
+    namespaceOptions.computeTimeout = options.computeTimeout;
+  }
+  return {
+    cacheable: !writesResponse && !sse && !skipped && !mutates,
+    decorated: options !== undefined,
+    namespace: options?.namespace ?? `${controller.name}.${methodName}`,
+    namespaceOptions,
+    vary: options?.vary ?? [],
+    query: options?.query ?? 'all',
+    statuses: options?.statuses ?? DEFAULT_STATUSES,
+    key: options?.key,
+    owner:
+      options?.namespace === undefined
+        ? { value: controller, description: controller.name }
+        : undefined,
+  };
+}
