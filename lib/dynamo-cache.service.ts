@@ -97,10 +97,15 @@ export class DynamoCacheService implements BeforeApplicationShutdown, OnApplicat
     args: readonly unknown[],
     options?: DynamoCacheReadOptions,
   ): Promise<CacheLookup<T>> {
-    if (options?.types !== undefined) {
-      this.engine.declareTypes(options.types, `a DynamoCacheService read of "${namespace}"`);
+    try {
+      if (options?.types !== undefined) {
+        assertTypes(options.types, `DynamoCacheService options for "${namespace}":`);
+        this.engine.declareTypes(options.types, `a DynamoCacheService read of "${namespace}"`);
+      }
+      return this.ns(namespace).get<T>(args);
+    } catch (err) {
+      return Promise.reject(err as Error);
     }
-    return this.ns(namespace).get<T>(args);
   }
 
   /**

@@ -322,7 +322,8 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     expect(lease).toBeDefined();
     expect(Object.keys(lease!).sort()).toEqual(['cache_key', 'exp', 'owner', 'until']);
     expect(lease!.cache_key!.S).toBe(valueKey('q10') + LEASE_SUFFIX);
-    expect(lease!.owner!.S).toMatch(/^[0-9a-f-]{36}$/);
+    // The engine's id, the namespace and the computation's number within the engine.
+    expect(lease!.owner!.S).toMatch(/^[0-9a-f-]{36}#ReportService\.report#\d+$/);
     const until = Number(lease!.until!.N);
     expect(until).toBeGreaterThanOrEqual(before + 7000);
     expect(until).toBeLessThan(before + 7000 + 1000);

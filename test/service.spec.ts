@@ -131,6 +131,7 @@ describe('DynamoCacheService', () => {
         l2Deletes: 1,
         l2Refused: 0,
         unrestorable: 0,
+        l1Size: 1,
       },
       namespaces: {
         'RatesService.rate': {
@@ -142,6 +143,7 @@ describe('DynamoCacheService', () => {
           l2Deletes: 0,
           l2Refused: 0,
           unrestorable: 0,
+          l1Size: 1,
         },
         other: {
           l1Hits: 0,
@@ -152,6 +154,7 @@ describe('DynamoCacheService', () => {
           l2Deletes: 1,
           l2Refused: 0,
           unrestorable: 0,
+          l1Size: 0,
         },
       },
     });

@@ -100,7 +100,7 @@ export class CacheEngine {
   private readonly namespaces = new Map<string, CacheNamespace>();
   private readonly fixed = new Map<
     string,
-    { ttl: number | null; maxsize: number | null; table: string }
+    { ttl: number | null; maxsize: number | null; table: string; computeTimeout: number }
   >();
   private readonly warnedDifferent = new Set<string>();
   private readonly stores = new Map<string, L2Store>();
@@ -146,6 +146,7 @@ export class CacheEngine {
         ttl: options.ttl === undefined ? s.ttl : options.ttl,
         maxsize: options.maxsize === undefined ? s.maxsize : options.maxsize,
         table: options.table ?? s.table,
+        computeTimeout: options.computeTimeout ?? s.computeTimeout ?? DEFAULT_COMPUTE_TIMEOUT_MS,
       };
       const context: NamespaceContext = {
         keyPrefix: s.keyPrefix,
@@ -164,17 +165,19 @@ export class CacheEngine {
           key: options.key,
           requirePromise: options.requirePromise,
           lease: options.lease === undefined ? (s.lease ?? false) : options.lease,
-          computeTimeout: options.computeTimeout ?? s.computeTimeout ?? DEFAULT_COMPUTE_TIMEOUT_MS,
+          computeTimeout: fixed.computeTimeout,
         },
         context,
       );
       this.namespaces.set(name, ns);
       this.fixed.set(name, fixed);
-      if (ns.ttl !== null) this.startSweeper();
+      // The sweep also lets go of computations past computeTimeout, whatever the ttl.
+      this.startSweeper();
     } else if (
       options.ttl !== undefined ||
       options.maxsize !== undefined ||
-      options.table !== undefined
+      options.table !== undefined ||
+      options.computeTimeout !== undefined
     ) {
       this.warnIfDifferent(name, options);
     }
@@ -208,7 +211,7 @@ export class CacheEngine {
   private warnIfDifferent(name: string, options: NamespaceOptions): void {
     const fixed = this.fixed.get(name);
     if (fixed === undefined || this.warnedDifferent.has(name)) return;
-    const differs = (['ttl', 'maxsize', 'table'] as const).filter(
+    const differs = (['ttl', 'maxsize', 'table', 'computeTimeout'] as const).filter(
       (k) => options[k] !== undefined && options[k] !== fixed[k],
     );
     if (differs.length === 0) return;
@@ -224,7 +227,7 @@ export class CacheEngine {
     const total = emptyStats();
     const namespaces: CacheStatsSnapshot['namespaces'] = {};
     for (const [name, ns] of this.namespaces) {
-      const copy = { ...ns.stats };
+      const copy = { ...ns.stats, l1Size: ns.l1Size };
       namespaces[name] = copy;
       for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += copy[k];
     }
@@ -293,6 +296,9 @@ export class CacheEngine {
     this.sweeper = setInterval(() => {
       const now = Date.now();
       for (const ns of this.namespaces.values()) ns.sweep(now);
+      // Work past its deadline is no longer waited for; a promise that never settles must not
+      // be held here for good either.
+      for (const [work, deadline] of this.pending) if (deadline <= now) this.pending.delete(work);
     }, SWEEP_TICK_MS);
     // Housekeeping must never keep a process alive.
     this.sweeper.unref();

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { types } from 'node:util';
 import { DynamoCacheError } from '../../errors.js';
 
 /*
@@ -79,6 +80,12 @@ function bytesToBase64(view: ArrayBufferView): string {
   return Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('base64');
 }
 
+function countPresent(array: readonly unknown[]): number {
+  let n = 0;
+  for (let i = 0; i < array.length; i++) if (i in array) n++;
+  return n;
+}
+
 function withArticle(name: string): string {
   return (/^[AEIOUaeiou]/.test(name) ? 'an ' : 'a ') + name;
 }
@@ -131,7 +138,11 @@ function encodeObject(obj: object, walk: Walk): string {
     let out = '[';
     for (let i = 0; i < obj.length; i++) {
       if (i > 0) out += ',';
-      out += child(obj[i], i, walk);
+      // A hole is not `undefined`: `[, 1]` and `[undefined, 1]` are two keys.
+      out += i in obj ? child(obj[i], i, walk) : 'h';
+    }
+    if (Object.keys(obj).length !== countPresent(obj)) {
+      return fail(walk, 'is an array with properties besides its elements, which keys cannot see');
     }
     return out + ']';
   }
@@ -172,7 +183,7 @@ function encodeObject(obj: object, walk: Walk): string {
   if (obj instanceof Promise || obj instanceof WeakMap || obj instanceof WeakSet) {
     return fail(walk, `is a ${obj.constructor.name}`);
   }
-  if (obj instanceof Error) {
+  if (types.isNativeError(obj) || obj instanceof Error) {
     return fail(
       walk,
       `is an Error (${className(obj) || 'Error'}), whose state is not key material`,
@@ -239,6 +250,9 @@ export function encodeKey(
       else if (v === undefined) out += 'u';
       else if (v === null) out += 'z';
       else return encodeValue(material, newWalk(namespace, source));
+      // A hole reads as undefined: the slow path tells them apart.
+      if (v === undefined && !(i in material))
+        return encodeValue(material, newWalk(namespace, source));
     }
     return out + ']';
   }

@@ -40,7 +40,8 @@ export type L2Read =
   | { readonly status: 'hit'; readonly value: unknown; readonly t: number }
   | { readonly status: 'miss' }
   | { readonly status: 'expired'; readonly deleted: boolean; readonly error?: DynamoCacheError }
-  | { readonly status: 'corrupt'; readonly reason: string }
+  /** `tRaw`: the item's `t` when it has a number there, so a repair replaces only this item. */
+  | { readonly status: 'corrupt'; readonly reason: string; readonly tRaw?: string }
   | { readonly status: 'unrestorable'; readonly reason: string };
 
 /**
@@ -130,15 +131,24 @@ export class L2Store {
     const item = out.Item;
     if (item === undefined) return MISS;
     const decoded = inspectItem(item);
-    if ('corrupt' in decoded) return { status: 'corrupt', reason: decoded.corrupt };
+    if ('corrupt' in decoded) {
+      const tRaw = item.t?.N;
+      return typeof tRaw === 'string'
+        ? { status: 'corrupt', reason: decoded.corrupt, tRaw }
+        : { status: 'corrupt', reason: decoded.corrupt };
+    }
     const nowS = Date.now() / 1000;
-    if (decoded.t > nowS + FUTURE_TOLERANCE_S)
-      return { status: 'corrupt', reason: `t is in the future (${decoded.tRaw})` };
-    const expired =
-      'tombstone' in decoded
-        ? decoded.exp !== undefined && nowS >= decoded.exp
-        : ttl !== null && nowS - decoded.t >= ttl;
-    if (expired) {
+    if (decoded.t > nowS + FUTURE_TOLERANCE_S) {
+      return {
+        status: 'corrupt',
+        reason: `t is in the future (${decoded.tRaw})`,
+        tRaw: decoded.tRaw,
+      };
+    }
+    // A tombstone is never removed by a reader: only the next value, or DynamoDB's TTL on `exp`
+    // long after, replaces it, so it outlives any computation that could still write.
+    if ('tombstone' in decoded) return MISS;
+    if (ttl !== null && nowS - decoded.t >= ttl) {
       try {
         const deleted = await this.deleteIfUnchanged(cacheKey, decoded.tRaw, namespace);
         return { status: 'expired', deleted };
@@ -146,7 +156,6 @@ export class L2Store {
         return { status: 'expired', deleted: false, error: error as DynamoCacheError };
       }
     }
-    if ('tombstone' in decoded) return MISS;
     let bytes: Uint8Array;
     try {
       bytes =
@@ -154,10 +163,15 @@ export class L2Store {
           ? decoded.bytes
           : await decompressValue(decoded.bytes, decoded.compression);
     } catch (cause) {
-      return { status: 'corrupt', reason: `value cannot be decoded (${message(cause)})` };
+      return {
+        status: 'corrupt',
+        reason: `value cannot be decoded (${message(cause)})`,
+        tRaw: decoded.tRaw,
+      };
     }
-    const value = await this.codec.decode(bytes, decoded.classes);
-    return value.status === 'value' ? { status: 'hit', value: value.value, t: decoded.t } : value;
+    const value = await this.codec.decode(bytes, decoded.classes, namespace);
+    if (value.status === 'value') return { status: 'hit', value: value.value, t: decoded.t };
+    return value.status === 'corrupt' ? { ...value, tRaw: decoded.tRaw } : value;
   }
 
   /**
@@ -166,8 +180,9 @@ export class L2Store {
    *
    * With `startedS` (a cache fill after a miss: the Unix time, in seconds, at which the
    * computation started), the write is conditional: it only replaces an item written before
-   * then, so a `delete` (its tombstone), a `set` or another fill made meanwhile by any process
-   * wins, and the write is `refused`. Without it (an explicit `set`), it overwrites.
+   * then (or, with `seenT`, the unreadable item that was read, whatever its `t`), so a `delete`
+   * (its tombstone), a `set` or another fill made meanwhile by any process wins, and the write
+   * is `refused`. Without it (an explicit `set`), it overwrites.
    *
    * `gated: false` attempts the write even while the circuit is open: an explicit overwrite
    * (`set`) that was skipped would leave the older value for other processes to read, whereas a
@@ -179,7 +194,7 @@ export class L2Store {
     tSeconds: number,
     ttl: number | null,
     namespace: string,
-    { gated = true, startedS }: { gated?: boolean; startedS?: number } = {},
+    { gated = true, startedS, seenT }: { gated?: boolean; startedS?: number; seenT?: string } = {},
   ): Promise<L2Write> {
     const bytes = value.bytes;
     let item: Record<string, AttributeValue> | undefined;
@@ -207,9 +222,14 @@ export class L2Store {
               : {
                   TableName: this.table,
                   Item,
-                  ConditionExpression: 'attribute_not_exists(#k) OR #t < :started',
+                  ConditionExpression:
+                    'attribute_not_exists(#k) OR #t < :started' +
+                    (seenT === undefined ? '' : ' OR #t = :seen'),
                   ExpressionAttributeNames: { '#k': PARTITION_KEY, '#t': 't' },
-                  ExpressionAttributeValues: { ':started': { N: String(startedS) } },
+                  ExpressionAttributeValues:
+                    seenT === undefined
+                      ? { ':started': { N: String(startedS) } }
+                      : { ':started': { N: String(startedS) }, ':seen': { N: seenT } },
                 },
           ),
           { abortSignal },
@@ -240,12 +260,14 @@ export class L2Store {
 
   /**
    * Takes the lease of `cacheKey` for `ttlMs` with a conditional `PutItem`: succeeds when there is
-   * no lease, it has lapsed, or it is `owner`'s own. `'held'` when someone else's lease is live (DynamoDB answering, not
-   * failing). Throws {@link DynamoCacheError} when DynamoDB fails.
+   * no lease, it has lapsed, or it is this engine's (its owner id starts with `ownPrefix`).
+   * `'held'` when someone else's lease is live (DynamoDB answering, not failing). Throws
+   * {@link DynamoCacheError} when DynamoDB fails.
    */
   acquireLease(
     cacheKey: string,
     owner: string,
+    ownPrefix: string,
     ttlMs: number,
     namespace: string,
   ): Promise<LeaseAcquire> {
@@ -256,11 +278,12 @@ export class L2Store {
           new PutItemCommand({
             TableName: this.table,
             Item: encodeLease(cacheKey, owner, now + ttlMs),
-            // Our own id on a lease is stale: an engine runs one computation per key at a time,
-            // so it can only be left from an earlier one whose release failed.
-            ConditionExpression: 'attribute_not_exists(#k) OR #until < :now OR #owner = :owner',
+            // A lease of this engine's (`ownPrefix`) belongs to an earlier computation of the key,
+            // whose release failed or which outlived computeTimeout: this one takes over.
+            ConditionExpression:
+              'attribute_not_exists(#k) OR #until < :now OR begins_with(#owner, :own)',
             ExpressionAttributeNames: { '#k': PARTITION_KEY, '#until': 'until', '#owner': 'owner' },
-            ExpressionAttributeValues: { ':now': { N: String(now) }, ':owner': { S: owner } },
+            ExpressionAttributeValues: { ':now': { N: String(now) }, ':own': { S: ownPrefix } },
           }),
           { abortSignal },
         )

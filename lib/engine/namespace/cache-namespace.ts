@@ -3,7 +3,7 @@ import { InvalidationLog } from '../invalidation/invalidation-log.js';
 import { buildCacheKey, encodeKey } from '../keys/cache-key.js';
 import { KeyMemo } from '../keys/key-memo.js';
 import { createL1Cache, sweepExpired, type L1Cache, type L1Entry } from '../l1/l1-cache.js';
-import type { LeaseSettings } from '../l2/cache-lease.js';
+import type { LeaseAcquire, LeaseSettings } from '../l2/cache-lease.js';
 import { CircuitOpenError } from '../l2/circuit-breaker.js';
 import type { L2Read, L2Store } from '../l2/l2-store.js';
 import type { ClassRef } from '../values/class-record.js';
@@ -108,22 +108,39 @@ const MEMO_LIMIT = 10_000;
  */
 const TOMBSTONE_MARGIN_S = 60;
 
+/**
+ * The least a tombstone lasts, in seconds: another process may run the namespace with a longer
+ * `computeTimeout` than the deleting one. (Readers never remove tombstones; DynamoDB's TTL does,
+ * after `exp`.)
+ */
+const TOMBSTONE_MIN_LIFE_S = 3600;
+
 /** The least time between two sweeps of expired L1 entries, and the most (long ttls). */
 const SWEEP_MIN_MS = 1000;
 const SWEEP_MAX_MS = 60_000;
 
-/** A miss being served: its key, when it began (log and clock), and whether it repairs an item. */
+/**
+ * A miss being served: its key, when it began (invalidation log and clock), how its write may
+ * replace what it read, the lease owner id it uses, and whether it has been let go (settled, or
+ * past `computeTimeout`).
+ */
 interface Miss {
   readonly encoded: string;
   readonly started: number;
   readonly startedMs: number;
-  repair: boolean;
+  /**
+   * An unreadable item is replaced whatever its `t` (it may be bogus, e.g. in the future), but
+   * only if it is still the one read: `seenT` its `t`, or `any` when it had no usable `t`.
+   */
+  repair: { readonly seenT: string } | 'any' | undefined;
+  readonly leaseOwner: string;
+  ended: boolean;
 }
 
-/** A computation in flight: what its callers wait for, and when it started (`computeTimeout`). */
+/** A computation in flight: what its callers wait for, and the miss it serves. */
 interface Flight {
   readonly promise: Promise<unknown>;
-  readonly startedMs: number;
+  readonly miss: Miss;
 }
 
 /**
@@ -150,6 +167,9 @@ export class CacheNamespace {
   private readonly inflight = new Map<string, Flight>();
   private readonly invalidations = new InvalidationLog();
   private readonly warned = new Set<string>();
+  /** The latest `set` or `delete` of each key still on its way to DynamoDB, to keep them in order. */
+  private readonly invalidating = new Map<string, Promise<unknown>>();
+  private flights = 0;
   private nextSweepAt = 0;
 
   constructor(
@@ -175,7 +195,10 @@ export class CacheNamespace {
 
   /** How long this namespace's tombstones matter, in seconds. */
   get tombstoneLifeSeconds(): number {
-    return Math.ceil(this.computeTimeoutMs / 1000) + TOMBSTONE_MARGIN_S;
+    return Math.max(
+      TOMBSTONE_MIN_LIFE_S,
+      Math.ceil(this.computeTimeoutMs / 1000) + TOMBSTONE_MARGIN_S,
+    );
   }
 
   /**
@@ -198,15 +221,24 @@ export class CacheNamespace {
     if (entry !== undefined) return Promise.resolve(entry.value as T);
     const now = Date.now();
     const pending = this.inflight.get(encoded);
-    if (pending !== undefined && now - pending.startedMs < this.computeTimeoutMs) {
+    if (pending !== undefined && now - pending.miss.startedMs < this.computeTimeoutMs) {
       return pending.promise as Promise<T>;
     }
+    const miss: Miss = {
+      encoded,
+      started: this.invalidations.begin(),
+      startedMs: now,
+      repair: undefined,
+      // One id per computation: an older one's release must not drop a newer one's lease.
+      leaseOwner: `${this.ctx.leaseOwner ?? ''}#${this.name}#${++this.flights}`,
+      ended: false,
+    };
     const promise = this.ctx.track(
-      this.load(encoded, now, thisArg, args, fn as (...args: unknown[]) => T | Promise<T>),
+      this.load(miss, thisArg, args, fn as (...args: unknown[]) => T | Promise<T>),
       // Past its computeTimeout a computation writes nothing: no reason to wait for it longer.
       this.computeTimeoutMs,
     );
-    const flight: Flight = { promise, startedMs: now };
+    const flight: Flight = { promise, miss };
     this.inflight.set(encoded, flight);
     const settled = (): void => {
       if (this.inflight.get(encoded) === flight) this.inflight.delete(encoded);
@@ -233,7 +265,8 @@ export class CacheNamespace {
     try {
       const read = await this.readL2(buildCacheKey(this.ctx.keyPrefix, this.name, encoded));
       if (read.status === 'hit') {
-        return { hit: true, value: this.fromL2(encoded, read, started) as T };
+        const fill = this.invalidations.mayWrite(encoded, started);
+        return { hit: true, value: this.fromL2(encoded, read, fill) as T };
       }
     } finally {
       this.invalidations.end();
@@ -251,16 +284,13 @@ export class CacheNamespace {
   async set(args: readonly unknown[], value: unknown): Promise<void> {
     const encoded = this.encode(args);
     this.invalidateLocally(encoded);
-    const nowMs = Date.now();
-    this.l1.set(encoded, { value, expiresAt: nowMs + this.ttlMs });
+    this.l1.set(encoded, { value, expiresAt: Date.now() + this.ttlMs });
     const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, encoded);
-    // An explicit overwrite: attempted even while the circuit is open (see L2Store.write).
-    try {
-      const outcome = await this.writeL2(cacheKey, value, nowMs, { gated: false });
+    await this.inOrder(encoded, async () => {
+      // An explicit overwrite: attempted even while the circuit is open (see L2Store.write).
+      const outcome = await this.writeL2(cacheKey, value, Date.now(), { gated: false });
       if (outcome === 'not-stored') await this.writeTombstone(cacheKey);
-    } finally {
-      this.endInvalidation(encoded);
-    }
+    });
   }
 
   /**
@@ -271,11 +301,24 @@ export class CacheNamespace {
     const encoded = this.encode(args);
     this.invalidateLocally(encoded);
     this.l1.delete(encoded);
-    try {
-      await this.writeTombstone(buildCacheKey(this.ctx.keyPrefix, this.name, encoded));
-    } finally {
+    await this.inOrder(encoded, () =>
+      this.writeTombstone(buildCacheKey(this.ctx.keyPrefix, this.name, encoded)),
+    );
+  }
+
+  /**
+   * Runs an invalidation's DynamoDB writes after the previous `set` or `delete` of the same key
+   * in this process has been answered: both are unconditional writes, and a retried earlier one
+   * must not land after a later one. Ends the invalidation opened by `invalidateLocally`.
+   */
+  private async inOrder(encoded: string, write: () => Promise<void>): Promise<void> {
+    const previous = this.invalidating.get(encoded);
+    const mine = (previous === undefined ? write() : previous.then(write, write)).finally(() => {
+      if (this.invalidating.get(encoded) === mine) this.invalidating.delete(encoded);
       this.endInvalidation(encoded);
-    }
+    });
+    this.invalidating.set(encoded, mine);
+    await mine;
   }
 
   /** Empties this process's L1 (L2 is untouched). */
@@ -288,9 +331,28 @@ export class CacheNamespace {
    * held by entries nobody reads again is returned without waiting for LRU eviction.
    */
   sweep(now: number): void {
+    // Computations past computeTimeout write nothing and hold nothing: let them go, even if they
+    // never settle (their callers still wait for them).
+    for (const [encoded, flight] of this.inflight) {
+      if (now - flight.miss.startedMs < this.computeTimeoutMs) continue;
+      this.inflight.delete(encoded);
+      this.finish(flight.miss);
+    }
     if (this.ttlMs === Infinity || now < this.nextSweepAt) return;
     this.nextSweepAt = now + Math.min(SWEEP_MAX_MS, Math.max(SWEEP_MIN_MS, this.ttlMs));
     sweepExpired(this.l1, now);
+  }
+
+  /** Ends a miss's part in the invalidation log, once. */
+  private finish(miss: Miss): void {
+    if (miss.ended) return;
+    miss.ended = true;
+    this.invalidations.end();
+  }
+
+  /** Whether a miss may still fill the layers with what it read or computed. */
+  private mayFill(miss: Miss): boolean {
+    return !miss.ended && this.invalidations.mayWrite(miss.encoded, miss.started);
   }
 
   /** A fresh L1 entry (counted as an L1 hit); an expired one is dropped. */
@@ -307,12 +369,12 @@ export class CacheNamespace {
   }
 
   /**
-   * Counts an L2 hit and copies it into L1, to live as long as the L2 item would, unless the key
-   * was invalidated since the read began.
+   * Counts an L2 hit and copies it into L1 (when `fill`: the key was not invalidated since the
+   * read began), to live as long as the L2 item would.
    */
-  private fromL2(encoded: string, hit: { value: unknown; t: number }, started: number): unknown {
+  private fromL2(encoded: string, hit: { value: unknown; t: number }, fill: boolean): unknown {
     this.stats.l2Hits++;
-    if (this.invalidations.mayWrite(encoded, started)) {
+    if (fill) {
       this.l1.set(encoded, { value: hit.value, expiresAt: hit.t * 1000 + this.ttlMs });
     }
     return hit.value;
@@ -340,34 +402,35 @@ export class CacheNamespace {
   }
 
   private async load<T>(
-    encoded: string,
-    startedMs: number,
+    miss: Miss,
     thisArg: unknown,
     args: readonly unknown[],
     fn: (...args: unknown[]) => T | Promise<T>,
   ): Promise<T> {
-    const started = this.invalidations.begin();
     try {
-      const miss: Miss = { encoded, started, startedMs, repair: false };
-      const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, encoded);
+      const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, miss.encoded);
       const read = await this.readL2(cacheKey);
-      if (read.status === 'hit') return this.fromL2(encoded, read, started) as T;
+      if (read.status === 'hit') return this.fromL2(miss.encoded, read, this.mayFill(miss)) as T;
       // An unreadable item may carry a bogus (future) t that a conditional write would respect.
-      miss.repair = read.status === 'corrupt';
+      if (read.status === 'corrupt') {
+        miss.repair = read.tRaw === undefined ? 'any' : { seenT: read.tRaw };
+      }
       if (this.lease === false || read === L2_FAILED) {
         return await this.compute(miss, cacheKey, thisArg, args, fn);
       }
-      const outcome = await this.awaitLease(cacheKey, this.lease);
-      if (outcome.status === 'hit') return this.fromL2(encoded, outcome, started) as T;
+      const outcome = await this.awaitLease(cacheKey, this.lease, miss.leaseOwner);
+      if (outcome.status === 'hit') {
+        return this.fromL2(miss.encoded, outcome, this.mayFill(miss)) as T;
+      }
       if (outcome.status === 'compute')
         return await this.compute(miss, cacheKey, thisArg, args, fn);
       try {
         return await this.compute(miss, cacheKey, thisArg, args, fn);
       } finally {
-        this.releaseLease(cacheKey);
+        this.releaseLease(cacheKey, miss.leaseOwner);
       }
     } finally {
-      this.invalidations.end();
+      this.finish(miss);
     }
   }
 
@@ -399,7 +462,7 @@ export class CacheNamespace {
    */
   private async fill(miss: Miss, cacheKey: string, value: unknown): Promise<void> {
     const nowMs = Date.now();
-    const { encoded, started } = miss;
+    const { encoded } = miss;
     if (nowMs - miss.startedMs > this.computeTimeoutMs) {
       // Its key was handed to newer callers, and tombstones only guard computations this young.
       this.warnOnce(
@@ -409,9 +472,9 @@ export class CacheNamespace {
       );
       return;
     }
-    if (!this.invalidations.mayWrite(encoded, started)) return;
+    if (!this.mayFill(miss)) return;
     const toL1 = (): void => {
-      if (this.invalidations.mayWrite(encoded, started)) {
+      if (this.mayFill(miss)) {
         this.l1.set(encoded, { value, expiresAt: nowMs + this.ttlMs });
       }
     };
@@ -421,7 +484,7 @@ export class CacheNamespace {
         cacheKey,
         value,
         nowMs,
-        miss.repair ? {} : { startedS: miss.startedMs / 1000 },
+        miss.repair === 'any' ? {} : { startedS: miss.startedMs / 1000, seenT: miss.repair?.seenT },
       );
     } catch (err) {
       toL1();
@@ -440,7 +503,7 @@ export class CacheNamespace {
     cacheKey: string,
     value: unknown,
     nowMs: number,
-    options: { gated?: boolean; startedS?: number },
+    options: { gated?: boolean; startedS?: number; seenT?: string },
   ): Promise<WriteOutcome> {
     let encoded: EncodedValue;
     try {
@@ -508,13 +571,16 @@ export class CacheNamespace {
    * lease: a cache fault costs a duplicate computation, never the caller's result, so it is
    * counted as an L2 error but never rejects, whatever `onError` says.
    */
-  private async awaitLease(cacheKey: string, lease: LeaseSettings): Promise<LeaseOutcome> {
+  private async awaitLease(
+    cacheKey: string,
+    lease: LeaseSettings,
+    owner: string,
+  ): Promise<LeaseOutcome> {
     const l2 = this.ctx.l2;
-    const owner = this.ctx.leaseOwner ?? '';
     const deadline = Date.now() + lease.waitMs;
     try {
-      if ((await l2.acquireLease(cacheKey, owner, lease.ttlMs, this.name)) === 'acquired') {
-        return await this.leaseAcquired(cacheKey);
+      if ((await this.acquire(cacheKey, owner, lease)) === 'acquired') {
+        return await this.leaseAcquired(cacheKey, owner);
       }
       for (;;) {
         await sleep(Math.min(lease.pollMs, Math.max(0, deadline - Date.now())));
@@ -525,8 +591,8 @@ export class CacheNamespace {
         const read = await l2.read(cacheKey, this.ttl, this.name, true);
         if (read.status === 'hit') return read;
         if (read.status === 'expired' && read.deleted) this.stats.l2Deletes++;
-        if ((await l2.acquireLease(cacheKey, owner, lease.ttlMs, this.name)) === 'acquired') {
-          return await this.leaseAcquired(cacheKey);
+        if ((await this.acquire(cacheKey, owner, lease)) === 'acquired') {
+          return await this.leaseAcquired(cacheKey, owner);
         }
       }
     } catch (err) {
@@ -535,12 +601,23 @@ export class CacheNamespace {
     }
   }
 
+  /** Takes the lease; a lease of this engine's (an earlier computation's, stale) is ours to take. */
+  private acquire(cacheKey: string, owner: string, lease: LeaseSettings): Promise<LeaseAcquire> {
+    return this.ctx.l2.acquireLease(
+      cacheKey,
+      owner,
+      `${this.ctx.leaseOwner ?? ''}#`,
+      lease.ttlMs,
+      this.name,
+    );
+  }
+
   /**
    * Looks at the value once more (strongly consistent) with the lease in hand: another process may
    * have computed it, written it and given its lease back between our miss and our lease. Without
    * this look that race costs a second computation.
    */
-  private async leaseAcquired(cacheKey: string): Promise<LeaseOutcome> {
+  private async leaseAcquired(cacheKey: string, owner: string): Promise<LeaseOutcome> {
     let read: L2Read;
     try {
       read = await this.ctx.l2.read(cacheKey, this.ttl, this.name, true);
@@ -549,7 +626,7 @@ export class CacheNamespace {
       return ACQUIRED;
     }
     if (read.status !== 'hit') return ACQUIRED;
-    this.releaseLease(cacheKey);
+    this.releaseLease(cacheKey, owner);
     return read;
   }
 
@@ -558,9 +635,9 @@ export class CacheNamespace {
    * if the computation failed). A failure costs nothing but the lease's lapse, so it is counted
    * and otherwise ignored; shutdown waits for it like for a write.
    */
-  private releaseLease(cacheKey: string): void {
+  private releaseLease(cacheKey: string, owner: string): void {
     this.ctx
-      .track(this.ctx.l2.releaseLease(cacheKey, this.ctx.leaseOwner ?? '', this.name))
+      .track(this.ctx.l2.releaseLease(cacheKey, owner, this.name))
       .catch((err: unknown) => this.leaseFailed(err as DynamoCacheError));
   }
 

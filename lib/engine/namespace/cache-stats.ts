@@ -25,6 +25,8 @@ export interface CacheStats {
   l2Refused: number;
   /** Items naming a class this process could not restore: served as misses and recomputed. */
   unrestorable: number;
+  /** Entries held in L1 when the snapshot was taken (a gauge, not a counter). */
+  l1Size: number;
 }
 
 /**
@@ -54,5 +56,6 @@ export function emptyStats(): CacheStats {
     l2Deletes: 0,
     l2Refused: 0,
     unrestorable: 0,
+    l1Size: 0,
   };
 }

@@ -69,12 +69,36 @@ export class UnrecordableValueError extends Error {
   override readonly name = 'UnrecordableValueError';
 }
 
+// Captured once: a Map or Set subclass may override its iterators, but the serializer walks the
+// built-in entries, in insertion order, and so must the record.
+const mapEntries = Map.prototype.entries as (
+  this: Map<unknown, unknown>,
+) => IterableIterator<[unknown, unknown]>;
+const setValues = Set.prototype.values as (this: Set<unknown>) => IterableIterator<unknown>;
+
+/** One object met by the walk: how it was reached, for the paths of the record. */
+interface Node {
+  readonly obj: object;
+  readonly parent: Node | undefined;
+  readonly step: ClassPathStep | undefined;
+}
+
+function pathOf(node: Node): ClassPathStep[] {
+  const path: ClassPathStep[] = [];
+  for (let n: Node | undefined = node; n?.step !== undefined; n = n.parent) path.push(n.step);
+  return path.reverse();
+}
+
 /**
- * Finds every class instance in `value` (the same objects the serializer writes: array elements,
- * own enumerable properties, Map keys and values, Set elements) and calls `onClass` once per class.
- * Returns the record, or `undefined` when the value holds no class instance (the common case: no
- * `c` attribute). Throws {@link UnrecordableValueError} for an instance of a class that could not be
- * found again by name (anonymous, or a prototype that is not a class's).
+ * Finds every class instance in `value` (the same objects the serializer writes: array elements
+ * and properties, own enumerable properties, Map keys and values, Set elements) and calls
+ * `onClass` once per instance. Returns the record, or `undefined` when the value holds no class
+ * instance (the common case: no `c` attribute). Iterative, so as deep as the serializer goes.
+ *
+ * Throws {@link UnrecordableValueError} for what another process could not get back as it was:
+ * an instance of a class that could not be found again by name (anonymous, or a prototype that is
+ * not a class's), of a built-in class whose state is internal (`URL`, `Blob`…), or a Map, Set,
+ * Error, Date or other built-in carrying own properties the serializer drops.
  */
 export function recordClasses(
   value: unknown,
@@ -83,41 +107,79 @@ export function recordClasses(
   if (value === null || typeof value !== 'object') return undefined;
   let record: ClassRecord | undefined;
   const seen = new Set<object>();
-  const path: ClassPathStep[] = [];
-  const visit = (obj: object): void => {
-    if (seen.has(obj)) return;
+  const stack: Node[] = [{ obj: value, parent: undefined, step: undefined }];
+  const push = (child: unknown, parent: Node, step: ClassPathStep): void => {
+    if (child !== null && typeof child === 'object' && !seen.has(child)) {
+      stack.push({ obj: child, parent, step });
+    }
+  };
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    const obj = node.obj;
+    if (seen.has(obj)) continue;
     seen.add(obj);
     const proto = Object.getPrototypeOf(obj) as object | null;
     if (proto === null || !isNativePrototype(obj, proto)) {
-      const name = proto === null ? NULL_PROTOTYPE : classNameOf(proto, path);
+      const name = proto === null ? NULL_PROTOTYPE : classNameOf(obj, proto, node);
       if (proto !== null) onClass((proto as { constructor: ClassRef }).constructor, name);
       record ??= {};
-      (record[name] ??= []).push(path.slice());
+      (record[name] ??= []).push(pathOf(node));
     }
+    // Children are pushed in reverse, so the walk meets them (and records shared objects at their
+    // first path) in the serializer's order.
+    const children: [unknown, ClassPathStep][] = [];
     if (Array.isArray(obj)) {
-      for (let i = 0; i < obj.length; i++) step(obj[i] as unknown, i);
+      for (const k of Object.keys(obj)) {
+        const index = Number(k);
+        children.push([
+          (obj as unknown as Record<string, unknown>)[k],
+          Number.isInteger(index) && String(index) === k ? index : k,
+        ]);
+      }
     } else if (types.isMap(obj)) {
       let i = 0;
-      for (const [k, v] of obj as Map<unknown, unknown>) {
-        step(k, ['k', i]);
-        step(v, ['v', i]);
+      for (const [k, v] of mapEntries.call(obj as Map<unknown, unknown>)) {
+        children.push([k, ['k', i]], [v, ['v', i]]);
         i++;
       }
+      assertNoOwnProperties(obj, node, 'a Map');
     } else if (types.isSet(obj)) {
       let i = 0;
-      for (const v of obj as Set<unknown>) step(v, ['s', i++]);
-    } else if (!ArrayBuffer.isView(obj) && !types.isDate(obj) && !types.isRegExp(obj)) {
-      for (const k of Object.keys(obj)) step((obj as Record<string, unknown>)[k], k);
+      for (const v of setValues.call(obj as Set<unknown>)) children.push([v, ['s', i++]]);
+      assertNoOwnProperties(obj, node, 'a Set');
+    } else if (ArrayBuffer.isView(obj) || types.isAnyArrayBuffer(obj)) {
+      // Bytes: their own keys are their indices (listing them would cost as much as the bytes).
+    } else if (isOpaqueBuiltin(obj)) {
+      assertNoOwnProperties(obj, node, 'a built-in object (Date, RegExp, Error, boxed value)');
+    } else {
+      for (const k of Object.keys(obj)) children.push([(obj as Record<string, unknown>)[k], k]);
     }
-  };
-  const step = (child: unknown, at: ClassPathStep): void => {
-    if (child === null || typeof child !== 'object') return;
-    path.push(at);
-    visit(child);
-    path.pop();
-  };
-  visit(value);
+    for (let i = children.length - 1; i >= 0; i--) {
+      const [child, step] = children[i] as [unknown, ClassPathStep];
+      push(child, node, step);
+    }
+  }
   return record;
+}
+
+/** Built-ins whose data the serializer keeps in its own way, never as their own properties. */
+function isOpaqueBuiltin(obj: object): boolean {
+  return (
+    types.isDate(obj) ||
+    types.isRegExp(obj) ||
+    types.isNativeError(obj) ||
+    types.isBoxedPrimitive(obj)
+  );
+}
+
+function assertNoOwnProperties(obj: object, node: Node, what: string): void {
+  const own = Object.keys(obj).filter(
+    (k) => !(types.isNativeError(obj) && (k === 'message' || k === 'stack' || k === 'cause')),
+  );
+  if (own.length > 0) {
+    throw new UnrecordableValueError(
+      `${formatClassPath(pathOf(node))} is ${what} with own properties (${own.slice(0, 3).join(', ')}), which the serializer does not keep`,
+    );
+  }
 }
 
 /**
@@ -127,36 +189,80 @@ export function recordClasses(
 function isNativePrototype(obj: object, proto: object): boolean {
   if (NATIVE_PROTOTYPES.has(proto)) return true;
   const name = (proto as { constructor?: { name?: unknown } }).constructor?.name;
-  const base = Object.getPrototypeOf(proto) as object | null;
+  if (typeof name !== 'string' || !isBuiltinPrototypeChain(proto)) return false;
   switch (name) {
     case 'Object':
-      return base === null;
+      return Object.getPrototypeOf(proto) === null;
     case 'Array':
-      return Array.isArray(obj) && isRealmObjectPrototype(base);
+      return Array.isArray(obj);
     case 'Map':
-      return types.isMap(obj) && isRealmObjectPrototype(base);
+      return types.isMap(obj);
     case 'Set':
-      return types.isSet(obj) && isRealmObjectPrototype(base);
+      return types.isSet(obj);
     case 'Date':
-      return types.isDate(obj) && isRealmObjectPrototype(base);
+      return types.isDate(obj);
+    case 'RegExp':
+      return types.isRegExp(obj);
+    case 'ArrayBuffer':
+    case 'SharedArrayBuffer':
+      return types.isAnyArrayBuffer(obj);
+    case 'DataView':
+      return types.isDataView(obj);
+    case 'Boolean':
+    case 'Number':
+    case 'String':
+    case 'BigInt':
+      return types.isBoxedPrimitive(obj);
     default:
-      return false;
+      return (
+        (ArrayBuffer.isView(obj) &&
+          /^(?:Big)?(?:Int|Uint|Float)\d+(?:Clamped)?Array$/.test(name)) ||
+        (types.isNativeError(obj) && /^(?:Eval|Range|Reference|Syntax|Type|URI)?Error$/.test(name))
+      );
   }
 }
 
-function isRealmObjectPrototype(proto: object | null): boolean {
-  return proto !== null && Object.getPrototypeOf(proto) === null;
+/** A built-in's prototype sits at most two steps above `null` (Uint8Array → TypedArray → Object). */
+function isBuiltinPrototypeChain(proto: object): boolean {
+  let depth = 0;
+  for (
+    let p = Object.getPrototypeOf(proto) as object | null;
+    p !== null;
+    p = Object.getPrototypeOf(p) as object | null
+  ) {
+    if (++depth > 2) return false;
+  }
+  return true;
 }
 
-function classNameOf(proto: object, path: readonly ClassPathStep[]): string {
+function classNameOf(obj: object, proto: object, node: Node): string {
   const ctor = (proto as { constructor?: unknown }).constructor;
   const name = typeof ctor === 'function' ? ctor.name : '';
+  const where = formatClassPath(pathOf(node));
   if (typeof ctor !== 'function' || ctor.prototype !== proto || name === '') {
     throw new UnrecordableValueError(
-      `the value at ${formatClassPath(path)} has a prototype that is not a named class's, so another process could not restore it`,
+      `the value at ${where} has a prototype that is not a named class's, so another process could not restore it`,
+    );
+  }
+  // A built-in or host class (URL, Blob, Headers…) keeps its state where the serializer cannot
+  // see it: it would come back as an empty shell that throws.
+  if ((globalThis as Record<string, unknown>)[name] === ctor || isNodeInternal(obj)) {
+    throw new UnrecordableValueError(
+      `the value at ${where} is a ${name}, whose state the serializer cannot keep; store what it holds instead (e.g. a URL's href)`,
     );
   }
   return name;
+}
+
+/** Objects of Node's own classes that hide their state from property walks. */
+function isNodeInternal(obj: object): boolean {
+  return (
+    types.isPromise(obj) ||
+    types.isProxy(obj) ||
+    types.isWeakMap(obj) ||
+    types.isWeakSet(obj) ||
+    types.isExternal(obj)
+  );
 }
 
 /** A path as a reader would write it: `value.orders[0]`. */
@@ -229,8 +335,11 @@ export function restoreClasses(
     let list = listed.get(container);
     if (list === undefined) {
       list = [];
-      if (types.isMap(container)) for (const [k, v] of container) list.push(k, v);
-      else for (const v of container) list.push(v);
+      if (types.isMap(container)) {
+        for (const [k, v] of mapEntries.call(container as Map<unknown, unknown>)) list.push(k, v);
+      } else {
+        for (const v of setValues.call(container as Set<unknown>)) list.push(v);
+      }
       listed.set(container, list);
     }
     return list;

@@ -21,7 +21,8 @@ export class ClassNameConflictError extends Error {
  * Three tiers, looked up in this order:
  * 1. declared: `types` (module-wide, on `@DynamoCached`, on service calls). Two different declared
  *    classes with one name are a configuration error.
- * 2. seen: every class in a result this process computed.
+ * 2. seen: every class in a result this process computed, per namespace (two modules may each
+ *    have a class named `Item`: each namespace restores its own).
  * 3. metadata: the classes that class-transformer, TypeORM and `@nestjs/graphql` (when installed)
  *    already know, read when a name is not found in the first two. A name two of them share
  *    restores nothing (the item is recomputed) until one is declared.
@@ -31,7 +32,8 @@ export class ClassNameConflictError extends Error {
  */
 export class ClassRegistry {
   private readonly declared = new Map<string, Known>();
-  private readonly seen = new Map<string, Known>();
+  /** Namespace → class name → the class seen in that namespace's computed results. */
+  private readonly seen = new Map<string, Map<string, Known>>();
   /** Classes already checked against the metadata (a class is checked once). */
   private readonly verified = new WeakSet<ClassRef>();
   private sources: readonly MetadataClassSource[] | undefined;
@@ -53,7 +55,7 @@ export class ClassRegistry {
           `${origin}: "types" must list named classes, got ${describe(cls)}`,
         );
       }
-      const known = this.declared.get(cls.name);
+      const known = this.declared.get(cls.name) ?? this.seenElsewhere(cls);
       if (known !== undefined && known.cls !== cls) {
         throw new DynamoCacheError(
           'config',
@@ -82,13 +84,16 @@ export class ClassRegistry {
    * Admits a class found in a value about to be stored, as `name` (its own name). Throws
    * {@link ClassNameConflictError} when another class would be restored under that name.
    */
-  admit(cls: ClassRef, name: string, origin: Origin): void {
+  admit(cls: ClassRef, name: string, namespace: string): void {
+    const origin = `a result of ${namespace}`;
     const declared = this.declared.get(name);
     if (declared !== undefined) {
       if (declared.cls === cls) return;
       throw conflict(name, declared.origin, origin);
     }
-    const seen = this.seen.get(name);
+    let inNamespace = this.seen.get(namespace);
+    if (inNamespace === undefined) this.seen.set(namespace, (inNamespace = new Map()));
+    const seen = inNamespace.get(name);
     if (seen !== undefined) {
       if (seen.cls === cls) return;
       throw conflict(name, seen.origin, origin);
@@ -99,15 +104,15 @@ export class ClassRegistry {
       }
       this.verified.add(cls);
     }
-    this.seen.set(name, { cls, origin });
+    inNamespace.set(name, { cls, origin });
   }
 
   /**
    * The class to restore under `name`, or why there is none: unknown here, or ambiguous (two
    * classes in the metadata and none declared or seen).
    */
-  resolve(name: string): ClassRef | { readonly missing: string } {
-    const known = this.declared.get(name) ?? this.seen.get(name);
+  resolve(name: string, namespace: string): ClassRef | { readonly missing: string } {
+    const known = this.declared.get(name) ?? this.seen.get(namespace)?.get(name);
     if (known !== undefined) return known.cls;
     const candidates = this.fromMetadata(name);
     const first = candidates[0];
@@ -123,6 +128,15 @@ export class ClassRegistry {
       };
     }
     return first.cls;
+  }
+
+  /** A class seen in some namespace under `cls`'s name that is not `cls`. */
+  private seenElsewhere(cls: ClassRef): Known | undefined {
+    for (const byName of this.seen.values()) {
+      const known = byName.get(cls.name);
+      if (known !== undefined && known.cls !== cls) return known;
+    }
+    return undefined;
   }
 
   private fromMetadata(name: string): Known[] {

@@ -46,14 +46,14 @@ export class ValueCodec {
     await this.registry.ready();
     let record: ClassRecord | undefined;
     try {
-      record = recordClasses(value, (cls, name) =>
-        this.registry.admit(cls, name, `a result of ${namespace}`),
-      );
+      record = recordClasses(value, (cls, name) => this.registry.admit(cls, name, namespace));
     } catch (err) {
-      if (err instanceof UnrecordableValueError || err instanceof ClassNameConflictError) {
-        throw new UnstorableValueError(err.message);
-      }
-      throw err;
+      // Whatever stops the walk (a getter that throws, too) stops the value at L1, never the call.
+      throw new UnstorableValueError(
+        err instanceof UnrecordableValueError || err instanceof ClassNameConflictError
+          ? err.message
+          : `its classes could not be recorded (${err instanceof Error ? err.message : String(err)})`,
+      );
     }
     let bytes: Uint8Array;
     try {
@@ -67,7 +67,11 @@ export class ValueCodec {
   }
 
   /** Deserializes stored bytes and gives the value's objects their classes back. */
-  async decode(bytes: Uint8Array, classes: string | undefined): Promise<DecodedValue> {
+  async decode(
+    bytes: Uint8Array,
+    classes: string | undefined,
+    namespace: string,
+  ): Promise<DecodedValue> {
     let value: unknown;
     try {
       value = this.serializer.deserialize(bytes);
@@ -89,7 +93,7 @@ export class ValueCodec {
     await this.registry.ready();
     let missing: string | undefined;
     const restored = restoreClasses(value, record as ClassRecord, (name) => {
-      const found = this.registry.resolve(name);
+      const found = this.registry.resolve(name, namespace);
       if (typeof found === 'function') return found;
       missing = found.missing;
       return undefined;
