@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
+import { runInNewContext } from 'node:vm';
 import { isDeepStrictEqual } from 'node:util';
 import { buildCacheKey, DynamoCached, DynamoCacheError, encodeKey } from '../lib/index.js';
 import { bootCache, scanTable } from './support/apps.js';
@@ -198,6 +199,18 @@ describe('canonical cache keys', () => {
     expect((error as DynamoCacheError).operation).toBe('key');
     expect((error as DynamoCacheError).namespace).toBe('RatesService.rate');
     expect((error as Error).message).toBe(message);
+  });
+
+  it('tells holes from undefined, rejects array properties and Errors of another realm', () => {
+    // eslint-disable-next-line no-sparse-arrays
+    expect(key([[, 1]])).not.toBe(key([[undefined, 1]]));
+    // eslint-disable-next-line no-sparse-arrays
+    expect(encodeKey([, 1])).not.toBe(encodeKey([undefined, 1]));
+    expect(() => encodeKey([Object.assign([1], { page: 2 })], 'Svc.m')).toThrow(
+      'Svc.m: argument 0 is an array with properties besides its elements',
+    );
+    const foreign = runInNewContext('new TypeError("a")') as object;
+    expect(() => encodeKey([foreign], 'Svc.m')).toThrow(/argument 0 is an Error/);
   });
 
   it('names the key material, not an argument, when a key function returned it', () => {

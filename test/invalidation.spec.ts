@@ -381,4 +381,92 @@ describe(`invalidation sticks (${testServerKind()})`, () => {
     expect(await b.svc.profile('u1')).toBe('u1:new');
     expect(b.svc.calls).toBe(1);
   });
+
+  it('a tombstone past its exp is still a miss, and a reader never deletes it', async () => {
+    const table = await fx.dynamo.table();
+    const nowS = Date.now() / 1000;
+    await fx.admin.send(
+      new PutItemCommand({
+        TableName: table,
+        Item: {
+          cache_key: { S: cacheKey('u1') },
+          t: { N: String(nowS - 7200) },
+          exp: { N: String(Math.ceil(nowS - 3600)) },
+        },
+      }),
+    );
+    const db = new FakeDb();
+    db.rows.set('u1', 'row');
+    const a = await app(table, db);
+    expect(await a.cache.lookup(NS, ['u1'])).toEqual({ hit: false });
+    expect(a.calls.get('DeleteItem')).toBe(0);
+    expect((await rawItem(table, 'u1'))?.t?.N).toBe(String(nowS - 7200));
+  });
+
+  it('a repair of an unreadable item does not overwrite a delete made while it computed', async () => {
+    const table = await fx.dynamo.table();
+    // An item with a bogus t (a day ahead): unreadable, so the next computation replaces it...
+    const futureT = String(Date.now() / 1000 + 86_400);
+    await fx.admin.send(
+      new PutItemCommand({
+        TableName: table,
+        Item: {
+          cache_key: { S: cacheKey('u1') },
+          v: { B: new Uint8Array([1]) },
+          t: { N: futureT },
+        },
+      }),
+    );
+    const db = new FakeDb();
+    db.rows.set('u1', 'old');
+    const a = await app(table, db);
+    const b = await app(table, db);
+    db.holdNext = 1;
+    const repairing = a.svc.profile('u1');
+    await until(() => db.held.length === 1, "A's computation to read its row");
+    // ...but a delete made meanwhile (by another app) wins over that repair.
+    db.rows.set('u1', 'new');
+    await b.cache.delete(NS, ['u1']);
+    db.held[0]!();
+    expect(await within(repairing, "A's caller")).toBe('u1:old');
+    expect(nsStats(a).l2Refused).toBe(1);
+    expect(await storedValue(table, 'u1')).toBe(NO_VALUE);
+    expect(await b.svc.profile('u1')).toBe('u1:new');
+  });
+
+  it('set then delete of one key in one process reach DynamoDB in that order, even when the set is slow', async () => {
+    const table = await fx.dynamo.table();
+    const db = new FakeDb();
+    db.rows.set('u1', 'row');
+    const client = fx.dynamo.client();
+    let releaseFirstPut!: () => void;
+    const firstPutHeld = new Promise<void>((resolve) => (releaseFirstPut = resolve));
+    let puts = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        // The set's PutItem is slow (a retry, throttling): it waits for the test.
+        if (context.commandName === 'PutItemCommand' && ++puts === 1) await firstPutHeld;
+        return next(args);
+      },
+      { step: 'initialize', name: 'holdFirstPutItem' },
+    );
+    const moduleRef = await bootCache({ table, client, ttl: 600 }, [
+      ProfileService,
+      { provide: FAKE_DB, useValue: db },
+    ]);
+    fx.apps.push(moduleRef, { close: async () => releaseFirstPut() });
+    const cache = moduleRef.get(DynamoCacheService);
+
+    const setting = cache.set(NS, ['u1'], 'u1:set');
+    const deleting = cache.delete(NS, ['u1']);
+    await sleep(50);
+    releaseFirstPut();
+    await within(Promise.all([setting, deleting]), 'the set and the delete');
+    // The delete was made last: its tombstone is what DynamoDB holds.
+    expect(await storedValue(table, 'u1')).toBe(NO_VALUE);
+    expect((await rawItem(table, 'u1'))?.t).toBeDefined();
+    const other = await app(table, db);
+    expect(await other.svc.profile('u1')).toBe('u1:row');
+    expect(other.svc.calls).toBe(1);
+  });
 });
