@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { assertFreshBuild } from './support/fresh-build.js';
 
 const probe = fileURLToPath(new URL('./fixtures/memory-probe.mjs', import.meta.url));
+const routeProbe = fileURLToPath(new URL('./fixtures/route-memory-probe.mjs', import.meta.url));
 const MB = 1024 * 1024;
 
 interface Report {
@@ -42,4 +43,31 @@ describe('bounded memory (heap measured after gc() in a process of its own)', ()
     // …and it is returned once they expire, with no read.
     expect(r.after - r.before).toBeLessThan(3 * MB);
   });
+
+  it.each(['express', 'fastify'])(
+    '20,000 requests with unique query strings under the default options (%s): under 5 MB, L1 at its default bound',
+    async (adapter) => {
+      const env: NodeJS.ProcessEnv = { ...process.env, ADAPTER: adapter };
+      delete env.NODE_OPTIONS;
+      const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', routeProbe], {
+        env,
+        maxBuffer: 1024 * 1024,
+      });
+      const r = JSON.parse(stdout.trim().split('\n').pop() as string) as {
+        before: number;
+        after: number;
+        statuses: Record<string, number>;
+        l1Size: number;
+        misses: number;
+        lastIsHit: boolean;
+      };
+      expect(r.statuses).toEqual({ 200: 20_200 });
+      // Every request went through the cache (each a miss: unique URLs) …
+      expect(r.misses).toBe(20_200);
+      expect(r.lastIsHit).toBe(true);
+      // … and the process holds the default 1,000 entries, not 20,000.
+      expect(r.l1Size).toBe(1000);
+      expect(r.after - r.before).toBeLessThan(5 * MB);
+    },
+  );
 });
