@@ -31,6 +31,7 @@ import { v8Serializer } from '../lib/engine/values/serializer.js';
 import { countCalls } from '../test/support/call-counter.js';
 import { fmtRate, fmtRatio, interleaved, measure, ratioChart } from './harness.js';
 import { httpGroup } from './http.js';
+import { routeMemory } from './route-memory.js';
 
 const quick = process.argv.includes('--quick');
 const MS = quick ? 100 : 1000;
@@ -383,6 +384,8 @@ async function memoryGroup(): Promise<Group> {
   gc();
   const boundedMb = (process.memoryUsage().heapUsed - base) / 1024 / 1024;
   const entryMb = (10_000 * ourBytes) / 1024 / 1024;
+  const urls = quick ? 2_000 : 20_000;
+  const route = await routeMemory(urls, gc);
   const fmtBytes = (v: number) => `${v.toFixed(0)} B`;
   return {
     name: 'L1 memory (lower is better; ratio = baseline / figure)',
@@ -406,6 +409,14 @@ async function memoryGroup(): Promise<Group> {
         display: `${boundedMb.toFixed(1)} MB`,
         ratio: entryMb / Math.max(boundedMb, 0.01),
         detail: `10,000 entries x ${ourBytes.toFixed(0)} B = ${entryMb.toFixed(1)} MB expected; L1 holds ${e2.l1Size}`,
+      },
+      {
+        label: `heap growth after ${urls.toLocaleString('en')} unique URLs to a cached route, default options (Express)`,
+        value: route.mb,
+        unit: 'MB',
+        display: `${route.mb.toFixed(1)} MB`,
+        ratio: 5 / Math.max(route.mb, 0.01),
+        detail: `L1 holds ${route.l1Size} (default maxsize); ratio = 5 MB budget / figure`,
       },
     ],
   };
