@@ -8,7 +8,8 @@
  * Each class name maps to the paths of its instances. A path step is a property name (string),
  * an array index (number), or, inside a Map or a Set, `["k", i]` (the i-th key), `["v", i]` (the
  * i-th value) or `["s", i]` (the i-th element), in insertion order, which the serializer keeps.
- * `[]` is the value itself. Objects created with a `null` prototype are recorded under `#null`.
+ * `[]` is the value itself. Objects created with a `null` prototype (or an empty prototype on
+ * `null`, as query-string parsers make) are recorded under `#null`.
  * An object reached twice (shared or cyclic) is recorded once, at the first path found.
  */
 
@@ -119,8 +120,9 @@ export function recordClasses(
     seen.add(obj);
     const proto = Object.getPrototypeOf(obj) as object | null;
     if (proto === null || !isNativePrototype(obj, proto)) {
-      const name = proto === null ? NULL_PROTOTYPE : classNameOf(obj, proto, node);
-      if (proto !== null) onClass((proto as { constructor: ClassRef }).constructor, name);
+      const bare = proto === null || isBarePrototype(proto);
+      const name = bare ? NULL_PROTOTYPE : classNameOf(obj, proto, node);
+      if (!bare) onClass((proto as { constructor: ClassRef }).constructor, name);
       record ??= {};
       (record[name] ??= []).push(pathOf(node));
     }
@@ -159,6 +161,15 @@ export function recordClasses(
     }
   }
   return record;
+}
+
+/**
+ * A prototype that is an empty object on `null` (what query-string parsers such as Fastify's use
+ * for a fast dictionary): nothing to restore but the absence of `Object.prototype`, so such an
+ * object is recorded like one with a `null` prototype.
+ */
+function isBarePrototype(proto: object): boolean {
+  return Object.getPrototypeOf(proto) === null && Reflect.ownKeys(proto).length === 0;
 }
 
 /** Built-ins whose data the serializer keeps in its own way, never as their own properties. */
