@@ -11,8 +11,6 @@ import {
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import { fork, type ChildProcess } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deserialize, serialize } from 'node:v8';
 import request from 'supertest';
@@ -28,6 +26,7 @@ import {
 import { bootCache, scanTable } from './support/apps.js';
 import { countCalls, useTestDynamo, type CallCounter } from './support/dynamo-server.js';
 import { RecordingLogger } from './support/recording-logger.js';
+import { assertFreshBuild } from './support/fresh-build.js';
 
 /*
  * Values keep their classes across processes. App A is this (jest) process, on the library's
@@ -211,28 +210,6 @@ interface Worker {
   call(target: string, method: string, ...args: unknown[]): Promise<Anatomy>;
   state(): Promise<WorkerState>;
   close(): Promise<void>;
-}
-
-/** The worker imports dist/: refuse to test a build older than the source. */
-function assertFreshBuild(): void {
-  const newest = (dir: string): number =>
-    Math.max(
-      0,
-      ...readdirSync(dir, { withFileTypes: true }).map((e) =>
-        e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs,
-      ),
-    );
-  let built = 0;
-  try {
-    built = statSync(join(root, 'dist', 'index.js')).mtimeMs;
-  } catch {
-    // missing: reported below
-  }
-  if (built < newest(join(root, 'lib'))) {
-    throw new Error(
-      'dist/ is missing or older than lib/: run `npm run build` first (npm test does)',
-    );
-  }
 }
 
 const children: ChildProcess[] = [];

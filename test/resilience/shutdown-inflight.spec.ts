@@ -17,6 +17,7 @@ import {
 } from '../../lib/index.js';
 import { scanTable, sleep } from '../support/apps.js';
 import { startDynamo, testServerKind, type TestDynamo } from '../support/dynamo-server.js';
+import { until } from '../support/waits.js';
 
 interface Report {
   id: number;
@@ -66,15 +67,6 @@ class ReportsController {
   @DynamoCached(600)
   async report(@Param('id') id: string): Promise<Report> {
     return this.work.run(Number(id));
-  }
-}
-
-/** Waits until `done()` holds; fails the test (instead of hanging it) after `ms`. */
-async function until(done: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
   }
 }
 
@@ -146,7 +138,7 @@ describe(`shutdown with computations in flight (${testServerKind()})`, () => {
     const reports = app.get(ReportService);
     const ids = range(0, 100);
     const results = Promise.allSettled(ids.map((id) => reports.report(id)));
-    await until(() => work.started === 100, 'all 100 computations to start');
+    await until(() => work.started === 100, 'all 100 computations to start', 10_000);
     work.release();
     const closing = app.close();
     // Every computation is still running when close() begins.
@@ -190,7 +182,7 @@ describe(`shutdown with computations in flight (${testServerKind()})`, () => {
     const hung = reports.report(0);
     const ids = range(1, 21);
     const results = Promise.allSettled(ids.map((id) => reports.report(id)));
-    await until(() => work.started === 21, 'all 21 computations to start');
+    await until(() => work.started === 21, 'all 21 computations to start', 10_000);
     work.release();
     expect(work.finished).toBe(0);
 
@@ -223,7 +215,7 @@ describe(`shutdown with computations in flight (${testServerKind()})`, () => {
     const work = app.get(Work);
     work.hang.add(0);
     void app.get(ReportService).report(0);
-    await until(() => work.started === 1, 'the computation to start');
+    await until(() => work.started === 1, 'the computation to start', 10_000);
 
     const started = Date.now();
     await app.close();
@@ -255,7 +247,7 @@ describe(`shutdown with computations in flight (${testServerKind()})`, () => {
         return { status: res.status, body: (await res.json()) as unknown };
       }),
     );
-    await until(() => work.started === 50, 'all 50 requests to reach their handler');
+    await until(() => work.started === 50, 'all 50 requests to reach their handler', 10_000);
     work.release();
     const closing = app.close();
     expect(work.finished).toBe(0);
