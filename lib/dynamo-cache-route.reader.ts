@@ -11,6 +11,7 @@ const RESPONSE_PASSTHROUGH_METADATA = '__responsePassthrough__';
 const SSE_METADATA = '__sse__';
 const RESPONSE_PARAMTYPE = 1; // RouteParamtypes.RESPONSE: @Res()
 const NEXT_PARAMTYPE = 2; // RouteParamtypes.NEXT: @Next()
+const GRAPHQL_INFO_PARAMTYPE = 2; // GqlParamtype.INFO: @Info() (same key, other numbering)
 /** `'Query' | 'Mutation' | 'Subscription'` on a root resolver method. */
 export const GRAPHQL_RESOLVER_TYPE_METADATA = 'graphql:resolver_type';
 /** `true` on a `@ResolveField()` method. */
@@ -30,6 +31,8 @@ export interface RouteInfo {
   readonly query: 'all' | readonly string[];
   /** Statuses that may be stored. */
   readonly statuses: readonly number[];
+  /** Resolvers that read `@Info()`: the selection set joins the key. */
+  readonly readsInfo: boolean;
   /** Resolvers: derives the key material from `(parent, args)`. */
   readonly key: ((...args: never[]) => unknown) | undefined;
   /** The controller or resolver class, which owns a namespace derived from its name. */
@@ -55,18 +58,22 @@ export function readRoute(
     string,
     unknown
   >;
+  const paramTypes = Object.keys(params).map((k) => Number(k.split(':')[0]));
+  const rootType: unknown = Reflect.getMetadata(GRAPHQL_RESOLVER_TYPE_METADATA, handler);
+  const resolver =
+    rootType !== undefined ||
+    Reflect.getMetadata(GRAPHQL_RESOLVE_PROPERTY_METADATA, handler) === true;
+  // GraphQL keeps its own parameter kinds under the same key, numbered otherwise.
   const writesResponse =
-    Object.keys(params).some((k) => {
-      const type = Number(k.split(':')[0]);
-      return type === RESPONSE_PARAMTYPE || type === NEXT_PARAMTYPE;
-    }) && !Reflect.getMetadata(RESPONSE_PASSTHROUGH_METADATA, controller, methodName);
+    !resolver &&
+    paramTypes.some((type) => type === RESPONSE_PARAMTYPE || type === NEXT_PARAMTYPE) &&
+    !Reflect.getMetadata(RESPONSE_PASSTHROUGH_METADATA, controller, methodName);
   const sse = Reflect.getMetadata(SSE_METADATA, handler) === true;
   const skipped =
     reflector.getAllAndOverride<boolean | undefined>(NO_DYNAMO_CACHE_METADATA, [
       handler,
       controller,
     ]) === true;
-  const rootType: unknown = Reflect.getMetadata(GRAPHQL_RESOLVER_TYPE_METADATA, handler);
   const mutates = rootType === 'Mutation' || rootType === 'Subscription';
 
   const namespaceOptions: NamespaceOptions = {};
@@ -84,6 +91,7 @@ export function readRoute(
     vary: options?.vary ?? [],
     query: options?.query ?? 'all',
     statuses: options?.statuses ?? DEFAULT_STATUSES,
+    readsInfo: resolver && paramTypes.includes(GRAPHQL_INFO_PARAMTYPE),
     key: options?.key,
     owner:
       options?.namespace === undefined

@@ -32,10 +32,10 @@ import type { ResolvedDynamoCacheOptions } from './interfaces/dynamo-cache-modul
 const INTERCEPTORS_METADATA = '__interceptors__';
 
 /**
- * Requests (HTTP) and field resolutions (GraphQL `info`) already taken by the first (outermost)
- * DynamoCacheInterceptor that saw them. A WeakSet rather than a property on the request: a new
- * property changes the request object's shape, and the framework's own code on that object then
- * runs measurably slower (about 5% of a hit).
+ * Calls (their argument lists, which every interceptor of one call shares: Nest builds one
+ * execution context per call) already taken by the first (outermost) DynamoCacheInterceptor that
+ * saw them. A WeakSet rather than a property on the request: a new property changes the request
+ * object's shape, and the framework's own code on that object then runs measurably slower.
  */
 const HANDLED = new WeakSet<object>();
 
@@ -59,6 +59,8 @@ interface HttpRequestLike extends KeyedRequest {
 interface HttpResponseLike {
   statusCode?: number;
   getHeaders?(): Record<string, unknown>;
+  /** Fastify: the Node response under the reply. */
+  raw?: unknown;
 }
 
 /** What a GraphQL server puts in its context: the HTTP request, under one of these names. */
@@ -123,8 +125,9 @@ export type DynamoCacheRouteKey = readonly unknown[];
  * @Injectable()
  * export class UserCacheInterceptor extends DynamoCacheInterceptor {
  *   override trackBy(context: ExecutionContext) {
- *     const req = context.switchToHttp().getRequest<{ user?: { id: string }; originalUrl: string }>();
- *     return req.user ? [req.user.id, req.originalUrl] : undefined;
+ *     const req = context.switchToHttp().getRequest<Request & { user?: { id: string } }>();
+ *     // The host too: the same path may serve other tenants.
+ *     return req.user ? [req.headers.host, req.user.id, req.originalUrl] : undefined;
  *   }
  * }
  */
@@ -164,9 +167,11 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     const type = context.getType<string>();
     if (type === 'graphql') return this.interceptResolver(context, next);
     if (type !== 'http') return next.handle();
+    // One call's interceptors share its argument list: the first (outermost) one caches.
+    const call = context.getArgs();
+    if (HANDLED.has(call)) return next.handle();
+    HANDLED.add(call);
     const request = context.switchToHttp().getRequest<HttpRequestLike>();
-    if (HANDLED.has(request)) return next.handle();
-    HANDLED.add(request);
 
     const route = this.route(context);
     const method = this.requestMethod(request);
@@ -237,89 +242,151 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     key: DynamoCacheRouteKey,
     route: RouteInfo,
   ): Promise<Observable<unknown>> {
-    let ran = false;
-    let stored: unknown;
-    try {
-      stored = await ns.run(undefined, key, async () => {
-        ran = true;
-        const result = await lastValueFrom(next.handle(), { defaultValue: undefined });
-        if (isStream(result)) throw new UncacheableResult(result);
-        const response = context.switchToHttp().getResponse<HttpResponseLike>();
-        const status = response.statusCode ?? 200;
-        const headers = responseHeaders(response);
-        if (refusalOf(status, headers, route.statuses) !== undefined) {
-          throw new UncacheableResult(result);
+    // Settles once this request's own handler (if this request runs it) has its result: the
+    // response goes out then, while the computation waits for it to be sent to decide, on the
+    // headers as sent, whether it may be stored.
+    const own = deferred<OwnResult>();
+    const stored = ns.run(undefined, key, async () => {
+      let result: unknown;
+      try {
+        result = await lastValueFrom(next.handle(), { defaultValue: undefined });
+      } catch (err) {
+        own.reject(err);
+        throw err;
+      }
+      if (isStream(result)) {
+        own.resolve({ result, etag: undefined });
+        throw new UncacheableResult(result);
+      }
+      const response = context.switchToHttp().getResponse<HttpResponseLike>();
+      // The handler's status: an outer 304 (ours, or Express answering a conditional request
+      // itself) does not change what the response is.
+      const status = response.statusCode ?? 200;
+      const etag = entityTag(result);
+      own.resolve({ result, etag });
+      // Hooks, middleware and outer interceptors may still add Set-Cookie or Cache-Control:
+      // only the response as sent says whether it may be shared.
+      if (!(await sent(response))) throw new UncacheableResult(result);
+      const headers = responseHeaders(response);
+      if (refusalOf(status, headers, route.statuses, route.vary) !== undefined) {
+        throw new UncacheableResult(result);
+      }
+      return new DynamoCacheRouteResponse(status, replayedHeaders(headers), result, etag);
+    });
+    const first = await Promise.race([
+      own.promise.then(
+        (value) => ({ kind: 'own' as const, value }),
+        (error: unknown) => ({ kind: 'failed' as const, error }),
+      ),
+      stored.then(
+        (value) => ({ kind: 'stored' as const, value }),
+        (error: unknown) => ({ kind: 'refused' as const, error }),
+      ),
+    ]);
+    if (first.kind === 'failed') throw first.error;
+    if (first.kind === 'own') {
+      // The rest happens after this response: a cache fault must not reach it.
+      stored.catch((err: unknown) => {
+        if (!(err instanceof UncacheableResult)) {
+          this.logger.warn(`${route.namespace}: ${(err as Error).message}`);
         }
-        return new DynamoCacheRouteResponse(
-          status,
-          replayedHeaders(headers),
-          result,
-          entityTag(result),
-        );
       });
-    } catch (err) {
-      if (!(err instanceof UncacheableResult)) throw err;
-      this.setHeader(context, 'X-Cache', 'MISS');
-      // A stream can be read once, and a private response is its client's only: a request that
-      // waited on another one's makes its own.
-      return ran ? of(err.value) : next.handle();
+      return this.answer(context, first.value.result, first.value.etag, 'MISS');
     }
-    // The request that ran the handler has its status and headers already.
-    return this.replay(context, stored, ran ? 'MISS' : 'HIT', !ran);
+    if (first.kind === 'refused') {
+      if (!(first.error instanceof UncacheableResult)) throw first.error;
+      // Another request's private response or stream: this one makes its own.
+      this.setHeader(context, 'X-Cache', 'MISS');
+      return next.handle();
+    }
+    return this.replay(context, first.value, 'HIT', true);
   }
 
-  /** Answers from a stored response: its status, headers and body, or 304 when the tag matches. */
+  /** Sends a body with its entity tag (or 304 when the request's `If-None-Match` matches it). */
+  private answer(
+    context: ExecutionContext,
+    body: unknown,
+    etag: string | undefined,
+    label: 'HIT' | 'MISS',
+  ): Observable<unknown> {
+    this.setHeader(context, 'X-Cache', label);
+    if (etag === undefined || isStream(body)) return of(body);
+    this.setHeader(context, 'ETag', etag);
+    const response = context.switchToHttp().getResponse<HttpResponseLike>();
+    const status = response.statusCode ?? 200;
+    const request = context.switchToHttp().getRequest<HttpRequestLike>();
+    const adapter = this.httpAdapterHost?.httpAdapter;
+    // Conditional requests apply to successful responses only (RFC 9110 §13.2.1).
+    if (
+      adapter &&
+      status >= 200 &&
+      status < 300 &&
+      matchesIfNoneMatch(request.headers?.['if-none-match'], etag)
+    ) {
+      adapter.status(response, 304);
+      return of(undefined);
+    }
+    return of(body);
+  }
+
+  /** Answers from a stored response: its status and headers, then its body (or 304). */
   private replay(
     context: ExecutionContext,
     stored: unknown,
     label: 'HIT' | 'MISS',
     restore: boolean,
   ): Observable<unknown> {
-    this.setHeader(context, 'X-Cache', label);
     // An entry of 0.1.0 under a custom trackBy key: the body alone.
-    if (!(stored instanceof DynamoCacheRouteResponse)) return of(stored);
+    if (!(stored instanceof DynamoCacheRouteResponse)) {
+      this.setHeader(context, 'X-Cache', label);
+      return of(stored);
+    }
     const adapter = this.httpAdapterHost?.httpAdapter;
-    const response: unknown = context.switchToHttp().getResponse();
     if (restore && adapter) {
+      const response: unknown = context.switchToHttp().getResponse();
       adapter.status(response, stored.status);
       for (const name of Object.keys(stored.headers)) {
         adapter.setHeader(response, name, stored.headers[name] as string);
       }
     }
-    const etag = stored.headers.etag ?? stored.etag;
-    if (etag === undefined) return of(stored.body);
-    if (stored.headers.etag === undefined) this.setHeader(context, 'ETag', etag);
-    const request = context.switchToHttp().getRequest<HttpRequestLike>();
-    if (adapter && matchesIfNoneMatch(request.headers?.['if-none-match'], etag)) {
-      adapter.status(response, 304);
-      return of(undefined);
-    }
-    return of(stored.body);
+    return this.answer(context, stored.body, stored.headers.etag ?? stored.etag, label);
   }
 
-  /** GraphQL: a `@DynamoCached` `@Query()` or `@ResolveField()`, keyed by its arguments. */
+  /**
+   * GraphQL: a `@DynamoCached` `@Query()` or `@ResolveField()`, keyed by its arguments (or its
+   * `key` of `(parent, args)`), the host, the selection set when the resolver reads `@Info()`,
+   * and the `vary` headers.
+   */
   private interceptResolver(
     context: ExecutionContext,
     next: CallHandler,
   ): Observable<unknown> | Promise<Observable<unknown>> {
-    const info: unknown = context.getArgByIndex(3);
-    if (info !== null && typeof info === 'object') {
-      if (HANDLED.has(info)) return next.handle();
-      HANDLED.add(info);
-    }
+    const call = context.getArgs();
+    if (HANDLED.has(call)) return next.handle();
+    HANDLED.add(call);
     const route = this.route(context);
     // A global interceptor caches routes by default, but resolvers only when asked to.
     if (!route.decorated || !route.cacheable) return next.handle();
     const parent: unknown = context.getArgByIndex(0);
     const args: unknown = context.getArgByIndex(1) ?? {};
     const gql = (context.getArgByIndex(2) ?? {}) as GraphqlContextLike;
-    const request = gql.req ?? gql.request ?? gql.reply?.request ?? {};
+    const request = gql.req ?? gql.request ?? gql.reply?.request;
+    if (request === undefined) {
+      // No HTTP request to check for credentials: not cached, rather than shared blindly.
+      this.warnOnce(
+        route,
+        `${route.namespace}: the GraphQL context has no request (req), so it is not cached`,
+      );
+      return next.handle();
+    }
     if (!mayShare(request, this.resolvePrivateHeaders(), route.vary)) return next.handle();
     const material: unknown[] = [
       route.key === undefined
         ? args
         : (route.key as (p: unknown, a: unknown) => unknown)(parent, args),
+      headerText(request.headers?.host),
     ];
+    if (route.readsInfo) material.push(selectionOf(context.getArgByIndex(3)));
     for (const name of route.vary) material.push(request.headers?.[name] ?? null);
     const ns = (route.cache ??= this.routeNamespace(route));
     if (ns === null) return next.handle();
@@ -328,6 +395,14 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     return from(
       ns.run(undefined, material, () => lastValueFrom(next.handle(), { defaultValue: undefined })),
     );
+  }
+
+  private readonly warned = new WeakSet<RouteInfo>();
+
+  private warnOnce(route: RouteInfo, message: string): void {
+    if (this.warned.has(route)) return;
+    this.warned.add(route);
+    this.logger.warn(message);
   }
 
   private route(context: ExecutionContext): RouteInfo {
@@ -443,6 +518,90 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     const adapter = this.httpAdapterHost?.httpAdapter;
     if (adapter) adapter.setHeader(context.switchToHttp().getResponse(), name, value);
   }
+}
+
+/** What a request that runs the handler gets back first: its result and that body's tag. */
+interface OwnResult {
+  readonly result: unknown;
+  readonly etag: string | undefined;
+}
+
+interface Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Read only when this request ran the handler; otherwise nobody waits for it.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+/**
+ * Resolves `true` once the response has been sent (its headers final), `false` when the
+ * connection closed first.
+ */
+function sent(response: HttpResponseLike): Promise<boolean> {
+  const raw = (response.raw ?? response) as HttpResponseLike & {
+    writableFinished?: boolean;
+    once?(event: string, listener: () => void): unknown;
+  };
+  if (raw.writableFinished === true) return Promise.resolve(true);
+  if (typeof raw.once !== 'function') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    raw.once?.('finish', () => resolve(true));
+    raw.once?.('close', () => resolve(raw.writableFinished === true));
+  });
+}
+
+function headerText(value: string | string[] | undefined): string | null {
+  if (value === undefined) return null;
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/**
+ * The fields a GraphQL query selects below this one, as a sorted list (fragments followed): part
+ * of the key of a resolver that reads `@Info()` and may fetch only what is selected.
+ */
+function selectionOf(info: unknown): string {
+  const fragments = ((info as { fragments?: Record<string, SelectionSetLike> } | null)?.fragments ??
+    {}) as Record<string, SelectionSetLike>;
+  const nodes = ((info as { fieldNodes?: SelectionLike[] } | null)?.fieldNodes ??
+    []) as SelectionLike[];
+  const out = new Set<string>();
+  const walk = (set: SelectionSetLike | undefined, prefix: string, depth: number): void => {
+    if (set === undefined || depth > 32) return;
+    for (const node of set.selectionSet?.selections ?? []) {
+      if (node.kind === 'Field') {
+        const name = `${prefix}${node.name?.value ?? ''}`;
+        out.add(name);
+        walk(node, `${name}.`, depth + 1);
+      } else if (node.kind === 'FragmentSpread') {
+        walk(fragments[node.name?.value ?? ''], prefix, depth + 1);
+      } else {
+        walk(node, `${prefix}${node.typeCondition?.name?.value ?? ''}:`, depth + 1);
+      }
+    }
+  };
+  for (const node of nodes) walk(node, '', 0);
+  return [...out].sort().join(',');
+}
+
+/** The parts of graphql-js AST nodes read by selectionOf. */
+interface SelectionSetLike {
+  readonly selectionSet?: { readonly selections?: readonly SelectionLike[] };
+}
+interface SelectionLike extends SelectionSetLike {
+  readonly kind?: string;
+  readonly name?: { readonly value?: string };
+  readonly typeCondition?: { readonly name?: { readonly value?: string } };
 }
 
 /** The headers set on the response so far (by the handler, `@Header()`, inner interceptors). */

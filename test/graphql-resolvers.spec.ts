@@ -12,6 +12,8 @@ import {
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import {
   Args,
+  Context,
+  Info,
   Field,
   Float,
   GraphQLModule,
@@ -88,6 +90,26 @@ class TokenRateResolver {
   @DynamoCached({ ttl: 60, vary: ['authorization'] })
   tokenRate(@Args('from') from: string, @Args('to') to: string): Rate {
     this.runs++;
+    return new Rate(from, to);
+  }
+}
+
+/** Reads the GraphQL context and the selection: still cached, keyed by the selection too. */
+@Resolver(() => Rate)
+class ContextRateResolver {
+  runs = 0;
+
+  @Query(() => Rate)
+  @DynamoCached(60)
+  contextRate(
+    @Args('from') from: string,
+    @Args('to') to: string,
+    @Context() ctx: { req?: unknown },
+    @Info() info: { fieldName?: string },
+  ): Rate {
+    this.runs++;
+    expect(ctx.req).toBeDefined();
+    expect(info.fieldName).toBe('contextRate');
     return new Rate(from, to);
   }
 }
@@ -189,6 +211,9 @@ class WarningRecorder implements LoggerService {
 const cacheKey = (namespace: string, material: unknown[]): string =>
   buildCacheKey('', namespace, encodeKey(material));
 
+/** The Host every test request carries (see gql()). */
+const GQL_HOST = 'api.example';
+
 const RATE_FIELDS = '{ id from to value label }';
 const usdEur = { id: 'USD-EUR', from: 'USD', to: 'EUR', value: 0.92, label: '1 USD = 0.92 EUR' };
 const usdGbp = { id: 'USD-GBP', from: 'USD', to: 'GBP', value: 0.79, label: '1 USD = 0.79 GBP' };
@@ -233,9 +258,11 @@ describe('GraphQL resolvers with @DynamoCached (two applications on one table)',
       calls,
       client,
       async gql(query, headers = {}) {
+        // Both applications are reached under one host name, as behind a load balancer: the
+        // host joins a resolver's key, as it does a route's.
         const res = await request(app.getHttpServer())
           .post('/graphql')
-          .set(headers)
+          .set({ host: GQL_HOST, ...headers })
           .send({ query })
           .expect(200);
         const body = res.body as { data?: Record<string, unknown>; errors?: unknown };
@@ -268,7 +295,7 @@ describe('GraphQL resolvers with @DynamoCached (two applications on one table)',
     // The item: namespace RateResolver.rate, key material [args], the value a Rate.
     const items = await scanTable(fx.admin, table);
     expect(items.map((i) => i.cache_key!.S)).toEqual([
-      cacheKey('RateResolver.rate', [{ from: 'USD', to: 'EUR' }]),
+      cacheKey('RateResolver.rate', [{ from: 'USD', to: 'EUR' }, GQL_HOST]),
     ]);
     expect(JSON.parse(items[0]!.c!.S!)).toEqual({ Rate: [[]] });
 
@@ -289,14 +316,30 @@ describe('GraphQL resolvers with @DynamoCached (two applications on one table)',
     expect(a.calls.counts).toEqual({ GetItem: 2, PutItem: 2 });
     expect(await keysIn(table)).toEqual(
       [
-        cacheKey('RateResolver.rate', [{ from: 'USD', to: 'EUR' }]),
-        cacheKey('RateResolver.rate', [{ from: 'USD', to: 'GBP' }]),
+        cacheKey('RateResolver.rate', [{ from: 'USD', to: 'EUR' }, GQL_HOST]),
+        cacheKey('RateResolver.rate', [{ from: 'USD', to: 'GBP' }, GQL_HOST]),
       ].sort(),
     );
     // ... which B reads from L2 too.
     expect(await b.gql(q('USD', 'GBP'))).toEqual({ rate: usdGbp });
     expect(b.app.get(RateResolver).runs).toBe(0);
     expect(b.calls.counts).toEqual({ GetItem: 2 });
+  });
+
+  it('1b. a resolver that takes @Context() and @Info() is cached too, keyed by its selection', async () => {
+    const table = await fx.dynamo.table();
+    const a = await gqlApp(table, [ContextRateResolver]);
+    const byId = `{ contextRate(from: "USD", to: "EUR") { id } }`;
+    const byLabel = `{ contextRate(from: "USD", to: "EUR") { id label } }`;
+    await a.gql(byId);
+    await a.gql(byId);
+    expect(a.app.get(ContextRateResolver).runs).toBe(1);
+    // Another selection: another entry (a resolver reading @Info() may fetch only what is asked).
+    expect(await a.gql(byLabel)).toEqual({
+      contextRate: { id: usdEur.id, label: usdEur.label },
+    });
+    expect(a.app.get(ContextRateResolver).runs).toBe(2);
+    expect(await keysIn(table)).toHaveLength(2);
   });
 
   it('2. credentials: a request with Authorization runs the resolver every time with no DynamoDB call; with vary: ["authorization"] it is cached per token', async () => {
@@ -336,9 +379,9 @@ describe('GraphQL resolvers with @DynamoCached (two applications on one table)',
     const args = { from: 'USD', to: 'EUR' };
     expect(await keysIn(table)).toEqual(
       [
-        cacheKey('RateResolver.rate', [args]),
-        cacheKey('TokenRateResolver.tokenRate', [args, 'Bearer alice']),
-        cacheKey('TokenRateResolver.tokenRate', [args, 'Bearer bob']),
+        cacheKey('RateResolver.rate', [args, GQL_HOST]),
+        cacheKey('TokenRateResolver.tokenRate', [args, GQL_HOST, 'Bearer alice']),
+        cacheKey('TokenRateResolver.tokenRate', [args, GQL_HOST, 'Bearer bob']),
       ].sort(),
     );
   });
@@ -363,8 +406,8 @@ describe('GraphQL resolvers with @DynamoCached (two applications on one table)',
     expect(a.calls.counts).toEqual({ GetItem: 2, PutItem: 2 });
     expect(await keysIn(table)).toEqual(
       [
-        cacheKey('InverseResolver.inverse', ['USD-EUR']),
-        cacheKey('InverseResolver.inverse', ['USD-GBP']),
+        cacheKey('InverseResolver.inverse', ['USD-EUR', GQL_HOST]),
+        cacheKey('InverseResolver.inverse', ['USD-GBP', GQL_HOST]),
       ].sort(),
     );
 
@@ -453,7 +496,7 @@ describe('GraphQL resolvers with @DynamoCached (two applications on one table)',
     expect(a.calls.counts).toEqual({ GetItem: 1, PutItem: 1 });
     expect(a.stats()['RateResolver.rate']).toMatchObject({ misses: 1, l1Hits: 1, l2Writes: 1 });
     expect(await keysIn(table)).toEqual([
-      cacheKey('RateResolver.rate', [{ from: 'USD', to: 'EUR' }]),
+      cacheKey('RateResolver.rate', [{ from: 'USD', to: 'EUR' }, GQL_HOST]),
     ]);
 
     const fresh = `{ freshRate(from: "USD", to: "EUR") ${RATE_FIELDS} }`;

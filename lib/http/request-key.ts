@@ -1,8 +1,9 @@
 /*
  * What identifies a cached route response (RFC 9111 §4: the method and the target URI): the
- * method (HEAD as GET), the host (lower-cased, port included, and X-Forwarded-Host when a proxy
- * sent one), the path, and the query parameters sorted by name (or only those a route allows),
- * then the values of the headers the route varies on. Nothing here knows NestJS.
+ * method (HEAD as GET), the host (lower-cased, port included, and what a proxy says of the
+ * original host and scheme when it sends X-Forwarded-Host, X-Forwarded-Proto or Forwarded), the
+ * path, and the query parameters sorted by name (or only those a route allows), then the values
+ * of the headers the route varies on. Nothing here knows NestJS.
  */
 
 /** The parts of an Express or Fastify request read here. */
@@ -11,7 +12,15 @@ export interface KeyedRequest {
 }
 
 /**
- * The key material of a request: `[method, host, path, query, ...vary header values]`.
+ * More query parameters than this and a request is served uncached: sorting and filtering cost
+ * grows with them, and frameworks stop parsing at some count (Express: 1,000), past which the key
+ * and what the handler sees could disagree.
+ */
+export const MAX_QUERY_PARAMETERS = 256;
+
+/**
+ * The key material of a request: `[method, host, path, query, ...vary header values]`, or
+ * `undefined` when the request is not to be cached (too many query parameters).
  *
  * @param url the request URL as the framework reports it (path and query, global prefix included)
  * @param query `'all'`, or the names of the parameters that join the key
@@ -22,16 +31,18 @@ export function requestKey(
   request: KeyedRequest,
   query: 'all' | readonly string[],
   vary: readonly string[],
-): unknown[] {
+): unknown[] | undefined {
   const headers = request.headers ?? {};
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
   const search = q === -1 ? '' : url.slice(q + 1);
+  const normalised = search === '' ? '' : normaliseQuery(search, query);
+  if (normalised === undefined) return undefined;
   const material: unknown[] = [
     method === 'HEAD' ? 'GET' : method,
     hostOf(headers),
     path,
-    search === '' ? '' : normaliseQuery(search, query),
+    normalised,
   ];
   for (const name of vary) material.push(headerValue(headers[name]));
   return material;
@@ -39,25 +50,55 @@ export function requestKey(
 
 /**
  * The query string with its parameters sorted by name (stable: repeated parameters keep their
- * order, which may matter) and re-encoded, keeping only `allowed` ones unless it is `'all'`.
+ * order, which may matter), kept as sent (no decoding, so two strings the framework would parse
+ * differently never share a key), and only the `allowed` ones unless it is `'all'`: a name
+ * allowed admits its bracket and dot forms too (`filter[status]`, `filter.status`), which
+ * extended query parsers read as that parameter. `undefined` past {@link MAX_QUERY_PARAMETERS}.
+ *
+ * @example
+ * normaliseQuery('b=2&a=1&utm=x', ['a', 'b']) // 'a=1&b=2'
  */
-export function normaliseQuery(search: string, allowed: 'all' | readonly string[]): string {
+export function normaliseQuery(
+  search: string,
+  allowed: 'all' | readonly string[],
+): string | undefined {
   if (allowed !== 'all' && allowed.length === 0) return '';
-  const params = new URLSearchParams(search);
-  if (allowed !== 'all') {
-    for (const name of [...new Set(params.keys())])
-      if (!allowed.includes(name)) params.delete(name);
+  const pairs = search.split('&').filter((pair) => pair !== '');
+  if (pairs.length > MAX_QUERY_PARAMETERS) return undefined;
+  const named: [string, string][] = [];
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    const name = decodeName(eq === -1 ? pair : pair.slice(0, eq));
+    if (allowed === 'all' || allowed.some((a) => admits(a, name))) named.push([name, pair]);
   }
-  params.sort();
-  return params.toString();
+  named.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  return named.map(([, pair]) => pair).join('&');
+}
+
+function admits(allowed: string, name: string): boolean {
+  return (
+    name === allowed ||
+    (name.startsWith(allowed) && (name[allowed.length] === '[' || name[allowed.length] === '.'))
+  );
+}
+
+function decodeName(raw: string): string {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '));
+  } catch {
+    return raw;
+  }
 }
 
 function hostOf(headers: Readonly<Record<string, string | string[] | undefined>>): string {
-  const host = headerValue(headers.host ?? headers[':authority'])?.toLowerCase() ?? '';
-  const forwarded = headerValue(headers['x-forwarded-host'])?.toLowerCase();
-  // A proxy's X-Forwarded-Host is what an app behind it may render: it joins the key, never
-  // replaces the Host it came with.
-  return forwarded === undefined ? host : `${host} ${forwarded}`;
+  let host = headerValue(headers.host ?? headers[':authority'])?.toLowerCase() ?? '';
+  // What a proxy says of the original request is what an app behind it may render (absolute
+  // links, tenants): it joins the key, never replaces the Host it came with.
+  for (const name of ['x-forwarded-host', 'x-forwarded-proto', 'forwarded']) {
+    const value = headerValue(headers[name]);
+    if (value !== null) host += ` ${name}=${value.toLowerCase()}`;
+  }
+  return host;
 }
 
 function headerValue(value: string | string[] | undefined): string | null {

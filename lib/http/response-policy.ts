@@ -14,14 +14,25 @@ export function refusalOf(
   status: number,
   headers: ResponseHeaders,
   statuses: readonly number[],
+  vary: readonly string[],
 ): string | undefined {
   if (!statuses.includes(status)) return `status ${status}`;
   if (headers['set-cookie'] !== undefined) return 'it sets a cookie';
   const cacheControl = headerText(headers['cache-control']).toLowerCase();
   const directive = /(?:^|,)\s*(private|no-store|no-cache)\b/.exec(cacheControl);
   if (directive !== null) return `Cache-Control: ${directive[1]}`;
+  // A response that says it varies on a header the key does not hold would be served to
+  // requests it was not made for. CORS and compression middleware vary the headers they set and
+  // the encoding, never the body this cache stores.
+  for (const name of headerText(headers.vary).toLowerCase().split(',')) {
+    const h = name.trim();
+    if (h === '*') return 'Vary: *';
+    if (h !== '' && !vary.includes(h) && !IGNORED_VARY.has(h)) return `Vary: ${h}`;
+  }
   return undefined;
 }
+
+const IGNORED_VARY = new Set(['origin', 'accept-encoding']);
 
 /**
  * The headers a hit replays: those that describe the body (`Content-*` but its length, which the
@@ -32,7 +43,7 @@ export function replayedHeaders(headers: ResponseHeaders): Record<string, string
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
-    if ((name.startsWith('content-') && name !== 'content-length') || REPLAYED.has(name)) {
+    if ((name.startsWith('content-') && !NOT_REPLAYED.has(name)) || REPLAYED.has(name)) {
       out[name] = headerText(value);
     }
   }
@@ -40,11 +51,20 @@ export function replayedHeaders(headers: ResponseHeaders): Record<string, string
 }
 
 const REPLAYED = new Set(['cache-control', 'expires', 'last-modified', 'etag', 'link']);
+/** Computed by the framework, or set per request by middleware (a CSP nonce). */
+const NOT_REPLAYED = new Set([
+  'content-length',
+  'content-security-policy',
+  'content-security-policy-report-only',
+]);
 
-/** A strong entity tag of a body: the hash of its serialized form, quoted. */
+/**
+ * A weak entity tag of a body (RFC 9110 §8.8.1): the hash of the value before it is written to
+ * the wire, so equal values share it, byte-for-byte equality of their encodings aside.
+ */
 export function entityTag(body: unknown): string | undefined {
   try {
-    return `"${createHash('sha1').update(serialize(body)).digest('base64url')}"`;
+    return `W/"${createHash('sha1').update(serialize(body)).digest('base64url')}"`;
   } catch {
     return undefined;
   }
