@@ -56,6 +56,16 @@ export function assertComputeTimeout(
   }
 }
 
+/** Checks `unless`: `undefined`, or a function. */
+export function assertUnless(value: unknown, where: string): void {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new DynamoCacheError(
+      'config',
+      `${where} "unless" must be a function of the result (and the arguments) returning true to skip storing it`,
+    );
+  }
+}
+
 /** Checks `types`: `undefined`, or an array of named classes. */
 export function assertTypes(
   value: unknown,
@@ -119,6 +129,7 @@ export async function resolveModuleOptions(
   assertMaxsize(o.maxsize, 'DynamoCacheModule option');
   assertComputeTimeout(o.computeTimeout, 'DynamoCacheModule option');
   assertTypes(o.types, 'DynamoCacheModule option');
+  assertUnless(o.unless, 'DynamoCacheModule option');
   if (o.keyPrefix !== undefined && typeof o.keyPrefix !== 'string') {
     throw configError('keyPrefix', 'must be a string');
   }
@@ -160,6 +171,7 @@ export async function resolveModuleOptions(
     computeTimeout: o.computeTimeout ?? DEFAULT_COMPUTE_TIMEOUT_MS,
     types: o.types ?? [],
     privateHeaders: resolvePrivateHeaders(o.privateHeaders),
+    unless: o.unless,
   };
 }
 

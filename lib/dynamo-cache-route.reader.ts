@@ -2,6 +2,7 @@ import type { Reflector } from '@nestjs/core';
 import { DYNAMO_CACHED_METADATA, NO_DYNAMO_CACHE_METADATA } from './dynamo-cache.constants.js';
 import type { NamespaceOptions, NamespaceOwner } from './engine/cache-engine.js';
 import type { CacheNamespace } from './engine/namespace/cache-namespace.js';
+import { DynamoCacheRouteResponse } from './http/cached-response.js';
 import type { DynamoCachedOptions } from './interfaces/dynamo-cached-options.interface.js';
 
 // Nest's and @nestjs/graphql's own metadata keys, spelled out: @nestjs/common 12 exposes its
@@ -82,6 +83,12 @@ export function readRoute(
   if (options?.table !== undefined) namespaceOptions.table = options.table;
   if (options?.computeTimeout !== undefined) {
     namespaceOptions.computeTimeout = options.computeTimeout;
+  }
+  const unless = options?.unless as ((value: unknown, ...args: unknown[]) => boolean) | undefined;
+  if (unless !== undefined) {
+    // A route's entry is the whole response: the predicate is about its body.
+    namespaceOptions.unless = ((value: unknown, ...args: unknown[]) =>
+      unless(value instanceof DynamoCacheRouteResponse ? value.body : value, ...args)) as never;
   }
   return {
     cacheable: !writesResponse && !sse && !skipped && !mutates,

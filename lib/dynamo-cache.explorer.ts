@@ -197,6 +197,7 @@ export class DynamoCacheExplorer implements OnModuleInit {
       // Resolved by the decorator already: LeaseSettings or false.
       lease: options.lease as LeaseSettings | false | undefined,
       computeTimeout: options.computeTimeout,
+      unless: options.unless,
       // A namespace chosen on purpose may be shared; a derived one must not be, by accident.
       owner: options.namespace === undefined ? owner : undefined,
     });

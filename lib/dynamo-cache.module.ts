@@ -49,6 +49,7 @@ const providers: Provider[] = [
         lease: o.lease,
         computeTimeout: o.computeTimeout,
         types: o.types,
+        unless: o.unless,
         logger: new Logger('DynamoCache'),
       }),
     inject: [DYNAMO_CACHE_OPTIONS, LazyDynamoClient],

@@ -9,6 +9,7 @@ import {
   assertMaxsize,
   assertTtl,
   assertTypes,
+  assertUnless,
 } from './dynamo-cache-options.resolver.js';
 import { CacheEngine } from './engine/cache-engine.js';
 import type { CacheLookup } from './engine/namespace/cache-namespace.js';
@@ -38,6 +39,20 @@ export interface DynamoCacheNamespaceOptions {
   computeTimeout?: number;
   /** Classes to restore by name when values are read back from DynamoDB (see the module option). */
   types?: readonly ClassRef[];
+  /** A result for which this returns `true` is returned but not stored (see `@DynamoCached`). */
+  unless?: (value: never, ...args: never[]) => boolean;
+}
+
+/**
+ * Options of {@link DynamoCacheService.wrap}: the namespace's, and for this call only
+ * `forceFresh`.
+ *
+ * @example
+ * await cache.wrap('users.byId', [id], () => repo.find(id), { ttl: 300, forceFresh: true });
+ */
+export interface DynamoCacheWrapOptions extends DynamoCacheNamespaceOptions {
+  /** Recompute now, without reading either layer, and overwrite what they hold. */
+  forceFresh?: boolean;
 }
 
 /**
@@ -72,10 +87,14 @@ export class DynamoCacheService implements BeforeApplicationShutdown, OnApplicat
     namespace: string,
     args: readonly unknown[],
     fn: () => T | Promise<T>,
-    options?: DynamoCacheNamespaceOptions,
+    options?: DynamoCacheWrapOptions,
   ): Promise<T> {
     try {
-      return this.ns(namespace, options).run(undefined, args, fn as () => T | Promise<T>);
+      if (options === undefined) return this.ns(namespace).run(undefined, args, fn);
+      const { forceFresh, ...namespaceOptions } = options;
+      return this.ns(namespace, namespaceOptions).run(undefined, args, fn, {
+        forceFresh: forceFresh === true,
+      });
     } catch (err) {
       return Promise.reject(err as Error);
     }
@@ -133,6 +152,21 @@ export class DynamoCacheService implements BeforeApplicationShutdown, OnApplicat
     return this.ns(namespace).delete(args);
   }
 
+  /**
+   * {@link delete} for many entries of one namespace: their tombstones are written 25 to a
+   * `BatchWriteItem` call (unprocessed items retried).
+   *
+   * @example
+   * await cache.deleteMany('users.byId', ids.map((id) => [id]));
+   */
+  deleteMany(namespace: string, argsList: readonly (readonly unknown[])[]): Promise<void> {
+    try {
+      return this.ns(namespace).deleteMany(argsList);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
   /** Counters per namespace and in total: L1 hits, L2 hits, misses, L2 errors, writes, deletes. */
   stats(): CacheStatsSnapshot {
     return this.engine.stats();
@@ -173,6 +207,7 @@ export class DynamoCacheService implements BeforeApplicationShutdown, OnApplicat
     assertMaxsize(options.maxsize, where);
     assertComputeTimeout(options.computeTimeout, where);
     assertTypes(options.types, where);
+    assertUnless(options.unless, where);
     const { types, ...rest } = options;
     if (types !== undefined)
       this.engine.declareTypes(types, `a DynamoCacheService call on "${namespace}"`);

@@ -11,7 +11,14 @@
  * if (err instanceof DynamoCacheError && dynamoCalls.includes(err.operation)) alerts.cacheDown();
  */
 export type DynamoCacheOperation =
-  'GetItem' | 'PutItem' | 'DeleteItem' | 'CreateTable' | 'key' | 'config' | 'serialize';
+  | 'GetItem'
+  | 'PutItem'
+  | 'DeleteItem'
+  | 'BatchWriteItem'
+  | 'CreateTable'
+  | 'key'
+  | 'config'
+  | 'serialize';
 
 /**
  * Extra context attached to a {@link DynamoCacheError}: the constructor's third argument, for code

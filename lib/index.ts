@@ -13,6 +13,7 @@ export {
   DynamoCacheService,
   type DynamoCacheNamespaceOptions,
   type DynamoCacheReadOptions,
+  type DynamoCacheWrapOptions,
 } from './dynamo-cache.service.js';
 export {
   createCacheTable,

@@ -6,6 +6,7 @@ import {
   assertMaxsize,
   assertTtl,
   assertTypes,
+  assertUnless,
 } from '../dynamo-cache-options.resolver.js';
 import { resolveLease } from '../engine/l2/cache-lease.js';
 import { DynamoCacheError } from '../errors.js';
@@ -77,6 +78,7 @@ export function DynamoCached(
     assertMaxsize(options.maxsize, where);
     assertComputeTimeout(options.computeTimeout, where);
     assertTypes(options.types, where);
+    assertUnless(options.unless, where);
     if (options.key !== undefined && typeof options.key !== 'function') {
       throw new DynamoCacheError('config', `${where} "key" must be a function of the arguments`);
     }

@@ -52,6 +52,8 @@ export interface CacheEngineSettings {
   computeTimeout?: number;
   /** Classes to restore from L2 by name, for every namespace. */
   types?: readonly ClassRef[];
+  /** A result for which this returns `true` is returned but not stored. */
+  unless?: (value: never) => boolean;
 }
 
 /** Default `l2Timeout`: far above DynamoDB's usual latency, far below a request's patience. */
@@ -68,6 +70,8 @@ export interface NamespaceOptions {
   lease?: LeaseSettings | false;
   /** Overrides the engine's `computeTimeout` for this namespace. */
   computeTimeout?: number;
+  /** A result for which this returns `true` is not stored (overrides the engine's). */
+  unless?: (value: never, ...args: never[]) => boolean;
   /** Classes to restore from L2 by name (registered engine-wide; see {@link CacheEngine.declareTypes}). */
   types?: readonly ClassRef[];
   /**
@@ -166,6 +170,7 @@ export class CacheEngine {
           requirePromise: options.requirePromise,
           lease: options.lease === undefined ? (s.lease ?? false) : options.lease,
           computeTimeout: fixed.computeTimeout,
+          unless: options.unless ?? s.unless,
         },
         context,
       );

@@ -102,6 +102,14 @@ export interface DynamoCacheModuleOptions {
    * DynamoCacheModule.forRoot({ table: 'app-cache', privateHeaders: ['x-api-key'] })
    */
   privateHeaders?: readonly string[];
+  /**
+   * A result for which this returns `true` is returned but stored in neither layer (an empty
+   * list, a `null` from a lookup that may succeed later). `@DynamoCached({ unless })` overrides it.
+   *
+   * @example
+   * DynamoCacheModule.forRoot({ table: 'app-cache', unless: (value) => value == null })
+   */
+  unless?: (value: never) => boolean;
 }
 
 /**
@@ -138,6 +146,8 @@ export interface ResolvedDynamoCacheOptions {
   types: readonly ClassRef[];
   /** Lower-cased; the built-in credentials (`authorization`, `proxy-authorization`, `cookie`) first. */
   privateHeaders: readonly string[];
+  /** `undefined` when not given. */
+  unless: ((value: never) => boolean) | undefined;
 }
 
 /**

@@ -74,4 +74,12 @@ export interface DynamoCachedOptions {
    * @DynamoCached({ ttl: 3600, computeTimeout: 5 * 60_000 }) // a slow report
    */
   computeTimeout?: number;
+  /**
+   * A result for which this returns `true` is returned to the caller but stored in neither layer.
+   * Called with the result and the method's arguments (a route's: its key material).
+   *
+   * @example
+   * @DynamoCached({ ttl: 300, unless: (orders: Order[]) => orders.length === 0 })
+   */
+  unless?: (value: never, ...args: never[]) => boolean;
 }

@@ -1,4 +1,5 @@
 import {
+  BatchWriteItemCommand,
   DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
@@ -66,6 +67,11 @@ export interface L2StoreOptions {
 
 /** Creation times this far ahead of our clock are not clock skew but a bad item. */
 const FUTURE_TOLERANCE_S = 300;
+
+/** DynamoDB's most requests in one `BatchWriteItem` call. */
+const BATCH_WRITE_LIMIT = 25;
+/** Retries of a batch's unprocessed items before giving up. */
+const BATCH_RETRIES = 5;
 
 const MISS: L2Read = { status: 'miss' };
 const WRITTEN: L2Write = { status: 'written' };
@@ -256,6 +262,43 @@ export class L2Store {
     await this.call('PutItem', namespace, false, (client, abortSignal) =>
       client.send(new PutItemCommand({ TableName: this.table, Item }), { abortSignal }),
     );
+  }
+
+  /**
+   * {@link invalidate} for many keys: tombstones written 25 to a `BatchWriteItem` call, and what
+   * DynamoDB leaves unprocessed (throttling) retried with back-off; what is still unprocessed
+   * after that throws {@link DynamoCacheError}.
+   */
+  async invalidateMany(
+    cacheKeys: readonly string[],
+    namespace: string,
+    lifeSeconds: number,
+  ): Promise<void> {
+    const t = Date.now() / 1000;
+    for (let i = 0; i < cacheKeys.length; i += BATCH_WRITE_LIMIT) {
+      let requests = cacheKeys
+        .slice(i, i + BATCH_WRITE_LIMIT)
+        .map((key) => ({ PutRequest: { Item: encodeTombstone(key, t, lifeSeconds) } }));
+      for (let attempt = 0; requests.length > 0; attempt++) {
+        if (attempt > 0) {
+          if (attempt > BATCH_RETRIES) {
+            throw new DynamoCacheError(
+              'BatchWriteItem',
+              `BatchWriteItem on table "${this.table}": ${requests.length} tombstones still unprocessed after ${BATCH_RETRIES} retries`,
+              { namespace },
+            );
+          }
+          await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
+        }
+        const batch = requests;
+        const out = await this.call('BatchWriteItem', namespace, false, (client, abortSignal) =>
+          client.send(new BatchWriteItemCommand({ RequestItems: { [this.table]: batch } }), {
+            abortSignal,
+          }),
+        );
+        requests = (out.UnprocessedItems?.[this.table] ?? []) as typeof requests;
+      }
+    }
   }
 
   /**

@@ -46,6 +46,8 @@ export interface NamespaceSettings {
   computeTimeout?: number;
   /** Classes to restore from L2 by name (registered engine-wide). */
   types?: readonly ClassRef[];
+  /** A result for which this returns `true` is returned but stored in neither layer. */
+  unless?: (value: never, ...args: never[]) => boolean;
 }
 
 /**
@@ -135,6 +137,8 @@ interface Miss {
   repair: { readonly seenT: string } | 'any' | undefined;
   readonly leaseOwner: string;
   ended: boolean;
+  /** Recompute without looking at L2, and overwrite what it holds. */
+  readonly forceFresh: boolean;
 }
 
 /** A computation in flight: what its callers wait for, and the miss it serves. */
@@ -162,6 +166,7 @@ export class CacheNamespace {
   private readonly keyFn: ((...args: unknown[]) => unknown) | undefined;
   private readonly requirePromise: boolean;
   private readonly lease: LeaseSettings | false;
+  private readonly unless: ((value: unknown, ...args: unknown[]) => boolean) | undefined;
   private readonly l1: L1Cache;
   private readonly keys: KeyMemo;
   private readonly inflight = new Map<string, Flight>();
@@ -183,6 +188,7 @@ export class CacheNamespace {
     this.keyFn = settings.key as ((...args: unknown[]) => unknown) | undefined;
     this.requirePromise = settings.requirePromise ?? false;
     this.lease = settings.lease ?? false;
+    this.unless = settings.unless as ((value: unknown, ...args: unknown[]) => boolean) | undefined;
     this.l1 = createL1Cache(settings.maxsize);
     // As many remembered keys as L1 can hold, within reason: beyond that they would mostly miss.
     this.keys = new KeyMemo(Math.min(settings.maxsize ?? MEMO_LIMIT, MEMO_LIMIT), this.name);
@@ -210,6 +216,7 @@ export class CacheNamespace {
     thisArg: unknown,
     args: readonly unknown[],
     fn: (...args: never[]) => T | Promise<T>,
+    { forceFresh = false }: { forceFresh?: boolean } = {},
   ): Promise<T> {
     let encoded: string;
     try {
@@ -217,8 +224,15 @@ export class CacheNamespace {
     } catch (err) {
       return Promise.reject(err);
     }
-    const entry = this.fresh(encoded);
-    if (entry !== undefined) return Promise.resolve(entry.value as T);
+    if (forceFresh) {
+      // A fresh computation replaces whatever is stored or computing: those started before it
+      // may no longer write, and later calls join it instead.
+      this.invalidations.invalidate(encoded);
+      this.inflight.delete(encoded);
+    } else {
+      const entry = this.fresh(encoded);
+      if (entry !== undefined) return Promise.resolve(entry.value as T);
+    }
     const now = Date.now();
     const pending = this.inflight.get(encoded);
     if (pending !== undefined && now - pending.miss.startedMs < this.computeTimeoutMs) {
@@ -232,6 +246,7 @@ export class CacheNamespace {
       // One id per computation: an older one's release must not drop a newer one's lease.
       leaseOwner: `${this.ctx.leaseOwner ?? ''}#${this.name}#${++this.flights}`,
       ended: false,
+      forceFresh,
     };
     const promise = this.ctx.track(
       this.load(miss, thisArg, args, fn as (...args: unknown[]) => T | Promise<T>),
@@ -304,6 +319,41 @@ export class CacheNamespace {
     await this.inOrder(encoded, () =>
       this.writeTombstone(buildCacheKey(this.ctx.keyPrefix, this.name, encoded)),
     );
+  }
+
+  /**
+   * Removes the entries of every argument list in `argsList` like {@link delete}, with their
+   * tombstones written 25 to a `BatchWriteItem` call.
+   */
+  async deleteMany(argsList: readonly (readonly unknown[])[]): Promise<void> {
+    const encoded = [...new Set(argsList.map((args) => this.encode(args)))];
+    for (const key of encoded) {
+      this.invalidateLocally(key);
+      this.l1.delete(key);
+    }
+    const previous = encoded
+      .map((key) => this.invalidating.get(key))
+      .filter((p) => p !== undefined);
+    const batch = Promise.allSettled(previous)
+      .then(async () => {
+        const cacheKeys = encoded.map((key) => buildCacheKey(this.ctx.keyPrefix, this.name, key));
+        try {
+          await this.ctx.track(
+            this.ctx.l2.invalidateMany(cacheKeys, this.name, this.tombstoneLifeSeconds),
+          );
+          this.stats.l2Deletes += cacheKeys.length;
+        } catch (err) {
+          this.l2Failed(err as DynamoCacheError);
+        }
+      })
+      .finally(() => {
+        for (const key of encoded) {
+          if (this.invalidating.get(key) === batch) this.invalidating.delete(key);
+          this.endInvalidation(key);
+        }
+      });
+    for (const key of encoded) this.invalidating.set(key, batch);
+    await batch;
   }
 
   /**
@@ -409,6 +459,7 @@ export class CacheNamespace {
   ): Promise<T> {
     try {
       const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, miss.encoded);
+      if (miss.forceFresh) return await this.compute(miss, cacheKey, thisArg, args, fn);
       const read = await this.readL2(cacheKey);
       if (read.status === 'hit') return this.fromL2(miss.encoded, read, this.mayFill(miss)) as T;
       // An unreadable item may carry a bogus (future) t that a conditional write would respect.
@@ -452,6 +503,7 @@ export class CacheNamespace {
       );
     }
     const value = await result;
+    if (this.unless?.(value, ...(args as unknown[])) === true) return value;
     await this.fill(miss, cacheKey, value);
     return value;
   }
