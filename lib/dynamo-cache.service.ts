@@ -187,6 +187,20 @@ export class DynamoCacheService implements BeforeApplicationShutdown, OnApplicat
   }
 
   /**
+   * Resolves when every computation and DynamoDB write started so far has settled (each bounded
+   * by its `computeTimeout` and `l2Timeout`). A route's entry is written just after its response
+   * has been sent (only then is it known whether it may be stored): await this before reading
+   * the table, e.g. in a test or before handing over to another process.
+   *
+   * @example
+   * await request(app.getHttpServer()).get('/rates/EUR/USD');
+   * await app.get(DynamoCacheService).settle(); // the route's entry is now in DynamoDB
+   */
+  settle(): Promise<void> {
+    return this.engine.settle();
+  }
+
+  /**
    * Lets computations in flight and their writes finish (at most the longest `computeTimeout`
    * plus `l2Timeout`), before other providers' `onApplicationShutdown` close what they use.
    */

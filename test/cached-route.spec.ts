@@ -41,7 +41,7 @@ import {
   type DynamoCacheModuleOptions,
   type DynamoCacheRouteKey,
 } from '../lib/index.js';
-import { scanTable, sleep } from './support/apps.js';
+import { scanTable, sleep, settleAll } from './support/apps.js';
 import { countCalls, useTestDynamo, type CallCounter } from './support/dynamo-server.js';
 
 /** Counts handler runs per name; one per application. */
@@ -312,9 +312,11 @@ interface Booted {
 
 describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeAdapter) => {
   const fx = useTestDynamo();
+  const settle = (): Promise<void> => settleAll(fx.apps);
 
   /** A fresh application (empty L1) on `table`, listening on loopback, with a counted client. */
   async function boot(table: string, o: BootOptions = {}): Promise<Booted> {
+    await settleAll(fx.apps);
     const client = fx.dynamo.client();
     const calls = countCalls(client);
     const providers: Provider[] = [...(o.providers ?? [])];
@@ -360,6 +362,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
   }
 
   async function item(table: string, cacheKey: string) {
+    await settle();
     const items = await scanTable(fx.admin, table);
     return items.find((i) => i.cache_key?.S === cacheKey);
   }
@@ -375,6 +378,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     expect(b.headers['x-cache']).toBe('HIT');
     expect(b.body).toEqual(a.body);
     expect(first.hits.get('rate')).toBe(1);
+    await settle();
     expect(first.calls.total()).toBe(0);
 
     const stored = await item(
@@ -400,6 +404,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     expect(c.headers['x-cache']).toBe('HIT');
     expect(c.body).toEqual(a.body);
     expect(second.hits.get('rate')).toBe(0);
+    await settle();
     expect(second.calls.counts).toEqual({ GetItem: 1 });
   });
 
@@ -416,6 +421,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     expect(a2.headers['x-cache']).toBe('HIT');
     expect(none.body).toEqual({ q: null, n: 3 });
     expect(hits.get('items')).toBe(3);
+    await settle();
     const keys = (await scanTable(fx.admin, table)).map((i) => i.cache_key!.S).sort();
     expect(keys).toEqual(
       [
@@ -430,6 +436,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     const table = await fx.dynamo.table();
     const { url } = await boot(table, { prefix: 'api' });
     await request(url).get('/api/rates/items?q=z').expect(200);
+    await settle();
     const keys = (await scanTable(fx.admin, table)).map((i) => i.cache_key!.S);
     expect(keys).toEqual([routeKey('RatesController.items', ['GET', '/api/rates/items?q=z'])]);
   });
@@ -453,7 +460,9 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     }
     expect(hits.get('create') + hits.get('update') + hits.get('remove')).toBe(6);
     expect(hits.get('postA')).toBe(2);
+    await settle();
     expect(calls.total()).toBe(0);
+    await settle();
     expect(await scanTable(fx.admin, table)).toHaveLength(0);
   });
 
@@ -474,12 +483,15 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     hits.failNext = true;
     const failed = await request(url).get('/rates/flaky').expect(503);
     expect(failed.body.message).toBe('upstream down');
+    await settle();
     expect(calls.get('PutItem')).toBe(0);
+    await settle();
     expect(await scanTable(fx.admin, table)).toHaveLength(0);
     const ok = await request(url).get('/rates/flaky').expect(200);
     expect(ok.headers['x-cache']).toBe('MISS');
     expect(ok.body).toEqual({ n: 2 });
     expect(hits.get('flaky')).toBe(2);
+    await settle();
     expect(calls.get('PutItem')).toBe(1);
   });
 
@@ -495,6 +507,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     expect([c.body.n, d.body.n]).toEqual([3, 4]);
     for (const r of [a, b, c, d]) expect(r.headers['x-cache']).toBeUndefined();
     expect(hits.get('me')).toBe(4);
+    await settle();
     expect(calls.total()).toBe(0);
     // The same route without credentials is cached, under a key no credentialed request uses.
     await request(url).get('/rates/me').expect(200);
@@ -523,6 +536,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     expect(anon.body).toEqual({ auth: null, n: 3 });
     expect(anon.headers['x-cache']).toBe('MISS');
     expect(hits.get('meVary')).toBe(3);
+    await settle();
     const keys = (await scanTable(fx.admin, table)).map((i) => i.cache_key!.S).sort();
     expect(keys).toEqual(
       [
@@ -583,6 +597,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
       expect(res.headers['x-cache']).toBeUndefined();
     }
     expect([hits.get('fresh'), hits.get('skipped')]).toEqual([2, 2]);
+    await settle();
     expect(calls.total()).toBe(0);
     // The controller's other routes are still cached.
     await request(url).get('/open/x').expect(200);
@@ -596,6 +611,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     await request(url).get('/open/x').expect(200);
     expect(r.headers['x-cache']).toBeUndefined();
     expect(hits.get('x')).toBe(2);
+    await settle();
     expect(calls.total()).toBe(0);
   });
 
@@ -617,6 +633,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     const cache = responses.map((r) => r.headers['x-cache']);
     expect(cache.filter((c) => c === 'MISS')).toHaveLength(1);
     expect(cache.filter((c) => c === 'HIT')).toHaveLength(49);
+    await settle();
     expect(calls.counts).toEqual({ GetItem: 1, PutItem: 1 });
   });
 
@@ -638,6 +655,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
       expect(a2.body).toEqual(a1.body);
       expect(a2.headers['x-cache']).toBe('HIT');
       expect(hits.get('profile')).toBe(2);
+      await settle();
       const keys = (await scanTable(fx.admin, table)).map((i) => i.cache_key!.S).sort();
       expect(keys).toEqual(
         [
@@ -656,6 +674,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
       expect([r1.body.n, r2.body.n]).toEqual([1, 2]);
       expect(r2.headers['x-cache']).toBeUndefined();
       expect(hits.get('profile')).toBe(2);
+      await settle();
       expect(calls.total()).toBe(0);
     });
   });
@@ -681,7 +700,9 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     expect(bodies.every((b) => /^file-\d+$/.test(b))).toBe(true);
     expect(new Set(bodies).size).toBe(3);
     expect(hits.get('file')).toBe(5);
+    await settle();
     expect(calls.get('PutItem')).toBe(0);
+    await settle();
     expect(await scanTable(fx.admin, table)).toHaveLength(0);
   });
 
@@ -701,6 +722,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
       expect(raw.body).toEqual({ raw: i });
     }
     expect([hits.get('events'), hits.get('openRaw'), hits.get('raw')]).toEqual([2, 2, 2]);
+    await settle();
     expect(calls.total()).toBe(0);
   });
 
@@ -712,11 +734,14 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     });
     const r = await request(url).get('/plain/b').expect(200);
     expect(r.headers['x-cache']).toBe('MISS');
+    await settle();
     expect(calls.counts).toEqual({ GetItem: 1, PutItem: 1 });
+    await settle();
     expect(await scanTable(fx.admin, table)).toHaveLength(1);
     calls.reset();
     const again = await request(url).get('/plain/b').expect(200);
     expect(again.headers['x-cache']).toBe('HIT');
+    await settle();
     expect(calls.total()).toBe(0);
     expect(hits.get('b')).toBe(1);
   });
@@ -734,6 +759,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     // The global base interceptor keys by URL; the controller's UserCacheInterceptor is not used.
     expect(r.headers['x-cache']).toBe('HIT');
     expect(hits.get('profile')).toBe(1);
+    await settle();
     const keys = (await scanTable(fx.admin, table)).map((i) => i.cache_key!.S);
     expect(keys).toEqual([routeKey('TenantController.profile', ['GET', '/tenant/profile'])]);
     expect(warnings).toEqual([
@@ -751,6 +777,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     expect(controller.rate).toBe(RatesController.prototype.rate);
     expect(controller.rate('EUR', 'USD').n).toBe(1);
     expect(controller.rate('EUR', 'USD').n).toBe(2);
+    await settle();
     expect(calls.total()).toBe(0);
   });
 
@@ -766,6 +793,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     expect(first.body).toEqual({ n: 1, v: 42 });
     expect(second.body).toEqual(first.body);
     expect(second.headers['x-cache']).toBe('HIT');
+    await settle();
     expect(app.get(FeatureService).calls).toBe(1);
   });
 

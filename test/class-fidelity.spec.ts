@@ -348,6 +348,8 @@ describe('class fidelity: values keep their classes from one application to anot
 
     // Control: the stored bytes do hold the password (only the restored class keeps it out of a
     // response), and the class record names User, Address and Order where they are.
+    // A route's entry is written just after its response is sent.
+    await appA.get(DynamoCacheService).settle();
     const stored = await items(table);
     const record = '{"User":[[]],"Address":[["address"]],"Order":[["orders",0],["orders",1]]}';
     for (const key of [

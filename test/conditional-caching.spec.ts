@@ -9,7 +9,7 @@ import {
   DynamoCacheService,
   encodeKey,
 } from '../lib/index.js';
-import { bootCache, scanTable } from './support/apps.js';
+import { bootCache, scanTable, settleAll } from './support/apps.js';
 import { countCalls, testServerKind, useTestDynamo } from './support/dynamo-server.js';
 
 /* `unless`, `forceFresh` and `deleteMany`, between two applications on one table. */
@@ -40,8 +40,10 @@ class SearchController {
 
 describe(`conditional caching and forcing (${testServerKind()})`, () => {
   const fx = useTestDynamo();
+  const settle = (): Promise<void> => settleAll(fx.apps);
 
   async function app(table: string) {
+    await settleAll(fx.apps);
     const client = fx.dynamo.client();
     const calls = countCalls(client);
     const moduleRef = await bootCache({ table, client }, [OrdersService]);
@@ -58,12 +60,16 @@ describe(`conditional caching and forcing (${testServerKind()})`, () => {
     const a = await app(table);
     expect(await a.orders.list('ann')).toEqual([]);
     expect(await a.orders.list('ann')).toEqual([]);
+    await settle();
     expect(a.orders.calls).toBe(2);
+    await settle();
     expect(a.calls.get('PutItem')).toBe(0);
     a.orders.orders.ann = ['o1'];
     expect(await a.orders.list('ann')).toEqual(['o1']);
     expect(await a.orders.list('ann')).toEqual(['o1']);
+    await settle();
     expect(a.orders.calls).toBe(3);
+    await settle();
     expect(a.calls.get('PutItem')).toBe(1);
   });
 
@@ -86,6 +92,7 @@ describe(`conditional caching and forcing (${testServerKind()})`, () => {
     await get('cats');
     expect((await get('cats')).headers['x-cache']).toBe('HIT');
     expect(http.get(SearchController).runs).toBe(3);
+    await settle();
     expect(calls.get('PutItem')).toBe(1);
   });
 
@@ -99,6 +106,7 @@ describe(`conditional caching and forcing (${testServerKind()})`, () => {
     expect(await a.cache.wrap('report', ['r'], compute)).toBe('v1');
     a.calls.reset();
     expect(await a.cache.wrap('report', ['r'], compute, { forceFresh: true })).toBe('v2');
+    await settle();
     expect(a.calls.counts).toEqual({ PutItem: 1 }); // no read first
     expect(await a.cache.wrap('report', ['r'], compute)).toBe('v2');
     const b = await app(table);
@@ -114,12 +122,14 @@ describe(`conditional caching and forcing (${testServerKind()})`, () => {
     expect(await b.cache.get('items', ['k7'])).toBe('value of k7');
     a.calls.reset();
     await a.cache.deleteMany('items', keys);
+    await settle();
     expect(a.calls.counts).toEqual({ BatchWriteItem: 3 });
     expect(a.cache.stats().namespaces.items?.l2Deletes).toBe(60);
     // Gone from A's L1 and, for any other process, from DynamoDB.
     for (const args of keys) expect(await a.cache.lookup('items', args)).toEqual({ hit: false });
     const c = await app(table);
     for (const args of keys) expect(await c.cache.lookup('items', args)).toEqual({ hit: false });
+    await settle();
     const items = await scanTable(fx.admin, table);
     expect(items).toHaveLength(60);
     expect(items.every((item) => item.v === undefined)).toBe(true);
@@ -153,6 +163,7 @@ describe(`conditional caching and forcing (${testServerKind()})`, () => {
     await cache.set('items', ['a'], 'A');
     await cache.deleteMany('items', [['a'], ['b']]);
     expect(batches).toBe(2);
+    await settle();
     const items = await scanTable(fx.admin, table);
     expect(items).toHaveLength(2);
     expect(items.every((item) => item.v === undefined)).toBe(true);

@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { tap, type Observable } from 'rxjs';
 import request from 'supertest';
 import { DynamoCached, DynamoCacheModule } from '../lib/index.js';
-import { scanTable } from './support/apps.js';
+import { scanTable, settleAll } from './support/apps.js';
 import { countCalls, testServerKind, useTestDynamo } from './support/dynamo-server.js';
 
 /*
@@ -105,12 +105,14 @@ const adapters: [string, () => ExpressAdapter | FastifyAdapter][] = [
 
 describe.each(adapters)(`late headers and keys on %s (${testServerKind()})`, (name, adapter) => {
   const fx = useTestDynamo();
+  const settle = (): Promise<void> => settleAll(fx.apps);
 
   beforeEach(() => {
     for (const k of Object.keys(runs)) delete runs[k];
   });
 
   async function boot(table: string) {
+    await settleAll(fx.apps);
     const client = fx.dynamo.client();
     const calls = countCalls(client);
     const moduleRef = await Test.createTestingModule({
@@ -167,7 +169,9 @@ describe.each(adapters)(`late headers and keys on %s (${testServerKind()})`, (na
       expect(second.body).not.toEqual(first.body);
       expect(second.headers['x-cache']).toBe('MISS');
       expect(runs[route]).toBe(2);
+      await settle();
       expect(calls.get('PutItem')).toBe(0);
+      await settle();
       expect(await scanTable(fx.admin, table)).toEqual([]);
     },
   );
@@ -240,6 +244,7 @@ describe.each(adapters)(`late headers and keys on %s (${testServerKind()})`, (na
     expect(r1.headers['x-cache']).toBeUndefined();
     expect(r2.headers['x-cache']).toBeUndefined();
     expect(runs.raw).toBe(2);
+    await settle();
     expect(calls.total()).toBe(0);
   });
 });

@@ -28,7 +28,7 @@ import {
   encodeKey,
   type DynamoCacheModuleOptions,
 } from '../lib/index.js';
-import { scanTable, sleep } from './support/apps.js';
+import { scanTable, sleep, settleAll } from './support/apps.js';
 import { countCalls, useTestDynamo, type CallCounter } from './support/dynamo-server.js';
 
 /** Counts handler runs per name; one per application. */
@@ -330,6 +330,7 @@ function expectedTag(body: unknown): string {
 
 describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
   const fx = useTestDynamo();
+  const settle = (): Promise<void> => settleAll(fx.apps);
 
   /** A fresh application (empty L1, its own counted client) on `table`, listening on loopback. */
   async function boot(
@@ -337,6 +338,7 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
     module: Partial<DynamoCacheModuleOptions> = {},
     controllers: Type[] = ALL_CONTROLLERS,
   ): Promise<Booted> {
+    await settleAll(fx.apps);
     const client = fx.dynamo.client();
     const calls = countCalls(client);
     const moduleRef = await Test.createTestingModule({
@@ -375,7 +377,9 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       expect(globex2.body).toEqual(globex1.body);
       expect([acme2.headers['x-cache'], globex2.headers['x-cache']]).toEqual(['HIT', 'HIT']);
       expect(first.hits.get('tenant')).toBe(2);
+      await settle();
       expect(first.calls.counts).toEqual({ GetItem: 2, PutItem: 2 });
+      await settle();
       expect(await keys(table)).toEqual(
         [
           routeKey('TenantHostController.me', 'acme.example.com', '/me'),
@@ -388,6 +392,7 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       expect(acme3.headers['x-cache']).toBe('HIT');
       expect(acme3.body).toEqual(acme1.body);
       expect(second.hits.get('tenant')).toBe(0);
+      await settle();
       expect(second.calls.counts).toEqual({ GetItem: 1 });
     });
 
@@ -408,6 +413,7 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       expect(again.headers['x-cache']).toBe('HIT');
       expect(again.body).toEqual(responses[1]!.body);
       expect(first.hits.get('who')).toBe(2);
+      await settle();
       expect(await keys(table)).toEqual(
         [
           routeKey('HostEchoController.who', 'acme.example.com', '/whoami'),
@@ -420,6 +426,7 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       expect(fromL2.headers['x-cache']).toBe('HIT');
       expect(fromL2.body).toEqual(responses[1]!.body);
       expect(second.hits.get('who')).toBe(0);
+      await settle();
       expect(second.calls.counts).toEqual({ GetItem: 1 });
     });
 
@@ -437,6 +444,7 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       expect(a2.headers['x-cache']).toBe('HIT');
       expect(a2.body).toEqual(a1.body);
       expect(hits.get('who')).toBe(3);
+      await settle();
       expect(await keys(table)).toEqual(
         [
           routeKey('HostEchoController.who', `${SITE} x-forwarded-host=a.example.org`, '/whoami'),
@@ -467,13 +475,16 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       expect(r2.headers['cache-control']).toContain(directive);
       expect([r1.headers['x-cache'], r2.headers['x-cache']]).toEqual(['MISS', 'MISS']);
       expect(first.hits.get(hit)).toBe(2);
+      await settle();
       expect(first.calls.get('PutItem')).toBe(0);
       // A second application finds nothing either.
       const second = await boot(table);
       const r3 = await second.get(path).expect(200);
       expect(r3.body.n).toBe(1);
       expect(second.hits.get(hit)).toBe(1);
+      await settle();
       expect(second.calls.get('PutItem')).toBe(0);
+      await settle();
       expect(await scanTable(fx.admin, table)).toHaveLength(0);
     });
 
@@ -488,13 +499,16 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       expect(v2.headers['set-cookie']).toEqual(['sid=s2; Path=/; HttpOnly']);
       expect([v1.headers['x-cache'], v2.headers['x-cache']]).toEqual(['MISS', 'MISS']);
       expect(first.hits.get('cookie')).toBe(2);
+      await settle();
       expect(first.calls.get('PutItem')).toBe(0);
       const second = await boot(table);
       const v3 = await second.get('/policy/cookie').expect(200);
       expect(v3.body).toEqual({ token: 't1' });
       expect(v3.headers['set-cookie']).toEqual(['sid=s1; Path=/; HttpOnly']);
       expect(second.hits.get('cookie')).toBe(1);
+      await settle();
       expect(second.calls.get('PutItem')).toBe(0);
+      await settle();
       expect(await scanTable(fx.admin, table)).toHaveLength(0);
     });
 
@@ -525,7 +539,9 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
         expect(r.headers['x-cache']).toBe('MISS');
       }
       expect(new Set(responses.map((r) => r.body.token)).size).toBe(count);
+      await settle();
       expect(calls.get('PutItem')).toBe(0);
+      await settle();
       expect(await scanTable(fx.admin, table)).toHaveLength(0);
     });
 
@@ -538,7 +554,9 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       expect(r2.body).toEqual({ error: 'not found', n: 2 });
       expect(r2.headers['x-cache']).toBe('MISS');
       expect(hits.get('missing')).toBe(2);
+      await settle();
       expect(calls.get('PutItem')).toBe(0);
+      await settle();
       expect(await scanTable(fx.admin, table)).toHaveLength(0);
     });
 
@@ -548,12 +566,14 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       const miss = await first.get('/policy/missing-stored').expect(404);
       expect(miss.body).toEqual({ error: 'not found', n: 1 });
       expect(miss.headers['x-cache']).toBe('MISS');
+      await settle();
       expect(first.calls.counts).toEqual({ GetItem: 1, PutItem: 1 });
       const hit = await first.get('/policy/missing-stored').expect(404);
       expect(hit.headers['x-cache']).toBe('HIT');
       expect(hit.body).toEqual(miss.body);
       expect(hit.headers['content-type']).toBe(miss.headers['content-type']);
       expect(first.hits.get('missingStored')).toBe(1);
+      await settle();
       expect(await keys(table)).toEqual([
         routeKey('PolicyController.missingStored', SITE, '/policy/missing-stored'),
       ]);
@@ -563,6 +583,7 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       expect(fromL2.headers['x-cache']).toBe('HIT');
       expect(fromL2.body).toEqual(miss.body);
       expect(second.hits.get('missingStored')).toBe(0);
+      await settle();
       expect(second.calls.counts).toEqual({ GetItem: 1 });
     });
   });
@@ -595,7 +616,9 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
         }
         expect(first.hits.get(hit)).toBe(1);
         expect(second.hits.get(hit)).toBe(0);
+        await settle();
         expect(first.calls.counts).toEqual({ GetItem: 1, PutItem: 1 });
+        await settle();
         expect(second.calls.counts).toEqual({ GetItem: 1 });
       },
     );
@@ -647,7 +670,9 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       }
       expect(hits.get('plain')).toBe(6);
       expect(hits.get('lang')).toBe(2);
+      await settle();
       expect(calls.total()).toBe(0);
+      await settle();
       expect(await scanTable(fx.admin, table)).toHaveLength(0);
       // Control: the same routes without credentials are cached.
       await get('/cred/plain').expect(200);
@@ -667,6 +692,7 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       expect(bob1.headers['x-cache']).toBe('MISS');
       expect(alice2.headers['x-cache']).toBe('HIT');
       expect(alice2.body).toEqual(alice1.body);
+      await settle();
       expect(calls.counts).toEqual({ GetItem: 2, PutItem: 2 });
 
       calls.reset();
@@ -675,6 +701,7 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
         expect(r.body).toEqual({ auth: 'Bearer alice', n: i });
         expect(r.headers['x-cache']).toBeUndefined();
       }
+      await settle();
       expect(calls.total()).toBe(0);
       expect(hits.get('auth')).toBe(4);
 
@@ -687,7 +714,9 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       expect(c2.body).toEqual(c1.body);
       expect(other.body).toEqual({ auth: 'Bearer alice', cookie: 'sid=b', n: 2 });
       expect(hits.get('authCookie')).toBe(2);
+      await settle();
       expect(calls.counts).toEqual({ GetItem: 2, PutItem: 2 });
+      await settle();
       expect(await keys(table)).toEqual(
         [
           routeKey('CredentialsController.auth', SITE, '/cred/auth', '', ['Bearer alice']),
@@ -712,6 +741,7 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
         expect(r.body).toEqual({ n: i });
         expect(r.headers['x-cache']).toBeUndefined();
       }
+      await settle();
       expect(calls.total()).toBe(0);
       const k1 = await get('/cred/key', { 'X-Api-Key': 'k1' }).expect(200);
       const k2 = await get('/cred/key', { 'X-Api-Key': 'k2' }).expect(200);
@@ -723,7 +753,9 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       expect(k1again.body).toEqual(k1.body);
       expect(hits.get('plain')).toBe(2);
       expect(hits.get('key')).toBe(2);
+      await settle();
       expect(calls.counts).toEqual({ GetItem: 2, PutItem: 2 });
+      await settle();
       expect(await keys(table)).toEqual(
         [
           routeKey('CredentialsController.key', SITE, '/cred/key', '', ['k1']),
@@ -740,6 +772,7 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       expect([r1.headers['x-cache'], r2.headers['x-cache']]).toEqual(['MISS', 'HIT']);
       expect(r2.body).toEqual({ n: 1 });
       expect(hits.get('plain')).toBe(1);
+      await settle();
       expect(calls.counts).toEqual({ GetItem: 1, PutItem: 1 });
     });
   });
@@ -753,6 +786,7 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       expect(ab.headers['x-cache']).toBe('MISS');
       expect(ba.headers['x-cache']).toBe('HIT');
       expect(ba.body).toEqual(ab.body);
+      await settle();
       expect(calls.counts).toEqual({ GetItem: 1, PutItem: 1 });
       const a12 = await get('/q/all?a=1&a=2').expect(200);
       const a21 = await get('/q/all?a=2&a=1').expect(200);
@@ -763,6 +797,7 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
         1, 1, 2, 3, 2,
       ]);
       expect(hits.get('all')).toBe(3);
+      await settle();
       expect(await keys(table)).toEqual(
         [
           routeKey('QueryController.all', SITE, '/q/all', 'a=1&b=2'),
@@ -787,7 +822,9 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       expect(twoAgain.headers['x-cache']).toBe('HIT');
       expect(twoAgain.body).toEqual(two.body);
       expect(hits.get('paged')).toBe(2);
+      await settle();
       expect(calls.get('PutItem')).toBe(2);
+      await settle();
       expect(await keys(table)).toEqual(
         [
           routeKey('QueryController.paged', SITE, '/q/paged', 'page=1'),
@@ -811,7 +848,9 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
         'HIT',
       ]);
       expect(hits.get('none')).toBe(1);
+      await settle();
       expect(calls.counts).toEqual({ GetItem: 1, PutItem: 1 });
+      await settle();
       expect(await keys(table)).toEqual([routeKey('QueryController.none', SITE, '/q/none')]);
     });
     it("a body holding the framework's @Query() object is stored in L2 and read by a second app", async () => {
@@ -819,7 +858,9 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       const first = await boot(table);
       const miss = await first.get('/q/echo?b=2&a=1').expect(200);
       expect(miss.body).toEqual({ q: { a: '1', b: '2' }, n: 1 });
+      await settle();
       expect(first.calls.counts).toEqual({ GetItem: 1, PutItem: 1 });
+      await settle();
       expect(await keys(table)).toEqual([
         routeKey('QueryController.echo', SITE, '/q/echo', 'a=1&b=2'),
       ]);
@@ -828,6 +869,7 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       expect(fromL2.headers['x-cache']).toBe('HIT');
       expect(fromL2.body).toEqual(miss.body);
       expect(second.hits.get('echo')).toBe(0);
+      await settle();
       expect(second.calls.counts).toEqual({ GetItem: 1 });
     });
   });
@@ -859,6 +901,7 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       expect(other.body).toEqual({ v: 'tagged', n: 1 });
       expect(other.headers.etag).toBe(etag);
       expect(first.hits.get('tagged')).toBe(1);
+      await settle();
       expect(first.calls.counts).toEqual({ GetItem: 1, PutItem: 1 });
 
       const second = await boot(table);
@@ -869,6 +912,7 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       const bodyFromL1 = await second.get('/tagged').expect(200);
       expect(bodyFromL1.body).toEqual({ v: 'tagged', n: 1 });
       expect(second.hits.get('tagged')).toBe(0);
+      await settle();
       expect(second.calls.counts).toEqual({ GetItem: 1 });
     });
   });
@@ -908,6 +952,7 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       const late = await fetchAll(range(100, 1100));
       expect([...early, ...late].every((c) => c === 'MISS')).toBe(true);
       expect(hits.get('many')).toBe(1100);
+      await settle();
       expect(calls.counts).toEqual({ GetItem: 1100, PutItem: 1100 });
       calls.reset();
       const before = stats();
@@ -915,6 +960,7 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       // The 1000 newest are all in L1 (reading them evicts nothing)...
       const lateAgain = await fetchAll(range(100, 1100));
       expect(lateAgain.every((c) => c === 'HIT')).toBe(true);
+      await settle();
       expect(calls.total()).toBe(0);
       expect(stats().l1Hits - before.l1Hits).toBe(1000);
 
@@ -925,6 +971,7 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
         ...(await fetchAll(range(0, 90))),
       ];
       expect(earlyAgain.every((c) => c === 'HIT')).toBe(true);
+      await settle();
       expect(calls.counts).toEqual({ GetItem: 100 });
       expect(stats().l2Hits - before.l2Hits).toBe(100);
       expect(stats().l1Hits - before.l1Hits).toBe(1000);

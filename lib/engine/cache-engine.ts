@@ -261,6 +261,17 @@ export class CacheEngine {
    */
   drain(): Promise<void> {
     this.stopSweeper();
+    return this.settle();
+  }
+
+  /**
+   * Resolves when every computation and DynamoDB write started so far has settled, or is no
+   * longer worth waiting for (see {@link drain}); the engine goes on working.
+   *
+   * @example
+   * await engine.settle(); // the entries of the routes just answered are in DynamoDB
+   */
+  settle(): Promise<void> {
     return (this.draining ??= this.waitForPending().finally(() => {
       this.draining = undefined;
     }));

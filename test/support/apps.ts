@@ -2,7 +2,11 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { LoggerService, Provider, Type } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
-import { DynamoCacheModule, type DynamoCacheModuleOptions } from '../../lib/index.js';
+import {
+  DynamoCacheModule,
+  DynamoCacheService,
+  type DynamoCacheModuleOptions,
+} from '../../lib/index.js';
 
 /** Boots an application context with the cache module and `providers`, as an app would. */
 export async function bootCache(
@@ -30,3 +34,23 @@ export async function scanTable(
 
 export const sleep = (ms: number): Promise<void> =>
   new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Waits until every application in `apps` has finished what its cache has in flight: a route's
+ * entry is written just after its response is sent, so a test reads the table after this.
+ */
+export async function settleAll(apps: readonly unknown[]): Promise<void> {
+  await Promise.all(
+    apps.map(async (app) => {
+      const get = (app as { get?: (token: unknown, options?: unknown) => unknown }).get;
+      if (typeof get !== 'function') return;
+      let cache: DynamoCacheService | undefined;
+      try {
+        cache = get.call(app, DynamoCacheService, { strict: false }) as DynamoCacheService;
+      } catch {
+        return; // not an application of the cache
+      }
+      await cache.settle();
+    }),
+  );
+}
