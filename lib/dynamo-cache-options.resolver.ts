@@ -162,7 +162,7 @@ export async function resolveModuleOptions(
     clientConfig,
     client: o.client,
     keyPrefix: o.keyPrefix ?? '',
-    onError: o.onError ?? 'throw',
+    onError: o.onError ?? 'bypass',
     serializer: o.serializer ?? v8Serializer,
     consistentRead: o.consistentRead ?? false,
     l2Timeout,

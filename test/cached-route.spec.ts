@@ -799,7 +799,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
 
   it('onError "throw": an L2 failure is an error response; "bypass" serves the handler', async () => {
     const missing = `missing-${Date.now()}`;
-    const strict = await boot(missing);
+    const strict = await boot(missing, { module: { onError: 'throw' } });
     await request(strict.url).get('/rates/pair/A/B').expect(500);
     expect(strict.hits.get('rate')).toBe(0);
     const lenient = await boot(missing, { module: { onError: 'bypass' } });

@@ -114,7 +114,7 @@ describe('DynamoCacheModule', () => {
       ttl: 30,
       maxsize: 1000, // bounded by default
       keyPrefix: '',
-      onError: 'throw',
+      onError: 'bypass', // a DynamoDB outage is not an application outage
       consistentRead: false,
     });
     await app.close();
@@ -366,7 +366,7 @@ describe('DynamoCacheModule', () => {
       { step: 'initialize', name: 'failPutItem' },
     );
     const app = await Test.createTestingModule({
-      imports: [DynamoCacheModule.forRoot({ table, client })],
+      imports: [DynamoCacheModule.forRoot({ table, client, onError: 'throw' })],
       providers: [EchoService],
     }).compile();
     app.useLogger(false);

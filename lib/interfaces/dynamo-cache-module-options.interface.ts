@@ -34,8 +34,9 @@ export interface DynamoCacheModuleOptions {
   /** Prepended to every `cache_key`, to share one table between apps or stages. Default `''`. */
   keyPrefix?: string;
   /**
-   * `'throw'` (default): an L2 failure rejects the call with `DynamoCacheError`;
-   * `'bypass'`: it is logged and the call is served as if L2 were empty.
+   * `'bypass'` (default): an L2 failure is logged (once per outage), counted, and the call is
+   * served as if L2 were empty, so a DynamoDB incident is not an application outage;
+   * `'throw'`: it rejects the call with `DynamoCacheError` (the default of 0.1).
    */
   onError?: OnErrorPolicy;
   /** Value codec for the `v` attribute. Default: `node:v8` structured serialization. */

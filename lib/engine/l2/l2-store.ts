@@ -451,7 +451,10 @@ export class L2Store {
         `${error.namespace}: ${error.message}; serving without L2 until it answers again`,
       );
     }
-    if (opened) {
+    // One line per outage: the circuit opening is news only when nothing was logged yet (under
+    // 'throw', where single failures reach the caller instead); re-openings after failed probes
+    // are the same outage.
+    if (opened && !this.failing) {
       this.failing = true;
       const settings = this.options.circuitBreaker as CircuitBreakerSettings;
       this.options.logger.warn(
