@@ -15,6 +15,7 @@ import { CacheEngine } from './engine/cache-engine.js';
 import type { CacheLookup } from './engine/namespace/cache-namespace.js';
 import type { CacheStatsSnapshot } from './engine/namespace/cache-stats.js';
 import type { CircuitState } from './engine/l2/circuit-breaker.js';
+import type { CacheEventListener, CacheEventType } from './engine/namespace/cache-events.js';
 import { LazyDynamoClient } from './engine/l2/lazy-client.js';
 import type { ClassRef } from './engine/values/class-record.js';
 
@@ -165,6 +166,19 @@ export class DynamoCacheService implements BeforeApplicationShutdown, OnApplicat
     } catch (err) {
       return Promise.reject(err as Error);
     }
+  }
+
+  /**
+   * Listens to the cache's outcomes: `hit` (with the `layer` that answered), `miss`, `write`,
+   * `delete` and `error`, each with its namespace and, for one entry, its `cache_key`. Returns the
+   * function that stops listening. Listeners run synchronously on the call's path: keep them
+   * cheap (count, enqueue); one that throws is ignored.
+   *
+   * @example
+   * const off = cache.on('hit', (e) => hits.add(1, { namespace: e.namespace, layer: e.layer }));
+   */
+  on(type: CacheEventType, listener: CacheEventListener): () => void {
+    return this.engine.events.on(type, listener);
   }
 
   /** Counters per namespace and in total: L1 hits, L2 hits, misses, L2 errors, writes, deletes. */

@@ -26,6 +26,11 @@ export {
   type OnErrorPolicy,
 } from './engine/namespace/cache-namespace.js';
 export type { ClassRef } from './engine/values/class-record.js';
+export type {
+  CacheEvent,
+  CacheEventListener,
+  CacheEventType,
+} from './engine/namespace/cache-events.js';
 export type { CacheStats, CacheStatsSnapshot } from './engine/namespace/cache-stats.js';
 export { v8Serializer, type CacheSerializer } from './engine/values/serializer.js';
 export {

@@ -16,6 +16,7 @@ import {
   type OnErrorPolicy,
 } from './namespace/cache-namespace.js';
 import { L2Store } from './l2/l2-store.js';
+import { CacheEvents } from './namespace/cache-events.js';
 import type { ClassRef } from './values/class-record.js';
 import { ClassRegistry } from './values/class-registry.js';
 import type { CacheSerializer } from './values/serializer.js';
@@ -117,6 +118,8 @@ export class CacheEngine {
   /** Names this engine on the leases it takes. */
   private readonly leaseOwner = randomUUID();
   private readonly codec: ValueCodec;
+  /** Outcomes reported to listeners (see {@link CacheEvents}). */
+  readonly events = new CacheEvents();
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private draining: Promise<void> | undefined;
 
@@ -156,6 +159,7 @@ export class CacheEngine {
         keyPrefix: s.keyPrefix,
         onError: s.onError,
         codec: this.codec,
+        events: this.events,
         logger: s.logger,
         l2: this.store(fixed.table),
         leaseOwner: this.leaseOwner,

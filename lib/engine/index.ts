@@ -13,3 +13,4 @@ export * from './values/serializer.js';
 export * from './l2/circuit-breaker.js';
 export * from './l2/l2-timeout.js';
 export * from './l2/value-compression.js';
+export * from './namespace/cache-events.js';

@@ -8,6 +8,7 @@ import { CircuitOpenError } from '../l2/circuit-breaker.js';
 import type { L2Read, L2Store } from '../l2/l2-store.js';
 import type { ClassRef } from '../values/class-record.js';
 import { UnstorableValueError, type EncodedValue, type ValueCodec } from '../values/value-codec.js';
+import type { CacheEvents, CacheEventType } from './cache-events.js';
 import { emptyStats, type CacheStats } from './cache-stats.js';
 import { isThenable } from './is-thenable.js';
 
@@ -62,6 +63,8 @@ export interface NamespaceContext {
   readonly onError: OnErrorPolicy;
   /** Serializer, class record and registry: what a value becomes in an item, and back. */
   readonly codec: ValueCodec;
+  /** Where outcomes are reported to listeners (`DynamoCacheService.on`). */
+  readonly events: CacheEvents;
   readonly logger: CacheLogger;
   readonly l2: L2Store;
   /** This engine's lease owner id (random, one per engine), for `lease`. */
@@ -287,6 +290,7 @@ export class CacheNamespace {
       this.invalidations.end();
     }
     this.stats.misses++;
+    if (this.ctx.events.active) this.emit('miss', encoded);
     return NO_HIT;
   }
 
@@ -342,6 +346,9 @@ export class CacheNamespace {
             this.ctx.l2.invalidateMany(cacheKeys, this.name, this.tombstoneLifeSeconds),
           );
           this.stats.l2Deletes += cacheKeys.length;
+          if (this.ctx.events.active) {
+            for (const key of cacheKeys) this.ctx.events.emit('delete', this.name, () => key);
+          }
         } catch (err) {
           this.l2Failed(err as DynamoCacheError);
         }
@@ -412,6 +419,7 @@ export class CacheNamespace {
     // The real clock, not a cached one: expiry is exact even in a loop that never yields.
     if (entry.expiresAt === Infinity || entry.expiresAt > Date.now()) {
       this.stats.l1Hits++;
+      if (this.ctx.events.active) this.emit('hit', encoded, 'l1');
       return entry;
     }
     this.l1.delete(encoded);
@@ -424,6 +432,7 @@ export class CacheNamespace {
    */
   private fromL2(encoded: string, hit: { value: unknown; t: number }, fill: boolean): unknown {
     this.stats.l2Hits++;
+    if (this.ctx.events.active) this.emit('hit', encoded, 'l2');
     if (fill) {
       this.l1.set(encoded, { value: hit.value, expiresAt: hit.t * 1000 + this.ttlMs });
     }
@@ -494,6 +503,7 @@ export class CacheNamespace {
     fn: (...args: unknown[]) => T | Promise<T>,
   ): Promise<T> {
     this.stats.misses++;
+    if (this.ctx.events.active) this.emit('miss', miss.encoded);
     const result = fn.apply(thisArg, args as unknown[]);
     if (this.requirePromise && !isThenable(result)) {
       throw new DynamoCacheError(
@@ -575,6 +585,7 @@ export class CacheNamespace {
       );
       if (write.status === 'written') {
         this.stats.l2Writes++;
+        if (this.ctx.events.active) this.ctx.events.emit('write', this.name, () => cacheKey);
         return 'written';
       }
       if (write.status === 'refused') {
@@ -604,9 +615,20 @@ export class CacheNamespace {
     try {
       await this.ctx.track(this.ctx.l2.invalidate(cacheKey, this.name, this.tombstoneLifeSeconds));
       this.stats.l2Deletes++;
+      if (this.ctx.events.active) this.ctx.events.emit('delete', this.name, () => cacheKey);
     } catch (err) {
       this.l2Failed(err as DynamoCacheError);
     }
+  }
+
+  /** Reports an outcome of the entry `encoded` (its `cache_key` computed only for listeners). */
+  private emit(type: CacheEventType, encoded: string, layer?: 'l1' | 'l2'): void {
+    this.ctx.events.emit(
+      type,
+      this.name,
+      () => buildCacheKey(this.ctx.keyPrefix, this.name, encoded),
+      layer === undefined ? undefined : { layer },
+    );
   }
 
   private warnOnce(kind: string, message: string): void {
@@ -734,7 +756,12 @@ export class CacheNamespace {
    * open circuit turned away never reached DynamoDB, so it is not counted as an L2 error.
    */
   private l2Failed(err: DynamoCacheError): void {
-    if (!(err.cause instanceof CircuitOpenError)) this.stats.l2Errors++;
+    if (!(err.cause instanceof CircuitOpenError)) {
+      this.stats.l2Errors++;
+      if (this.ctx.events.active) {
+        this.ctx.events.emit('error', this.name, () => undefined, { error: err });
+      }
+    }
     if (this.ctx.onError === 'throw') throw err;
   }
 }
