@@ -4,12 +4,10 @@ import {
   Get,
   Header,
   HostParam,
-  Injectable,
   Query,
   Req,
   Res,
   UseGuards,
-  type CanActivate,
   type INestApplication,
   type Type,
 } from '@nestjs/common';
@@ -29,36 +27,8 @@ import {
   type DynamoCacheModuleOptions,
 } from '../lib/index.js';
 import { scanTable, sleep, settleAll } from './support/apps.js';
+import { Arrivals, Hits } from './support/route-fixtures.js';
 import { countCalls, useTestDynamo, type CallCounter } from './support/dynamo-server.js';
-
-/** Counts handler runs per name; one per application. */
-@Injectable()
-class Hits {
-  private readonly counts: Record<string, number> = {};
-  private open!: () => void;
-  gate: Promise<void> = new Promise((resolve) => (this.open = resolve));
-
-  inc(name: string): number {
-    this.counts[name] = (this.counts[name] ?? 0) + 1;
-    return this.counts[name];
-  }
-  get(name: string): number {
-    return this.counts[name] ?? 0;
-  }
-  release(): void {
-    this.open();
-  }
-}
-
-/** Counts requests that reached the route, before any interceptor. */
-@Injectable()
-class Arrivals implements CanActivate {
-  constructor(private readonly hits: Hits) {}
-  canActivate(): boolean {
-    this.hits.inc('arrivals');
-    return true;
-  }
-}
 
 /** What the handlers use of an Express response or a Fastify reply (passthrough). */
 interface ReplyLike {
