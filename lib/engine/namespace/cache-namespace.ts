@@ -305,7 +305,7 @@ export class CacheNamespace {
     this.invalidateLocally(encoded);
     this.l1.set(encoded, { value, expiresAt: Date.now() + this.ttlMs });
     const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, encoded);
-    await this.inOrder(encoded, async () => {
+    await this.inOrder([encoded], async () => {
       // An explicit overwrite: attempted even while the circuit is open (see L2Store.write).
       const outcome = await this.writeL2(cacheKey, value, Date.now(), { gated: false });
       if (outcome === 'not-stored') await this.writeTombstone(cacheKey);
@@ -320,7 +320,7 @@ export class CacheNamespace {
     const encoded = this.encode(args);
     this.invalidateLocally(encoded);
     this.l1.delete(encoded);
-    await this.inOrder(encoded, () =>
+    await this.inOrder([encoded], () =>
       this.writeTombstone(buildCacheKey(this.ctx.keyPrefix, this.name, encoded)),
     );
   }
@@ -335,46 +335,37 @@ export class CacheNamespace {
       this.invalidateLocally(key);
       this.l1.delete(key);
     }
-    const previous = encoded
-      .map((key) => this.invalidating.get(key))
-      .filter((p) => p !== undefined);
-    const batch = Promise.allSettled(previous)
-      .then(async () => {
-        const cacheKeys = encoded.map((key) => buildCacheKey(this.ctx.keyPrefix, this.name, key));
-        try {
-          await this.ctx.track(
-            this.ctx.l2.invalidateMany(cacheKeys, this.name, this.tombstoneLifeSeconds),
-          );
-          this.stats.l2Deletes += cacheKeys.length;
-          if (this.ctx.events.active) {
-            for (const key of cacheKeys) this.ctx.events.emit('delete', this.name, () => key);
-          }
-        } catch (err) {
-          this.l2Failed(err as DynamoCacheError);
+    await this.inOrder(encoded, async () => {
+      const cacheKeys = encoded.map((key) => buildCacheKey(this.ctx.keyPrefix, this.name, key));
+      try {
+        await this.ctx.track(
+          this.ctx.l2.invalidateMany(cacheKeys, this.name, this.tombstoneLifeSeconds),
+        );
+        this.stats.l2Deletes += cacheKeys.length;
+        if (this.ctx.events.active) {
+          for (const key of cacheKeys) this.ctx.events.emit('delete', this.name, () => key);
         }
-      })
-      .finally(() => {
-        for (const key of encoded) {
-          if (this.invalidating.get(key) === batch) this.invalidating.delete(key);
-          this.endInvalidation(key);
-        }
-      });
-    for (const key of encoded) this.invalidating.set(key, batch);
-    await batch;
+      } catch (err) {
+        this.l2Failed(err as DynamoCacheError);
+      }
+    });
   }
 
   /**
-   * Runs an invalidation's DynamoDB writes after the previous `set` or `delete` of the same key
-   * in this process has been answered: both are unconditional writes, and a retried earlier one
-   * must not land after a later one. Ends the invalidation opened by `invalidateLocally`.
+   * Runs an invalidation's DynamoDB writes after the previous `set` or `delete` of the same keys
+   * in this process have been answered: both are unconditional writes, and a retried earlier one
+   * must not land after a later one. Ends the invalidations opened by `invalidateLocally`.
    */
-  private async inOrder(encoded: string, write: () => Promise<void>): Promise<void> {
-    const previous = this.invalidating.get(encoded);
-    const mine = (previous === undefined ? write() : previous.then(write, write)).finally(() => {
-      if (this.invalidating.get(encoded) === mine) this.invalidating.delete(encoded);
-      this.endInvalidation(encoded);
+  private async inOrder(keys: readonly string[], write: () => Promise<void>): Promise<void> {
+    const previous = keys.flatMap((key) => this.invalidating.get(key) ?? []);
+    const after = previous.length === 0 ? write() : Promise.allSettled(previous).then(write);
+    const mine = after.finally(() => {
+      for (const key of keys) {
+        if (this.invalidating.get(key) === mine) this.invalidating.delete(key);
+        this.endInvalidation(key);
+      }
     });
-    this.invalidating.set(encoded, mine);
+    for (const key of keys) this.invalidating.set(key, mine);
     await mine;
   }
 
