@@ -5,7 +5,15 @@ import {
   DEFAULT_CIRCUIT_BREAKER,
   type CircuitBreakerSettings,
 } from './engine/l2/circuit-breaker.js';
-import { DEFAULT_COMPUTE_TIMEOUT_MS } from './engine/namespace/cache-namespace.js';
+import type { NamespaceOptions } from './engine/cache-engine.js';
+import {
+  DEFAULT_COMPUTE_TIMEOUT_MS,
+  DEFAULT_GRACE_BACKOFF,
+  DEFAULT_L1_MAX_AGE,
+} from './engine/namespace/cache-namespace.js';
+import { tagsProblem } from './engine/namespace/entry-policy.js';
+import type { LeaseSettings } from './engine/l2/cache-lease.js';
+import type { DynamoCachedOptions } from './interfaces/dynamo-cached-options.interface.js';
 import type { ClassRef } from './engine/values/class-record.js';
 import { v8Serializer } from './engine/values/serializer.js';
 import { DynamoCacheError } from './errors.js';
@@ -29,11 +37,19 @@ function configError(option: string, problem: string): DynamoCacheError {
   return new DynamoCacheError('config', `DynamoCacheModule option "${option}" ${problem}`);
 }
 
-/** Checks a ttl: `null`/`undefined`, or a positive finite number of seconds. */
-export function assertTtl(
-  value: unknown,
-  where: string,
-): asserts value is number | null | undefined {
+/** Checks a ttl: `null`/`undefined`, a positive finite number of seconds, or a function. */
+export function assertTtl(value: unknown, where: string): void {
+  if (value === null || value === undefined || typeof value === 'function') return;
+  if (!isPositiveNumber(value)) {
+    throw new DynamoCacheError(
+      'config',
+      `${where} "ttl" must be a positive number of seconds, null, or a function of the result, got ${String(value)}`,
+    );
+  }
+}
+
+/** Checks an entry ttl (`set`): `null`/`undefined`, or a positive finite number of seconds. */
+export function assertEntryTtl(value: unknown, where: string): void {
   if (value === null || value === undefined) return;
   if (!isPositiveNumber(value)) {
     throw new DynamoCacheError(
@@ -41,6 +57,99 @@ export function assertTtl(
       `${where} "ttl" must be a positive number of seconds or null, got ${String(value)}`,
     );
   }
+}
+
+/** Checks a duration that may be zero (`grace`, `graceBackoff`, `timeout`), in `unit`. */
+export function assertDuration(value: unknown, option: string, unit: string, where: string): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new DynamoCacheError(
+      'config',
+      `${where} "${option}" must be a non-negative number of ${unit}, got ${String(value)}`,
+    );
+  }
+}
+
+/** Checks `l1MaxAge`: `undefined`, `null`, or a positive number of seconds. */
+export function assertL1MaxAge(value: unknown, where: string): void {
+  if (value === undefined || value === null) return;
+  if (!isPositiveNumber(value)) {
+    throw new DynamoCacheError(
+      'config',
+      `${where} "l1MaxAge" must be a positive number of seconds or null, got ${String(value)}`,
+    );
+  }
+}
+
+/** Checks `tags`: `undefined`, a function, or an array of tags. */
+export function assertTags(value: unknown, where: string): void {
+  if (value === undefined || typeof value === 'function') return;
+  const problem = tagsProblem(value);
+  if (problem !== undefined) {
+    throw new DynamoCacheError('config', `${where} "tags": ${problem}, or a function of the result`);
+  }
+}
+
+/**
+ * Checks the freshness options shared by the module, `@DynamoCached` and service calls:
+ * `ttl`, `grace`, `graceBackoff`, `timeout`, `l1MaxAge`, `tags`.
+ */
+export function assertFreshness(
+  o: {
+    ttl?: unknown;
+    grace?: unknown;
+    graceBackoff?: unknown;
+    timeout?: unknown;
+    l1MaxAge?: unknown;
+    tags?: unknown;
+  },
+  where: string,
+): void {
+  assertTtl(o.ttl, where);
+  assertDuration(o.grace, 'grace', 'seconds', where);
+  assertDuration(o.graceBackoff, 'graceBackoff', 'seconds', where);
+  assertDuration(o.timeout, 'timeout', 'milliseconds', where);
+  assertL1MaxAge(o.l1MaxAge, where);
+  assertTags(o.tags, where);
+}
+
+/**
+ * The engine's namespace options from `@DynamoCached` options (already checked). `unwrap` maps
+ * what the namespace stores to what `ttl`, `tags` and `unless` functions are given (a route's
+ * stored response to its body).
+ */
+export function toNamespaceOptions(
+  options: DynamoCachedOptions,
+  unwrap?: (value: unknown) => unknown,
+): NamespaceOptions {
+  const out: NamespaceOptions = {};
+  const fields = [
+    'ttl',
+    'maxsize',
+    'table',
+    'computeTimeout',
+    'grace',
+    'graceBackoff',
+    'timeout',
+    'l1MaxAge',
+  ] as const;
+  for (const field of fields) {
+    if (options[field] !== undefined) (out as Record<string, unknown>)[field] = options[field];
+  }
+  // Resolved by the decorator already: LeaseSettings or false.
+  if (options.lease !== undefined) out.lease = options.lease as LeaseSettings | false;
+  if (options.key !== undefined) out.key = options.key;
+  const seen = <F extends (value: never, ...args: never[]) => unknown>(fn: F): F =>
+    (unwrap === undefined
+      ? fn
+      : (value: unknown, ...args: unknown[]) =>
+          (fn as unknown as (value: unknown, ...args: unknown[]) => unknown)(unwrap(value), ...args)) as F;
+  if (typeof options.ttl === 'function') out.ttl = seen(options.ttl);
+  if (options.tags !== undefined) {
+    out.tags = typeof options.tags === 'function' ? seen(options.tags) : options.tags;
+  }
+  if (options.unless !== undefined) out.unless = seen(options.unless);
+  return out;
 }
 
 /** Checks a computeTimeout: `undefined`, or a positive finite number of milliseconds. */
@@ -125,7 +234,7 @@ export async function resolveModuleOptions(
       'is required: the name of a DynamoDB table whose partition key is cache_key (S)',
     );
   }
-  assertTtl(o.ttl, 'DynamoCacheModule option');
+  assertFreshness({ ...o, tags: undefined }, 'DynamoCacheModule option');
   assertMaxsize(o.maxsize, 'DynamoCacheModule option');
   assertComputeTimeout(o.computeTimeout, 'DynamoCacheModule option');
   assertTypes(o.types, 'DynamoCacheModule option');
@@ -146,6 +255,15 @@ export async function resolveModuleOptions(
   if (o.region !== undefined && (typeof o.region !== 'string' || o.region === '')) {
     throw configError('region', 'must be a non-empty string');
   }
+  const bus = o.bus as unknown;
+  if (
+    bus !== undefined &&
+    (bus === null ||
+      typeof (bus as { publish?: unknown }).publish !== 'function' ||
+      typeof (bus as { subscribe?: unknown }).subscribe !== 'function')
+  ) {
+    throw configError('bus', 'must have publish(message) and subscribe(handler) methods');
+  }
   const l2Timeout = resolveL2Timeout(o.l2Timeout);
   const circuitBreaker = resolveCircuitBreaker(o.circuitBreaker);
   const lease = resolveLease(o.lease, (problem) => configError('lease', problem));
@@ -158,6 +276,11 @@ export async function resolveModuleOptions(
     table: o.table,
     ttl: o.ttl ?? null,
     maxsize: o.maxsize === undefined ? DEFAULT_MAXSIZE : o.maxsize,
+    grace: o.grace ?? 0,
+    graceBackoff: o.graceBackoff ?? DEFAULT_GRACE_BACKOFF,
+    timeout: o.timeout,
+    l1MaxAge: o.l1MaxAge === undefined ? DEFAULT_L1_MAX_AGE : o.l1MaxAge,
+    bus: o.bus,
     region: typeof clientConfig.region === 'string' ? clientConfig.region : undefined,
     clientConfig,
     client: o.client,

@@ -2,6 +2,7 @@ import type { Reflector } from '@nestjs/core';
 import { DYNAMO_CACHED_METADATA, NO_DYNAMO_CACHE_METADATA } from './dynamo-cache.constants.js';
 import type { NamespaceOptions, NamespaceOwner } from './engine/cache-engine.js';
 import type { CacheNamespace } from './engine/namespace/cache-namespace.js';
+import { toNamespaceOptions } from './dynamo-cache-options.resolver.js';
 import { DynamoCacheRouteResponse } from './http/cached-response.js';
 import type { DynamoCachedOptions } from './interfaces/dynamo-cached-options.interface.js';
 
@@ -77,19 +78,11 @@ export function readRoute(
     ]) === true;
   const mutates = rootType === 'Mutation' || rootType === 'Subscription';
 
-  const namespaceOptions: NamespaceOptions = {};
-  if (options?.ttl !== undefined) namespaceOptions.ttl = options.ttl;
-  if (options?.maxsize !== undefined) namespaceOptions.maxsize = options.maxsize;
-  if (options?.table !== undefined) namespaceOptions.table = options.table;
-  if (options?.computeTimeout !== undefined) {
-    namespaceOptions.computeTimeout = options.computeTimeout;
-  }
-  const unless = options?.unless as ((value: unknown, ...args: unknown[]) => boolean) | undefined;
-  if (unless !== undefined) {
-    // A route's entry is the whole response: the predicate is about its body.
-    namespaceOptions.unless = ((value: unknown, ...args: unknown[]) =>
-      unless(value instanceof DynamoCacheRouteResponse ? value.body : value, ...args)) as never;
-  }
+  // A route's entry is the whole response: ttl, tags and unless functions are about its body.
+  const namespaceOptions: NamespaceOptions = toNamespaceOptions(
+    { ...options, key: undefined, lease: undefined },
+    (value) => (value instanceof DynamoCacheRouteResponse ? value.body : value),
+  );
   return {
     cacheable: !writesResponse && !sse && !skipped && !mutates,
     decorated: options !== undefined,

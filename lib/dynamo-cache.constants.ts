@@ -39,3 +39,12 @@ export const DYNAMO_CACHE_RAW_OPTIONS = Symbol('DYNAMO_CACHE_RAW_OPTIONS');
  * const skipped = reflector.getAllAndOverride<boolean>(NO_DYNAMO_CACHE_METADATA, [handler, controller]);
  */
 export const NO_DYNAMO_CACHE_METADATA = 'nestjs-dynamo-cache:skip';
+
+/**
+ * Metadata key set on methods decorated with `@DynamoCacheEvict` or `@DynamoCachePut`: their
+ * instances get the cache service at bootstrap.
+ */
+export const DYNAMO_CACHE_MUTATION_METADATA = 'nestjs-dynamo-cache:mutation';
+
+/** Where the module leaves its service on instances with `@DynamoCacheEvict`/`@DynamoCachePut`. */
+export const DYNAMO_CACHE_SERVICE_REF = Symbol('nestjs-dynamo-cache:service');

@@ -1,12 +1,17 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, ModuleRef, Reflector } from '@nestjs/core';
-import { DYNAMO_CACHED_METADATA } from './dynamo-cache.constants.js';
+import {
+  DYNAMO_CACHE_MUTATION_METADATA,
+  DYNAMO_CACHE_SERVICE_REF,
+  DYNAMO_CACHED_METADATA,
+} from './dynamo-cache.constants.js';
+import { DynamoCacheService } from './dynamo-cache.service.js';
 import {
   GRAPHQL_RESOLVE_PROPERTY_METADATA,
   GRAPHQL_RESOLVER_TYPE_METADATA,
 } from './dynamo-cache-route.reader.js';
 import { CacheEngine, type NamespaceOwner } from './engine/cache-engine.js';
-import type { LeaseSettings } from './engine/l2/cache-lease.js';
+import { toNamespaceOptions } from './dynamo-cache-options.resolver.js';
 import { DynamoCacheError } from './errors.js';
 import type { DynamoCachedOptions } from './interfaces/dynamo-cached-options.interface.js';
 
@@ -43,10 +48,13 @@ export class DynamoCacheExplorer implements OnModuleInit {
     private readonly reflector: Reflector,
     @Inject(CacheEngine) private readonly engine: CacheEngine,
     private readonly moduleRef: ModuleRef,
+    @Inject(DynamoCacheService) private readonly service: DynamoCacheService,
   ) {}
 
   onModuleInit(): void {
+    for (const wrapper of this.discovery.getControllers()) this.attachService(wrapper);
     for (const wrapper of this.discovery.getProviders()) {
+      this.attachService(wrapper);
       const instance: unknown = wrapper.instance;
       if (instance === null || typeof instance !== 'object') continue;
       const proto = Object.getPrototypeOf(instance) as object | null;
@@ -89,6 +97,42 @@ export class DynamoCacheExplorer implements OnModuleInit {
       }
     }
     this.claimRoutes();
+  }
+
+  /**
+   * Leaves the cache service on an instance whose class has `@DynamoCacheEvict` or
+   * `@DynamoCachePut` methods (they find it there when called); warns when the instance is
+   * request-scoped, which the module never sees.
+   */
+  private attachService(wrapper: {
+    instance: unknown;
+    metatype: unknown;
+    isDependencyTreeStatic(): boolean;
+  }): void {
+    const cls = wrapper.metatype;
+    if (typeof cls !== 'function' || cls.prototype === undefined) return;
+    const mutations = this.scanner
+      .getAllMethodNames(cls.prototype as object)
+      .filter((name) => {
+        const method = (cls.prototype as Record<string, unknown>)[name];
+        return (
+          typeof method === 'function' &&
+          Reflect.getMetadata(DYNAMO_CACHE_MUTATION_METADATA, method) === true
+        );
+      });
+    if (mutations.length === 0) return;
+    if (!wrapper.isDependencyTreeStatic()) {
+      this.logger.warn(
+        `${cls.name} has @DynamoCacheEvict/@DynamoCachePut methods (${mutations.join(', ')}) but is request-scoped: they will reject; move them to a singleton provider`,
+      );
+      return;
+    }
+    const instance = wrapper.instance;
+    if (instance === null || typeof instance !== 'object') return;
+    Object.defineProperty(instance, DYNAMO_CACHE_SERVICE_REF, {
+      value: this.service,
+      configurable: true,
+    });
   }
 
   /**
@@ -189,15 +233,8 @@ export class DynamoCacheExplorer implements OnModuleInit {
   ): Method {
     this.engine.declareTypes(options.types, `@DynamoCached on ${defaultNamespace}`);
     const ns = this.engine.namespace(options.namespace ?? defaultNamespace, {
-      ttl: options.ttl,
-      maxsize: options.maxsize,
-      table: options.table,
-      key: options.key,
+      ...toNamespaceOptions(options),
       requirePromise: true,
-      // Resolved by the decorator already: LeaseSettings or false.
-      lease: options.lease as LeaseSettings | false | undefined,
-      computeTimeout: options.computeTimeout,
-      unless: options.unless,
       // A namespace chosen on purpose may be shared; a derived one must not be, by accident.
       owner: options.namespace === undefined ? owner : undefined,
     });

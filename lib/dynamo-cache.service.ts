@@ -3,14 +3,17 @@ import {
   Injectable,
   type BeforeApplicationShutdown,
   type OnApplicationShutdown,
+  type OnModuleInit,
 } from '@nestjs/common';
 import {
   assertComputeTimeout,
+  assertEntryTtl,
+  assertFreshness,
   assertMaxsize,
-  assertTtl,
   assertTypes,
   assertUnless,
 } from './dynamo-cache-options.resolver.js';
+import type { TagsOption, TtlOption } from './engine/namespace/entry-policy.js';
 import { CacheEngine } from './engine/cache-engine.js';
 import type { CacheLookup } from './engine/namespace/cache-namespace.js';
 import type { CacheStatsSnapshot } from './engine/namespace/cache-stats.js';
@@ -30,8 +33,21 @@ import type { ClassRef } from './engine/values/class-record.js';
  * await cache.set('sessions', [sessionId], session, sessions);
  */
 export interface DynamoCacheNamespaceOptions {
-  /** Seconds an entry lives; `null` = never expires. Default: the module's. */
-  ttl?: number | null;
+  /**
+   * Seconds an entry lives; `null` = never expires; or a function of the value. Default: the
+   * module's. (On `set`, a number or `null` is that entry's own ttl: see {@link DynamoCacheSetOptions}.)
+   */
+  ttl?: TtlOption;
+  /** Seconds entries are kept past their ttl, served when recomputing fails. Default: the module's. */
+  grace?: number;
+  /** Seconds between two attempts of a failing computation meanwhile. Default: the module's. */
+  graceBackoff?: number;
+  /** Soft timeout (ms) with a stale value at hand; `0` = stale-while-revalidate. */
+  timeout?: number;
+  /** Seconds an L1 entry is served before it is checked against DynamoDB. Default: the module's. */
+  l1MaxAge?: number | null;
+  /** Tags of each entry, for {@link DynamoCacheService.deleteByTag}. */
+  tags?: TagsOption;
   /** L1 capacity; `null` = unbounded; `0` = no L1. Default: the module's. */
   maxsize?: number | null;
   /** Another DynamoDB table. Default: the module's. */
@@ -57,6 +73,18 @@ export interface DynamoCacheWrapOptions extends DynamoCacheNamespaceOptions {
 }
 
 /**
+ * Options of {@link DynamoCacheService.set}: the namespace's, except that a `ttl` (seconds or
+ * `null`) is this entry's own, kept by every reader whatever its namespace's ttl.
+ *
+ * @example
+ * await cache.set('sessions', [id], session, { ttl: 15 * 60 }); // this session: 15 minutes
+ */
+export interface DynamoCacheSetOptions extends Omit<DynamoCacheNamespaceOptions, 'ttl'> {
+  /** This entry's own ttl in seconds; `null` = never expires. Default: the namespace's. */
+  ttl?: number | null;
+}
+
+/**
  * Options of reads through {@link DynamoCacheService.get} and {@link DynamoCacheService.lookup}.
  *
  * @example
@@ -77,7 +105,9 @@ export interface DynamoCacheReadOptions {
  * await cache.delete('users.byId', [id]);
  */
 @Injectable()
-export class DynamoCacheService implements BeforeApplicationShutdown, OnApplicationShutdown {
+export class DynamoCacheService
+  implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown
+{
   constructor(
     @Inject(CacheEngine) private readonly engine: CacheEngine,
     @Inject(LazyDynamoClient) private readonly client: LazyDynamoClient,
@@ -130,16 +160,76 @@ export class DynamoCacheService implements BeforeApplicationShutdown, OnApplicat
 
   /**
    * Stores `value` for `args` in L1 and L2. A computation of that entry in flight (here or in
-   * another process) will not overwrite it.
+   * another process) will not overwrite it. `ttl` is this entry's own.
+   *
+   * @example
+   * await cache.set('users.byId', [user.id], user, { ttl: 60 });
    */
   set(
     namespace: string,
     args: readonly unknown[],
     value: unknown,
-    options?: DynamoCacheNamespaceOptions,
+    options?: DynamoCacheSetOptions,
   ): Promise<void> {
     try {
-      return this.ns(namespace, options).set(args, value);
+      if (options === undefined) return this.ns(namespace).set(args, value);
+      const { ttl, ...namespaceOptions } = options;
+      assertEntryTtl(ttl, `DynamoCacheService.set on "${namespace}":`);
+      return this.ns(namespace, namespaceOptions).set(args, value, { ttl });
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  /**
+   * Marks the entry stale instead of removing it: the next call recomputes, and while that
+   * fails the stale value is served for the namespace's `grace` (without grace this is
+   * {@link delete} but for the item left to DynamoDB's TTL). Reaches other processes within
+   * `l1MaxAge` (at once with a bus).
+   *
+   * @example
+   * await cache.expire('RatesService.rate', ['EUR', 'USD']);
+   */
+  expire(namespace: string, args: readonly unknown[]): Promise<void> {
+    try {
+      return this.ns(namespace).expire(args);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  /**
+   * Invalidates every entry of a namespace, in every process, with one DynamoDB write (a marker
+   * item readers compare with each entry's `t`; no Scan). Other processes see it within
+   * `l1MaxAge` (at once with a bus).
+   *
+   * @example
+   * await cache.clear('RatesService.rate');
+   */
+  clear(namespace: string): Promise<void> {
+    try {
+      return this.ns(namespace).clear();
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  /**
+   * Invalidates every entry carrying `tag` (or any of `tags`), in every namespace and process,
+   * with one DynamoDB write per tag (a marker item; no Scan). Other processes see it within
+   * `l1MaxAge` (at once with a bus).
+   *
+   * @example
+   * @DynamoCached({ ttl: 300, tags: (orders: Order[], customerId: string) => [`customer:${customerId}`] })
+   * async orders(customerId: string): Promise<Order[]> { ... }
+   *
+   * await cache.deleteByTag(`customer:${customerId}`);
+   */
+  deleteByTag(tags: string | readonly string[]): Promise<void> {
+    try {
+      const list = typeof tags === 'string' ? [tags] : tags;
+      assertFreshness({ tags: list }, 'DynamoCacheService.deleteByTag:');
+      return this.engine.deleteByTag(list);
     } catch (err) {
       return Promise.reject(err as Error);
     }
@@ -169,8 +259,8 @@ export class DynamoCacheService implements BeforeApplicationShutdown, OnApplicat
   }
 
   /**
-   * Listens to the cache's outcomes: `hit` (with the `layer` that answered), `miss`, `write`,
-   * `delete` and `error`, each with its namespace and, for one entry, its `cache_key`. Returns the
+   * Listens to the cache's outcomes: `hit` (with the `layer` that answered), `miss`, `stale` (a
+   * value past its ttl served within grace), `write`, `delete` and `error`, each with its namespace and, for one entry, its `cache_key`. Returns the
    * function that stops listening. Listeners run synchronously on the call's path: keep them
    * cheap (count, enqueue); one that throws is ignored.
    *
@@ -214,6 +304,11 @@ export class DynamoCacheService implements BeforeApplicationShutdown, OnApplicat
     return this.engine.settle();
   }
 
+  /** Connects the module's `bus`, if any. */
+  async onModuleInit(): Promise<void> {
+    await this.engine.connectBus();
+  }
+
   /**
    * Lets computations in flight and their writes finish (at most the longest `computeTimeout`
    * plus `l2Timeout`), before other providers' `onApplicationShutdown` close what they use.
@@ -225,13 +320,14 @@ export class DynamoCacheService implements BeforeApplicationShutdown, OnApplicat
   /** Destroys the client if the module created it (after anything still in flight). */
   async onApplicationShutdown(): Promise<void> {
     await this.engine.drain();
+    await this.engine.close();
     this.client.destroy();
   }
 
   private ns(namespace: string, options?: DynamoCacheNamespaceOptions) {
     if (options === undefined) return this.engine.namespace(namespace);
     const where = `DynamoCacheService options for "${namespace}":`;
-    assertTtl(options.ttl, where);
+    assertFreshness(options, where);
     assertMaxsize(options.maxsize, where);
     assertComputeTimeout(options.computeTimeout, where);
     assertTypes(options.types, where);

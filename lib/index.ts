@@ -13,6 +13,7 @@ export {
   DynamoCacheService,
   type DynamoCacheNamespaceOptions,
   type DynamoCacheReadOptions,
+  type DynamoCacheSetOptions,
   type DynamoCacheWrapOptions,
 } from './dynamo-cache.service.js';
 export {
@@ -20,8 +21,12 @@ export {
   type CreateCacheTableOptions,
   type CreateCacheTableResult,
 } from './engine/l2/create-cache-table.js';
+export type { DynamoCacheBus, DynamoCacheBusMessage } from './engine/invalidation/cache-bus.js';
+export type { TagsOption, TtlOption } from './engine/namespace/entry-policy.js';
 export {
   DEFAULT_COMPUTE_TIMEOUT_MS,
+  DEFAULT_GRACE_BACKOFF,
+  DEFAULT_L1_MAX_AGE,
   type CacheLookup,
   type OnErrorPolicy,
 } from './engine/namespace/cache-namespace.js';

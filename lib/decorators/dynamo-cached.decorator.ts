@@ -3,8 +3,8 @@ import { DYNAMO_CACHED_METADATA } from '../dynamo-cache.constants.js';
 import { DynamoCacheInterceptor } from '../dynamo-cache.interceptor.js';
 import {
   assertComputeTimeout,
+  assertFreshness,
   assertMaxsize,
-  assertTtl,
   assertTypes,
   assertUnless,
 } from '../dynamo-cache-options.resolver.js';
@@ -74,7 +74,7 @@ export function DynamoCached(
         : ttlOrOptions === null || typeof ttlOrOptions === 'number'
           ? { ttl: ttlOrOptions }
           : { ...ttlOrOptions };
-    assertTtl(options.ttl, where);
+    assertFreshness(options, where);
     assertMaxsize(options.maxsize, where);
     assertComputeTimeout(options.computeTimeout, where);
     assertTypes(options.types, where);

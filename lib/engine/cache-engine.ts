@@ -11,12 +11,17 @@ import {
 import {
   CacheNamespace,
   DEFAULT_COMPUTE_TIMEOUT_MS,
+  DEFAULT_L1_MAX_AGE,
   type CacheLogger,
   type NamespaceContext,
   type OnErrorPolicy,
 } from './namespace/cache-namespace.js';
 import { L2Store } from './l2/l2-store.js';
+import type { DynamoCacheBus, DynamoCacheBusMessage } from './invalidation/cache-bus.js';
+import { InvalidationMarkers } from './invalidation/invalidation-markers.js';
+import { tagMarkerKey } from './l2/item-codec.js';
 import { CacheEvents } from './namespace/cache-events.js';
+import type { TagsOption, TtlOption } from './namespace/entry-policy.js';
 import type { ClassRef } from './values/class-record.js';
 import { ClassRegistry } from './values/class-registry.js';
 import type { CacheSerializer } from './values/serializer.js';
@@ -27,7 +32,7 @@ export interface CacheEngineSettings {
   /** Returns the DynamoDB client; called on first L2 access, not before. */
   client: () => DynamoDBClient;
   table: string;
-  ttl: number | null;
+  ttl: TtlOption;
   maxsize: number | null;
   keyPrefix: string;
   onError: OnErrorPolicy;
@@ -55,6 +60,16 @@ export interface CacheEngineSettings {
   types?: readonly ClassRef[];
   /** A result for which this returns `true` is returned but not stored. */
   unless?: (value: never) => boolean;
+  /** Seconds entries are kept past expiry, served when recomputing fails. Default 0 (none). */
+  grace?: number;
+  /** Seconds between two attempts of a failing computation, meanwhile. */
+  graceBackoff?: number;
+  /** Soft timeout (ms) of a recomputation when a stale value is at hand; `0` = stale-while-revalidate. */
+  timeout?: number;
+  /** Seconds an L1 entry is served before it is checked against DynamoDB; `null` = never. */
+  l1MaxAge?: number | null;
+  /** Push invalidation between processes. */
+  bus?: DynamoCacheBus;
 }
 
 /** Default `l2Timeout`: far above DynamoDB's usual latency, far below a request's patience. */
@@ -62,7 +77,17 @@ export const DEFAULT_L2_TIMEOUT_MS = 1000;
 
 /** Per-namespace overrides of the engine's defaults. */
 export interface NamespaceOptions {
-  ttl?: number | null;
+  ttl?: TtlOption;
+  /** Overrides the engine's `grace`. */
+  grace?: number;
+  /** Overrides the engine's `graceBackoff`. */
+  graceBackoff?: number;
+  /** Overrides the engine's `timeout`. */
+  timeout?: number;
+  /** Overrides the engine's `l1MaxAge`. */
+  l1MaxAge?: number | null;
+  /** The entries' tags, for `deleteByTag`. */
+  tags?: TagsOption;
   maxsize?: number | null;
   table?: string;
   key?: (...args: never[]) => unknown;
@@ -105,7 +130,7 @@ export class CacheEngine {
   private readonly namespaces = new Map<string, CacheNamespace>();
   private readonly fixed = new Map<
     string,
-    { ttl: number | null; maxsize: number | null; table: string; computeTimeout: number }
+    { ttl: TtlOption; maxsize: number | null; table: string; computeTimeout: number }
   >();
   private readonly warnedDifferent = new Set<string>();
   private readonly stores = new Map<string, L2Store>();
@@ -115,8 +140,10 @@ export class CacheEngine {
     string,
     { readonly value: object; readonly description: string }
   >();
-  /** Names this engine on the leases it takes. */
+  /** Names this engine on the leases it takes, and on its bus messages. */
   private readonly leaseOwner = randomUUID();
+  private markerCache: InvalidationMarkers | undefined;
+  private subscribed: Promise<void> | undefined;
   private readonly codec: ValueCodec;
   /** Outcomes reported to listeners (see {@link CacheEvents}). */
   readonly events = new CacheEvents();
@@ -162,6 +189,9 @@ export class CacheEngine {
         events: this.events,
         logger: s.logger,
         l2: this.store(fixed.table),
+        markers: this.markers,
+        publish: (message) => this.publish(message),
+        engineId: this.leaseOwner,
         leaseOwner: this.leaseOwner,
         track: (work, holdMs) => this.track(work, holdMs),
       };
@@ -175,6 +205,11 @@ export class CacheEngine {
           lease: options.lease === undefined ? (s.lease ?? false) : options.lease,
           computeTimeout: fixed.computeTimeout,
           unless: options.unless ?? s.unless,
+          grace: options.grace ?? s.grace,
+          graceBackoff: options.graceBackoff ?? s.graceBackoff,
+          timeout: options.timeout ?? s.timeout,
+          l1MaxAge: options.l1MaxAge === undefined ? s.l1MaxAge : options.l1MaxAge,
+          tags: options.tags,
         },
         context,
       );
@@ -191,6 +226,84 @@ export class CacheEngine {
       this.warnIfDifferent(name, options);
     }
     return ns;
+  }
+
+  /**
+   * What this engine knows of `clear` and `deleteByTag` markers (kept in the module's table, read
+   * at most every `l1MaxAge`).
+   */
+  get markers(): InvalidationMarkers {
+    if (this.markerCache === undefined) {
+      const maxAge = this.settings.l1MaxAge === undefined ? DEFAULT_L1_MAX_AGE : this.settings.l1MaxAge;
+      this.markerCache = new InvalidationMarkers(
+        this.store(this.settings.table),
+        // Without l1MaxAge, markers are still read again after the default.
+        (maxAge ?? DEFAULT_L1_MAX_AGE) * 1000,
+        (work) => this.track(work),
+      );
+      this.markerCache.onNewer = (key, t) => {
+        for (const ns of this.namespaces.values()) ns.dropInvalidated(key, t);
+      };
+    }
+    return this.markerCache;
+  }
+
+  /**
+   * Invalidates every entry carrying one of `tags`, in every namespace and process: one marker
+   * item per tag (its time, which readers compare with each entry's `t`), no Scan. Entries in
+   * this process's L1 go at once; other processes see it within `l1MaxAge` (at once with a bus).
+   *
+   * @example
+   * await engine.deleteByTag(['customer:42']);
+   */
+  async deleteByTag(tags: readonly string[]): Promise<void> {
+    const tS = Date.now() / 1000;
+    const keys = [...new Set(tags)].map((tag) => tagMarkerKey(this.settings.keyPrefix, tag));
+    for (const key of keys) this.markers.note(key, tS);
+    const store = this.markers.store;
+    await Promise.all(
+      keys.map((key) => this.track(store.writeMarker(key, tS, `tag ${key}`))),
+    );
+    this.publish({ source: this.leaseOwner, kind: 'markers', markers: keys.map((key) => ({ key, t: tS })) });
+  }
+
+  /**
+   * Connects the bus (once): messages of other engines are applied to this one's L1.
+   *
+   * @example
+   * await engine.connectBus();
+   */
+  connectBus(): Promise<void> {
+    const bus = this.settings.bus;
+    if (bus === undefined) return Promise.resolve();
+    return (this.subscribed ??= Promise.resolve(bus.subscribe((message) => this.receive(message))));
+  }
+
+  /** Applies another engine's invalidation (from the bus). */
+  receive(message: DynamoCacheBusMessage): void {
+    if (message === null || typeof message !== 'object' || message.source === this.leaseOwner) return;
+    if (message.kind === 'markers') {
+      for (const marker of message.markers) this.markers.note(marker.key, marker.t);
+      return;
+    }
+    this.namespaces.get(message.namespace)?.dropLocally(message.keys, message.kind === 'expire');
+  }
+
+  private publish(message: DynamoCacheBusMessage): void {
+    const bus = this.settings.bus;
+    if (bus === undefined) return;
+    try {
+      Promise.resolve(bus.publish(message)).catch((err: unknown) => this.busFailed(err));
+    } catch (err) {
+      this.busFailed(err);
+    }
+  }
+
+  private busFailed(err: unknown): void {
+    // A lost message costs only delay: other processes still see the change within l1MaxAge.
+    this.settings.logger.warn(
+      `cache bus: publishing an invalidation failed (${(err as Error)?.message ?? String(err)}); other processes will see it within l1MaxAge`,
+    );
   }
 
   /**
@@ -266,6 +379,11 @@ export class CacheEngine {
   drain(): Promise<void> {
     this.stopSweeper();
     return this.settle();
+  }
+
+  /** Closes the bus, if any (after {@link drain}). */
+  async close(): Promise<void> {
+    await this.settings.bus?.close?.();
   }
 
   /**

@@ -5,6 +5,8 @@ import type {
   CircuitBreakerSettings,
 } from '../engine/l2/circuit-breaker.js';
 import type { LeaseOptions, LeaseSettings } from '../engine/l2/cache-lease.js';
+import type { DynamoCacheBus } from '../engine/invalidation/cache-bus.js';
+import type { TtlOption } from '../engine/namespace/entry-policy.js';
 import type { ClassRef } from '../engine/values/class-record.js';
 import type { CacheSerializer } from '../engine/values/serializer.js';
 
@@ -17,8 +19,42 @@ import type { CacheSerializer } from '../engine/values/serializer.js';
 export interface DynamoCacheModuleOptions {
   /** DynamoDB table name; its partition key is `cache_key` (String). */
   table: string;
-  /** Seconds an entry lives, in both layers; `null` (default) = never expires. */
-  ttl?: number | null;
+  /**
+   * Seconds an entry lives, in both layers; `null` (default) = never expires; or a function of the
+   * result returning either. A reader also expires an entry at `t` plus its own ttl, so a ttl
+   * shortened in a deploy applies at once to what older processes wrote.
+   */
+  ttl?: TtlOption;
+  /**
+   * Seconds entries are kept past their ttl, served when recomputing fails (the method rejects,
+   * DynamoDB fails). Default 0 (off). See `@DynamoCached({ grace })`.
+   *
+   * @example
+   * DynamoCacheModule.forRoot({ table: 'app-cache', ttl: 60, grace: 3600 })
+   */
+  grace?: number;
+  /** Seconds between two attempts of a failing method while its stale value is served. Default 10. */
+  graceBackoff?: number;
+  /**
+   * Soft timeout (ms) of a recomputation when a stale value is at hand; `0` =
+   * stale-while-revalidate. Default: none (wait for the computation).
+   */
+  timeout?: number;
+  /**
+   * Seconds an L1 entry is served before it is checked against DynamoDB (a read of `t` only, no
+   * value): the longest an invalidation made by another process goes unseen here. `null` = never
+   * (trust the ttl). Default 5.
+   *
+   * @example
+   * DynamoCacheModule.forRoot({ table: 'app-cache', l1MaxAge: 1 })
+   */
+  l1MaxAge?: number | null;
+  /**
+   * Push invalidation between processes (see {@link DynamoCacheBus}), e.g. `RedisDynamoCacheBus`
+   * from `nestjs-dynamo-cache/redis-bus`: other processes drop invalidated L1 entries as soon as
+   * the message arrives, instead of within `l1MaxAge`.
+   */
+  bus?: DynamoCacheBus;
   /**
    * L1 capacity in entries, per namespace (decorated method, route, service name). Default
    * {@link DEFAULT_MAXSIZE} (1000): what clients send can never grow memory without bound.
@@ -123,8 +159,18 @@ export interface DynamoCacheModuleOptions {
  */
 export interface ResolvedDynamoCacheOptions {
   table: string;
-  ttl: number | null;
+  ttl: TtlOption;
   maxsize: number | null;
+  /** Seconds; default 0. */
+  grace: number;
+  /** Seconds; default 10. */
+  graceBackoff: number;
+  /** Milliseconds; `undefined` when not given. */
+  timeout: number | undefined;
+  /** Seconds, or `null`; default 5. */
+  l1MaxAge: number | null;
+  /** `undefined` when not given. */
+  bus: DynamoCacheBus | undefined;
   /** `region`, or a string `clientConfig.region`; `undefined` otherwise (the SDK resolves it). */
   region: string | undefined;
   /** `clientConfig` as given, with `region` copied into it; `{}` when neither was given. */

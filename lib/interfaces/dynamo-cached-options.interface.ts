@@ -1,4 +1,5 @@
 import type { LeaseOptions } from '../engine/l2/cache-lease.js';
+import type { TagsOption, TtlOption } from '../engine/namespace/entry-policy.js';
 import type { ClassRef } from '../engine/values/class-record.js';
 
 /**
@@ -8,8 +9,48 @@ import type { ClassRef } from '../engine/values/class-record.js';
  * @DynamoCached({ ttl: 60, maxsize: 500, namespace: 'rates.v2', key: (q: Query) => q.id })
  */
 export interface DynamoCachedOptions {
-  /** Seconds an entry lives; `null` = never expires. */
-  ttl?: number | null;
+  /**
+   * Seconds an entry lives; `null` = never expires; or a function of the result (a route's: its
+   * body) returning either, so each entry gets its own.
+   *
+   * @example
+   * @DynamoCached({ ttl: (user: User | null) => (user === null ? 30 : 3600) })
+   */
+  ttl?: TtlOption;
+  /**
+   * Seconds an entry is kept past its ttl (in both layers): while recomputing it fails (the method
+   * rejects, DynamoDB fails) the stale value is served instead of the error. Default 0 (off).
+   *
+   * @example
+   * @DynamoCached({ ttl: 60, grace: 24 * 3600, graceBackoff: 30 }) // survives a day of outage
+   */
+  grace?: number;
+  /** Seconds between two attempts of a failing method while its stale value is served. Default 10. */
+  graceBackoff?: number;
+  /**
+   * Soft timeout, in milliseconds: with a stale value in grace, a call whose recomputation takes
+   * longer answers with the stale value and lets the computation finish in the background (it
+   * then writes both layers). `0` = stale-while-revalidate: answer at once, refresh behind.
+   *
+   * @example
+   * @DynamoCached({ ttl: 60, grace: 3600, timeout: 0 }) // never wait once computed
+   */
+  timeout?: number;
+  /**
+   * Tags of each entry, for `DynamoCacheService.deleteByTag`: fixed, or a function of the result
+   * and the arguments (a route's: its body and key material).
+   *
+   * @example
+   * @DynamoCached({ ttl: 300, tags: (order: Order) => [`customer:${order.customerId}`] })
+   */
+  tags?: TagsOption;
+  /**
+   * Seconds an L1 entry is served before it is checked against DynamoDB (a read of its `t` and
+   * invalidation markers, no value): the longest another process's `delete`, `set`, `expire`,
+   * `clear` or `deleteByTag` goes unseen here. `null` = never check (trust the ttl). Default: the
+   * module's (5).
+   */
+  l1MaxAge?: number | null;
   /** L1 capacity for this method; `null` = unbounded; `0` = no L1. */
   maxsize?: number | null;
   /** Another DynamoDB table for this method's items. */

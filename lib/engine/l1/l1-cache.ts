@@ -1,10 +1,27 @@
 import { LRUCache } from 'lru-cache';
 
-/** One L1 entry: the value and the wall-clock time (ms) it stops being served. */
+/**
+ * One L1 entry: the value, and wall-clock times (ms): until when it is served as is, until when
+ * it is fresh, until when it is kept as a stale fallback (grace).
+ */
 export interface L1Entry {
   value: unknown;
-  /** `Infinity` when no ttl applies. */
+  /**
+   * Served without a look at DynamoDB until then: the earlier of `expiresAt` and the last check
+   * plus `l1MaxAge`. The only field the hit path reads.
+   */
+  validUntil: number;
+  /** Fresh until then; `Infinity` when no ttl applies. */
   expiresAt: number;
+  /** Kept, to be served if recomputing fails (grace), until then; `expiresAt` without grace. */
+  staleUntil: number;
+  /** The L2 item's `t` as stored, to tell whether it changed; `undefined`: the value is in L1 only. */
+  tRaw: string | undefined;
+  /** The item's `t` (Unix seconds), compared with invalidation markers. */
+  t: number;
+  tags: readonly string[] | undefined;
+  /** No new attempt of a failing computation before then (`graceBackoff`); 0 = none. */
+  retryAt: number;
 }
 
 /**
@@ -48,7 +65,7 @@ export function createL1Cache(maxsize: number | null): L1Cache {
  */
 export function sweepExpired(l1: L1Cache, now: number): number {
   const expired: string[] = [];
-  for (const [key, entry] of l1.entries()) if (entry.expiresAt <= now) expired.push(key);
+  for (const [key, entry] of l1.entries()) if (entry.staleUntil <= now) expired.push(key);
   for (const key of expired) l1.delete(key);
   return expired.length;
 }

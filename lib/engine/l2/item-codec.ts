@@ -5,16 +5,29 @@ import { isValueCompression, type ValueCompression } from './value-compression.j
  * The stored item:
  *   cache_key (S)  {keyPrefix}{namespace}/{md5}
  *   v (B)          serialized value (compressed when `z` is present); absent in a tombstone
- *   t (N)          creation time, Unix seconds (fractional); a tombstone's: the deletion time
- *   exp (N)        ceil(t + ttl), only when a ttl applies, for DynamoDB's own TTL; a tombstone's:
- *                  ceil(t + its lifetime), always
+ *   t (N)          Unix seconds (fractional): when the computation that produced the value
+ *                  started (a `set`: when it was made; `expire`: when it was expired); a
+ *                  tombstone's: the deletion time
+ *   e (N)          the entry's own expiry, Unix seconds (fractional), only when a ttl applies
+ *   o (BOOL)       true when `e` was set explicitly (`set` with a ttl): readers keep to it even
+ *                  when their own ttl is shorter
+ *   exp (N)        ceil(e + grace), only when a ttl applies, for DynamoDB's own TTL; a
+ *                  tombstone's: ceil(t + its lifetime), always
+ *   g (SS)         the entry's tags, only when it has some
  *   z (S)          'br' or 'gzip', only when `v` is compressed
  *   c (S)          the class record (JSON, see values/class-record.ts), only when the value holds
  *                  class instances
  *
  * A tombstone (no `v`) is what `delete` leaves: readers take it as a miss, and a computation that
  * started before it was written may not replace it (see L2Store.write), so an invalidation made
- * by any process sticks. Items of 0.1.0 (no `c`) read as they always did.
+ * by any process sticks. Items of 0.1.0 (no `c`, `e`, `o`, `g`) read as they always did: they
+ * expire at `t` plus the reader's ttl.
+ *
+ * Invalidation markers (`clear`, `deleteByTag`) are items of their own, keyed
+ * `{keyPrefix}#ns:{namespace}#` and `{keyPrefix}#tag:{tag}#` (no entry or lease key ends with `#`),
+ * holding only `t`: the invalidation time. An entry whose `t` is older than a marker of its
+ * namespace or of one of its tags is a miss. Markers have no `exp`: an entry without ttl may
+ * outlive any bound.
  */
 
 /** Name of the table's partition key. */
@@ -25,6 +38,12 @@ export interface DecodedItem {
   bytes: Uint8Array;
   t: number;
   tRaw: string;
+  /** The entry's own expiry (seconds); absent when no ttl applies, and in items of 0.1.0. */
+  e?: number;
+  /** `e` was set explicitly: a reader's shorter ttl does not cut it. */
+  own?: boolean;
+  /** The entry's tags. */
+  tags?: readonly string[];
   /** How `bytes` are compressed; absent when they are the serializer's output as is. */
   compression?: ValueCompression;
   /** The class record, as stored (JSON); absent when the value holds no class instance. */
@@ -40,12 +59,23 @@ export interface DecodedTombstone {
   exp?: number;
 }
 
+/** How long an entry lives: its ttl from `t` (`null`: forever), grace after that, its tags. */
+export interface EntryLife {
+  /** Seconds from `t`; `null` = no expiry. */
+  ttl: number | null;
+  /** Seconds the entry is kept past its expiry, to be served when recomputing fails. */
+  grace: number;
+  /** The ttl was given for this entry (`set` with a ttl), not by the namespace. */
+  own?: boolean;
+  tags?: readonly string[];
+}
+
 /** Builds the attribute map for `PutItem`. */
 export function encodeItem(
   cacheKey: string,
   bytes: Uint8Array,
   tSeconds: number,
-  ttl: number | null,
+  life: EntryLife,
   compression?: ValueCompression,
   classes?: string,
 ): Record<string, AttributeValue> {
@@ -54,11 +84,27 @@ export function encodeItem(
     v: { B: bytes },
     t: { N: String(tSeconds) },
   };
-  // Rounded up so DynamoDB's own TTL never removes an item before this library considers it expired.
-  if (ttl !== null) item.exp = { N: String(Math.ceil(tSeconds + ttl)) };
+  if (life.ttl !== null) {
+    const e = tSeconds + life.ttl;
+    item.e = { N: String(e) };
+    // Rounded up so DynamoDB's own TTL never removes an item a reader may still serve.
+    item.exp = { N: String(Math.ceil(e + life.grace)) };
+    if (life.own === true) item.o = { BOOL: true };
+  }
+  if (life.tags !== undefined && life.tags.length > 0) item.g = { SS: [...new Set(life.tags)] };
   if (compression !== undefined) item.z = { S: compression };
   if (classes !== undefined) item.c = { S: classes };
   return item;
+}
+
+/** The key of the marker item of a namespace's `clear`. */
+export function namespaceMarkerKey(keyPrefix: string, namespace: string): string {
+  return `${keyPrefix}#ns:${namespace}#`;
+}
+
+/** The key of the marker item of a tag's `deleteByTag`. */
+export function tagMarkerKey(keyPrefix: string, tag: string): string {
+  return `${keyPrefix}#tag:${tag}#`;
 }
 
 /** Builds the attribute map of a tombstone written at `tSeconds`, to matter for `lifeSeconds`. */
@@ -114,6 +160,11 @@ export function inspectItem(
   }
   if (!(v.B instanceof Uint8Array)) return { corrupt: 'v is not a binary (B) attribute' };
   const decoded: DecodedItem = { bytes: v.B, t: seconds, tRaw: t.N };
+  const life = inspectLife(item);
+  if ('corrupt' in life) return life;
+  if (life.e !== undefined) decoded.e = life.e;
+  if (life.own) decoded.own = true;
+  if (life.tags !== undefined) decoded.tags = life.tags;
   if (c !== undefined) {
     if (typeof c.S !== 'string') return { corrupt: 'c is not a string (S) attribute' };
     decoded.classes = c.S;
@@ -125,4 +176,20 @@ export function inspectItem(
     decoded.compression = z.S;
   }
   return decoded;
+}
+
+/** Reads `e`, `o` and `g` (also what a revalidation's projection returns). */
+export function inspectLife(
+  item: Record<string, AttributeValue>,
+): { e?: number; own: boolean; tags?: readonly string[] } | { readonly corrupt: string } {
+  const { e, o, g } = item;
+  let expiry: number | undefined;
+  if (e !== undefined) {
+    expiry = typeof e.N === 'string' ? Number(e.N) : NaN;
+    if (!Number.isFinite(expiry)) return { corrupt: 'e is not a finite number (N) attribute' };
+  }
+  if (g !== undefined && !Array.isArray(g.SS)) {
+    return { corrupt: 'g is not a string set (SS) attribute' };
+  }
+  return { e: expiry, own: o?.BOOL === true, tags: g?.SS };
 }

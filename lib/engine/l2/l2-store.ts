@@ -1,8 +1,10 @@
 import {
+  BatchGetItemCommand,
   BatchWriteItemCommand,
   DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
+  UpdateItemCommand,
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
@@ -21,7 +23,14 @@ import {
   type LeaseAcquire,
   type LeaseState,
 } from './cache-lease.js';
-import { encodeItem, encodeTombstone, inspectItem, itemSize, PARTITION_KEY } from './item-codec.js';
+import {
+  encodeItem,
+  encodeTombstone,
+  inspectItem,
+  itemSize,
+  PARTITION_KEY,
+  type EntryLife,
+} from './item-codec.js';
 import { withTimeout, type L2AbortSignal } from './l2-timeout.js';
 import type { EncodedValue, ValueCodec } from '../values/value-codec.js';
 import {
@@ -38,12 +47,52 @@ import {
  * class this process cannot restore.
  */
 export type L2Read =
-  | { readonly status: 'hit'; readonly value: unknown; readonly t: number }
+  | L2Found
   | { readonly status: 'miss' }
   | { readonly status: 'expired'; readonly deleted: boolean; readonly error?: DynamoCacheError }
   /** `tRaw`: the item's `t` when it has a number there, so a repair replaces only this item. */
   | { readonly status: 'corrupt'; readonly reason: string; readonly tRaw?: string }
   | { readonly status: 'unrestorable'; readonly reason: string };
+
+/**
+ * An entry read from L2: `hit` while fresh for this reader, `stale` past that but within its
+ * grace. `freshUntil` in Unix seconds (`Infinity`: no expiry).
+ */
+export interface L2Found {
+  readonly status: 'hit' | 'stale';
+  readonly value: unknown;
+  readonly t: number;
+  readonly tRaw: string;
+  readonly freshUntil: number;
+  readonly tags?: readonly string[];
+}
+
+/** How a reader judges an item's age: its own ttl (or a function of the value), and its grace. */
+export interface ReadPolicy {
+  readonly ttl: number | null | ((value: unknown) => number | null);
+  /** Seconds past expiry an entry may still be served as stale. */
+  readonly grace: number;
+}
+
+/**
+ * When an entry stops being fresh for a reader with ttl `readerTtl` (Unix seconds): the earlier of
+ * its own expiry `e` and `t + readerTtl`, so a ttl shortened in a deploy applies at once to what
+ * older processes wrote; an explicit expiry (`own`, from `set` with a ttl) is kept as is.
+ */
+export function freshUntil(
+  item: { readonly t: number; readonly e?: number; readonly own?: boolean },
+  readerTtl: number | null,
+): number {
+  const own = item.e ?? Infinity;
+  if (item.own === true || readerTtl === null) return own;
+  return Math.min(own, item.t + readerTtl);
+}
+
+/** What a projected read of an item returns: no value, just what tells whether it changed. */
+export interface ItemHead {
+  readonly tRaw: string;
+  readonly t: number;
+}
 
 /**
  * Outcome of an L2 write: stored; refused (a conditional write found a newer item or tombstone,
@@ -70,6 +119,8 @@ const FUTURE_TOLERANCE_S = 300;
 
 /** DynamoDB's most requests in one `BatchWriteItem` call. */
 const BATCH_WRITE_LIMIT = 25;
+/** DynamoDB's most keys in one `BatchGetItem` call. */
+const BATCH_GET_LIMIT = 100;
 /** Retries of a batch's unprocessed items before giving up. */
 const BATCH_RETRIES = 5;
 
@@ -120,7 +171,7 @@ export class L2Store {
    */
   async read(
     cacheKey: string,
-    ttl: number | null,
+    policy: ReadPolicy,
     namespace: string,
     consistent = this.consistentRead,
   ): Promise<L2Read> {
@@ -154,14 +205,9 @@ export class L2Store {
     // A tombstone is never removed by a reader: only the next value, or DynamoDB's TTL on `exp`
     // long after, replaces it, so it outlives any computation that could still write.
     if ('tombstone' in decoded) return MISS;
-    if (ttl !== null && nowS - decoded.t >= ttl) {
-      try {
-        const deleted = await this.deleteIfUnchanged(cacheKey, decoded.tRaw, namespace);
-        return { status: 'expired', deleted };
-      } catch (error) {
-        return { status: 'expired', deleted: false, error: error as DynamoCacheError };
-      }
-    }
+    // A static ttl is judged before decoding: an expired value is never decoded.
+    let until = typeof policy.ttl === 'function' ? Infinity : freshUntil(decoded, policy.ttl);
+    if (nowS >= until + policy.grace) return this.expired(cacheKey, decoded.tRaw, namespace);
     let bytes: Uint8Array;
     try {
       bytes =
@@ -176,8 +222,154 @@ export class L2Store {
       };
     }
     const value = await this.codec.decode(bytes, decoded.classes, namespace);
-    if (value.status === 'value') return { status: 'hit', value: value.value, t: decoded.t };
-    return value.status === 'corrupt' ? { ...value, tRaw: decoded.tRaw } : value;
+    if (value.status !== 'value') {
+      return value.status === 'corrupt' ? { ...value, tRaw: decoded.tRaw } : value;
+    }
+    if (typeof policy.ttl === 'function') {
+      until = freshUntil(decoded, policy.ttl(value.value));
+      if (nowS >= until + policy.grace) return this.expired(cacheKey, decoded.tRaw, namespace);
+    }
+    const found: L2Found = {
+      status: nowS < until ? 'hit' : 'stale',
+      value: value.value,
+      t: decoded.t,
+      tRaw: decoded.tRaw,
+      freshUntil: until,
+    };
+    return decoded.tags === undefined ? found : { ...found, tags: decoded.tags };
+  }
+
+  /** Deletes an item past its expiry and grace, unless someone rewrote it meanwhile. */
+  private async expired(cacheKey: string, tRaw: string, namespace: string): Promise<L2Read> {
+    try {
+      const deleted = await this.deleteIfUnchanged(cacheKey, tRaw, namespace);
+      return { status: 'expired', deleted };
+    } catch (error) {
+      return { status: 'expired', deleted: false, error: error as DynamoCacheError };
+    }
+  }
+
+  /**
+   * The `t` of each of `keys` that exists (tombstones and markers included), read without the
+   * value (`ProjectionExpression`), 100 keys to a `BatchGetItem` call, unprocessed keys retried
+   * with back-off. What tells a revalidation whether an entry changed, and what a marker says.
+   */
+  async readHeads(keys: readonly string[], namespace: string): Promise<Map<string, ItemHead>> {
+    const heads = new Map<string, ItemHead>();
+    for (let i = 0; i < keys.length; i += BATCH_GET_LIMIT) {
+      let pending: Record<string, AttributeValue>[] = [...new Set(keys.slice(i, i + BATCH_GET_LIMIT))].map(
+        (key) => ({ [PARTITION_KEY]: { S: key } }),
+      );
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > 0) await this.backOff(attempt, 'BatchGetItem', pending.length, namespace);
+        const Keys = pending;
+        const out = await this.call('BatchGetItem', namespace, true, (client, abortSignal) =>
+          client.send(
+            new BatchGetItemCommand({
+              RequestItems: {
+                [this.table]: {
+                  Keys,
+                  ProjectionExpression: '#k, #t',
+                  ExpressionAttributeNames: { '#k': PARTITION_KEY, '#t': 't' },
+                  ConsistentRead: this.consistentRead,
+                },
+              },
+            }),
+            { abortSignal },
+          ),
+        );
+        for (const item of out.Responses?.[this.table] ?? []) {
+          const key = item[PARTITION_KEY]?.S;
+          const tRaw = item.t?.N;
+          const t = Number(tRaw);
+          if (key !== undefined && tRaw !== undefined && Number.isFinite(t)) {
+            heads.set(key, { tRaw, t });
+          }
+        }
+        pending = (out.UnprocessedKeys?.[this.table]?.Keys ?? []) as typeof pending;
+      }
+    }
+    return heads;
+  }
+
+  /**
+   * Marks the entry stale as of `tSeconds` (`UpdateItem` of `t` and `e`; kept `graceSeconds` more
+   * for DynamoDB's TTL), so readers serve it only as a stale fallback and no computation started
+   * before now may replace it with an older value. `false` when there is no value to expire.
+   */
+  async expire(
+    cacheKey: string,
+    tSeconds: number,
+    graceSeconds: number,
+    namespace: string,
+  ): Promise<boolean> {
+    return this.call('UpdateItem', namespace, false, (client, abortSignal) =>
+      client
+        .send(
+          new UpdateItemCommand({
+            TableName: this.table,
+            Key: { [PARTITION_KEY]: { S: cacheKey } },
+            UpdateExpression: 'SET #t = :t, #e = :t, #exp = :exp REMOVE #o',
+            ConditionExpression: 'attribute_exists(#v)',
+            ExpressionAttributeNames: { '#t': 't', '#e': 'e', '#exp': 'exp', '#o': 'o', '#v': 'v' },
+            ExpressionAttributeValues: {
+              ':t': { N: String(tSeconds) },
+              ':exp': { N: String(Math.ceil(tSeconds + Math.max(graceSeconds, 1))) },
+            },
+          }),
+          { abortSignal },
+        )
+        .then(
+          () => true,
+          (cause: unknown) => {
+            if (isConditionFailed(cause)) return false;
+            throw cause;
+          },
+        ),
+    );
+  }
+
+  /**
+   * Writes an invalidation marker (`clear`, `deleteByTag`): an item holding only `t`, which a
+   * later marker may replace but an earlier one may not.
+   */
+  async writeMarker(key: string, tSeconds: number, namespace: string): Promise<void> {
+    await this.call('PutItem', namespace, false, (client, abortSignal) =>
+      client
+        .send(
+          new PutItemCommand({
+            TableName: this.table,
+            Item: { [PARTITION_KEY]: { S: key }, t: { N: String(tSeconds) } },
+            ConditionExpression: 'attribute_not_exists(#k) OR #t < :t',
+            ExpressionAttributeNames: { '#k': PARTITION_KEY, '#t': 't' },
+            ExpressionAttributeValues: { ':t': { N: String(tSeconds) } },
+          }),
+          { abortSignal },
+        )
+        .then(
+          () => undefined,
+          (cause: unknown) => {
+            if (isConditionFailed(cause)) return undefined;
+            throw cause;
+          },
+        ),
+    );
+  }
+
+  private async backOff(
+    attempt: number,
+    operation: DynamoCacheOperation,
+    left: number,
+    namespace: string,
+  ): Promise<void> {
+    if (attempt > BATCH_RETRIES) {
+      throw new DynamoCacheError(
+        operation,
+        `${operation} on table "${this.table}": ${left} requests still unprocessed after ${BATCH_RETRIES} retries`,
+        { namespace },
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
   }
 
   /**
@@ -198,7 +390,7 @@ export class L2Store {
     cacheKey: string,
     value: EncodedValue,
     tSeconds: number,
-    ttl: number | null,
+    life: EntryLife,
     namespace: string,
     { gated = true, startedS, seenT }: { gated?: boolean; startedS?: number; seenT?: string } = {},
   ): Promise<L2Write> {
@@ -214,7 +406,7 @@ export class L2Store {
           cause,
         });
       }
-      item = encodeItem(cacheKey, packed.bytes, tSeconds, ttl, packed.compression, value.classes);
+      item = encodeItem(cacheKey, packed.bytes, tSeconds, life, packed.compression, value.classes);
     }
     const size = item === undefined ? bytes.byteLength : itemSize(item);
     if (item === undefined || size > MAX_ITEM_BYTES) return { status: 'too-large', bytes: size };
@@ -280,16 +472,7 @@ export class L2Store {
         .slice(i, i + BATCH_WRITE_LIMIT)
         .map((key) => ({ PutRequest: { Item: encodeTombstone(key, t, lifeSeconds) } }));
       for (let attempt = 0; requests.length > 0; attempt++) {
-        if (attempt > 0) {
-          if (attempt > BATCH_RETRIES) {
-            throw new DynamoCacheError(
-              'BatchWriteItem',
-              `BatchWriteItem on table "${this.table}": ${requests.length} tombstones still unprocessed after ${BATCH_RETRIES} retries`,
-              { namespace },
-            );
-          }
-          await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
-        }
+        if (attempt > 0) await this.backOff(attempt, 'BatchWriteItem', requests.length, namespace);
         const batch = requests;
         const out = await this.call('BatchWriteItem', namespace, false, (client, abortSignal) =>
           client.send(new BatchWriteItemCommand({ RequestItems: { [this.table]: batch } }), {

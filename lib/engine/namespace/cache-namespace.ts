@@ -1,15 +1,20 @@
 import { DynamoCacheError } from '../../errors.js';
+import type { DynamoCacheBusMessage } from '../invalidation/cache-bus.js';
 import { InvalidationLog } from '../invalidation/invalidation-log.js';
+import type { InvalidationMarkers } from '../invalidation/invalidation-markers.js';
 import { buildCacheKey, encodeKey } from '../keys/cache-key.js';
 import { KeyMemo } from '../keys/key-memo.js';
 import { createL1Cache, sweepExpired, type L1Cache, type L1Entry } from '../l1/l1-cache.js';
 import type { LeaseAcquire, LeaseSettings } from '../l2/cache-lease.js';
 import { CircuitOpenError } from '../l2/circuit-breaker.js';
-import type { L2Read, L2Store } from '../l2/l2-store.js';
+import { namespaceMarkerKey, tagMarkerKey } from '../l2/item-codec.js';
+import type { EntryLife } from '../l2/item-codec.js';
+import type { ItemHead, L2Found, L2Read, L2Store, ReadPolicy } from '../l2/l2-store.js';
 import type { ClassRef } from '../values/class-record.js';
 import { UnstorableValueError, type EncodedValue, type ValueCodec } from '../values/value-codec.js';
 import type { CacheEvents, CacheEventType } from './cache-events.js';
 import { emptyStats, type CacheStats } from './cache-stats.js';
+import { entryLife, ttlProblem, type TagsOption, type TtlOption } from './entry-policy.js';
 import { isThenable } from './is-thenable.js';
 
 /**
@@ -32,7 +37,8 @@ export interface CacheLogger {
 /** The resolved settings of one namespace. */
 export interface NamespaceSettings {
   namespace: string;
-  ttl: number | null;
+  /** Seconds, `null` (never expires), or a function of the result. */
+  ttl: TtlOption;
   maxsize: number | null;
   /** Derives key material from the arguments; the argument list itself when absent. */
   key?: (...args: never[]) => unknown;
@@ -49,7 +55,32 @@ export interface NamespaceSettings {
   types?: readonly ClassRef[];
   /** A result for which this returns `true` is returned but stored in neither layer. */
   unless?: (value: never, ...args: never[]) => boolean;
+  /** Seconds an entry is kept past its expiry, served when recomputing it fails. Default 0. */
+  grace?: number;
+  /** Seconds between two attempts of a failing computation while its stale value is served. */
+  graceBackoff?: number;
+  /**
+   * Milliseconds a call with a stale value in grace waits for its recomputation before answering
+   * with the stale value (the computation goes on in the background); `0` = stale-while-revalidate.
+   */
+  timeout?: number;
+  /** The entries' tags, for `deleteByTag`. */
+  tags?: TagsOption;
+  /**
+   * Seconds an L1 entry is served before it is checked against DynamoDB (a read of `t` only);
+   * `null` = never (trust the ttl). Default {@link DEFAULT_L1_MAX_AGE}.
+   */
+  l1MaxAge?: number | null;
 }
+
+/**
+ * Default `l1MaxAge`: five seconds. An invalidation made by another process (without a bus) is
+ * seen within it; it costs at most one small read per hot key and process every five seconds.
+ */
+export const DEFAULT_L1_MAX_AGE = 5;
+
+/** Default `graceBackoff`: ten seconds between two attempts of a failing computation. */
+export const DEFAULT_GRACE_BACKOFF = 10;
 
 /**
  * Default `computeTimeout`: a minute, longer than any computation worth caching on a request's
@@ -67,6 +98,12 @@ export interface NamespaceContext {
   readonly events: CacheEvents;
   readonly logger: CacheLogger;
   readonly l2: L2Store;
+  /** What this process knows of `clear` and `deleteByTag` markers. */
+  readonly markers: InvalidationMarkers;
+  /** Tells the other processes (when a bus is configured). */
+  publish(message: DynamoCacheBusMessage): void;
+  /** This engine's id, the source of its bus messages. */
+  readonly engineId: string;
   /** This engine's lease owner id (random, one per engine), for `lease`. */
   readonly leaseOwner?: string;
   /**
@@ -90,14 +127,15 @@ const NO_HIT: CacheLookup<never> = { hit: false };
 
 /** What `readL2` returns when DynamoDB failed and the policy said go on: a miss, but no lease. */
 const L2_FAILED: L2Read = { status: 'miss' };
+/** What `readL2` returns for an item a `clear` or `deleteByTag` invalidated: a miss. */
+const INVALIDATED: L2Read = { status: 'miss' };
 
-/** How a wait for another process's lease ended. */
-type LeaseOutcome =
-  | { readonly status: 'acquired' | 'compute' }
-  | { readonly status: 'hit'; readonly value: unknown; readonly t: number };
+/** How a wait for another process's lease ended (`held`: another is refreshing a stale value). */
+type LeaseOutcome = { readonly status: 'acquired' | 'compute' | 'held' } | L2Found;
 
 const ACQUIRED: LeaseOutcome = { status: 'acquired' };
 const COMPUTE: LeaseOutcome = { status: 'compute' };
+const HELD: LeaseOutcome = { status: 'held' };
 
 /** What became of a value sent to L2. */
 type WriteOutcome = 'written' | 'refused' | 'not-stored' | 'failed';
@@ -142,6 +180,21 @@ interface Miss {
   ended: boolean;
   /** Recompute without looking at L2, and overwrite what it holds. */
   readonly forceFresh: boolean;
+  /** An L1 entry past `l1MaxAge` to check against DynamoDB before anything else. */
+  readonly revalidate: L1Entry | undefined;
+  /** The last value, past its expiry but within grace: served if recomputing it fails. */
+  stale: StaleValue | undefined;
+  /** Callers waiting for a stale value to arm their soft timeout. */
+  onStale: ((stale: StaleValue) => void)[] | undefined;
+}
+
+/** A value past its expiry, within grace: from L1 (`entry`) or found in L2 (`found`). */
+interface StaleValue {
+  readonly value: unknown;
+  /** ms */
+  readonly staleUntil: number;
+  readonly entry?: L1Entry;
+  readonly found?: L2Found;
 }
 
 /** A computation in flight: what its callers wait for, and the miss it serves. */
@@ -157,15 +210,27 @@ interface Flight {
  * Invalidation sticks: a `delete` or `set` made while a read or computation of the key is in
  * flight keeps that one from writing either layer (its own callers still get its result), and new
  * callers never join it; across processes, the L2 write of a computation is conditional on no
- * newer item or tombstone (see L2Store.write).
+ * newer item or tombstone (see L2Store.write), and an item written by a computation carries the
+ * time it started, so a `clear` or `deleteByTag` made meanwhile also covers it.
+ *
+ * Freshness: an entry is served as is until its expiry; past `l1MaxAge` an L1 entry is first
+ * checked against DynamoDB (its `t` only); past its expiry but within `grace` it is kept, and
+ * served when recomputing fails or (with `timeout`) takes too long.
  */
 export class CacheNamespace {
   /** This namespace's counters; read them through the engine's `stats()`. */
   readonly stats: CacheStats = emptyStats();
   readonly name: string;
-  readonly ttl: number | null;
-  private readonly ttlMs: number;
   readonly computeTimeoutMs: number;
+  /** The key of this namespace's `clear` marker. */
+  readonly markerKey: string;
+  private readonly ttl: TtlOption;
+  private readonly policy: ReadPolicy;
+  private readonly graceMs: number;
+  private readonly graceBackoffMs: number;
+  private readonly timeoutMs: number | undefined;
+  private readonly l1MaxAgeMs: number;
+  private readonly tags: TagsOption | undefined;
   private readonly keyFn: ((...args: unknown[]) => unknown) | undefined;
   private readonly requirePromise: boolean;
   private readonly lease: LeaseSettings | false;
@@ -186,7 +251,18 @@ export class CacheNamespace {
   ) {
     this.name = settings.namespace;
     this.ttl = settings.ttl;
-    this.ttlMs = settings.ttl === null ? Infinity : settings.ttl * 1000;
+    const grace = settings.grace ?? 0;
+    this.policy = {
+      ttl: settings.ttl as number | null | ((value: unknown) => number | null),
+      grace,
+    };
+    this.graceMs = grace * 1000;
+    this.graceBackoffMs = (settings.graceBackoff ?? DEFAULT_GRACE_BACKOFF) * 1000;
+    this.timeoutMs = settings.timeout;
+    const l1MaxAge = settings.l1MaxAge === undefined ? DEFAULT_L1_MAX_AGE : settings.l1MaxAge;
+    this.l1MaxAgeMs = l1MaxAge === null ? Infinity : l1MaxAge * 1000;
+    this.tags = settings.tags;
+    this.markerKey = namespaceMarkerKey(ctx.keyPrefix, this.name);
     this.computeTimeoutMs = settings.computeTimeout ?? DEFAULT_COMPUTE_TIMEOUT_MS;
     this.keyFn = settings.key as ((...args: unknown[]) => unknown) | undefined;
     this.requirePromise = settings.requirePromise ?? false;
@@ -227,19 +303,30 @@ export class CacheNamespace {
     } catch (err) {
       return Promise.reject(err);
     }
+    const now = Date.now();
+    let revalidate: L1Entry | undefined;
+    let stale: StaleValue | undefined;
     if (forceFresh) {
       // A fresh computation replaces whatever is stored or computing: those started before it
       // may no longer write, and later calls join it instead.
       this.invalidations.invalidate(encoded);
       this.inflight.delete(encoded);
     } else {
-      const entry = this.fresh(encoded);
-      if (entry !== undefined) return Promise.resolve(entry.value as T);
+      const entry = this.l1.get(encoded);
+      if (entry !== undefined) {
+        if (entry.validUntil > now) return Promise.resolve(this.l1Hit(encoded, entry) as T);
+        if (entry.expiresAt > now) revalidate = entry;
+        else if (entry.staleUntil > now) {
+          // A failing computation is not retried before its backoff is over.
+          if (entry.retryAt > now) return Promise.resolve(this.staleHit(encoded, entry.value) as T);
+          stale = { value: entry.value, staleUntil: entry.staleUntil, entry };
+        } else this.l1.delete(encoded);
+      }
     }
-    const now = Date.now();
     const pending = this.inflight.get(encoded);
     if (pending !== undefined && now - pending.miss.startedMs < this.computeTimeoutMs) {
-      return pending.promise as Promise<T>;
+      if (stale !== undefined && pending.miss.stale === undefined) this.foundStale(pending.miss, stale);
+      return this.answer(pending);
     }
     const miss: Miss = {
       encoded,
@@ -250,6 +337,9 @@ export class CacheNamespace {
       leaseOwner: `${this.ctx.leaseOwner ?? ''}#${this.name}#${++this.flights}`,
       ended: false,
       forceFresh,
+      revalidate,
+      stale,
+      onStale: undefined,
     };
     const promise = this.ctx.track(
       this.load(miss, thisArg, args, fn as (...args: unknown[]) => T | Promise<T>),
@@ -262,7 +352,7 @@ export class CacheNamespace {
       if (this.inflight.get(encoded) === flight) this.inflight.delete(encoded);
     };
     promise.then(settled, settled);
-    return promise;
+    return this.answer(flight);
   }
 
   /**
@@ -270,18 +360,27 @@ export class CacheNamespace {
    * callers that can answer without a Promise (the route interceptor) skip one on a hit.
    */
   peek(args: readonly unknown[]): CacheLookup<unknown> | undefined {
-    const entry = this.fresh(this.encode(args));
-    return entry === undefined ? undefined : { hit: true, value: entry.value };
+    const encoded = this.encode(args);
+    const entry = this.l1.get(encoded);
+    if (entry === undefined || entry.validUntil <= Date.now()) return undefined;
+    return { hit: true, value: this.l1Hit(encoded, entry) };
   }
 
-  /** L1 then L2, without computing. */
+  /** L1 then L2, without computing; fresh entries only. */
   async get<T>(args: readonly unknown[]): Promise<CacheLookup<T>> {
     const encoded = this.encode(args);
-    const entry = this.fresh(encoded);
-    if (entry !== undefined) return { hit: true, value: entry.value as T };
+    const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, encoded);
+    const entry = this.l1.get(encoded);
+    if (entry !== undefined) {
+      const now = Date.now();
+      if (entry.validUntil > now) return { hit: true, value: this.l1Hit(encoded, entry) as T };
+      if (entry.expiresAt > now && (await this.revalidate(encoded, cacheKey, entry))) {
+        return { hit: true, value: entry.value as T };
+      }
+    }
     const started = this.invalidations.begin();
     try {
-      const read = await this.readL2(buildCacheKey(this.ctx.keyPrefix, this.name, encoded));
+      const read = await this.readL2(cacheKey);
       if (read.status === 'hit') {
         const fill = this.invalidations.mayWrite(encoded, started);
         return { hit: true, value: this.fromL2(encoded, read, fill) as T };
@@ -296,19 +395,39 @@ export class CacheNamespace {
 
   /**
    * Stores `value` in both layers, as if the function had returned it; a computation of the key
-   * in flight will write nothing. A value that cannot be stored in L2 (not serializable, too large,
-   * an unrestorable class) stays in L1 and leaves a tombstone in L2, so no process reads an older
-   * value.
+   * in flight will write nothing. `ttl` gives this entry its own expiry, which readers keep to
+   * whatever their namespace's ttl. A value that cannot be stored in L2 (not serializable, too
+   * large, an unrestorable class) stays in L1 and leaves a tombstone in L2, so no process reads
+   * an older value.
    */
-  async set(args: readonly unknown[], value: unknown): Promise<void> {
+  async set(args: readonly unknown[], value: unknown, options: { ttl?: number | null } = {}): Promise<void> {
     const encoded = this.encode(args);
+    const problem = options.ttl === undefined ? undefined : ttlProblem(options.ttl);
+    if (problem !== undefined) {
+      throw new DynamoCacheError('config', `${this.name}: set: ${problem}`, { namespace: this.name });
+    }
+    const life = entryLife(options.ttl === undefined ? this.ttl : options.ttl, this.tags, value, args);
+    if ('problem' in life) {
+      throw new DynamoCacheError('config', `${this.name}: set: ${life.problem}`, { namespace: this.name });
+    }
+    const nowMs = Date.now();
+    const tS = nowMs / 1000;
     this.invalidateLocally(encoded);
-    this.l1.set(encoded, { value, expiresAt: Date.now() + this.ttlMs });
+    const entry = this.newEntry(value, tS, String(tS), life.ttl === null ? Infinity : tS + life.ttl, life.tags, nowMs);
+    this.l1.set(encoded, entry);
     const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, encoded);
     await this.inOrder([encoded], async () => {
       // An explicit overwrite: attempted even while the circuit is open (see L2Store.write).
-      const outcome = await this.writeL2(cacheKey, value, Date.now(), { gated: false });
+      const outcome = await this.writeL2(
+        cacheKey,
+        value,
+        tS,
+        { ttl: life.ttl, grace: this.policy.grace, own: options.ttl !== undefined, tags: life.tags },
+        { gated: false },
+      );
+      if (outcome !== 'written') entry.tRaw = undefined;
       if (outcome === 'not-stored') await this.writeTombstone(cacheKey);
+      this.ctx.publish({ source: this.ctx.engineId, kind: 'keys', namespace: this.name, keys: [encoded] });
     });
   }
 
@@ -320,9 +439,10 @@ export class CacheNamespace {
     const encoded = this.encode(args);
     this.invalidateLocally(encoded);
     this.l1.delete(encoded);
-    await this.inOrder([encoded], () =>
-      this.writeTombstone(buildCacheKey(this.ctx.keyPrefix, this.name, encoded)),
-    );
+    await this.inOrder([encoded], async () => {
+      await this.writeTombstone(buildCacheKey(this.ctx.keyPrefix, this.name, encoded));
+      this.ctx.publish({ source: this.ctx.engineId, kind: 'keys', namespace: this.name, keys: [encoded] });
+    });
   }
 
   /**
@@ -348,7 +468,89 @@ export class CacheNamespace {
       } catch (err) {
         this.l2Failed(err as DynamoCacheError);
       }
+      this.ctx.publish({ source: this.ctx.engineId, kind: 'keys', namespace: this.name, keys: encoded });
     });
+  }
+
+  /**
+   * Marks the entry stale now instead of removing it: it is kept for `grace` (in both layers), to
+   * be served if recomputing it fails, and the next call recomputes. A computation in flight,
+   * here or elsewhere, writes nothing.
+   */
+  async expire(args: readonly unknown[]): Promise<void> {
+    const encoded = this.encode(args);
+    const nowMs = Date.now();
+    this.invalidateLocally(encoded);
+    this.expireLocally(encoded, nowMs);
+    await this.inOrder([encoded], async () => {
+      const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, encoded);
+      try {
+        await this.ctx.track(this.ctx.l2.expire(cacheKey, nowMs / 1000, this.policy.grace, this.name));
+      } catch (err) {
+        this.l2Failed(err as DynamoCacheError);
+      }
+      this.ctx.publish({ source: this.ctx.engineId, kind: 'expire', namespace: this.name, keys: [encoded] });
+    });
+  }
+
+  /**
+   * Invalidates every entry of the namespace, in every process: a marker item with the time of
+   * the clear, which readers compare with each entry's `t` (no Scan).
+   */
+  async clear(): Promise<void> {
+    const tS = Date.now() / 1000;
+    this.ctx.markers.note(this.markerKey, tS);
+    try {
+      await this.ctx.track(this.ctx.markers.store.writeMarker(this.markerKey, tS, this.name));
+      this.stats.l2Deletes++;
+      if (this.ctx.events.active) this.ctx.events.emit('delete', this.name, () => this.markerKey);
+    } catch (err) {
+      this.l2Failed(err as DynamoCacheError);
+    }
+    this.ctx.publish({ source: this.ctx.engineId, kind: 'markers', markers: [{ key: this.markerKey, t: tS }] });
+  }
+
+  /**
+   * Drops from L1 what a marker newer than its `t` invalidates (this namespace's `clear` marker,
+   * or a tag's), and keeps computations in flight from writing.
+   */
+  dropInvalidated(markerKey: string, tS: number): void {
+    if (markerKey === this.markerKey) {
+      this.invalidations.invalidateAll();
+      this.inflight.clear();
+      for (const [key, entry] of [...this.l1.entries()]) if (entry.t < tS) this.l1.delete(key);
+      return;
+    }
+    for (const [key, entry] of [...this.l1.entries()]) {
+      if (entry.t >= tS || entry.tags === undefined) continue;
+      if (entry.tags.some((tag) => tagMarkerKey(this.ctx.keyPrefix, tag) === markerKey)) {
+        this.l1.delete(key);
+      }
+    }
+  }
+
+  /** Applies another process's invalidation of `keys` (from the bus) to this process's L1. */
+  dropLocally(keys: readonly string[], expire: boolean): void {
+    const nowMs = Date.now();
+    for (const key of keys) {
+      this.invalidations.invalidate(key);
+      this.inflight.delete(key);
+      if (expire) this.expireLocally(key, nowMs);
+      else this.l1.delete(key);
+    }
+  }
+
+  /** Keeps an L1 entry only as a stale value, for grace from now. */
+  private expireLocally(encoded: string, nowMs: number): void {
+    const entry = this.l1.get(encoded);
+    if (entry === undefined) return;
+    if (this.graceMs === 0) {
+      this.l1.delete(encoded);
+      return;
+    }
+    entry.validUntil = entry.expiresAt = nowMs;
+    entry.staleUntil = nowMs + this.graceMs;
+    entry.retryAt = 0;
   }
 
   /**
@@ -386,8 +588,9 @@ export class CacheNamespace {
       this.inflight.delete(encoded);
       this.finish(flight.miss);
     }
-    if (this.ttlMs === Infinity || now < this.nextSweepAt) return;
-    this.nextSweepAt = now + Math.min(SWEEP_MAX_MS, Math.max(SWEEP_MIN_MS, this.ttlMs));
+    if (now < this.nextSweepAt) return;
+    const pace = typeof this.ttl === 'number' ? this.ttl * 1000 + this.graceMs : SWEEP_MAX_MS;
+    this.nextSweepAt = now + Math.min(SWEEP_MAX_MS, Math.max(SWEEP_MIN_MS, pace));
     sweepExpired(this.l1, now);
   }
 
@@ -403,31 +606,159 @@ export class CacheNamespace {
     return !miss.ended && this.invalidations.mayWrite(miss.encoded, miss.started);
   }
 
-  /** A fresh L1 entry (counted as an L1 hit); an expired one is dropped. */
-  private fresh(encoded: string): L1Entry | undefined {
-    const entry = this.l1.get(encoded);
-    if (entry === undefined) return undefined;
-    // The real clock, not a cached one: expiry is exact even in a loop that never yields.
-    if (entry.expiresAt === Infinity || entry.expiresAt > Date.now()) {
-      this.stats.l1Hits++;
-      if (this.ctx.events.active) this.emit('hit', encoded, 'l1');
-      return entry;
+  /** Counts an L1 hit and returns its value. */
+  private l1Hit(encoded: string, entry: L1Entry): unknown {
+    this.stats.l1Hits++;
+    if (this.ctx.events.active) this.emit('hit', encoded, 'l1');
+    return entry.value;
+  }
+
+  /** Counts a stale value served in place of a fresh one and returns it. */
+  private staleHit(encoded: string, value: unknown): unknown {
+    this.stats.staleHits++;
+    if (this.ctx.events.active) this.emit('stale', encoded);
+    return value;
+  }
+
+  /**
+   * The callers' side of a flight: its result, or, with a soft `timeout` and a stale value known
+   * (now or once L2 has been read), the stale value when the flight takes longer than `timeout`.
+   * The flight goes on in the background and fills both layers.
+   */
+  private answer<T>(flight: Flight): Promise<T> {
+    const timeoutMs = this.timeoutMs;
+    if (timeoutMs === undefined) return flight.promise as Promise<T>;
+    const { miss } = flight;
+    if (timeoutMs === 0 && miss.stale !== undefined) {
+      return Promise.resolve(this.staleHit(miss.encoded, miss.stale.value) as T);
     }
-    this.l1.delete(encoded);
-    return undefined;
+    return new Promise<T>((resolve, reject) => {
+      let done = false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const settle = (): boolean => {
+        if (done) return false;
+        done = true;
+        clearTimeout(timer);
+        return true;
+      };
+      flight.promise.then(
+        (value) => settle() && resolve(value as T),
+        (err: unknown) => settle() && reject(err),
+      );
+      const arm = (stale: StaleValue): void => {
+        if (done) return;
+        timer = setTimeout(() => {
+          if (settle()) resolve(this.staleHit(miss.encoded, stale.value) as T);
+        }, timeoutMs);
+      };
+      if (miss.stale !== undefined) arm(miss.stale);
+      else (miss.onStale ??= []).push(arm);
+    });
+  }
+
+  /** Records the stale value of a miss and tells the callers waiting for one. */
+  private foundStale(miss: Miss, stale: StaleValue): void {
+    if (miss.stale !== undefined) return;
+    miss.stale = stale;
+    const waiting = miss.onStale;
+    miss.onStale = undefined;
+    if (waiting !== undefined) for (const arm of waiting) arm(stale);
+  }
+
+  /**
+   * After serving a stale value because recomputing failed: no new attempt for `graceBackoff`.
+   * The stale value is kept in L1 (a value found in L2 is copied there) to be served meanwhile.
+   */
+  private backOff(miss: Miss, stale: StaleValue): void {
+    const retryAt = Date.now() + this.graceBackoffMs;
+    if (stale.entry !== undefined) {
+      if (this.l1.get(miss.encoded) === stale.entry) stale.entry.retryAt = retryAt;
+      return;
+    }
+    const found = stale.found;
+    if (found === undefined || !this.mayFill(miss)) return;
+    const entry = this.newEntry(found.value, found.t, found.tRaw, found.freshUntil, found.tags, Date.now());
+    entry.retryAt = retryAt;
+    this.l1.set(miss.encoded, entry);
+  }
+
+  /** An L1 entry for a value whose item has `t` (seconds) and is fresh until `freshUntilS`. */
+  private newEntry(
+    value: unknown,
+    tS: number,
+    tRaw: string | undefined,
+    freshUntilS: number,
+    tags: readonly string[] | undefined,
+    nowMs: number,
+  ): L1Entry {
+    const expiresAt = freshUntilS * 1000;
+    return {
+      value,
+      validUntil: Math.min(expiresAt, nowMs + this.l1MaxAgeMs),
+      expiresAt,
+      staleUntil: expiresAt + this.graceMs,
+      tRaw,
+      t: tS,
+      tags,
+      retryAt: 0,
+    };
   }
 
   /**
    * Counts an L2 hit and copies it into L1 (when `fill`: the key was not invalidated since the
    * read began), to live as long as the L2 item would.
    */
-  private fromL2(encoded: string, hit: { value: unknown; t: number }, fill: boolean): unknown {
+  private fromL2(encoded: string, hit: L2Found, fill: boolean): unknown {
     this.stats.l2Hits++;
     if (this.ctx.events.active) this.emit('hit', encoded, 'l2');
     if (fill) {
-      this.l1.set(encoded, { value: hit.value, expiresAt: hit.t * 1000 + this.ttlMs });
+      this.l1.set(encoded, this.newEntry(hit.value, hit.t, hit.tRaw, hit.freshUntil, hit.tags, Date.now()));
     }
     return hit.value;
+  }
+
+  /** The marker keys that can invalidate an entry with `tags`: the namespace's, then the tags'. */
+  private markerKeys(tags: readonly string[] | undefined): string[] {
+    if (tags === undefined) return [this.markerKey];
+    return [this.markerKey, ...tags.map((tag) => tagMarkerKey(this.ctx.keyPrefix, tag))];
+  }
+
+  /**
+   * Checks an L1 entry past `l1MaxAge` against DynamoDB: its item's `t` (no value) and its
+   * markers, in one `BatchGetItem` when they share a table. `true` when unchanged (the entry is
+   * served, as an L1 hit, for another `l1MaxAge`); otherwise the entry is dropped. When DynamoDB
+   * cannot answer, the entry (still within its ttl) is served and the failure counted.
+   */
+  private async revalidate(encoded: string, cacheKey: string, entry: L1Entry): Promise<boolean> {
+    const markerKeys = this.markerKeys(entry.tags);
+    let head: ItemHead | undefined;
+    try {
+      const readAt = Date.now();
+      if (this.ctx.l2 === this.ctx.markers.store) {
+        const heads = await this.ctx.track(this.ctx.l2.readHeads([cacheKey, ...markerKeys], this.name));
+        this.ctx.markers.learn(markerKeys, heads, readAt);
+        head = heads.get(cacheKey);
+      } else {
+        const [heads] = await Promise.all([
+          this.ctx.track(this.ctx.l2.readHeads([cacheKey], this.name)),
+          this.ctx.markers.latest(markerKeys, this.name),
+        ]);
+        head = heads.get(cacheKey);
+      }
+    } catch (err) {
+      this.countFailure(err as DynamoCacheError);
+      entry.validUntil = Math.min(entry.expiresAt, Date.now() + this.l1MaxAgeMs);
+      this.l1Hit(encoded, entry);
+      return true;
+    }
+    const current = this.l1.get(encoded) === entry;
+    if (current && head?.tRaw === entry.tRaw && entry.t >= this.ctx.markers.latestKnown(markerKeys)) {
+      entry.validUntil = Math.min(entry.expiresAt, Date.now() + this.l1MaxAgeMs);
+      this.l1Hit(encoded, entry);
+      return true;
+    }
+    if (current) this.l1.delete(encoded);
+    return false;
   }
 
   /**
@@ -457,11 +788,17 @@ export class CacheNamespace {
     args: readonly unknown[],
     fn: (...args: unknown[]) => T | Promise<T>,
   ): Promise<T> {
+    const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, miss.encoded);
     try {
-      const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, miss.encoded);
+      if (miss.revalidate !== undefined && (await this.revalidate(miss.encoded, cacheKey, miss.revalidate))) {
+        return miss.revalidate.value as T;
+      }
       if (miss.forceFresh) return await this.compute(miss, cacheKey, thisArg, args, fn);
       const read = await this.readL2(cacheKey);
       if (read.status === 'hit') return this.fromL2(miss.encoded, read, this.mayFill(miss)) as T;
+      if (read.status === 'stale') {
+        this.foundStale(miss, { value: read.value, staleUntil: (read.freshUntil + this.policy.grace) * 1000, found: read });
+      }
       // An unreadable item may carry a bogus (future) t that a conditional write would respect.
       if (read.status === 'corrupt') {
         miss.repair = read.tRaw === undefined ? 'any' : { seenT: read.tRaw };
@@ -469,17 +806,25 @@ export class CacheNamespace {
       if (this.lease === false || read === L2_FAILED) {
         return await this.compute(miss, cacheKey, thisArg, args, fn);
       }
-      const outcome = await this.awaitLease(cacheKey, this.lease, miss.leaseOwner);
+      const outcome = await this.awaitLease(cacheKey, this.lease, miss.leaseOwner, miss.stale !== undefined);
       if (outcome.status === 'hit') {
         return this.fromL2(miss.encoded, outcome, this.mayFill(miss)) as T;
       }
-      if (outcome.status === 'compute')
-        return await this.compute(miss, cacheKey, thisArg, args, fn);
+      // Another process is refreshing it: the stale value until then.
+      if (outcome.status === 'held' && miss.stale !== undefined) {
+        return this.staleHit(miss.encoded, miss.stale.value) as T;
+      }
+      if (outcome.status !== 'acquired') return await this.compute(miss, cacheKey, thisArg, args, fn);
       try {
         return await this.compute(miss, cacheKey, thisArg, args, fn);
       } finally {
         this.releaseLease(cacheKey, miss.leaseOwner);
       }
+    } catch (err) {
+      const stale = miss.stale;
+      if (stale === undefined || stale.staleUntil <= Date.now() || !servedStaleOn(err)) throw err;
+      this.backOff(miss, stale);
+      return this.staleHit(miss.encoded, stale.value) as T;
     } finally {
       this.finish(miss);
     }
@@ -505,15 +850,26 @@ export class CacheNamespace {
     }
     const value = await result;
     if (this.unless?.(value, ...(args as unknown[])) === true) return value;
-    await this.fill(miss, cacheKey, value);
+    const life = entryLife(this.ttl, this.tags, value, args);
+    if ('problem' in life) {
+      this.warnOnce('life', `${life.problem}; the result was returned but not cached`);
+      return value;
+    }
+    await this.fill(miss, cacheKey, value, life);
     return value;
   }
 
   /**
    * Writes a computed value to L2 (conditionally: see L2Store.write), then to L1, unless the key
    * was invalidated meanwhile, here or elsewhere, or the computation outlived `computeTimeout`.
+   * The item's `t` is the time the computation started.
    */
-  private async fill(miss: Miss, cacheKey: string, value: unknown): Promise<void> {
+  private async fill(
+    miss: Miss,
+    cacheKey: string,
+    value: unknown,
+    life: { ttl: number | null; tags: readonly string[] | undefined },
+  ): Promise<void> {
     const nowMs = Date.now();
     const { encoded } = miss;
     if (nowMs - miss.startedMs > this.computeTimeoutMs) {
@@ -525,10 +881,13 @@ export class CacheNamespace {
       );
       return;
     }
-    if (!this.mayFill(miss)) return;
-    const toL1 = (): void => {
+    const tS = miss.startedMs / 1000;
+    // A clear or deleteByTag made here since the computation began covers its result too.
+    if (!this.mayFill(miss) || this.ctx.markers.latestKnown(this.markerKeys(life.tags)) > tS) return;
+    const freshUntil = life.ttl === null ? Infinity : tS + life.ttl;
+    const toL1 = (tRaw: string | undefined): void => {
       if (this.mayFill(miss)) {
-        this.l1.set(encoded, { value, expiresAt: nowMs + this.ttlMs });
+        this.l1.set(encoded, this.newEntry(value, tS, tRaw, freshUntil, life.tags, Date.now()));
       }
     };
     let outcome: WriteOutcome;
@@ -536,15 +895,16 @@ export class CacheNamespace {
       outcome = await this.writeL2(
         cacheKey,
         value,
-        nowMs,
-        miss.repair === 'any' ? {} : { startedS: miss.startedMs / 1000, seenT: miss.repair?.seenT },
+        tS,
+        { ttl: life.ttl, grace: this.policy.grace, tags: life.tags },
+        miss.repair === 'any' ? {} : { startedS: tS, seenT: miss.repair?.seenT },
       );
     } catch (err) {
-      toL1();
+      toL1(undefined);
       throw err;
     }
     // Refused: a newer value or a tombstone is in L2, and ours must not shadow it here either.
-    if (outcome !== 'refused') toL1();
+    if (outcome !== 'refused') toL1(outcome === 'written' ? String(tS) : undefined);
   }
 
   /**
@@ -555,7 +915,8 @@ export class CacheNamespace {
   private async writeL2(
     cacheKey: string,
     value: unknown,
-    nowMs: number,
+    tS: number,
+    life: EntryLife,
     options: { gated?: boolean; startedS?: number; seenT?: string },
   ): Promise<WriteOutcome> {
     let encoded: EncodedValue;
@@ -572,7 +933,7 @@ export class CacheNamespace {
     }
     try {
       const write = await this.ctx.track(
-        this.ctx.l2.write(cacheKey, encoded, nowMs / 1000, this.ttl, this.name, options),
+        this.ctx.l2.write(cacheKey, encoded, tS, life, this.name, options),
       );
       if (write.status === 'written') {
         this.stats.l2Writes++;
@@ -600,7 +961,6 @@ export class CacheNamespace {
       return 'failed';
     }
   }
-
   /** Invalidates the key in L2 for every process (see L2Store.invalidate). */
   private async writeTombstone(cacheKey: string): Promise<void> {
     try {
@@ -640,6 +1000,7 @@ export class CacheNamespace {
     cacheKey: string,
     lease: LeaseSettings,
     owner: string,
+    hasStale: boolean,
   ): Promise<LeaseOutcome> {
     const l2 = this.ctx.l2;
     const deadline = Date.now() + lease.waitMs;
@@ -647,13 +1008,15 @@ export class CacheNamespace {
       if ((await this.acquire(cacheKey, owner, lease)) === 'acquired') {
         return await this.leaseAcquired(cacheKey, owner);
       }
+      // With a stale value to serve, waiting for the holder's refresh is pointless.
+      if (hasStale) return HELD;
       for (;;) {
         await sleep(Math.min(lease.pollMs, Math.max(0, deadline - Date.now())));
         if (Date.now() >= deadline) return COMPUTE;
         const held = await l2.readLease(cacheKey, this.name);
         if (held !== undefined && held.until > Date.now()) continue;
         // Consistent: the holder wrote the value before it gave the lease back.
-        const read = await l2.read(cacheKey, this.ttl, this.name, true);
+        const read = await l2.read(cacheKey, this.policy, this.name, true);
         if (read.status === 'hit') return read;
         if (read.status === 'expired' && read.deleted) this.stats.l2Deletes++;
         if ((await this.acquire(cacheKey, owner, lease)) === 'acquired') {
@@ -685,7 +1048,7 @@ export class CacheNamespace {
   private async leaseAcquired(cacheKey: string, owner: string): Promise<LeaseOutcome> {
     let read: L2Read;
     try {
-      read = await this.ctx.l2.read(cacheKey, this.ttl, this.name, true);
+      read = await this.ctx.l2.read(cacheKey, this.policy, this.name, true);
     } catch (err) {
       this.leaseFailed(err as DynamoCacheError);
       return ACQUIRED;
@@ -713,7 +1076,15 @@ export class CacheNamespace {
   private async readL2(cacheKey: string): Promise<L2Read> {
     let read: L2Read;
     try {
-      read = await this.ctx.l2.read(cacheKey, this.ttl, this.name);
+      read = await this.ctx.l2.read(cacheKey, this.policy, this.name);
+      // An entry older than a clear of its namespace or a deleteByTag of one of its tags is gone.
+      // The markers are read only when something was found, at most every l1MaxAge.
+      if (
+        (read.status === 'hit' || read.status === 'stale') &&
+        read.t < (await this.ctx.markers.latest(this.markerKeys(read.tags), this.name))
+      ) {
+        return INVALIDATED;
+      }
     } catch (err) {
       this.l2Failed(err as DynamoCacheError);
       return L2_FAILED;
@@ -747,12 +1118,25 @@ export class CacheNamespace {
    * open circuit turned away never reached DynamoDB, so it is not counted as an L2 error.
    */
   private l2Failed(err: DynamoCacheError): void {
-    if (!(err.cause instanceof CircuitOpenError)) {
-      this.stats.l2Errors++;
-      if (this.ctx.events.active) {
-        this.ctx.events.emit('error', this.name, () => undefined, { error: err });
-      }
-    }
+    this.countFailure(err);
     if (this.ctx.onError === 'throw') throw err;
   }
+
+  /** Counts and reports a DynamoDB failure (not a call the open circuit turned away). */
+  private countFailure(err: DynamoCacheError): void {
+    if (err.cause instanceof CircuitOpenError) return;
+    this.stats.l2Errors++;
+    if (this.ctx.events.active) {
+      this.ctx.events.emit('error', this.name, () => undefined, { error: err });
+    }
+  }
+}
+
+/**
+ * Whether a failure may be answered with a stale value: the method's own errors and DynamoDB's,
+ * not a misuse (`config`, `key`) nor a failed write that carries the fresh result.
+ */
+function servedStaleOn(err: unknown): boolean {
+  if (!(err instanceof DynamoCacheError)) return true;
+  return err.operation !== 'config' && err.operation !== 'key' && err.result === undefined;
 }

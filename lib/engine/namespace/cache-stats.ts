@@ -10,6 +10,11 @@ export interface CacheStats {
   l1Hits: number;
   /** Calls answered from DynamoDB. */
   l2Hits: number;
+  /**
+   * Calls answered with a value past its expiry, within grace: recomputing it failed, or took
+   * longer than `timeout`, or another process is refreshing it.
+   */
+  staleHits: number;
   /** Calls that ran the method (or found nothing, for `get`). */
   misses: number;
   /** DynamoDB calls that failed. */
@@ -50,6 +55,7 @@ export function emptyStats(): CacheStats {
   return {
     l1Hits: 0,
     l2Hits: 0,
+    staleHits: 0,
     misses: 0,
     l2Errors: 0,
     l2Writes: 0,

@@ -1,0 +1,82 @@
+import { DYNAMO_CACHE_MUTATION_METADATA, DYNAMO_CACHE_SERVICE_REF } from '../dynamo-cache.constants.js';
+import { DynamoCacheError } from '../errors.js';
+
+/** What a mutation decorator needs of `DynamoCacheService` (kept structural: no import cycle). */
+export interface MutationCache {
+  delete(namespace: string, args: readonly unknown[]): Promise<void>;
+  set(namespace: string, args: readonly unknown[], value: unknown): Promise<void>;
+  clear(namespace: string): Promise<void>;
+  deleteByTag(tags: readonly string[]): Promise<void>;
+}
+
+type AnyMethod = (...args: unknown[]) => unknown;
+
+/**
+ * Replaces a method with one that runs `before` the original (when given) and `after` it
+ * resolves, with the cache the module left on the instance. A cache fault after the method
+ * resolved rejects with a `DynamoCacheError` carrying the method's result as `result`, so it is
+ * never lost. Every metadata of the original is copied to the replacement (decorators above and
+ * below this one keep working).
+ */
+export function wrapMutation(
+  descriptor: PropertyDescriptor,
+  where: string,
+  steps: {
+    before?: (cache: MutationCache, args: unknown[]) => Promise<void>;
+    after?: (cache: MutationCache, result: unknown, args: unknown[]) => Promise<void>;
+  },
+): void {
+  const original = descriptor.value as AnyMethod;
+  const wrapped = async function (this: unknown, ...args: unknown[]): Promise<unknown> {
+    const cache = (this as { [DYNAMO_CACHE_SERVICE_REF]?: MutationCache } | null)?.[
+      DYNAMO_CACHE_SERVICE_REF
+    ];
+    if (cache === undefined) {
+      throw new DynamoCacheError(
+        'config',
+        `${where}: no DynamoCacheModule reached this instance (import DynamoCacheModule in the application; request-scoped providers are not supported)`,
+      );
+    }
+    if (steps.before !== undefined) await steps.before(cache, args);
+    const result = await original.apply(this, args);
+    if (steps.after !== undefined) {
+      try {
+        await steps.after(cache, result, args);
+      } catch (err) {
+        const e = err instanceof DynamoCacheError ? err : undefined;
+        throw new DynamoCacheError(
+          e?.operation ?? 'config',
+          `${where}: ${e?.message ?? (err as Error)?.message ?? String(err)}`,
+          { namespace: e?.namespace, cause: e?.cause ?? err, result },
+        );
+      }
+    }
+    return result;
+  };
+  Object.defineProperty(wrapped, 'name', { value: original.name });
+  for (const key of Reflect.getMetadataKeys(original)) {
+    Reflect.defineMetadata(key, Reflect.getMetadata(key, original), wrapped);
+  }
+  Reflect.defineMetadata(DYNAMO_CACHE_MUTATION_METADATA, true, wrapped);
+  descriptor.value = wrapped;
+}
+
+/** `Class.method`, for messages. */
+export function describeMethod(target: object, propertyKey: string | symbol): string {
+  const name = (target as { constructor?: { name?: string } }).constructor?.name ?? '?';
+  return `${name}.${String(propertyKey)}`;
+}
+
+/** The target's argument list from the method's (`args` option), checked. */
+export function mapArgs(
+  map: ((...args: never[]) => readonly unknown[]) | undefined,
+  args: unknown[],
+  where: string,
+): readonly unknown[] {
+  if (map === undefined) return args;
+  const mapped = (map as (...args: unknown[]) => unknown)(...args);
+  if (!Array.isArray(mapped)) {
+    throw new DynamoCacheError('config', `${where}: "args" must return an array (the target's argument list)`);
+  }
+  return mapped;
+}

@@ -1,0 +1,47 @@
+/**
+ * What one process tells the others when it invalidates: entries of a namespace by key
+ * (`delete`, `deleteMany`, `set`: drop them from L1; `expire`: keep them as stale), or markers
+ * (`clear`, `deleteByTag`: entries older than `t` are invalid).
+ *
+ * @example
+ * const message: DynamoCacheBusMessage = {
+ *   source: 'b1f0…', kind: 'keys', namespace: 'UsersService.find', keys: ['["u1"]'],
+ * };
+ */
+export type DynamoCacheBusMessage =
+  | {
+      /** The engine that sent it (its own messages are ignored when they come back). */
+      readonly source: string;
+      readonly kind: 'keys' | 'expire';
+      readonly namespace: string;
+      /** Canonical key encodings (see `encodeKey`), as L1 holds them. */
+      readonly keys: readonly string[];
+    }
+  | {
+      readonly source: string;
+      readonly kind: 'markers';
+      /** Marker item keys and their invalidation time (Unix seconds). */
+      readonly markers: readonly { readonly key: string; readonly t: number }[];
+    };
+
+/**
+ * Push invalidation between the processes of one application, on top of what DynamoDB already
+ * guarantees: without a bus, another process sees an invalidation within `l1MaxAge`; with one, as
+ * soon as the message arrives. A lost message costs nothing but that delay. Ship your own, or use
+ * `RedisDynamoCacheBus` from `nestjs-dynamo-cache/redis-bus`.
+ *
+ * @example
+ * class InMemoryBus implements DynamoCacheBus {
+ *   private readonly handlers = new Set<(m: DynamoCacheBusMessage) => void>();
+ *   publish(m: DynamoCacheBusMessage) { for (const h of this.handlers) h(m); }
+ *   subscribe(h: (m: DynamoCacheBusMessage) => void) { this.handlers.add(h); }
+ * }
+ */
+export interface DynamoCacheBus {
+  /** Sends a message to every other process (best effort: failures are logged, not thrown). */
+  publish(message: DynamoCacheBusMessage): void | Promise<void>;
+  /** Called once at bootstrap with the function that applies incoming messages. */
+  subscribe(handler: (message: DynamoCacheBusMessage) => void): void | Promise<void>;
+  /** Called at shutdown. */
+  close?(): void | Promise<void>;
+}

@@ -1,0 +1,111 @@
+import { LRUCache } from 'lru-cache';
+import type { ItemHead, L2Store } from '../l2/l2-store.js';
+
+/** Markers remembered per engine, at most: beyond that the least used are read again. */
+const MARKER_LIMIT = 10_000;
+
+interface KnownMarker {
+  /** The invalidation time (Unix seconds); 0 when there is no marker. */
+  t: number;
+  /** When it was last read from DynamoDB (ms); 0 when only known locally. */
+  readAt: number;
+}
+
+/**
+ * What this process knows of the invalidation markers (`clear`, `deleteByTag`): marker key →
+ * latest invalidation time. Read from the table at most every `maxAgeMs` per marker (in the
+ * background past half of it, on the caller's path past all of it), so an invalidation made by
+ * another process is seen within `maxAgeMs`; one made here, or announced on the bus, at once.
+ *
+ * @example
+ * const invalidatedAt = await markers.latest(['#ns:users#', '#tag:user:1#'], 'users');
+ * if (item.t < invalidatedAt) treatAsMiss();
+ */
+export class InvalidationMarkers {
+  private readonly known = new LRUCache<string, KnownMarker>({ max: MARKER_LIMIT });
+  private readonly reading = new Map<string, Promise<void>>();
+  /** Called with each marker key that became newer than what was known (to drop L1 entries). */
+  onNewer: ((key: string, t: number) => void) | undefined;
+
+  constructor(
+    /** The table the markers live in (the module's). */
+    readonly store: L2Store,
+    private readonly maxAgeMs: number,
+    private readonly track: <T>(work: Promise<T>) => Promise<T>,
+  ) {}
+
+  /** Records an invalidation made (or announced) now: entries older than `t` are invalid. */
+  note(key: string, t: number): void {
+    const known = this.known.get(key);
+    if (known !== undefined && known.t >= t) return;
+    this.known.set(key, { t, readAt: known?.readAt ?? 0 });
+    this.onNewer?.(key, t);
+  }
+
+  /** Records markers read from the table (by a revalidation that read them with its item). */
+  learn(keys: readonly string[], heads: ReadonlyMap<string, ItemHead>, readAt: number): void {
+    for (const key of keys) {
+      const t = heads.get(key)?.t ?? 0;
+      const known = this.known.get(key);
+      this.known.set(key, { t: Math.max(t, known?.t ?? 0), readAt });
+      if (known !== undefined && t > known.t) this.onNewer?.(key, t);
+    }
+  }
+
+  /** The latest invalidation time known locally among `keys`, without reading anything. */
+  latestKnown(keys: readonly string[]): number {
+    let latest = 0;
+    for (const key of keys) latest = Math.max(latest, this.known.get(key)?.t ?? 0);
+    return latest;
+  }
+
+  /** Which of `keys` must be read before they can be trusted (unknown, or older than maxAge). */
+  due(keys: readonly string[], now = Date.now()): string[] {
+    return keys.filter((key) => {
+      const known = this.known.get(key);
+      return known === undefined || now - known.readAt >= this.maxAgeMs;
+    });
+  }
+
+  /**
+   * The latest invalidation time among `keys`: read from the table those unknown or older than
+   * maxAge first, and refresh in the background those older than half of it. Throws
+   * `DynamoCacheError` when the read fails.
+   */
+  async latest(keys: readonly string[], namespace: string): Promise<number> {
+    const now = Date.now();
+    const due: string[] = [];
+    const soon: string[] = [];
+    for (const key of keys) {
+      const known = this.known.get(key);
+      if (known === undefined || now - known.readAt >= this.maxAgeMs) due.push(key);
+      else if (now - known.readAt >= this.maxAgeMs / 2) soon.push(key);
+    }
+    if (soon.length > 0) this.read(soon, namespace).catch(() => undefined);
+    if (due.length > 0) await this.read(due, namespace);
+    return this.latestKnown(keys);
+  }
+
+  /** Reads `keys` from the table, one read per key at a time. */
+  private read(keys: readonly string[], namespace: string): Promise<void> {
+    const waits: Promise<void>[] = [];
+    const fresh: string[] = [];
+    for (const key of keys) {
+      const pending = this.reading.get(key);
+      if (pending !== undefined) waits.push(pending);
+      else fresh.push(key);
+    }
+    if (fresh.length > 0) {
+      const readAt = Date.now();
+      const reading = this.track(this.store.readHeads(fresh, namespace)).then((heads) =>
+        this.learn(fresh, heads, readAt),
+      );
+      const done = reading.finally(() => {
+        for (const key of fresh) if (this.reading.get(key) === done) this.reading.delete(key);
+      });
+      for (const key of fresh) this.reading.set(key, done);
+      waits.push(done);
+    }
+    return Promise.all(waits).then(() => undefined);
+  }
+}

@@ -1,0 +1,4 @@
+export {
+  RedisDynamoCacheBus,
+  type RedisDynamoCacheBusOptions,
+} from './redis-dynamo-cache.bus.js';
