@@ -1,0 +1,112 @@
+import { Injectable } from '@nestjs/common';
+import {
+  buildCacheKey,
+  DynamoCached,
+  DynamoCacheService,
+  encodeKey,
+  v8Serializer,
+} from '../lib/index.js';
+import { bootCache, scanTable } from './support/apps.js';
+import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
+
+/*
+ * Golden tests of the stored format added for per-entry expiry, grace, tags and group
+ * invalidation: the attributes `e`, `o`, `g`, `exp` with grace, the marker items of `clear` and
+ * `deleteByTag`, and what `expire` leaves. Items outlive deploys: a change here is a format change.
+ */
+
+@Injectable()
+class PricesService {
+  @DynamoCached({ ttl: (price: number) => (price > 100 ? 60 : 600), grace: 30, tags: ['prices'] })
+  async price(sku: string): Promise<number> {
+    return sku === 'gold' ? 1000 : 5;
+  }
+}
+
+const NS = 'PricesService.price';
+
+describe(`stored format: expiry, grace, tags, markers (${testServerKind()})`, () => {
+  const fx = useTestDynamo();
+
+  async function app(table: string, keyPrefix = '') {
+    const moduleRef = await bootCache(
+      { table, client: fx.dynamo.client(), keyPrefix },
+      [PricesService],
+    );
+    fx.apps.push(moduleRef);
+    return { prices: moduleRef.get(PricesService), cache: moduleRef.get(DynamoCacheService) };
+  }
+
+  async function item(table: string, cacheKey: string) {
+    const items = await scanTable(fx.admin, table);
+    const found = items.find((i) => i.cache_key?.S === cacheKey);
+    if (found === undefined) throw new Error(`no item ${cacheKey}`);
+    return found;
+  }
+
+  it('a computed entry: e = t + its own ttl (a function of the value), exp = ceil(e + grace), g = its tags, no o', async () => {
+    const table = await fx.dynamo.table();
+    const a = await app(table);
+    const before = Date.now() / 1000;
+    await a.prices.price('gold');
+    await a.prices.price('tin');
+    const gold = await item(table, buildCacheKey('', NS, encodeKey(['gold'])));
+    expect(Object.keys(gold).sort()).toEqual(['cache_key', 'e', 'exp', 'g', 't', 'v']);
+    const t = Number(gold.t?.N);
+    expect(t).toBeGreaterThanOrEqual(before);
+    expect(gold.e).toEqual({ N: String(t + 60) });
+    expect(gold.exp).toEqual({ N: String(Math.ceil(t + 60 + 30)) });
+    expect(gold.g).toEqual({ SS: ['prices'] });
+    expect(v8Serializer.deserialize(gold.v?.B as Uint8Array)).toBe(1000);
+    const tin = await item(table, buildCacheKey('', NS, encodeKey(['tin'])));
+    expect(Number(tin.e?.N) - Number(tin.t?.N)).toBeCloseTo(600, 6);
+  });
+
+  it("set with a ttl: the entry's own expiry, marked o = true; without ttl: the namespace's, no o", async () => {
+    const table = await fx.dynamo.table();
+    const a = await app(table);
+    await a.cache.set('sessions', ['s1'], { user: 'ann' }, { ttl: 900 });
+    await a.cache.set('sessions', ['s2'], { user: 'bob' });
+    const own = await item(table, buildCacheKey('', 'sessions', encodeKey(['s1'])));
+    expect(Object.keys(own).sort()).toEqual(['cache_key', 'e', 'exp', 'o', 't', 'v']);
+    expect(own.o).toEqual({ BOOL: true });
+    expect(own.e).toEqual({ N: String(Number(own.t?.N) + 900) });
+    expect(own.exp).toEqual({ N: String(Math.ceil(Number(own.t?.N) + 900)) });
+    // The module's ttl is null here: no expiry at all.
+    const plain = await item(table, buildCacheKey('', 'sessions', encodeKey(['s2'])));
+    expect(Object.keys(plain).sort()).toEqual(['cache_key', 't', 'v']);
+  });
+
+  it('clear and deleteByTag: one marker item each, {keyPrefix}#ns:{namespace}# and {keyPrefix}#tag:{tag}#, holding only t', async () => {
+    const table = await fx.dynamo.table();
+    const a = await app(table, 'stage:');
+    const before = Date.now() / 1000;
+    await a.cache.clear(NS);
+    await a.cache.deleteByTag(['prices', 'eu']);
+    const items = await scanTable(fx.admin, table);
+    expect(items.map((i) => i.cache_key?.S).sort()).toEqual([
+      `stage:#ns:${NS}#`,
+      'stage:#tag:eu#',
+      'stage:#tag:prices#',
+    ]);
+    for (const marker of items) {
+      expect(Object.keys(marker).sort()).toEqual(['cache_key', 't']);
+      expect(Number(marker.t?.N)).toBeGreaterThanOrEqual(before);
+    }
+  });
+
+  it('expire: the same item with t = e = the time of the expiry, exp = ceil(t + grace), o removed', async () => {
+    const table = await fx.dynamo.table();
+    const a = await app(table);
+    await a.cache.set(NS, ['gold'], 999, { ttl: 3600 });
+    const before = Date.now() / 1000;
+    await a.cache.expire(NS, ['gold']);
+    const expired = await item(table, buildCacheKey('', NS, encodeKey(['gold'])));
+    expect(Object.keys(expired).sort()).toEqual(['cache_key', 'e', 'exp', 'g', 't', 'v']);
+    const t = Number(expired.t?.N);
+    expect(t).toBeGreaterThanOrEqual(before);
+    expect(expired.e).toEqual(expired.t);
+    expect(expired.exp).toEqual({ N: String(Math.ceil(t + 30)) });
+    expect(v8Serializer.deserialize(expired.v?.B as Uint8Array)).toBe(999);
+  });
+});
