@@ -86,7 +86,10 @@ export function assertTags(value: unknown, where: string): void {
   if (value === undefined || typeof value === 'function') return;
   const problem = tagsProblem(value);
   if (problem !== undefined) {
-    throw new DynamoCacheError('config', `${where} "tags": ${problem}, or a function of the result`);
+    throw new DynamoCacheError(
+      'config',
+      `${where} "tags": ${problem}, or a function of the result`,
+    );
   }
 }
 
@@ -143,7 +146,10 @@ export function toNamespaceOptions(
     (unwrap === undefined
       ? fn
       : (value: unknown, ...args: unknown[]) =>
-          (fn as unknown as (value: unknown, ...args: unknown[]) => unknown)(unwrap(value), ...args)) as F;
+          (fn as unknown as (value: unknown, ...args: unknown[]) => unknown)(
+            unwrap(value),
+            ...args,
+          )) as F;
   if (typeof options.ttl === 'function') out.ttl = seen(options.ttl);
   if (options.tags !== undefined) {
     out.tags = typeof options.tags === 'function' ? seen(options.tags) : options.tags;

@@ -111,15 +111,13 @@ export class DynamoCacheExplorer implements OnModuleInit {
   }): void {
     const cls = wrapper.metatype;
     if (typeof cls !== 'function' || cls.prototype === undefined) return;
-    const mutations = this.scanner
-      .getAllMethodNames(cls.prototype as object)
-      .filter((name) => {
-        const method = (cls.prototype as Record<string, unknown>)[name];
-        return (
-          typeof method === 'function' &&
-          Reflect.getMetadata(DYNAMO_CACHE_MUTATION_METADATA, method) === true
-        );
-      });
+    const mutations = this.scanner.getAllMethodNames(cls.prototype as object).filter((name) => {
+      const method = (cls.prototype as Record<string, unknown>)[name];
+      return (
+        typeof method === 'function' &&
+        Reflect.getMetadata(DYNAMO_CACHE_MUTATION_METADATA, method) === true
+      );
+    });
     if (mutations.length === 0) return;
     if (!wrapper.isDependencyTreeStatic()) {
       this.logger.warn(

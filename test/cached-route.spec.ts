@@ -375,7 +375,7 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
     expect(c.body).toEqual(a.body);
     expect(second.hits.get('rate')).toBe(0);
     await settle();
-    expect(second.calls.counts).toEqual({ GetItem: 1 });
+    expect(second.calls.counts).toEqual({ GetItem: 1, BatchGetItem: 1 });
   });
 
   it('2. different query strings are different entries; the same query is one', async () => {

@@ -29,10 +29,9 @@ describe(`stored format: expiry, grace, tags, markers (${testServerKind()})`, ()
   const fx = useTestDynamo();
 
   async function app(table: string, keyPrefix = '') {
-    const moduleRef = await bootCache(
-      { table, client: fx.dynamo.client(), keyPrefix },
-      [PricesService],
-    );
+    const moduleRef = await bootCache({ table, client: fx.dynamo.client(), keyPrefix }, [
+      PricesService,
+    ]);
     fx.apps.push(moduleRef);
     return { prices: moduleRef.get(PricesService), cache: moduleRef.get(DynamoCacheService) };
   }

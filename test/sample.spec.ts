@@ -10,6 +10,7 @@ const ENV_KEYS = [
   'AWS_ACCESS_KEY_ID',
   'AWS_PROFILE',
   'SAMPLE_SLOW_MS',
+  'DYNAMO_CACHE_TTL',
 ];
 
 async function get(
@@ -104,6 +105,48 @@ describe('12. the sample application', () => {
       await restarted.close();
     } finally {
       await dynamo.close();
+    }
+  });
+
+  it('grace: with the upstream down past the ttl, the last rate is served as stale, not a 503', async () => {
+    process.env.DYNAMO_CACHE_TTL = '1';
+    const app = await start();
+    try {
+      const { port } = app.getHttpServer().address() as AddressInfo;
+      const first = await get(app, '/rates/chf/sek');
+      expect(first.source).toBe('method');
+      const down = await fetch(`http://127.0.0.1:${port}/rates/upstream/down`, { method: 'POST' });
+      expect(await down.json()).toEqual({ upstreamDown: true });
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const stale = await get(app, '/rates/chf/sek');
+      expect(stale.source).toBe('stale');
+      expect(stale.rate).toBe(first.rate);
+      // Never computed, nothing stale to serve: the upstream's error.
+      const fresh = await fetch(`http://127.0.0.1:${port}/rates/nok/dkk`);
+      expect(fresh.status).toBe(503);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('POST /rates/:from/:to/refresh evicts the pair and every cached quote', async () => {
+    const app = await start();
+    try {
+      const { port } = app.getHttpServer().address() as AddressInfo;
+      const quote = `http://127.0.0.1:${port}/rates/quote/EUR/USD?amount=100`;
+      expect((await get(app, '/rates/eur/usd')).source).toBe('method');
+      expect((await get(app, '/rates/eur/usd')).source).toBe('L1');
+      await fetch(quote);
+      expect((await fetch(quote)).headers.get('x-cache')).toBe('HIT');
+      const refreshed = await fetch(`http://127.0.0.1:${port}/rates/eur/usd/refresh`, {
+        method: 'POST',
+      });
+      expect(refreshed.status).toBe(200);
+      expect(await refreshed.json()).toEqual({ evicted: ['EUR', 'USD'] });
+      expect((await get(app, '/rates/eur/usd')).source).toBe('method');
+      expect((await fetch(quote)).headers.get('x-cache')).toBe('MISS');
+    } finally {
+      await app.close();
     }
   });
 });

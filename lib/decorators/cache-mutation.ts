@@ -1,4 +1,7 @@
-import { DYNAMO_CACHE_MUTATION_METADATA, DYNAMO_CACHE_SERVICE_REF } from '../dynamo-cache.constants.js';
+import {
+  DYNAMO_CACHE_MUTATION_METADATA,
+  DYNAMO_CACHE_SERVICE_REF,
+} from '../dynamo-cache.constants.js';
 import { DynamoCacheError } from '../errors.js';
 
 /** What a mutation decorator needs of `DynamoCacheService` (kept structural: no import cycle). */
@@ -76,7 +79,10 @@ export function mapArgs(
   if (map === undefined) return args;
   const mapped = (map as (...args: unknown[]) => unknown)(...args);
   if (!Array.isArray(mapped)) {
-    throw new DynamoCacheError('config', `${where}: "args" must return an array (the target's argument list)`);
+    throw new DynamoCacheError(
+      'config',
+      `${where}: "args" must return an array (the target's argument list)`,
+    );
   }
   return mapped;
 }

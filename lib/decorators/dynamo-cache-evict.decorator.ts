@@ -54,7 +54,10 @@ export function DynamoCacheEvict(options: DynamoCacheEvictOptions): MethodDecora
       if (options.tags !== undefined) {
         const tags =
           typeof options.tags === 'function'
-            ? (options.tags as (result: unknown, ...args: unknown[]) => readonly string[])(result, ...args)
+            ? (options.tags as (result: unknown, ...args: unknown[]) => readonly string[])(
+                result,
+                ...args,
+              )
             : options.tags;
         work.push(cache.deleteByTag(tags));
       }
@@ -77,20 +80,32 @@ function check(options: DynamoCacheEvictOptions, where: string): void {
   if (options.namespace === undefined && options.tags === undefined) {
     throw new DynamoCacheError('config', `${where}: give a "namespace" or "tags" to evict`);
   }
-  if (options.namespace !== undefined && (typeof options.namespace !== 'string' || options.namespace === '')) {
+  if (
+    options.namespace !== undefined &&
+    (typeof options.namespace !== 'string' || options.namespace === '')
+  ) {
     throw new DynamoCacheError('config', `${where}: "namespace" must be a non-empty string`);
   }
   if (options.args !== undefined && typeof options.args !== 'function') {
-    throw new DynamoCacheError('config', `${where}: "args" must be a function of the method's arguments returning the target's`);
+    throw new DynamoCacheError(
+      'config',
+      `${where}: "args" must be a function of the method's arguments returning the target's`,
+    );
   }
   if (options.allEntries === true && options.args !== undefined) {
-    throw new DynamoCacheError('config', `${where}: "allEntries" evicts the whole namespace; drop "args"`);
+    throw new DynamoCacheError(
+      'config',
+      `${where}: "allEntries" evicts the whole namespace; drop "args"`,
+    );
   }
   if (
     options.tags !== undefined &&
     typeof options.tags !== 'function' &&
     (!Array.isArray(options.tags) || options.tags.some((t) => typeof t !== 'string' || t === ''))
   ) {
-    throw new DynamoCacheError('config', `${where}: "tags" must be an array of non-empty strings or a function`);
+    throw new DynamoCacheError(
+      'config',
+      `${where}: "tags" must be an array of non-empty strings or a function`,
+    );
   }
 }

@@ -29,11 +29,19 @@ export interface DynamoCachePutOptions {
 export function DynamoCachePut(options: DynamoCachePutOptions): MethodDecorator {
   return (target, propertyKey, descriptor) => {
     const where = `@DynamoCachePut on ${describeMethod(target, propertyKey)}`;
-    if (options === null || typeof options !== 'object' || typeof options.namespace !== 'string' || options.namespace === '') {
+    if (
+      options === null ||
+      typeof options !== 'object' ||
+      typeof options.namespace !== 'string' ||
+      options.namespace === ''
+    ) {
       throw new DynamoCacheError('config', `${where}: "namespace" must be a non-empty string`);
     }
     if (options.args !== undefined && typeof options.args !== 'function') {
-      throw new DynamoCacheError('config', `${where}: "args" must be a function of the method's arguments returning the target's`);
+      throw new DynamoCacheError(
+        'config',
+        `${where}: "args" must be a function of the method's arguments returning the target's`,
+      );
     }
     wrapMutation(descriptor, where, {
       after: (cache, result, args) =>

@@ -234,7 +234,8 @@ export class CacheEngine {
    */
   get markers(): InvalidationMarkers {
     if (this.markerCache === undefined) {
-      const maxAge = this.settings.l1MaxAge === undefined ? DEFAULT_L1_MAX_AGE : this.settings.l1MaxAge;
+      const maxAge =
+        this.settings.l1MaxAge === undefined ? DEFAULT_L1_MAX_AGE : this.settings.l1MaxAge;
       this.markerCache = new InvalidationMarkers(
         this.store(this.settings.table),
         // Without l1MaxAge, markers are still read again after the default.
@@ -261,10 +262,12 @@ export class CacheEngine {
     const keys = [...new Set(tags)].map((tag) => tagMarkerKey(this.settings.keyPrefix, tag));
     for (const key of keys) this.markers.note(key, tS);
     const store = this.markers.store;
-    await Promise.all(
-      keys.map((key) => this.track(store.writeMarker(key, tS, `tag ${key}`))),
-    );
-    this.publish({ source: this.leaseOwner, kind: 'markers', markers: keys.map((key) => ({ key, t: tS })) });
+    await Promise.all(keys.map((key) => this.track(store.writeMarker(key, tS, `tag ${key}`))));
+    this.publish({
+      source: this.leaseOwner,
+      kind: 'markers',
+      markers: keys.map((key) => ({ key, t: tS })),
+    });
   }
 
   /**
@@ -281,7 +284,8 @@ export class CacheEngine {
 
   /** Applies another engine's invalidation (from the bus). */
   receive(message: DynamoCacheBusMessage): void {
-    if (message === null || typeof message !== 'object' || message.source === this.leaseOwner) return;
+    if (message === null || typeof message !== 'object' || message.source === this.leaseOwner)
+      return;
     if (message.kind === 'markers') {
       for (const marker of message.markers) this.markers.note(marker.key, marker.t);
       return;

@@ -1,4 +1,1 @@
-export {
-  RedisDynamoCacheBus,
-  type RedisDynamoCacheBusOptions,
-} from './redis-dynamo-cache.bus.js';
+export { RedisDynamoCacheBus, type RedisDynamoCacheBusOptions } from './redis-dynamo-cache.bus.js';

@@ -1,9 +1,6 @@
 import { ClientRedis, ServerRedis, type RedisOptions } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
-import type {
-  DynamoCacheBus,
-  DynamoCacheBusMessage,
-} from '../engine/invalidation/cache-bus.js';
+import type { DynamoCacheBus, DynamoCacheBusMessage } from '../engine/invalidation/cache-bus.js';
 
 /**
  * Options of {@link RedisDynamoCacheBus}: `@nestjs/microservices`' Redis options (host, port,
@@ -58,7 +55,9 @@ export class RedisDynamoCacheBus implements DynamoCacheBus {
       true,
     );
     return new Promise((resolve, reject) => {
-      void this.server.listen((err?: unknown) => (err === undefined ? resolve() : reject(err as Error)));
+      void this.server.listen((err?: unknown) =>
+        err === undefined ? resolve() : reject(err as Error),
+      );
     });
   }
 

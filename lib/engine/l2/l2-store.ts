@@ -257,9 +257,9 @@ export class L2Store {
   async readHeads(keys: readonly string[], namespace: string): Promise<Map<string, ItemHead>> {
     const heads = new Map<string, ItemHead>();
     for (let i = 0; i < keys.length; i += BATCH_GET_LIMIT) {
-      let pending: Record<string, AttributeValue>[] = [...new Set(keys.slice(i, i + BATCH_GET_LIMIT))].map(
-        (key) => ({ [PARTITION_KEY]: { S: key } }),
-      );
+      let pending: Record<string, AttributeValue>[] = [
+        ...new Set(keys.slice(i, i + BATCH_GET_LIMIT)),
+      ].map((key) => ({ [PARTITION_KEY]: { S: key } }));
       for (let attempt = 0; pending.length > 0; attempt++) {
         if (attempt > 0) await this.backOff(attempt, 'BatchGetItem', pending.length, namespace);
         const Keys = pending;

@@ -325,7 +325,8 @@ export class CacheNamespace {
     }
     const pending = this.inflight.get(encoded);
     if (pending !== undefined && now - pending.miss.startedMs < this.computeTimeoutMs) {
-      if (stale !== undefined && pending.miss.stale === undefined) this.foundStale(pending.miss, stale);
+      if (stale !== undefined && pending.miss.stale === undefined)
+        this.foundStale(pending.miss, stale);
       return this.answer(pending);
     }
     const miss: Miss = {
@@ -400,20 +401,40 @@ export class CacheNamespace {
    * large, an unrestorable class) stays in L1 and leaves a tombstone in L2, so no process reads
    * an older value.
    */
-  async set(args: readonly unknown[], value: unknown, options: { ttl?: number | null } = {}): Promise<void> {
+  async set(
+    args: readonly unknown[],
+    value: unknown,
+    options: { ttl?: number | null } = {},
+  ): Promise<void> {
     const encoded = this.encode(args);
     const problem = options.ttl === undefined ? undefined : ttlProblem(options.ttl);
     if (problem !== undefined) {
-      throw new DynamoCacheError('config', `${this.name}: set: ${problem}`, { namespace: this.name });
+      throw new DynamoCacheError('config', `${this.name}: set: ${problem}`, {
+        namespace: this.name,
+      });
     }
-    const life = entryLife(options.ttl === undefined ? this.ttl : options.ttl, this.tags, value, args);
+    const life = entryLife(
+      options.ttl === undefined ? this.ttl : options.ttl,
+      this.tags,
+      value,
+      args,
+    );
     if ('problem' in life) {
-      throw new DynamoCacheError('config', `${this.name}: set: ${life.problem}`, { namespace: this.name });
+      throw new DynamoCacheError('config', `${this.name}: set: ${life.problem}`, {
+        namespace: this.name,
+      });
     }
     const nowMs = Date.now();
     const tS = nowMs / 1000;
     this.invalidateLocally(encoded);
-    const entry = this.newEntry(value, tS, String(tS), life.ttl === null ? Infinity : tS + life.ttl, life.tags, nowMs);
+    const entry = this.newEntry(
+      value,
+      tS,
+      String(tS),
+      life.ttl === null ? Infinity : tS + life.ttl,
+      life.tags,
+      nowMs,
+    );
     this.l1.set(encoded, entry);
     const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, encoded);
     await this.inOrder([encoded], async () => {
@@ -422,12 +443,22 @@ export class CacheNamespace {
         cacheKey,
         value,
         tS,
-        { ttl: life.ttl, grace: this.policy.grace, own: options.ttl !== undefined, tags: life.tags },
+        {
+          ttl: life.ttl,
+          grace: this.policy.grace,
+          own: options.ttl !== undefined,
+          tags: life.tags,
+        },
         { gated: false },
       );
       if (outcome !== 'written') entry.tRaw = undefined;
       if (outcome === 'not-stored') await this.writeTombstone(cacheKey);
-      this.ctx.publish({ source: this.ctx.engineId, kind: 'keys', namespace: this.name, keys: [encoded] });
+      this.ctx.publish({
+        source: this.ctx.engineId,
+        kind: 'keys',
+        namespace: this.name,
+        keys: [encoded],
+      });
     });
   }
 
@@ -441,7 +472,12 @@ export class CacheNamespace {
     this.l1.delete(encoded);
     await this.inOrder([encoded], async () => {
       await this.writeTombstone(buildCacheKey(this.ctx.keyPrefix, this.name, encoded));
-      this.ctx.publish({ source: this.ctx.engineId, kind: 'keys', namespace: this.name, keys: [encoded] });
+      this.ctx.publish({
+        source: this.ctx.engineId,
+        kind: 'keys',
+        namespace: this.name,
+        keys: [encoded],
+      });
     });
   }
 
@@ -468,7 +504,12 @@ export class CacheNamespace {
       } catch (err) {
         this.l2Failed(err as DynamoCacheError);
       }
-      this.ctx.publish({ source: this.ctx.engineId, kind: 'keys', namespace: this.name, keys: encoded });
+      this.ctx.publish({
+        source: this.ctx.engineId,
+        kind: 'keys',
+        namespace: this.name,
+        keys: encoded,
+      });
     });
   }
 
@@ -485,11 +526,18 @@ export class CacheNamespace {
     await this.inOrder([encoded], async () => {
       const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, encoded);
       try {
-        await this.ctx.track(this.ctx.l2.expire(cacheKey, nowMs / 1000, this.policy.grace, this.name));
+        await this.ctx.track(
+          this.ctx.l2.expire(cacheKey, nowMs / 1000, this.policy.grace, this.name),
+        );
       } catch (err) {
         this.l2Failed(err as DynamoCacheError);
       }
-      this.ctx.publish({ source: this.ctx.engineId, kind: 'expire', namespace: this.name, keys: [encoded] });
+      this.ctx.publish({
+        source: this.ctx.engineId,
+        kind: 'expire',
+        namespace: this.name,
+        keys: [encoded],
+      });
     });
   }
 
@@ -507,7 +555,11 @@ export class CacheNamespace {
     } catch (err) {
       this.l2Failed(err as DynamoCacheError);
     }
-    this.ctx.publish({ source: this.ctx.engineId, kind: 'markers', markers: [{ key: this.markerKey, t: tS }] });
+    this.ctx.publish({
+      source: this.ctx.engineId,
+      kind: 'markers',
+      markers: [{ key: this.markerKey, t: tS }],
+    });
   }
 
   /**
@@ -677,7 +729,14 @@ export class CacheNamespace {
     }
     const found = stale.found;
     if (found === undefined || !this.mayFill(miss)) return;
-    const entry = this.newEntry(found.value, found.t, found.tRaw, found.freshUntil, found.tags, Date.now());
+    const entry = this.newEntry(
+      found.value,
+      found.t,
+      found.tRaw,
+      found.freshUntil,
+      found.tags,
+      Date.now(),
+    );
     entry.retryAt = retryAt;
     this.l1.set(miss.encoded, entry);
   }
@@ -712,7 +771,10 @@ export class CacheNamespace {
     this.stats.l2Hits++;
     if (this.ctx.events.active) this.emit('hit', encoded, 'l2');
     if (fill) {
-      this.l1.set(encoded, this.newEntry(hit.value, hit.t, hit.tRaw, hit.freshUntil, hit.tags, Date.now()));
+      this.l1.set(
+        encoded,
+        this.newEntry(hit.value, hit.t, hit.tRaw, hit.freshUntil, hit.tags, Date.now()),
+      );
     }
     return hit.value;
   }
@@ -735,7 +797,9 @@ export class CacheNamespace {
     try {
       const readAt = Date.now();
       if (this.ctx.l2 === this.ctx.markers.store) {
-        const heads = await this.ctx.track(this.ctx.l2.readHeads([cacheKey, ...markerKeys], this.name));
+        const heads = await this.ctx.track(
+          this.ctx.l2.readHeads([cacheKey, ...markerKeys], this.name),
+        );
         this.ctx.markers.learn(markerKeys, heads, readAt);
         head = heads.get(cacheKey);
       } else {
@@ -752,7 +816,11 @@ export class CacheNamespace {
       return true;
     }
     const current = this.l1.get(encoded) === entry;
-    if (current && head?.tRaw === entry.tRaw && entry.t >= this.ctx.markers.latestKnown(markerKeys)) {
+    if (
+      current &&
+      head?.tRaw === entry.tRaw &&
+      entry.t >= this.ctx.markers.latestKnown(markerKeys)
+    ) {
       entry.validUntil = Math.min(entry.expiresAt, Date.now() + this.l1MaxAgeMs);
       this.l1Hit(encoded, entry);
       return true;
@@ -790,14 +858,21 @@ export class CacheNamespace {
   ): Promise<T> {
     const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, miss.encoded);
     try {
-      if (miss.revalidate !== undefined && (await this.revalidate(miss.encoded, cacheKey, miss.revalidate))) {
+      if (
+        miss.revalidate !== undefined &&
+        (await this.revalidate(miss.encoded, cacheKey, miss.revalidate))
+      ) {
         return miss.revalidate.value as T;
       }
       if (miss.forceFresh) return await this.compute(miss, cacheKey, thisArg, args, fn);
       const read = await this.readL2(cacheKey);
       if (read.status === 'hit') return this.fromL2(miss.encoded, read, this.mayFill(miss)) as T;
       if (read.status === 'stale') {
-        this.foundStale(miss, { value: read.value, staleUntil: (read.freshUntil + this.policy.grace) * 1000, found: read });
+        this.foundStale(miss, {
+          value: read.value,
+          staleUntil: (read.freshUntil + this.policy.grace) * 1000,
+          found: read,
+        });
       }
       // An unreadable item may carry a bogus (future) t that a conditional write would respect.
       if (read.status === 'corrupt') {
@@ -806,7 +881,12 @@ export class CacheNamespace {
       if (this.lease === false || read === L2_FAILED) {
         return await this.compute(miss, cacheKey, thisArg, args, fn);
       }
-      const outcome = await this.awaitLease(cacheKey, this.lease, miss.leaseOwner, miss.stale !== undefined);
+      const outcome = await this.awaitLease(
+        cacheKey,
+        this.lease,
+        miss.leaseOwner,
+        miss.stale !== undefined,
+      );
       if (outcome.status === 'hit') {
         return this.fromL2(miss.encoded, outcome, this.mayFill(miss)) as T;
       }
@@ -814,7 +894,8 @@ export class CacheNamespace {
       if (outcome.status === 'held' && miss.stale !== undefined) {
         return this.staleHit(miss.encoded, miss.stale.value) as T;
       }
-      if (outcome.status !== 'acquired') return await this.compute(miss, cacheKey, thisArg, args, fn);
+      if (outcome.status !== 'acquired')
+        return await this.compute(miss, cacheKey, thisArg, args, fn);
       try {
         return await this.compute(miss, cacheKey, thisArg, args, fn);
       } finally {
@@ -883,7 +964,8 @@ export class CacheNamespace {
     }
     const tS = miss.startedMs / 1000;
     // A clear or deleteByTag made here since the computation began covers its result too.
-    if (!this.mayFill(miss) || this.ctx.markers.latestKnown(this.markerKeys(life.tags)) > tS) return;
+    if (!this.mayFill(miss) || this.ctx.markers.latestKnown(this.markerKeys(life.tags)) > tS)
+      return;
     const freshUntil = life.ttl === null ? Infinity : tS + life.ttl;
     const toL1 = (tRaw: string | undefined): void => {
       if (this.mayFill(miss)) {

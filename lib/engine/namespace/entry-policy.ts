@@ -13,7 +13,8 @@ export type TtlOption = number | null | ((value: never) => number | null);
  * @example
  * const tags: TagsOption = (order: Order) => [`customer:${order.customerId}`];
  */
-export type TagsOption = readonly string[] | ((value: never, ...args: never[]) => readonly string[]);
+export type TagsOption =
+  readonly string[] | ((value: never, ...args: never[]) => readonly string[]);
 
 /** The most tags an entry may carry (a revalidation reads them with the item: 100 keys a call). */
 export const MAX_TAGS = 64;
@@ -26,7 +27,8 @@ export const MAX_TAG_LENGTH = 1024;
  */
 export function tagsProblem(tags: unknown): string | undefined {
   if (!Array.isArray(tags)) return `tags must be an array of strings, got ${typeof tags}`;
-  if (tags.length > MAX_TAGS) return `an entry may carry at most ${MAX_TAGS} tags, got ${tags.length}`;
+  if (tags.length > MAX_TAGS)
+    return `an entry may carry at most ${MAX_TAGS} tags, got ${tags.length}`;
   const bad = (tags as unknown[]).findIndex(
     (tag) => typeof tag !== 'string' || tag === '' || tag.length > MAX_TAG_LENGTH,
   );
