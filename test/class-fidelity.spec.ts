@@ -422,7 +422,7 @@ describe('class fidelity: values keep their classes from one application to anot
 
     const state = await b.state();
     expect(state.calls).toEqual({}); // neither UserService.profile nor the route handler ran
-    expect(state.dynamo).toEqual({ GetItem: 3 });
+    expect(state.dynamo).toEqual({ GetItem: 3, BatchGetItem: 2 });
     expect(state.stats['UserService.profile']).toMatchObject({
       l2Hits: 2,
       misses: 0,
@@ -472,7 +472,7 @@ describe('class fidelity: values keep their classes from one application to anot
     ]);
     const state = await b.state();
     expect(state.calls).toEqual({});
-    expect(state.dynamo).toEqual({ GetItem: 3 });
+    expect(state.dynamo).toEqual({ GetItem: 3, BatchGetItem: 3 });
     for (const ns of ['BillingService.invoice', 'CatalogService.product', 'PeopleService.person']) {
       expect(state.stats[ns]).toMatchObject({ l2Hits: 1, misses: 0, unrestorable: 0 });
     }
@@ -517,7 +517,7 @@ describe('class fidelity: values keep their classes from one application to anot
     state = await b.state();
     expect(state.calls).toEqual({ 'BadgeService.badge': 1 });
     expect(state.stats['BadgeService.badge']).toMatchObject({ unrestorable: 1, l2Hits: 1 });
-    expect(state.dynamo).toEqual({ GetItem: 2, PutItem: 1 });
+    expect(state.dynamo).toEqual({ GetItem: 2, PutItem: 1, BatchGetItem: 1 });
     await b.close();
   });
 
@@ -574,7 +574,7 @@ describe('class fidelity: values keep their classes from one application to anot
     expect(await b.call('ShelfService', 'shelf', 's')).toEqual(expected);
     const state = await b.state();
     expect(state.calls).toEqual({});
-    expect(state.dynamo).toEqual({ GetItem: 1 });
+    expect(state.dynamo).toEqual({ GetItem: 1, BatchGetItem: 1 });
     await b.close();
   });
 
@@ -650,7 +650,7 @@ describe('class fidelity: values keep their classes from one application to anot
     const all = await scanTable(fx.admin, table);
     expect(all).toHaveLength(1);
     const item = all[0]!;
-    expect(Object.keys(item).sort()).toEqual(['c', 'cache_key', 'exp', 't', 'v']);
+    expect(Object.keys(item).sort()).toEqual(['c', 'cache_key', 'e', 'exp', 't', 'v']);
     expect(item.cache_key).toEqual({ S: cacheKey('GoldenService.coin', ['eur']) });
     expect(item.c).toEqual({ S: '{"Coin":[[]]}' });
     // node:v8 ValueSerializer, format 15: an object {code: "EUR", digits: 2}; the class is only in c.
@@ -658,6 +658,7 @@ describe('class fidelity: values keep their classes from one application to anot
       'ff0f6f2204636f64652203455552220664696769747349047b02',
     );
     expect(Buffer.from(item.v!.B!)).toEqual(serialize({ code: 'EUR', digits: 2 }));
+    expect(Number(item.e!.N)).toBe(Number(item.t!.N) + 3600);
     expect(Number(item.exp!.N)).toBe(Math.ceil(Number(item.t!.N) + 3600));
 
     // An item of 0.1.0: t, exp and v (a plain object), no c.
@@ -683,7 +684,7 @@ describe('class fidelity: values keep their classes from one application to anot
     expect(E.anatomy(legacy)).toEqual([['value', 'plain object']]);
     expect(legacy).toEqual({ code: 'GBP', digits: 2 });
     expect(golden.calls).toBe(0);
-    expect(b.calls.counts).toEqual({ GetItem: 2 });
+    expect(b.calls.counts).toEqual({ GetItem: 2, BatchGetItem: 1 });
     expect(b.stats()['GoldenService.coin']).toMatchObject({
       l2Hits: 2,
       misses: 0,

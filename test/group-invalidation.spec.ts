@@ -222,6 +222,11 @@ describe(`group invalidation and bounded staleness across applications (${testSe
     expect(Object.keys(marker ?? {}).sort()).toEqual(['cache_key', 't']);
     expect(Number(items.get(keyOf(PRODUCT, 'p1'))?.t?.N)).toBeLessThan(Number(marker?.t?.N));
 
+    // A, within its l1MaxAge, still serves its L1 value (the bound), reading nothing.
+    a.calls.reset();
+    expect(await a.shop.product('p1')).toBe('p1@v1');
+    expect(a.calls.counts).toEqual({});
+
     // B: every entry of the namespace is a miss at once; the other namespace still hits L1.
     expect(await b.cache.lookup(PRODUCT, ['p1'])).toEqual({ hit: false });
     expect(await b.cache.lookup(PRODUCT, ['p2'])).toEqual({ hit: false });
@@ -229,7 +234,7 @@ describe(`group invalidation and bounded staleness across applications (${testSe
     expect(await b.shop.rate('EUR')).toBe('EUR@v1');
     expect(b.calls.counts).toEqual({});
 
-    // A: within l1MaxAge its L1 may still answer (the bound); past it, misses.
+    // A, past its l1MaxAge: misses.
     await sleep(1100);
     expect(await a.shop.product('p1')).toBe('p1@v2');
     expect(await a.shop.product('p2')).toBe('p2@v2');

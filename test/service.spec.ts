@@ -43,7 +43,7 @@ describe('DynamoCacheService', () => {
     const b = await app(table);
     expect(await b.cache.wrap('users.count', ['eu'], compute)).toBe(1);
     expect(computed).toBe(1);
-    expect(b.calls.counts).toEqual({ GetItem: 1 });
+    expect(b.calls.counts).toEqual({ GetItem: 1, BatchGetItem: 1 });
   });
 
   it('works on the same keys as the decorator', async () => {
@@ -125,6 +125,7 @@ describe('DynamoCacheService', () => {
       total: {
         l1Hits: 1,
         l2Hits: 0,
+        staleHits: 0,
         misses: 2,
         l2Errors: 0,
         l2Writes: 2,
@@ -137,6 +138,7 @@ describe('DynamoCacheService', () => {
         'RatesService.rate': {
           l1Hits: 1,
           l2Hits: 0,
+          staleHits: 0,
           misses: 1,
           l2Errors: 0,
           l2Writes: 1,
@@ -148,6 +150,7 @@ describe('DynamoCacheService', () => {
         other: {
           l1Hits: 0,
           l2Hits: 0,
+          staleHits: 0,
           misses: 1,
           l2Errors: 0,
           l2Writes: 1,

@@ -100,7 +100,7 @@ describe('large values: compression, and the 400 KB item limit', () => {
       const second = await app(table);
       expect(await second.service.text(kb)).toEqual(expected);
       expect(second.service.calls).toBe(0);
-      expect(second.calls.counts).toEqual({ GetItem: 1 });
+      expect(second.calls.counts).toEqual({ GetItem: 1, BatchGetItem: 1 });
     },
   );
 

@@ -48,7 +48,8 @@ export class InvalidationMarkers {
       const t = heads.get(key)?.t ?? 0;
       const known = this.known.get(key);
       this.known.set(key, { t: Math.max(t, known?.t ?? 0), readAt });
-      if (known !== undefined && t > known.t) this.onNewer?.(key, t);
+      // Newly learned or newer: entries held here that it invalidates go now, not one by one.
+      if (t > (known?.t ?? 0)) this.onNewer?.(key, t);
     }
   }
 
