@@ -816,11 +816,10 @@ export class CacheNamespace {
       return true;
     }
     const current = this.l1.get(encoded) === entry;
-    if (
-      current &&
-      head?.tRaw === entry.tRaw &&
-      entry.t >= this.ctx.markers.latestKnown(markerKeys)
-    ) {
+    // Unchanged: the same item (compared as numbers: DynamoDB may normalize how `t` is written),
+    // or still none for a value kept in L1 only; and no newer marker.
+    const same = entry.tRaw === undefined ? head === undefined : head?.t === entry.t;
+    if (current && same && entry.t >= this.ctx.markers.latestKnown(markerKeys)) {
       entry.validUntil = Math.min(entry.expiresAt, Date.now() + this.l1MaxAgeMs);
       this.l1Hit(encoded, entry);
       return true;
