@@ -197,10 +197,19 @@ async function main() {
     );
     await new Promise((r) => server.listen(0, '127.0.0.1', r));
     const endpoint = `http://127.0.0.1:${server.address().port}`;
-    for (const [i, app] of apps.entries()) {
-      await step(`run ${app.name}`, async () => {
-        const out = await run(process.execPath, [app.main], {
-          cwd: dirs[i],
+    // The ESM app also runs under every Node binary in PACKAGING_ESM_NODES (colon-separated,
+    // e.g. from scripts/with-node.mjs); the CommonJS one stays on this (the oldest) Node.
+    const extraNodes = (process.env.PACKAGING_ESM_NODES ?? '').split(':').filter(Boolean);
+    const runs = apps.flatMap((app, i) =>
+      (app.type === 'module' ? [process.execPath, ...extraNodes] : [process.execPath]).map(
+        (node) => ({ app, dir: dirs[i], node }),
+      ),
+    );
+    for (const { app, dir, node } of runs) {
+      const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
+      await step(`run ${app.name} on Node ${version}`, async () => {
+        const out = await run(node, [app.main], {
+          cwd: dir,
           env: {
             ...process.env,
             NODE_OPTIONS: '',
