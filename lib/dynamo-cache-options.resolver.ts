@@ -270,6 +270,9 @@ export async function resolveModuleOptions(
   ) {
     throw configError('bus', 'must have publish(message) and subscribe(handler) methods');
   }
+  if (o.verifyTable !== undefined && typeof o.verifyTable !== 'boolean') {
+    throw configError('verifyTable', `must be true or false, got ${String(o.verifyTable)}`);
+  }
   const l2Timeout = resolveL2Timeout(o.l2Timeout);
   const circuitBreaker = resolveCircuitBreaker(o.circuitBreaker);
   const lease = resolveLease(o.lease, (problem) => configError('lease', problem));
@@ -287,6 +290,7 @@ export async function resolveModuleOptions(
     timeout: o.timeout,
     l1MaxAge: o.l1MaxAge === undefined ? DEFAULT_L1_MAX_AGE : o.l1MaxAge,
     bus: o.bus,
+    verifyTable: o.verifyTable ?? process.env.NODE_ENV !== 'production',
     region: typeof clientConfig.region === 'string' ? clientConfig.region : undefined,
     clientConfig,
     client: o.client,

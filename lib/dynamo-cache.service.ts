@@ -20,6 +20,9 @@ import type { CacheStatsSnapshot } from './engine/namespace/cache-stats.js';
 import type { CircuitState } from './engine/l2/circuit-breaker.js';
 import type { CacheEventListener, CacheEventType } from './engine/namespace/cache-events.js';
 import { LazyDynamoClient } from './engine/l2/lazy-client.js';
+import { verifyCacheTable } from './engine/l2/verify-cache-table.js';
+import { DYNAMO_CACHE_OPTIONS } from './dynamo-cache.constants.js';
+import type { ResolvedDynamoCacheOptions } from './interfaces/dynamo-cache-module-options.interface.js';
 import type { ClassRef } from './engine/values/class-record.js';
 
 /**
@@ -111,6 +114,7 @@ export class DynamoCacheService
   constructor(
     @Inject(CacheEngine) private readonly engine: CacheEngine,
     @Inject(LazyDynamoClient) private readonly client: LazyDynamoClient,
+    @Inject(DYNAMO_CACHE_OPTIONS) private readonly options: ResolvedDynamoCacheOptions,
   ) {}
 
   /** Returns the cached value for `args`, or computes it with `fn` and stores it in both layers. */
@@ -304,8 +308,11 @@ export class DynamoCacheService
     return this.engine.settle();
   }
 
-  /** Connects the module's `bus`, if any. */
+  /** Checks the table (`verifyTable`) and connects the module's `bus`, if any. */
   async onModuleInit(): Promise<void> {
+    if (this.options.verifyTable) {
+      await verifyCacheTable(this.client.get(), this.options.table);
+    }
     await this.engine.connectBus();
   }
 

@@ -16,6 +16,7 @@ export {
   type DynamoCacheSetOptions,
   type DynamoCacheWrapOptions,
 } from './dynamo-cache.service.js';
+export { verifyCacheTable, type VerifyCacheTableOptions } from './engine/l2/verify-cache-table.js';
 export {
   createCacheTable,
   type CreateCacheTableOptions,

@@ -56,6 +56,19 @@ export interface DynamoCacheModuleOptions {
    */
   bus?: DynamoCacheBus;
   /**
+   * At bootstrap, check with `DescribeTable` that `table` exists, is ACTIVE (waiting while it is
+   * being created) and has `cache_key` (String) as its only key; bootstrap fails with a message
+   * naming the table, the region and what is wrong, instead of the cache failing at the first
+   * request. Needs `dynamodb:DescribeTable`. Default `false`: a cache must not keep an application
+   * from starting when DynamoDB is merely unreachable at that moment (an outage, which `onError`
+   * handles), and `DescribeTable` is a control-plane call with a low rate limit and an IAM
+   * permission of its own. Turn it on in development, CI and staging.
+   *
+   * @example
+   * DynamoCacheModule.forRoot({ table: 'app-cache', verifyTable: process.env.NODE_ENV !== 'production' })
+   */
+  verifyTable?: boolean;
+  /**
    * L1 capacity in entries, per namespace (decorated method, route, service name). Default
    * {@link DEFAULT_MAXSIZE} (1000): what clients send can never grow memory without bound.
    * `null` = unbounded (only when asked for explicitly); `0` = no L1.
@@ -171,6 +184,8 @@ export interface ResolvedDynamoCacheOptions {
   l1MaxAge: number | null;
   /** `undefined` when not given. */
   bus: DynamoCacheBus | undefined;
+  /** Default `false`. */
+  verifyTable: boolean;
   /** `region`, or a string `clientConfig.region`; `undefined` otherwise (the SDK resolves it). */
   region: string | undefined;
   /** `clientConfig` as given, with `region` copied into it; `{}` when neither was given. */
