@@ -290,7 +290,7 @@ export async function resolveModuleOptions(
     timeout: o.timeout,
     l1MaxAge: o.l1MaxAge === undefined ? DEFAULT_L1_MAX_AGE : o.l1MaxAge,
     bus: o.bus,
-    verifyTable: o.verifyTable ?? process.env.NODE_ENV !== 'production',
+    verifyTable: o.verifyTable ?? false,
     region: typeof clientConfig.region === 'string' ? clientConfig.region : undefined,
     clientConfig,
     client: o.client,
