@@ -38,6 +38,7 @@ export type {
   CacheEventType,
 } from './engine/namespace/cache-events.js';
 export type { CacheStats, CacheStatsSnapshot } from './engine/namespace/cache-stats.js';
+export type { L2Call } from './engine/l2/l2-store.js';
 export { v8Serializer, type CacheSerializer } from './engine/values/serializer.js';
 export {
   CircuitOpenError,

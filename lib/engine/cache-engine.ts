@@ -16,7 +16,7 @@ import {
   type NamespaceContext,
   type OnErrorPolicy,
 } from './namespace/cache-namespace.js';
-import { L2Store } from './l2/l2-store.js';
+import { L2Store, type L2Call } from './l2/l2-store.js';
 import type { DynamoCacheBus, DynamoCacheBusMessage } from './invalidation/cache-bus.js';
 import { InvalidationMarkers } from './invalidation/invalidation-markers.js';
 import { tagMarkerKey } from './l2/item-codec.js';
@@ -148,6 +148,7 @@ export class CacheEngine {
   /** Outcomes reported to listeners (see {@link CacheEvents}). */
   readonly events = new CacheEvents();
   private sweeper: ReturnType<typeof setInterval> | undefined;
+  private readonly callObservers = new Set<(call: L2Call) => void>();
   private draining: Promise<void> | undefined;
 
   constructor(readonly settings: CacheEngineSettings) {
@@ -268,6 +269,20 @@ export class CacheEngine {
       kind: 'markers',
       markers: keys.map((key) => ({ key, t: tS })),
     });
+  }
+
+  /**
+   * Tells `observer` of every DynamoDB call the cache makes (operation, table, namespace,
+   * duration, failure), e.g. for a latency histogram; returns the function that stops it.
+   *
+   * @example
+   * const off = engine.observeCalls((c) => histogram.record(c.durationMs, { operation: c.operation }));
+   */
+  observeCalls(observer: (call: L2Call) => void): () => void {
+    this.callObservers.add(observer);
+    return () => {
+      this.callObservers.delete(observer);
+    };
   }
 
   /**
@@ -460,6 +475,15 @@ export class CacheEngine {
         circuitBreaker: s.circuitBreaker === undefined ? DEFAULT_CIRCUIT_BREAKER : s.circuitBreaker,
         onError: s.onError,
         logger: s.logger,
+        observe: (call) => {
+          for (const observer of this.callObservers) {
+            try {
+              observer(call);
+            } catch {
+              // An observer's fault must not reach the call it observes.
+            }
+          }
+        },
       });
       this.stores.set(table, store);
     }

@@ -112,6 +112,23 @@ export interface L2StoreOptions {
   /** Under `'throw'` single failures reach the caller, so only circuit changes are logged. */
   onError: 'throw' | 'bypass';
   logger: { warn(message: string): void };
+  /** Told of every DynamoDB call made: its operation, duration (ms) and whether it failed. */
+  observe?: (call: L2Call) => void;
+}
+
+/**
+ * One DynamoDB call, as {@link L2StoreOptions.observe} sees it (a call the open circuit turned
+ * away is not one).
+ *
+ * @example
+ * engine.observeCalls((c) => latency.record(c.durationMs, { operation: c.operation }));
+ */
+export interface L2Call {
+  readonly operation: DynamoCacheOperation;
+  readonly table: string;
+  readonly namespace: string;
+  readonly durationMs: number;
+  readonly failed: boolean;
 }
 
 /** Creation times this far ahead of our clock are not clock skew but a bad item. */
@@ -604,10 +621,26 @@ export class L2Store {
       );
     }
     const number = ++this.started;
+    const observe = this.options.observe;
+    const startedAt = observe === undefined ? 0 : performance.now();
     let result: T;
     try {
       result = await withTimeout(this.options.timeoutMs, (signal) => send(this.client(), signal));
+      observe?.({
+        operation,
+        table: this.table,
+        namespace,
+        durationMs: performance.now() - startedAt,
+        failed: false,
+      });
     } catch (cause) {
+      observe?.({
+        operation,
+        table: this.table,
+        namespace,
+        durationMs: performance.now() - startedAt,
+        failed: true,
+      });
       const error = new DynamoCacheError(
         operation,
         `${operation} on table "${this.table}" failed: ${message(cause)}`,

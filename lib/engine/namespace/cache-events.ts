@@ -1,7 +1,7 @@
 import type { DynamoCacheError } from '../../errors.js';
 
 /** What a cache event reports. */
-export type CacheEventType = 'hit' | 'miss' | 'stale' | 'write' | 'delete' | 'error';
+export type CacheEventType = 'hit' | 'miss' | 'stale' | 'write' | 'refused' | 'delete' | 'error';
 
 /**
  * One outcome of the cache, as {@link CacheEvents} listeners receive it.

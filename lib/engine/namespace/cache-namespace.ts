@@ -1023,6 +1023,7 @@ export class CacheNamespace {
       }
       if (write.status === 'refused') {
         this.stats.l2Refused++;
+        if (this.ctx.events.active) this.ctx.events.emit('refused', this.name, () => cacheKey);
         return 'refused';
       }
       this.warnOnce(

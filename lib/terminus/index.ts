@@ -1,0 +1,4 @@
+export {
+  DynamoCacheHealthIndicator,
+  type DynamoCacheHealthOptions,
+} from './dynamo-cache.health.js';
