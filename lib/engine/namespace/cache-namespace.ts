@@ -186,6 +186,8 @@ interface Miss {
   stale: StaleValue | undefined;
   /** Callers waiting for a stale value to arm their soft timeout. */
   onStale: ((stale: StaleValue) => void)[] | undefined;
+  /** The flight resolved with the stale value (recomputing failed, or another refreshes it). */
+  resolvedStale: boolean;
 }
 
 /** A value past its expiry, within grace: from L1 (`entry`) or found in L2 (`found`). */
@@ -341,6 +343,7 @@ export class CacheNamespace {
       revalidate,
       stale,
       onStale: undefined,
+      resolvedStale: false,
     };
     const promise = this.ctx.track(
       this.load(miss, thisArg, args, fn as (...args: unknown[]) => T | Promise<T>),
@@ -679,8 +682,14 @@ export class CacheNamespace {
    */
   private answer<T>(flight: Flight): Promise<T> {
     const timeoutMs = this.timeoutMs;
-    if (timeoutMs === undefined) return flight.promise as Promise<T>;
     const { miss } = flight;
+    if (timeoutMs === undefined) {
+      if (this.graceMs === 0) return flight.promise as Promise<T>;
+      // Each caller the flight answers with its stale value is one stale hit.
+      return flight.promise.then((value) =>
+        miss.resolvedStale ? (this.staleHit(miss.encoded, value) as T) : (value as T),
+      );
+    }
     if (timeoutMs === 0 && miss.stale !== undefined) {
       return Promise.resolve(this.staleHit(miss.encoded, miss.stale.value) as T);
     }
@@ -694,7 +703,9 @@ export class CacheNamespace {
         return true;
       };
       flight.promise.then(
-        (value) => settle() && resolve(value as T),
+        (value) =>
+          settle() &&
+          resolve((miss.resolvedStale ? this.staleHit(miss.encoded, value) : value) as T),
         (err: unknown) => settle() && reject(err),
       );
       const arm = (stale: StaleValue): void => {
@@ -891,7 +902,8 @@ export class CacheNamespace {
       }
       // Another process is refreshing it: the stale value until then.
       if (outcome.status === 'held' && miss.stale !== undefined) {
-        return this.staleHit(miss.encoded, miss.stale.value) as T;
+        miss.resolvedStale = true;
+        return miss.stale.value as T;
       }
       if (outcome.status !== 'acquired')
         return await this.compute(miss, cacheKey, thisArg, args, fn);
@@ -904,7 +916,10 @@ export class CacheNamespace {
       const stale = miss.stale;
       if (stale === undefined || stale.staleUntil <= Date.now() || !servedStaleOn(err)) throw err;
       this.backOff(miss, stale);
-      return this.staleHit(miss.encoded, stale.value) as T;
+      // Counted per caller it answers (see answer): callers answered by the soft timeout
+      // already have the stale value.
+      miss.resolvedStale = true;
+      return stale.value as T;
     } finally {
       this.finish(miss);
     }
