@@ -78,11 +78,7 @@ export function readRoute(
     ]) === true;
   const mutates = rootType === 'Mutation' || rootType === 'Subscription';
 
-  // A route's entry is the whole response: ttl, tags and unless functions are about its body.
-  const namespaceOptions: NamespaceOptions = toNamespaceOptions(
-    { ...options, key: undefined, lease: undefined },
-    (value) => (value instanceof DynamoCacheRouteResponse ? value.body : value),
-  );
+  const namespaceOptions = routeNamespaceOptions(options);
   return {
     cacheable: !writesResponse && !sse && !skipped && !mutates,
     decorated: options !== undefined,
@@ -98,4 +94,15 @@ export function readRoute(
         ? { value: controller, description: controller.name }
         : undefined,
   };
+}
+
+/**
+ * The namespace options of a route or resolver from its `@DynamoCached` options: a route's entry
+ * is the whole response, so its ttl, tags and unless functions are given its body; its key and
+ * lease come from the interceptor and the module.
+ */
+export function routeNamespaceOptions(options: DynamoCachedOptions | undefined): NamespaceOptions {
+  return toNamespaceOptions({ ...options, key: undefined, lease: undefined }, (value) =>
+    value instanceof DynamoCacheRouteResponse ? value.body : value,
+  );
 }

@@ -12,6 +12,7 @@ import {
 } from './dynamo-cache-route.reader.js';
 import { CacheEngine, type NamespaceOwner } from './engine/cache-engine.js';
 import { toNamespaceOptions } from './dynamo-cache-options.resolver.js';
+import { routeNamespaceOptions } from './dynamo-cache-route.reader.js';
 import { DynamoCacheError } from './errors.js';
 import type { DynamoCachedOptions } from './interfaces/dynamo-cached-options.interface.js';
 
@@ -156,10 +157,15 @@ export class DynamoCacheExplorer implements OnModuleInit {
           continue;
         }
         this.engine.declareTypes(options.types, `@DynamoCached on ${controller.name}.${name}`);
-        if (options.namespace !== undefined) continue;
-        this.engine.claim(`${controller.name}.${name}`, {
+        const owner = {
           value: controller,
           description: describeOwner(controller.name, wrapper),
+        };
+        // Created now with the route's settings, so that an eviction or a `set` made before its
+        // first request does not create it with the module's.
+        this.engine.namespace(options.namespace ?? `${controller.name}.${name}`, {
+          ...routeNamespaceOptions(options),
+          owner: options.namespace === undefined ? owner : undefined,
         });
       }
     }
@@ -199,7 +205,10 @@ export class DynamoCacheExplorer implements OnModuleInit {
       }
     }
     this.engine.declareTypes(options.types, `@DynamoCached on ${name}`);
-    if (options.namespace === undefined) this.engine.claim(name, owner);
+    this.engine.namespace(options.namespace ?? name, {
+      ...routeNamespaceOptions(options),
+      owner: options.namespace === undefined ? owner : undefined,
+    });
   }
 
   private graphqlOptions(): { fieldResolverEnhancers?: string[] } | undefined {

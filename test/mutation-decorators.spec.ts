@@ -352,6 +352,25 @@ describe(`@DynamoCacheEvict and @DynamoCachePut (${testServerKind()})`, () => {
       expect(b.rates.calls).toEqual({});
     });
 
+    it('after update() in A, before A reads again: B (l1MaxAge 1) recomputes the entry exactly once after l1MaxAge', async () => {
+      const table = await fx.dynamo.table();
+      const db = new RateDb();
+      const a = await app(table, { rates: db });
+      await warm(a, ['EUR-USD', 'USD-JPY']);
+      const b = await app(table, { rates: db }, { l1MaxAge: 1 });
+      await warm(b, ['EUR-USD', 'USD-JPY']);
+      expect(b.rates.calls).toEqual({});
+
+      await a.rates.update('EUR-USD', 1.2);
+      await sleep(L1_MAX_AGE_WAIT);
+      expect(await warm(b, ['EUR-USD', 'USD-JPY'])).toEqual([1.2, 150]);
+      expect(await warm(b, ['EUR-USD', 'USD-JPY'])).toEqual([1.2, 150]);
+      expect(b.rates.calls).toEqual({ 'EUR-USD': 1 });
+      // ... and A, whose L1 entry the update dropped, reads B's new entry.
+      expect(await a.rates.rate('EUR-USD')).toBe(1.2);
+      expect(a.rates.calls).toEqual({ 'EUR-USD': 1, 'USD-JPY': 1 });
+    });
+
     it('a slow update() evicts only when it resolves: reads while it runs are hits with no DynamoDB call', async () => {
       const table = await fx.dynamo.table();
       const db = new RateDb();
@@ -468,7 +487,7 @@ describe(`@DynamoCacheEvict and @DynamoCachePut (${testServerKind()})`, () => {
       expect(b.rates.feeCalls).toBe(0);
     });
 
-    it('allEntries in A, before B has recomputed anything: B recomputes each entry once (l1MaxAge 1)', async () => {
+    it('allEntries in A, before B has recomputed anything: B (l1MaxAge 1) recomputes each entry exactly once (the call that learns the clear marker fills both layers)', async () => {
       const table = await fx.dynamo.table();
       const db = new RateDb();
       const a = await app(table, { rates: db });
@@ -822,6 +841,41 @@ describe.each(adapters)(
         expect(b.controller.gets).toBe(0); // A's new entry, from L2
       },
     );
+
+    /** The route entry of GET `path` (Host: rates.example, no query). */
+    const routeKey = (path: string): string =>
+      buildCacheKey('', 'RatesController.get', encodeKey(['GET', SITE, path, '']));
+
+    /** Seconds between the entry's own expiry and its time (its ttl), from the table. */
+    async function storedTtl(table: string, path: string): Promise<number> {
+      await settle();
+      const entry = (await scanTable(fx.admin, table)).find(
+        (i) => i.cache_key?.S === routeKey(path),
+      );
+      expect(entry?.v).toBeDefined();
+      return Number(entry?.e?.N) - Number(entry?.t?.N);
+    }
+
+    it("control: a GET route's entry carries its own ttl (60 s) when the route is served before any eviction", async () => {
+      const table = await fx.dynamo.table();
+      const a = await http(table, new RateDb());
+      await a.get('/rates/EUR-USD');
+      await a.post('/rates/EUR-USD', { value: 1.2 });
+      await a.get('/rates/EUR-USD');
+      expect(await storedTtl(table, '/rates/EUR-USD')).toBeCloseTo(60, 3);
+    });
+
+    it("a POST that evicts a GET route's namespace before the route's first request in the process: the GET entry still gets the route's ttl (60 s)", async () => {
+      const table = await fx.dynamo.table();
+      const a = await http(table, new RateDb());
+      await a.post('/rates/EUR-USD', { value: 1.2 });
+      const first = await a.get('/rates/EUR-USD');
+      expect([first.headers['x-cache'], first.body]).toEqual([
+        'MISS',
+        { pair: 'EUR-USD', value: 1.2 },
+      ]);
+      expect(await storedTtl(table, '/rates/EUR-USD')).toBeCloseTo(60, 3);
+    });
 
     it("a POST route evicts a service method's entry named by its @Param (args: (pair) => [pair])", async () => {
       const table = await fx.dynamo.table();

@@ -890,7 +890,9 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
   describe('maxsize', () => {
     it('without maxsize, L1 holds at most 1000 entries of a route', async () => {
       const table = await fx.dynamo.table();
-      const { app, hits, calls, url } = await boot(table, {}, [ManyController]);
+      // About L1's bound, not its revalidation: on a slow machine this test outlasts the default
+      // l1MaxAge, whose checks of aged entries would add DynamoDB calls to the counts below.
+      const { app, hits, calls, url } = await boot(table, { l1MaxAge: null }, [ManyController]);
       const service = app.get(DynamoCacheService);
       const stats = () => service.stats().namespaces['ManyController.many']!;
 
@@ -942,7 +944,11 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       ];
       expect(earlyAgain.every((c) => c === 'HIT')).toBe(true);
       await settle();
-      expect(calls.counts).toEqual({ GetItem: 100, BatchGetItem: 1 });
+      // The namespace's clear marker is also read (BatchGetItem), once, or twice when these
+      // reads span more than half its refresh period.
+      expect(calls.get('GetItem')).toBe(100);
+      expect([1, 2]).toContain(calls.get('BatchGetItem'));
+      expect(calls.total()).toBe(100 + calls.get('BatchGetItem'));
       expect(stats().l2Hits - before.l2Hits).toBe(100);
       expect(stats().l1Hits - before.l1Hits).toBe(1000);
       expect(hits.get('many')).toBe(1100);

@@ -263,7 +263,16 @@ export class CacheEngine {
     const keys = [...new Set(tags)].map((tag) => tagMarkerKey(this.settings.keyPrefix, tag));
     for (const key of keys) this.markers.note(key, tS);
     const store = this.markers.store;
-    await Promise.all(keys.map((key) => this.track(store.writeMarker(key, tS, `tag ${key}`))));
+    const written = await Promise.allSettled(
+      keys.map((key) => this.track(store.writeMarker(key, tS, `tag ${key}`))),
+    );
+    const failed = written.find((w): w is PromiseRejectedResult => w.status === 'rejected');
+    if (failed !== undefined) {
+      const error = failed.reason as DynamoCacheError;
+      this.events.emit('error', '', () => undefined, { error });
+      // As for every other DynamoDB failure: logged by the store, thrown only under 'throw'.
+      if (this.settings.onError === 'throw') throw error;
+    }
     this.publish({
       source: this.leaseOwner,
       kind: 'markers',
@@ -352,8 +361,12 @@ export class CacheEngine {
   private warnIfDifferent(name: string, options: NamespaceOptions): void {
     const fixed = this.fixed.get(name);
     if (fixed === undefined || this.warnedDifferent.has(name)) return;
+    // Functions (a ttl of the value) cannot be compared: each use builds its own.
     const differs = (['ttl', 'maxsize', 'table', 'computeTimeout'] as const).filter(
-      (k) => options[k] !== undefined && options[k] !== fixed[k],
+      (k) =>
+        options[k] !== undefined &&
+        options[k] !== fixed[k] &&
+        !(typeof options[k] === 'function' && typeof fixed[k] === 'function'),
     );
     if (differs.length === 0) return;
     this.warnedDifferent.add(name);

@@ -58,13 +58,6 @@ export class InvalidationLog {
     this.marks.set(key, this.seq);
   }
 
-  /** Records that every key was invalidated now (a `clear`): operations in flight may not write. */
-  invalidateAll(): void {
-    if (this.active === 0) return;
-    this.marks.clear();
-    this.floor = ++this.seq;
-  }
-
   /**
    * Opens an invalidation of `key` that takes time (its DynamoDB write): operations in flight may
    * no longer write it, and neither may any operation until {@link release}, since what they read

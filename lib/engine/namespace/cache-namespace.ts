@@ -567,12 +567,15 @@ export class CacheNamespace {
 
   /**
    * Drops from L1 what a marker newer than its `t` invalidates (this namespace's `clear` marker,
-   * or a tag's), and keeps computations in flight from writing.
+   * or a tag's). Computations in flight that it covers write nothing (see fill).
    */
   dropInvalidated(markerKey: string, tS: number): void {
     if (markerKey === this.markerKey) {
-      this.invalidations.invalidateAll();
-      this.inflight.clear();
+      // Computations started before the clear: new calls do not join them, and they write
+      // nothing (see fill); those started after it are not concerned.
+      for (const [key, flight] of [...this.inflight]) {
+        if (flight.miss.startedMs / 1000 < tS) this.inflight.delete(key);
+      }
       for (const [key, entry] of [...this.l1.entries()]) if (entry.t < tS) this.l1.delete(key);
       return;
     }
@@ -781,7 +784,8 @@ export class CacheNamespace {
   private fromL2(encoded: string, hit: L2Found, fill: boolean): unknown {
     this.stats.l2Hits++;
     if (this.ctx.events.active) this.emit('hit', encoded, 'l2');
-    if (fill) {
+    // Not kept if a clear or deleteByTag noted since the read covers it.
+    if (fill && hit.t >= this.ctx.markers.latestKnown(this.markerKeys(hit.tags))) {
       this.l1.set(
         encoded,
         this.newEntry(hit.value, hit.t, hit.tRaw, hit.freshUntil, hit.tags, Date.now()),
