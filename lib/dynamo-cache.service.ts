@@ -264,7 +264,9 @@ export class DynamoCacheService
 
   /**
    * Listens to the cache's outcomes: `hit` (with the `layer` that answered), `miss`, `stale` (a
-   * value past its ttl served within grace), `write`, `delete` and `error`, each with its namespace and, for one entry, its `cache_key`. Returns the
+   * value past its ttl served within grace), `write`, `refused` (a write DynamoDB refused: the
+   * key was invalidated or rewritten meanwhile), `delete` (a tombstone or marker; `deleteByTag`'s
+   * carry namespace `''`) and `error`, each with its namespace and, for one entry, its `cache_key`. Returns the
    * function that stops listening. Listeners run synchronously on the call's path: keep them
    * cheap (count, enqueue); one that throws is ignored.
    *

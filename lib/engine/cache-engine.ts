@@ -266,6 +266,10 @@ export class CacheEngine {
     const written = await Promise.allSettled(
       keys.map((key) => this.track(store.writeMarker(key, tS, `tag ${key}`))),
     );
+    // `deleteByTag` concerns no one namespace: its events carry namespace ''.
+    written.forEach((w, i) => {
+      if (w.status === 'fulfilled') this.events.emit('delete', '', () => keys[i]);
+    });
     const failed = written.find((w): w is PromiseRejectedResult => w.status === 'rejected');
     if (failed !== undefined) {
       const error = failed.reason as DynamoCacheError;

@@ -11,6 +11,7 @@ export type CacheEventType = 'hit' | 'miss' | 'stale' | 'write' | 'refused' | 'd
  */
 export interface CacheEvent {
   readonly type: CacheEventType;
+  /** The namespace; `''` for what concerns none (`deleteByTag`, and its failures). */
   readonly namespace: string;
   /** The entry's `cache_key` (computed for the listener), when the event concerns one entry. */
   readonly key: string | undefined;
