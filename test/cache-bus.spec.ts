@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
+import { delimiter, join } from 'node:path';
 import {
   DynamoCached,
   DynamoCacheService,
@@ -105,7 +106,13 @@ async function eventually<T>(
   }
 }
 
-const REDIS_SERVER = '/usr/bin/redis-server';
+/** redis-server on the PATH (CI installs it at /usr/bin/redis-server). */
+const REDIS_SERVER =
+  (process.env.PATH ?? '')
+    .split(delimiter)
+    .filter((dir) => dir !== '')
+    .map((dir) => join(dir, 'redis-server'))
+    .find((path) => existsSync(path)) ?? '/usr/bin/redis-server';
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -129,7 +136,8 @@ function redisCommand(port: number, command: string): Promise<string> {
       if (headerEnd === -1) return;
       const header = reply.subarray(0, headerEnd).toString();
       // A bulk string ($length) is complete once its payload and CRLF are in; the rest at the header.
-      const complete = !header.startsWith('$') || reply.length >= headerEnd + 2 + Number(header.slice(1)) + 2;
+      const complete =
+        !header.startsWith('$') || reply.length >= headerEnd + 2 + Number(header.slice(1)) + 2;
       if (!complete) return;
       socket.end();
       resolve(reply.toString());
@@ -207,7 +215,11 @@ describe(`cache bus (${testServerKind()})`, () => {
       { source: sourceB, kind: 'keys', namespace: RATE, keys: [encodeKey(['EUR'])] },
       { source: sourceB, kind: 'keys', namespace: RATE, keys: [encodeKey(['GBP'])] },
       { source: sourceB, kind: 'expire', namespace: RATE, keys: [encodeKey(['JPY'])] },
-      { source: sourceB, kind: 'markers', markers: [{ key: `#ns:${PRODUCT}#`, t: expect.any(Number) }] },
+      {
+        source: sourceB,
+        kind: 'markers',
+        markers: [{ key: `#ns:${PRODUCT}#`, t: expect.any(Number) }],
+      },
       { source: sourceB, kind: 'markers', markers: [{ key: '#tag:y#', t: expect.any(Number) }] },
     ]);
 
@@ -241,7 +253,7 @@ describe(`cache bus (${testServerKind()})`, () => {
     beforeAll(async () => {
       if (!existsSync(REDIS_SERVER)) {
         throw new Error(
-          `redis-server not found at ${REDIS_SERVER}: install it (apt-get install redis-server); this test needs a real Redis and does not skip`,
+          `redis-server not found (on the PATH nor at ${REDIS_SERVER}): install it (apt-get install redis-server); this test needs a real Redis and does not skip`,
         );
       }
       port = await freePort();
@@ -287,10 +299,14 @@ describe(`cache bus (${testServerKind()})`, () => {
       world.version = 2;
       await b.cache.delete(RATE, ['EUR']);
       // l1MaxAge null, ttl 600 s: only the bus can tell A before ten minutes.
-      await eventually(() => a.shop.rate('EUR'), (v) => v === 'EUR@v2', "B's delete in A", 2000);
+      await eventually(
+        () => a.shop.rate('EUR'),
+        (v) => v === 'EUR@v2',
+        "B's delete in A",
+        2000,
+      );
       expect(a.shop.calls.rate).toBe(2);
-      // B's own message came back to B and was ignored: B's L1 entry is not the issue here, but
-      // B's next read still goes to DynamoDB (its delete), and finds A's new value.
+      // B reads the value A recomputed from DynamoDB.
       expect(await b.shop.rate('EUR')).toBe('EUR@v2');
       expect(b.shop.calls.rate).toBe(0);
 

@@ -44,7 +44,10 @@ export class RedisDynamoCacheBus implements DynamoCacheBus {
     await lastValueFrom(this.client.emit(this.channel, message), { defaultValue: undefined });
   }
 
-  /** Subscribes to the channel; resolves once the subscription is live. */
+  /**
+   * Subscribes to the channel; resolves once the Redis connections are up (the subscription
+   * itself follows at once: a message in between is only delayed to `l1MaxAge`).
+   */
   subscribe(handler: (message: DynamoCacheBusMessage) => void): Promise<void> {
     this.server.addHandler(
       this.channel,

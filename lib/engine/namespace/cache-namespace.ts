@@ -566,7 +566,8 @@ export class CacheNamespace {
   }
 
   /**
-   * Drops from L1 what a marker newer than its `t` invalidates (this namespace's `clear` marker,
+   * Drops from L1 what a marker at or after its `t` invalidates (one made in the same instant as
+   * an entry is taken to cover it) (this namespace's `clear` marker,
    * or a tag's). Computations in flight that it covers write nothing (see fill).
    */
   dropInvalidated(markerKey: string, tS: number): void {
@@ -574,13 +575,13 @@ export class CacheNamespace {
       // Computations started before the clear: new calls do not join them, and they write
       // nothing (see fill); those started after it are not concerned.
       for (const [key, flight] of [...this.inflight]) {
-        if (flight.miss.startedMs / 1000 < tS) this.inflight.delete(key);
+        if (flight.miss.startedMs / 1000 <= tS) this.inflight.delete(key);
       }
-      for (const [key, entry] of [...this.l1.entries()]) if (entry.t < tS) this.l1.delete(key);
+      for (const [key, entry] of [...this.l1.entries()]) if (entry.t <= tS) this.l1.delete(key);
       return;
     }
     for (const [key, entry] of [...this.l1.entries()]) {
-      if (entry.t >= tS || entry.tags === undefined) continue;
+      if (entry.t > tS || entry.tags === undefined) continue;
       if (entry.tags.some((tag) => tagMarkerKey(this.ctx.keyPrefix, tag) === markerKey)) {
         this.l1.delete(key);
       }
@@ -785,7 +786,7 @@ export class CacheNamespace {
     this.stats.l2Hits++;
     if (this.ctx.events.active) this.emit('hit', encoded, 'l2');
     // Not kept if a clear or deleteByTag noted since the read covers it.
-    if (fill && hit.t >= this.ctx.markers.latestKnown(this.markerKeys(hit.tags))) {
+    if (fill && hit.t > this.ctx.markers.latestKnown(this.markerKeys(hit.tags))) {
       this.l1.set(
         encoded,
         this.newEntry(hit.value, hit.t, hit.tRaw, hit.freshUntil, hit.tags, Date.now()),
@@ -834,7 +835,7 @@ export class CacheNamespace {
     // Unchanged: the same item (compared as numbers: DynamoDB may normalize how `t` is written),
     // or still none for a value kept in L1 only; and no newer marker.
     const same = entry.tRaw === undefined ? head === undefined : head?.t === entry.t;
-    if (current && same && entry.t >= this.ctx.markers.latestKnown(markerKeys)) {
+    if (current && same && entry.t > this.ctx.markers.latestKnown(markerKeys)) {
       entry.validUntil = Math.min(entry.expiresAt, Date.now() + this.l1MaxAgeMs);
       this.l1Hit(encoded, entry);
       return true;
@@ -982,7 +983,7 @@ export class CacheNamespace {
     }
     const tS = miss.startedMs / 1000;
     // A clear or deleteByTag made here since the computation began covers its result too.
-    if (!this.mayFill(miss) || this.ctx.markers.latestKnown(this.markerKeys(life.tags)) > tS)
+    if (!this.mayFill(miss) || this.ctx.markers.latestKnown(this.markerKeys(life.tags)) >= tS)
       return;
     const freshUntil = life.ttl === null ? Infinity : tS + life.ttl;
     const toL1 = (tRaw: string | undefined): void => {
@@ -1182,7 +1183,7 @@ export class CacheNamespace {
       // The markers are read only when something was found, at most every l1MaxAge.
       if (
         (read.status === 'hit' || read.status === 'stale') &&
-        read.t < (await this.ctx.markers.latest(this.markerKeys(read.tags), this.name))
+        read.t <= (await this.ctx.markers.latest(this.markerKeys(read.tags), this.name))
       ) {
         return INVALIDATED;
       }
