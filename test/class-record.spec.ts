@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import { runInNewContext } from 'node:vm';
 import { CacheEngine } from '../lib/engine/cache-engine.js';
 import { recordClasses } from '../lib/engine/values/class-record.js';
@@ -179,5 +180,24 @@ describe(`class record edge cases (${testServerKind()})`, () => {
       '({ re: /a/g, bytes: new Uint8Array([1]), err: new TypeError("x"), when: new Date(0) })',
     ) as object;
     expect(recordClasses(foreign, () => undefined)).toBeUndefined();
+  });
+
+  it('a non-empty boxed string (its characters are index properties) is stored and read back by a second engine; one with an extra property is not', async () => {
+    const table = await fx.dynamo.table();
+    const a = engine(table);
+    const value = { word: Object('héllo') as object };
+    await a.e.namespace('boxed').run(null, [1], async () => value);
+    expect(a.calls.counts).toEqual({ GetItem: 1, PutItem: 1 });
+    expect(warnings).toEqual([]);
+    const b = engine(table);
+    const read = (await b.e.namespace('boxed').run(null, [1], async () => {
+      throw new Error('not from L2');
+    })) as { word: object };
+    // A String object (of the serializer's realm, not jest's: no instanceof).
+    expect(types.isStringObject(read.word)).toBe(true);
+    expect(String(read.word)).toBe('héllo');
+    const extra = Object.assign(Object('ab') as object, { note: 'x' });
+    await a.e.namespace('boxed').run(null, [2], async () => ({ word: extra }));
+    expect(warnings).toEqual([expect.stringMatching(/with own properties \(note\)/)]);
   });
 });

@@ -183,8 +183,12 @@ function isOpaqueBuiltin(obj: object): boolean {
 }
 
 function assertNoOwnProperties(obj: object, node: Node, what: string): void {
+  // A String object's characters are its own index properties: they are its value, kept.
+  const characters = types.isStringObject(obj) ? String.prototype.valueOf.call(obj).length : 0;
   const own = Object.keys(obj).filter(
-    (k) => !(types.isNativeError(obj) && (k === 'message' || k === 'stack' || k === 'cause')),
+    (k) =>
+      !(types.isNativeError(obj) && (k === 'message' || k === 'stack' || k === 'cause')) &&
+      !(characters > 0 && /^\d+$/.test(k) && Number(k) < characters),
   );
   if (own.length > 0) {
     throw new UnrecordableValueError(
