@@ -248,6 +248,10 @@ export async function resolveModuleOptions(
   if (o.keyPrefix !== undefined && typeof o.keyPrefix !== 'string') {
     throw configError('keyPrefix', 'must be a string');
   }
+  // Keys and markers (`{keyPrefix}#tag:{tag}#`, tags up to 1,024 bytes) must fit 2,048 bytes.
+  if (o.keyPrefix !== undefined && Buffer.byteLength(o.keyPrefix) > 512) {
+    throw configError('keyPrefix', 'must be at most 512 bytes (UTF-8)');
+  }
   if (o.onError !== undefined && o.onError !== 'throw' && o.onError !== 'bypass') {
     throw configError('onError', `must be 'throw' or 'bypass', got ${JSON.stringify(o.onError)}`);
   }

@@ -24,7 +24,19 @@ const providers: Provider[] = [
   },
   {
     provide: LazyDynamoClient,
-    useFactory: (o: ResolvedDynamoCacheOptions) => new LazyDynamoClient(o.clientConfig, o.client),
+    useFactory: (o: ResolvedDynamoCacheOptions) =>
+      new LazyDynamoClient(
+        {
+          // The client the module builds reuses its resolved middleware on every call, and
+          // bounds each request itself (the cache then passes no per-call abort signal).
+          cacheMiddleware: true,
+          ...(o.clientConfig.requestHandler === undefined && o.l2Timeout !== null
+            ? { requestHandler: { requestTimeout: o.l2Timeout, connectionTimeout: o.l2Timeout } }
+            : {}),
+          ...o.clientConfig,
+        },
+        o.client,
+      ),
     inject: [DYNAMO_CACHE_OPTIONS],
   },
   {

@@ -314,7 +314,15 @@ describe('canonical cache keys', () => {
       fc.property(pairs, ([a, b]) => {
         // isDeepStrictEqual calls two Invalid Dates unequal; as key material they are one value.
         fc.pre(!hasInvalidDate(a) && !hasInvalidDate(b));
-        const deepEqual = isDeepStrictEqual(a, b);
+        // Node 22's isDeepStrictEqual throws on some Maps with a null key (the oracle's own bug,
+        // not the encoder's): such pairs are set aside, not judged.
+        let deepEqual = false;
+        try {
+          deepEqual = isDeepStrictEqual(a, b);
+        } catch (err) {
+          fc.pre(!(err instanceof TypeError));
+          throw err;
+        }
         if (deepEqual) equalPairs++;
         return (encodeKey([a]) === encodeKey([b])) === deepEqual;
       }),

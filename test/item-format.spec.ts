@@ -61,7 +61,7 @@ describe(`stored format: expiry, grace, tags, markers (${testServerKind()})`, ()
     expect(Number(tin.e?.N) - Number(tin.t?.N)).toBeCloseTo(600, 6);
   });
 
-  it("set with a ttl: the entry's own expiry, marked o = true; without ttl: the namespace's, no o", async () => {
+  it("set with a ttl: the entry's own expiry, marked o = true (also with ttl null); without ttl: the namespace's, no o", async () => {
     const table = await fx.dynamo.table();
     const a = await app(table);
     await a.cache.set('sessions', ['s1'], { user: 'ann' }, { ttl: 900 });
@@ -74,6 +74,10 @@ describe(`stored format: expiry, grace, tags, markers (${testServerKind()})`, ()
     // The module's ttl is null here: no expiry at all.
     const plain = await item(table, buildCacheKey('', 'sessions', encodeKey(['s2'])));
     expect(Object.keys(plain).sort()).toEqual(['cache_key', 't', 'v']);
+    // An explicit "never expires": o, and no e, so a reader's own ttl does not cut it.
+    await a.cache.set('sessions', ['s3'], { user: 'cy' }, { ttl: null });
+    const forever = await item(table, buildCacheKey('', 'sessions', encodeKey(['s3'])));
+    expect(Object.keys(forever).sort()).toEqual(['cache_key', 'o', 't', 'v']);
   });
 
   it('clear and deleteByTag: one marker item each, {keyPrefix}#ns:{namespace}# and {keyPrefix}#tag:{tag}#, holding only t', async () => {
@@ -94,18 +98,20 @@ describe(`stored format: expiry, grace, tags, markers (${testServerKind()})`, ()
     }
   });
 
-  it('expire: the same item with t = e = the time of the expiry, exp = ceil(t + grace), o removed', async () => {
+  it('expire: the same item, t unchanged, x = e = the time of the expiry, exp = ceil(x + grace), o removed', async () => {
     const table = await fx.dynamo.table();
     const a = await app(table);
     await a.cache.set(NS, ['gold'], 999, { ttl: 3600 });
+    const written = await item(table, buildCacheKey('', NS, encodeKey(['gold'])));
     const before = Date.now() / 1000;
     await a.cache.expire(NS, ['gold']);
     const expired = await item(table, buildCacheKey('', NS, encodeKey(['gold'])));
-    expect(Object.keys(expired).sort()).toEqual(['cache_key', 'e', 'exp', 'g', 't', 'v']);
-    const t = Number(expired.t?.N);
-    expect(t).toBeGreaterThanOrEqual(before);
-    expect(expired.e).toEqual(expired.t);
-    expect(expired.exp).toEqual({ N: String(Math.ceil(t + 30)) });
+    expect(Object.keys(expired).sort()).toEqual(['cache_key', 'e', 'exp', 'g', 't', 'v', 'x']);
+    expect(expired.t).toEqual(written.t);
+    const x = Number(expired.x?.N);
+    expect(x).toBeGreaterThanOrEqual(before);
+    expect(expired.e).toEqual(expired.x);
+    expect(expired.exp).toEqual({ N: String(Math.ceil(x + 30)) });
     expect(v8Serializer.deserialize(expired.v?.B as Uint8Array)).toBe(999);
   });
 });

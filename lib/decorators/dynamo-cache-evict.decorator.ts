@@ -43,25 +43,31 @@ export function DynamoCacheEvict(options: DynamoCacheEvictOptions): MethodDecora
     const where = `@DynamoCacheEvict on ${describeMethod(target, propertyKey)}`;
     check(options, where);
     const evict = async (cache: MutationCache, result: unknown, args: unknown[]): Promise<void> => {
+      // Everything that can throw first: no eviction is left running unawaited.
+      const target =
+        options.namespace === undefined || options.allEntries === true
+          ? undefined
+          : mapArgs(options.args, args, where);
+      const tags =
+        typeof options.tags === 'function'
+          ? (options.tags as (result: unknown, ...args: unknown[]) => readonly string[])(
+              result,
+              ...args,
+            )
+          : options.tags;
       const work: Promise<void>[] = [];
       if (options.namespace !== undefined) {
         work.push(
-          options.allEntries === true
+          target === undefined
             ? cache.clear(options.namespace)
-            : cache.delete(options.namespace, mapArgs(options.args, args, where)),
+            : cache.delete(options.namespace, target),
         );
       }
-      if (options.tags !== undefined) {
-        const tags =
-          typeof options.tags === 'function'
-            ? (options.tags as (result: unknown, ...args: unknown[]) => readonly string[])(
-                result,
-                ...args,
-              )
-            : options.tags;
-        work.push(cache.deleteByTag(tags));
-      }
-      await Promise.all(work);
+      if (tags !== undefined) work.push(cache.deleteByTag(tags));
+      const failed = (await Promise.allSettled(work)).find(
+        (outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected',
+      );
+      if (failed !== undefined) throw failed.reason;
     };
     wrapMutation(
       descriptor,

@@ -60,6 +60,20 @@ export class InvalidationMarkers {
     return latest;
   }
 
+  /**
+   * Until when (ms) what is known of `keys` may be trusted: the oldest read of them plus
+   * `maxAgeMs` (a marker only noted here, never read, counts as read now).
+   */
+  trustedUntil(keys: readonly string[], maxAgeMs = this.maxAgeMs): number {
+    const now = Date.now();
+    let until = Infinity;
+    for (const key of keys) {
+      const readAt = this.known.get(key)?.readAt ?? now;
+      until = Math.min(until, (readAt === 0 ? now : readAt) + Math.min(maxAgeMs, this.maxAgeMs));
+    }
+    return until;
+  }
+
   /** Which of `keys` must be read before they can be trusted (unknown, or older than maxAge). */
   due(keys: readonly string[], now = Date.now()): string[] {
     return keys.filter((key) => {
@@ -70,17 +84,22 @@ export class InvalidationMarkers {
 
   /**
    * The latest invalidation time among `keys`: read from the table those unknown or older than
-   * maxAge first, and refresh in the background those older than half of it. Throws
-   * `DynamoCacheError` when the read fails.
+   * `maxAgeMs` (at most the engine's) first, and refresh in the background those older than
+   * half of it. Throws `DynamoCacheError` when the read fails.
    */
-  async latest(keys: readonly string[], namespace: string): Promise<number> {
+  async latest(
+    keys: readonly string[],
+    namespace: string,
+    maxAgeMs = this.maxAgeMs,
+  ): Promise<number> {
     const now = Date.now();
+    const maxAge = Math.min(maxAgeMs, this.maxAgeMs);
     const due: string[] = [];
     const soon: string[] = [];
     for (const key of keys) {
       const known = this.known.get(key);
-      if (known === undefined || now - known.readAt >= this.maxAgeMs) due.push(key);
-      else if (now - known.readAt >= this.maxAgeMs / 2) soon.push(key);
+      if (known === undefined || now - known.readAt >= maxAge) due.push(key);
+      else if (now - known.readAt >= maxAge / 2) soon.push(key);
     }
     if (soon.length > 0) this.read(soon, namespace).catch(() => undefined);
     if (due.length > 0) await this.read(due, namespace);

@@ -9,8 +9,9 @@ import { isValueCompression, type ValueCompression } from './value-compression.j
  *                  started (a `set`: when it was made; `expire`: when it was expired); a
  *                  tombstone's: the deletion time
  *   e (N)          the entry's own expiry, Unix seconds (fractional), only when a ttl applies
- *   o (BOOL)       true when `e` was set explicitly (`set` with a ttl): readers keep to it even
- *                  when their own ttl is shorter
+ *   o (BOOL)       true when the expiry was set explicitly (`set` with a ttl, `null` included):
+ *                  readers keep to `e` (or to no expiry) even when their own ttl is shorter
+ *   x (N)          when the entry was expired (`expire`), only after one; `e` is then the same
  *   exp (N)        ceil(e + grace), only when a ttl applies, for DynamoDB's own TTL; a
  *                  tombstone's: ceil(t + its lifetime), always
  *   g (SS)         the entry's tags, only when it has some
@@ -89,8 +90,9 @@ export function encodeItem(
     item.e = { N: String(e) };
     // Rounded up so DynamoDB's own TTL never removes an item a reader may still serve.
     item.exp = { N: String(Math.ceil(e + life.grace)) };
-    if (life.own === true) item.o = { BOOL: true };
   }
+  // Also without ttl: `set(…, { ttl: null })` is kept forever by readers with a ttl of their own.
+  if (life.own === true) item.o = { BOOL: true };
   if (life.tags !== undefined && life.tags.length > 0) item.g = { SS: [...new Set(life.tags)] };
   if (compression !== undefined) item.z = { S: compression };
   if (classes !== undefined) item.c = { S: classes };

@@ -32,6 +32,7 @@ import {
   type EntryLife,
 } from './item-codec.js';
 import { withTimeout, type L2AbortSignal } from './l2-timeout.js';
+import { BATCH_GET_KEYS, ReadBatcher, type RawItem } from './read-batcher.js';
 import type { EncodedValue, ValueCodec } from '../values/value-codec.js';
 import {
   compressValue,
@@ -48,7 +49,8 @@ import {
  */
 export type L2Read =
   | L2Found
-  | { readonly status: 'miss' }
+  /** `tombstone`: the entry was deleted (not merely absent). */
+  | { readonly status: 'miss'; readonly tombstone?: true }
   | { readonly status: 'expired'; readonly deleted: boolean; readonly error?: DynamoCacheError }
   /** `tRaw`: the item's `t` when it has a number there, so a repair replaces only this item. */
   | { readonly status: 'corrupt'; readonly reason: string; readonly tRaw?: string }
@@ -92,6 +94,8 @@ export function freshUntil(
 export interface ItemHead {
   readonly tRaw: string;
   readonly t: number;
+  /** The entry was expired (`expire`) after it was written. */
+  readonly expired?: true;
 }
 
 /**
@@ -137,11 +141,17 @@ const FUTURE_TOLERANCE_S = 300;
 /** DynamoDB's most requests in one `BatchWriteItem` call. */
 const BATCH_WRITE_LIMIT = 25;
 /** DynamoDB's most keys in one `BatchGetItem` call. */
-const BATCH_GET_LIMIT = 100;
+const BATCH_GET_LIMIT = BATCH_GET_KEYS;
+/**
+ * Reads of one table on their way at once before further reads queue and leave batched: enough
+ * that a few concurrent calls never wait for one another, few enough that load forms batches.
+ */
+const READS_IN_FLIGHT = 4;
 /** Retries of a batch's unprocessed items before giving up. */
 const BATCH_RETRIES = 5;
 
 const MISS: L2Read = { status: 'miss' };
+const TOMBSTONE: L2Read = { status: 'miss', tombstone: true };
 const WRITTEN: L2Write = { status: 'written' };
 const REFUSED: L2Write = { status: 'refused' };
 
@@ -164,6 +174,17 @@ export class L2Store {
   /** Calls are numbered as they start; `lastFailed` is the number of the latest failed one. */
   private started = 0;
   private lastFailed = 0;
+
+  /** Coalesces concurrent eventually consistent reads into `BatchGetItem` calls. */
+  private readonly batcher = new ReadBatcher(
+    {
+      single: (key, namespace) => this.getItem(key, namespace, false),
+      batch: (keys, namespace) => this.batchGetItems(keys, namespace),
+      keyOf: (item) => item[PARTITION_KEY]?.S,
+      backOff: (attempt, left, namespace) => this.backOff(attempt, 'BatchGetItem', left, namespace),
+    },
+    READS_IN_FLIGHT,
+  );
 
   constructor(
     private readonly client: () => DynamoDBClient,
@@ -192,17 +213,10 @@ export class L2Store {
     namespace: string,
     consistent = this.consistentRead,
   ): Promise<L2Read> {
-    const out = await this.call('GetItem', namespace, true, (client, abortSignal) =>
-      client.send(
-        new GetItemCommand({
-          TableName: this.table,
-          Key: { [PARTITION_KEY]: { S: cacheKey } },
-          ConsistentRead: consistent,
-        }),
-        { abortSignal },
-      ),
-    );
-    const item = out.Item;
+    // Strongly consistent reads stay single: BatchGetItem's consistency is per table and call.
+    const item = consistent
+      ? await this.getItem(cacheKey, namespace, true)
+      : await this.batcher.read(cacheKey, namespace);
     if (item === undefined) return MISS;
     const decoded = inspectItem(item);
     if ('corrupt' in decoded) {
@@ -221,7 +235,7 @@ export class L2Store {
     }
     // A tombstone is never removed by a reader: only the next value, or DynamoDB's TTL on `exp`
     // long after, replaces it, so it outlives any computation that could still write.
-    if ('tombstone' in decoded) return MISS;
+    if ('tombstone' in decoded) return TOMBSTONE;
     // A static ttl is judged before decoding: an expired value is never decoded.
     let until = typeof policy.ttl === 'function' ? Infinity : freshUntil(decoded, policy.ttl);
     if (nowS >= until + policy.grace) return this.expired(cacheKey, decoded.tRaw, namespace);
@@ -256,6 +270,48 @@ export class L2Store {
     return decoded.tags === undefined ? found : { ...found, tags: decoded.tags };
   }
 
+  /** One `GetItem`: the item, or `undefined` when there is none. */
+  private async getItem(
+    cacheKey: string,
+    namespace: string,
+    consistent: boolean,
+  ): Promise<RawItem | undefined> {
+    const out = await this.call('GetItem', namespace, true, (client, abortSignal) =>
+      client.send(
+        new GetItemCommand({
+          TableName: this.table,
+          Key: { [PARTITION_KEY]: { S: cacheKey } },
+          ConsistentRead: consistent,
+        }),
+        sendOptions(abortSignal),
+      ),
+    );
+    return out.Item;
+  }
+
+  /** One `BatchGetItem` of whole items (for the read batcher). */
+  private async batchGetItems(
+    keys: readonly string[],
+    namespace: string,
+  ): Promise<{ items: RawItem[]; unprocessed: string[] }> {
+    const out = await this.call('BatchGetItem', namespace, true, (client, abortSignal) =>
+      client.send(
+        new BatchGetItemCommand({
+          RequestItems: {
+            [this.table]: { Keys: keys.map((key) => ({ [PARTITION_KEY]: { S: key } })) },
+          },
+        }),
+        sendOptions(abortSignal),
+      ),
+    );
+    return {
+      items: out.Responses?.[this.table] ?? [],
+      unprocessed: (out.UnprocessedKeys?.[this.table]?.Keys ?? []).flatMap((k) =>
+        k[PARTITION_KEY]?.S === undefined ? [] : [k[PARTITION_KEY].S],
+      ),
+    };
+  }
+
   /** Deletes an item past its expiry and grace, unless someone rewrote it meanwhile. */
   private async expired(cacheKey: string, tRaw: string, namespace: string): Promise<L2Read> {
     try {
@@ -286,13 +342,13 @@ export class L2Store {
               RequestItems: {
                 [this.table]: {
                   Keys,
-                  ProjectionExpression: '#k, #t',
-                  ExpressionAttributeNames: { '#k': PARTITION_KEY, '#t': 't' },
+                  ProjectionExpression: '#k, #t, #x',
+                  ExpressionAttributeNames: { '#k': PARTITION_KEY, '#t': 't', '#x': 'x' },
                   ConsistentRead: this.consistentRead,
                 },
               },
             }),
-            { abortSignal },
+            sendOptions(abortSignal),
           ),
         );
         for (const item of out.Responses?.[this.table] ?? []) {
@@ -300,7 +356,7 @@ export class L2Store {
           const tRaw = item.t?.N;
           const t = Number(tRaw);
           if (key !== undefined && tRaw !== undefined && Number.isFinite(t)) {
-            heads.set(key, { tRaw, t });
+            heads.set(key, item.x?.N === undefined ? { tRaw, t } : { tRaw, t, expired: true });
           }
         }
         pending = (out.UnprocessedKeys?.[this.table]?.Keys ?? []) as typeof pending;
@@ -310,9 +366,10 @@ export class L2Store {
   }
 
   /**
-   * Marks the entry stale as of `tSeconds` (`UpdateItem` of `t` and `e`; kept `graceSeconds` more
-   * for DynamoDB's TTL), so readers serve it only as a stale fallback and no computation started
-   * before now may replace it with an older value. `false` when there is no value to expire.
+   * Marks the entry stale as of `tSeconds` (`UpdateItem` of `e` and of `x`, the expiry time; kept
+   * `graceSeconds` more for DynamoDB's TTL), so readers serve it only as a stale fallback and no
+   * computation started before now may replace it with an older value. `false` when there is no
+   * value to expire.
    */
   async expire(
     cacheKey: string,
@@ -326,15 +383,17 @@ export class L2Store {
           new UpdateItemCommand({
             TableName: this.table,
             Key: { [PARTITION_KEY]: { S: cacheKey } },
-            UpdateExpression: 'SET #t = :t, #e = :t, #exp = :exp REMOVE #o',
+            // `t` stays: invalidation markers compare with it, and an expiry must not make an
+            // entry a clear or deleteByTag removed look newer than them.
+            UpdateExpression: 'SET #x = :t, #e = :t, #exp = :exp REMOVE #o',
             ConditionExpression: 'attribute_exists(#v)',
-            ExpressionAttributeNames: { '#t': 't', '#e': 'e', '#exp': 'exp', '#o': 'o', '#v': 'v' },
+            ExpressionAttributeNames: { '#x': 'x', '#e': 'e', '#exp': 'exp', '#o': 'o', '#v': 'v' },
             ExpressionAttributeValues: {
               ':t': { N: String(tSeconds) },
               ':exp': { N: String(Math.ceil(tSeconds + Math.max(graceSeconds, 1))) },
             },
           }),
-          { abortSignal },
+          sendOptions(abortSignal),
         )
         .then(
           () => true,
@@ -361,7 +420,7 @@ export class L2Store {
             ExpressionAttributeNames: { '#k': PARTITION_KEY, '#t': 't' },
             ExpressionAttributeValues: { ':t': { N: String(tSeconds) } },
           }),
-          { abortSignal },
+          sendOptions(abortSignal),
         )
         .then(
           () => undefined,
@@ -437,17 +496,18 @@ export class L2Store {
               : {
                   TableName: this.table,
                   Item,
+                  // Older than the computation, and not expired since it started.
                   ConditionExpression:
-                    'attribute_not_exists(#k) OR #t < :started' +
+                    'attribute_not_exists(#k) OR (#t < :started AND (attribute_not_exists(#x) OR #x < :started))' +
                     (seenT === undefined ? '' : ' OR #t = :seen'),
-                  ExpressionAttributeNames: { '#k': PARTITION_KEY, '#t': 't' },
+                  ExpressionAttributeNames: { '#k': PARTITION_KEY, '#t': 't', '#x': 'x' },
                   ExpressionAttributeValues:
                     seenT === undefined
                       ? { ':started': { N: String(startedS) } }
                       : { ':started': { N: String(startedS) }, ':seen': { N: seenT } },
                 },
           ),
-          { abortSignal },
+          sendOptions(abortSignal),
         )
         .then(
           (): L2Write => WRITTEN,
@@ -469,7 +529,7 @@ export class L2Store {
   async invalidate(cacheKey: string, namespace: string, lifeSeconds: number): Promise<void> {
     const Item = encodeTombstone(cacheKey, Date.now() / 1000, lifeSeconds);
     await this.call('PutItem', namespace, false, (client, abortSignal) =>
-      client.send(new PutItemCommand({ TableName: this.table, Item }), { abortSignal }),
+      client.send(new PutItemCommand({ TableName: this.table, Item }), sendOptions(abortSignal)),
     );
   }
 
@@ -528,7 +588,7 @@ export class L2Store {
             ExpressionAttributeNames: { '#k': PARTITION_KEY, '#until': 'until', '#owner': 'owner' },
             ExpressionAttributeValues: { ':now': { N: String(now) }, ':own': { S: ownPrefix } },
           }),
-          { abortSignal },
+          sendOptions(abortSignal),
         )
         .then(
           (): LeaseAcquire => 'acquired',
@@ -549,7 +609,7 @@ export class L2Store {
           Key: { [PARTITION_KEY]: { S: leaseKey(cacheKey) } },
           ConsistentRead: true,
         }),
-        { abortSignal },
+        sendOptions(abortSignal),
       ),
     );
     return out.Item === undefined ? undefined : decodeLease(out.Item);
@@ -589,7 +649,7 @@ export class L2Store {
             ExpressionAttributeNames: { '#a': attribute },
             ExpressionAttributeValues: { ':v': value },
           }),
-          { abortSignal },
+          sendOptions(abortSignal),
         )
         .then(
           () => true,
@@ -625,7 +685,15 @@ export class L2Store {
     const startedAt = observe === undefined ? 0 : performance.now();
     let result: T;
     try {
-      result = await withTimeout(this.options.timeoutMs, (signal) => send(this.client(), signal));
+      const client = this.client();
+      // A client that caches its middleware is not given per-call options (an abort signal),
+      // which would turn the cache off: its requests are bounded by its own request timeout,
+      // and the caller by the timer.
+      result = await withTimeout(
+        this.options.timeoutMs,
+        (signal) => send(client, signal),
+        client.config.cacheMiddleware !== true,
+      );
       observe?.({
         operation,
         table: this.table,
@@ -679,6 +747,16 @@ export class L2Store {
       );
     }
   }
+}
+
+/**
+ * The options of a `send`: none without an abort signal, so a client built with
+ * `cacheMiddleware: true` keeps reusing its resolved middleware (per-call options turn that off).
+ */
+function sendOptions(
+  abortSignal: L2AbortSignal | undefined,
+): { abortSignal: L2AbortSignal } | undefined {
+  return abortSignal === undefined ? undefined : { abortSignal };
 }
 
 function message(err: unknown): string {

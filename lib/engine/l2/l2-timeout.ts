@@ -32,9 +32,10 @@ export class L2AbortSignal {
 }
 
 /**
- * Runs `call` with an abort signal that fires after `timeoutMs`, and rejects with
- * {@link L2TimeoutError} at that moment even if `call` ignores the signal (the SDK honours it
- * during connection, request and retry back-off; the timer is the guarantee). `null` = no limit.
+ * Runs `call` with an abort signal that fires after `timeoutMs` (unless not `abortable`), and
+ * rejects with {@link L2TimeoutError} at that moment even if `call` ignores the signal (the SDK
+ * honours it during connection, request and retry back-off; the timer is the guarantee).
+ * `null` = no limit.
  *
  * @example
  * await withTimeout(50, (abortSignal) => client.send(new GetItemCommand(input), { abortSignal }));
@@ -42,13 +43,14 @@ export class L2AbortSignal {
 export function withTimeout<T>(
   timeoutMs: number | null,
   call: (signal: L2AbortSignal | undefined) => Promise<T>,
+  abortable = true,
 ): Promise<T> {
   if (timeoutMs === null) return call(undefined);
-  const signal = new L2AbortSignal();
+  const signal = abortable ? new L2AbortSignal() : undefined;
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       const error = new L2TimeoutError(timeoutMs);
-      signal.abort(error);
+      signal?.abort(error);
       reject(error);
     }, timeoutMs);
     const settle = (): void => clearTimeout(timer);

@@ -580,6 +580,12 @@ export class CacheNamespace {
       for (const [key, entry] of [...this.l1.entries()]) if (entry.t <= tS) this.l1.delete(key);
       return;
     }
+    // A computation started before a deleteByTag may carry the tag: new calls do not join it.
+    if (this.tags !== undefined) {
+      for (const [key, flight] of [...this.inflight]) {
+        if (flight.miss.startedMs / 1000 <= tS) this.inflight.delete(key);
+      }
+    }
     for (const [key, entry] of [...this.l1.entries()]) {
       if (entry.t > tS || entry.tags === undefined) continue;
       if (entry.tags.some((tag) => tagMarkerKey(this.ctx.keyPrefix, tag) === markerKey)) {
@@ -694,7 +700,7 @@ export class CacheNamespace {
         miss.resolvedStale ? (this.staleHit(miss.encoded, value) as T) : (value as T),
       );
     }
-    if (timeoutMs === 0 && miss.stale !== undefined) {
+    if (timeoutMs === 0 && miss.stale !== undefined && miss.stale.staleUntil > Date.now()) {
       return Promise.resolve(this.staleHit(miss.encoded, miss.stale.value) as T);
     }
     return new Promise<T>((resolve, reject) => {
@@ -715,7 +721,10 @@ export class CacheNamespace {
       const arm = (stale: StaleValue): void => {
         if (done) return;
         timer = setTimeout(() => {
-          if (settle()) resolve(this.staleHit(miss.encoded, stale.value) as T);
+          // Past its grace a stale value is no answer: wait for the computation.
+          if (stale.staleUntil > Date.now() && settle()) {
+            resolve(this.staleHit(miss.encoded, stale.value) as T);
+          }
         }, timeoutMs);
       };
       if (miss.stale !== undefined) arm(miss.stale);
@@ -786,11 +795,18 @@ export class CacheNamespace {
     this.stats.l2Hits++;
     if (this.ctx.events.active) this.emit('hit', encoded, 'l2');
     // Not kept if a clear or deleteByTag noted since the read covers it.
-    if (fill && hit.t > this.ctx.markers.latestKnown(this.markerKeys(hit.tags))) {
-      this.l1.set(
-        encoded,
-        this.newEntry(hit.value, hit.t, hit.tRaw, hit.freshUntil, hit.tags, Date.now()),
-      );
+    const markerKeys = this.markerKeys(hit.tags);
+    if (fill && hit.t > this.ctx.markers.latestKnown(markerKeys)) {
+      const entry = this.newEntry(hit.value, hit.t, hit.tRaw, hit.freshUntil, hit.tags, Date.now());
+      // Checked against markers read up to l1MaxAge ago: served without a look only until they
+      // are that old, so a clear or deleteByTag elsewhere is seen within l1MaxAge.
+      if (this.l1MaxAgeMs !== Infinity) {
+        entry.validUntil = Math.min(
+          entry.validUntil,
+          this.ctx.markers.trustedUntil(markerKeys, this.l1MaxAgeMs),
+        );
+      }
+      this.l1.set(encoded, entry);
     }
     return hit.value;
   }
@@ -821,7 +837,7 @@ export class CacheNamespace {
       } else {
         const [heads] = await Promise.all([
           this.ctx.track(this.ctx.l2.readHeads([cacheKey], this.name)),
-          this.ctx.markers.latest(markerKeys, this.name),
+          this.ctx.markers.latest(markerKeys, this.name, this.l1MaxAgeMs),
         ]);
         head = heads.get(cacheKey);
       }
@@ -834,7 +850,10 @@ export class CacheNamespace {
     const current = this.l1.get(encoded) === entry;
     // Unchanged: the same item (compared as numbers: DynamoDB may normalize how `t` is written),
     // or still none for a value kept in L1 only; and no newer marker.
-    const same = entry.tRaw === undefined ? head === undefined : head?.t === entry.t;
+    const same =
+      entry.tRaw === undefined
+        ? head === undefined
+        : head?.t === entry.t && head.expired === undefined;
     if (current && same && entry.t > this.ctx.markers.latestKnown(markerKeys)) {
       entry.validUntil = Math.min(entry.expiresAt, Date.now() + this.l1MaxAgeMs);
       this.l1Hit(encoded, entry);
@@ -883,11 +902,20 @@ export class CacheNamespace {
       const read = await this.readL2(cacheKey);
       if (read.status === 'hit') return this.fromL2(miss.encoded, read, this.mayFill(miss)) as T;
       if (read.status === 'stale') {
+        // What L2 holds now (it may be newer than a stale L1 copy).
+        if (miss.stale?.entry !== undefined) miss.stale = undefined;
         this.foundStale(miss, {
           value: read.value,
           staleUntil: (read.freshUntil + this.policy.grace) * 1000,
           found: read,
         });
+      } else if (
+        read !== L2_FAILED &&
+        miss.stale?.entry !== undefined &&
+        lost(read, miss.stale.entry)
+      ) {
+        // Deleted, cleared or expired past grace elsewhere: no longer a value to fall back on.
+        miss.stale = undefined;
       }
       // An unreadable item may carry a bogus (future) t that a conditional write would respect.
       if (read.status === 'corrupt') {
@@ -1183,7 +1211,8 @@ export class CacheNamespace {
       // The markers are read only when something was found, at most every l1MaxAge.
       if (
         (read.status === 'hit' || read.status === 'stale') &&
-        read.t <= (await this.ctx.markers.latest(this.markerKeys(read.tags), this.name))
+        read.t <=
+          (await this.ctx.markers.latest(this.markerKeys(read.tags), this.name, this.l1MaxAgeMs))
       ) {
         return INVALIDATED;
       }
@@ -1241,4 +1270,14 @@ export class CacheNamespace {
 function servedStaleOn(err: unknown): boolean {
   if (!(err instanceof DynamoCacheError)) return true;
   return err.operation !== 'config' && err.operation !== 'key' && err.result === undefined;
+}
+
+/**
+ * Whether an L2 read shows that a stale L1 copy is gone: a tombstone, an invalidation, an item
+ * past its grace, or no item at all where one was stored.
+ */
+function lost(read: L2Read, entry: L1Entry): boolean {
+  if (read === INVALIDATED || read.status === 'expired') return true;
+  if (read.status !== 'miss') return false;
+  return read.tombstone === true || entry.tRaw !== undefined;
 }

@@ -18,23 +18,27 @@ export type TagsOption =
 
 /** The most tags an entry may carry (a revalidation reads them with the item: 100 keys a call). */
 export const MAX_TAGS = 64;
-/** The longest tag, in characters (a marker's key must fit DynamoDB's 2 KB partition key). */
+/**
+ * The longest tag, in UTF-8 bytes (a marker's key, prefix and tag, must fit DynamoDB's 2,048-byte
+ * partition key; `keyPrefix` is limited accordingly).
+ */
 export const MAX_TAG_LENGTH = 1024;
 
 /**
  * Why a tag list cannot be used, or `undefined` when it can: an array of at most
- * {@link MAX_TAGS} non-empty strings of at most {@link MAX_TAG_LENGTH} characters.
+ * {@link MAX_TAGS} non-empty strings of at most {@link MAX_TAG_LENGTH} UTF-8 bytes.
  */
 export function tagsProblem(tags: unknown): string | undefined {
   if (!Array.isArray(tags)) return `tags must be an array of strings, got ${typeof tags}`;
   if (tags.length > MAX_TAGS)
     return `an entry may carry at most ${MAX_TAGS} tags, got ${tags.length}`;
+  // Bytes, not characters: a marker's key (`#tag:{tag}#`) must fit DynamoDB's 2,048 bytes.
   const bad = (tags as unknown[]).findIndex(
-    (tag) => typeof tag !== 'string' || tag === '' || tag.length > MAX_TAG_LENGTH,
+    (tag) => typeof tag !== 'string' || tag === '' || Buffer.byteLength(tag) > MAX_TAG_LENGTH,
   );
   return bad === -1
     ? undefined
-    : `tags[${bad}] must be a non-empty string of at most ${MAX_TAG_LENGTH} characters`;
+    : `tags[${bad}] must be a non-empty string of at most ${MAX_TAG_LENGTH} bytes (UTF-8)`;
 }
 
 /** Why a ttl (given, or returned by a ttl function) cannot be used, or `undefined`. */

@@ -1,0 +1,120 @@
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+
+/** An item as DynamoDB returns it. */
+export type RawItem = Record<string, AttributeValue>;
+
+/** How the batcher reaches DynamoDB: one key (`GetItem`), or many (`BatchGetItem`). */
+export interface BatchedReads {
+  /** Reads one key; `undefined` when there is no item. `namespace` is for error messages. */
+  single(key: string, namespace: string): Promise<RawItem | undefined>;
+  /**
+   * Reads up to {@link BATCH_GET_KEYS} keys in one call: the items found, and the keys DynamoDB
+   * left unprocessed (throttling), which the batcher asks again.
+   */
+  batch(
+    keys: readonly string[],
+    namespace: string,
+  ): Promise<{ items: RawItem[]; unprocessed: string[] }>;
+  /** The key of an item returned by {@link batch}. */
+  keyOf(item: RawItem): string | undefined;
+  /** Waits before asking for unprocessed keys again (attempt 1, 2, …); throws when it gives up. */
+  backOff(attempt: number, left: number, namespace: string): Promise<void>;
+}
+
+/** DynamoDB's most keys in one `BatchGetItem` call. */
+export const BATCH_GET_KEYS = 100;
+
+interface Waiting {
+  readonly key: string;
+  readonly namespace: string;
+  resolve(item: RawItem | undefined): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Coalesces the concurrent reads of one table. While fewer than `maxInFlight` requests are on
+ * their way, a read goes out at once as a `GetItem` (a lone call waits for nothing); beyond that
+ * it queues, and the queue leaves as one `BatchGetItem` (up to 100 keys) as soon as a request
+ * comes back. Under load that turns many SDK calls, which cost most of an L2 hit's CPU, into a
+ * few; the results are the same items. Strongly consistent reads are not batched by the caller.
+ *
+ * @example
+ * const batcher = new ReadBatcher(reads, 4);
+ * const item = await batcher.read('app:RatesService.rate/9f86d081…', 'RatesService.rate');
+ */
+export class ReadBatcher {
+  private queue: Waiting[] = [];
+  private inFlight = 0;
+
+  constructor(
+    private readonly reads: BatchedReads,
+    private readonly maxInFlight: number,
+  ) {}
+
+  /** The item of `key`, or `undefined` when there is none. Rejects when DynamoDB fails. */
+  read(key: string, namespace: string): Promise<RawItem | undefined> {
+    if (this.inFlight < this.maxInFlight && this.queue.length === 0) {
+      this.inFlight++;
+      const single = this.reads.single(key, namespace);
+      single.then(this.done, this.done);
+      return single;
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ key, namespace, resolve, reject });
+    });
+  }
+
+  private readonly done = (): void => {
+    this.inFlight--;
+    this.drain();
+  };
+
+  private drain(): void {
+    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
+      // Up to 100 distinct keys; waiters of one key share its item.
+      const byKey = new Map<string, Waiting[]>();
+      let taken = 0;
+      for (const waiting of this.queue) {
+        const same = byKey.get(waiting.key);
+        if (same !== undefined) same.push(waiting);
+        else if (byKey.size < BATCH_GET_KEYS) byKey.set(waiting.key, [waiting]);
+        else break;
+        taken++;
+      }
+      this.queue = this.queue.slice(taken);
+      this.inFlight++;
+      this.fetch(byKey).then(this.done, this.done);
+    }
+  }
+
+  private async fetch(byKey: Map<string, Waiting[]>): Promise<void> {
+    const settle = (key: string, item: RawItem | undefined): void => {
+      for (const waiting of byKey.get(key) ?? []) waiting.resolve(item);
+      byKey.delete(key);
+    };
+    const [first] = byKey.values() as IterableIterator<Waiting[]>;
+    const namespace = (first as Waiting[])[0]?.namespace ?? '';
+    try {
+      if (byKey.size === 1) {
+        const [key] = byKey.keys() as IterableIterator<string>;
+        settle(key as string, await this.reads.single(key as string, namespace));
+        return;
+      }
+      let keys = [...byKey.keys()];
+      for (let attempt = 0; keys.length > 0; attempt++) {
+        if (attempt > 0) await this.reads.backOff(attempt, keys.length, namespace);
+        const { items, unprocessed } = await this.reads.batch(keys, namespace);
+        for (const item of items) {
+          const key = this.reads.keyOf(item);
+          if (key !== undefined) settle(key, item);
+        }
+        const retry = new Set(unprocessed);
+        // Neither returned nor unprocessed: no such item.
+        for (const key of keys) if (!retry.has(key)) settle(key, undefined);
+        keys = keys.filter((key) => retry.has(key));
+      }
+    } catch (error) {
+      for (const waiters of byKey.values()) for (const waiting of waiters) waiting.reject(error);
+    }
+  }
+}
