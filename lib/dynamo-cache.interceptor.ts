@@ -18,6 +18,7 @@ import type { CacheNamespace } from './engine/namespace/cache-namespace.js';
 import { isThenable } from './engine/namespace/is-thenable.js';
 import { DynamoCacheError } from './errors.js';
 import { DynamoCacheRouteResponse } from './http/cached-response.js';
+import { sendStoredJson, sentAsJson } from './http/json-replay.js';
 import { mayShare, requestKey, type KeyedRequest } from './http/request-key.js';
 import {
   entityTag,
@@ -271,7 +272,13 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       if (refusalOf(status, headers, route.statuses, route.vary) !== undefined) {
         throw new UncacheableResult(result);
       }
-      return new DynamoCacheRouteResponse(status, replayedHeaders(headers), result, etag);
+      return new DynamoCacheRouteResponse(
+        status,
+        replayedHeaders(headers),
+        result,
+        etag,
+        sentAsJson(result, headers) ? true : undefined,
+      );
     });
     const first = await Promise.race([
       own.promise.then(
@@ -348,6 +355,8 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       for (const name of Object.keys(stored.headers)) {
         adapter.setHeader(response, name, stored.headers[name] as string);
       }
+      // Sent as the JSON text it went out as on the miss, not serialized again.
+      if (stored.json === true) sendStoredJson(response, stored.body);
     }
     return this.answer(context, stored.body, stored.headers.etag ?? stored.etag, label);
   }

@@ -18,5 +18,10 @@ export class DynamoCacheRouteResponse {
     readonly body: unknown,
     /** A strong entity tag of the body, quoted; `undefined` when it could not be computed. */
     readonly etag: string | undefined,
+    /**
+     * `true` when the body went out as exactly `JSON.stringify(body)`, so a hit may send that
+     * text without serializing the body again. Absent in entries written before 0.2.
+     */
+    readonly json?: true,
   ) {}
 }
