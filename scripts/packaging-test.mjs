@@ -205,7 +205,7 @@ async function main() {
         (node) => ({ app, dir: dirs[i], node }),
       ),
     );
-    for (const { app, dir, node } of runs) {
+    for (const [n, { app, dir, node }] of runs.entries()) {
       const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
       await step(`run ${app.name} on Node ${version}`, async () => {
         const out = await run(node, [app.main], {
@@ -214,7 +214,8 @@ async function main() {
             ...process.env,
             NODE_OPTIONS: '',
             ENDPOINT: endpoint,
-            TABLE: `packaging-${app.name}`,
+            // A table per run: each run starts cold.
+            TABLE: `packaging-${app.name}-${n}`,
           },
         });
         process.stdout.write(`${out.trimEnd().replace(/^/gm, `  ${app.name} | `)}\n`);

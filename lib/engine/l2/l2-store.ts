@@ -31,7 +31,7 @@ import {
   PARTITION_KEY,
   type EntryLife,
 } from './item-codec.js';
-import { withTimeout, type L2AbortSignal } from './l2-timeout.js';
+import { L2TimeoutError, withTimeout, type L2AbortSignal } from './l2-timeout.js';
 import { BATCH_GET_KEYS, ReadBatcher, type RawItem } from './read-batcher.js';
 import type { EncodedValue, ValueCodec } from '../values/value-codec.js';
 import {
@@ -182,8 +182,17 @@ export class L2Store {
       batch: (keys, namespace) => this.batchGetItems(keys, namespace),
       keyOf: (item) => item[PARTITION_KEY]?.S,
       backOff: (attempt, left, namespace) => this.backOff(attempt, 'BatchGetItem', left, namespace),
+      waitTimeout: (namespace) => {
+        const cause = new L2TimeoutError(this.options.timeoutMs ?? 0);
+        return new DynamoCacheError(
+          'BatchGetItem',
+          `BatchGetItem on table "${this.table}" failed: ${cause.message}, waiting for its batch`,
+          { namespace, cause },
+        );
+      },
     },
     READS_IN_FLIGHT,
+    () => this.options.timeoutMs,
   );
 
   constructor(
@@ -214,9 +223,17 @@ export class L2Store {
     consistent = this.consistentRead,
   ): Promise<L2Read> {
     // Strongly consistent reads stay single: BatchGetItem's consistency is per table and call.
-    const item = consistent
-      ? await this.getItem(cacheKey, namespace, true)
-      : await this.batcher.read(cacheKey, namespace);
+    let item: RawItem | undefined;
+    try {
+      item = consistent
+        ? await this.getItem(cacheKey, namespace, true)
+        : await this.batcher.read(cacheKey, namespace);
+    } catch (err) {
+      // A batch fails for all its reads: each error names its own read's namespace.
+      const e = err as DynamoCacheError;
+      if (!(e instanceof DynamoCacheError) || e.namespace === namespace) throw e;
+      throw new DynamoCacheError(e.operation, e.message, { namespace, cause: e.cause });
+    }
     if (item === undefined) return MISS;
     const decoded = inspectItem(item);
     if ('corrupt' in decoded) {
@@ -439,11 +456,16 @@ export class L2Store {
     namespace: string,
   ): Promise<void> {
     if (attempt > BATCH_RETRIES) {
-      throw new DynamoCacheError(
+      const error = new DynamoCacheError(
         operation,
         `${operation} on table "${this.table}": ${left} requests still unprocessed after ${BATCH_RETRIES} retries`,
         { namespace },
       );
+      // Throttling that outlasted the retries is a failure like any other: the breaker counts
+      // it, and it is logged.
+      this.lastFailed = ++this.started;
+      this.failed(error, 'call');
+      throw error;
     }
     await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
   }

@@ -19,6 +19,8 @@ export interface BatchedReads {
   keyOf(item: RawItem): string | undefined;
   /** Waits before asking for unprocessed keys again (attempt 1, 2, …); throws when it gives up. */
   backOff(attempt: number, left: number, namespace: string): Promise<void>;
+  /** The error of a queued read that waited longer than the wait limit. */
+  waitTimeout(namespace: string): Error;
 }
 
 /** DynamoDB's most keys in one `BatchGetItem` call. */
@@ -49,6 +51,8 @@ export class ReadBatcher {
   constructor(
     private readonly reads: BatchedReads,
     private readonly maxInFlight: number,
+    /** How long a queued read may wait in all (ms; `null` = no limit): a read's `l2Timeout`. */
+    private readonly waitLimitMs: () => number | null = () => null,
   ) {}
 
   /** The item of `key`, or `undefined` when there is none. Rejects when DynamoDB fails. */
@@ -60,7 +64,30 @@ export class ReadBatcher {
       return single;
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ key, namespace, resolve, reject });
+      const limit = this.waitLimitMs();
+      if (limit === null) {
+        this.queue.push({ key, namespace, resolve, reject });
+        return;
+      }
+      // Queued behind other requests, a read is still bounded by its own limit, however long
+      // its batch takes to leave or to come back.
+      const timer = setTimeout(() => {
+        this.queue = this.queue.filter((waiting) => waiting !== entry);
+        reject(this.reads.waitTimeout(namespace));
+      }, limit);
+      const entry: Waiting = {
+        key,
+        namespace,
+        resolve: (item) => {
+          clearTimeout(timer);
+          resolve(item);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      this.queue.push(entry);
     });
   }
 
