@@ -158,6 +158,9 @@ const TOMBSTONE_MARGIN_S = 60;
  */
 const TOMBSTONE_MIN_LIFE_S = 3600;
 
+/** The share of `l1MaxAge` by which an entry's next check is brought forward, at most. */
+const L1_CHECK_JITTER = 0.2;
+
 /** The least time between two sweeps of expired L1 entries, and the most (long ttls). */
 const SWEEP_MIN_MS = 1000;
 const SWEEP_MAX_MS = 60_000;
@@ -777,7 +780,7 @@ export class CacheNamespace {
     const expiresAt = freshUntilS * 1000;
     return {
       value,
-      validUntil: Math.min(expiresAt, nowMs + this.l1MaxAgeMs),
+      validUntil: Math.min(expiresAt, nowMs + this.nextCheckMs()),
       expiresAt,
       staleUntil: expiresAt + this.graceMs,
       tRaw,
@@ -809,6 +812,17 @@ export class CacheNamespace {
       this.l1.set(encoded, entry);
     }
     return hit.value;
+  }
+
+  /**
+   * When an L1 entry is next checked against DynamoDB: `l1MaxAge` from now, less up to a fifth at
+   * random, so the processes that filled a hot key at one moment do not all check it at the same
+   * moment afterwards (the bound `l1MaxAge` still holds).
+   */
+  private nextCheckMs(): number {
+    return this.l1MaxAgeMs === Infinity
+      ? Infinity
+      : this.l1MaxAgeMs * (1 - L1_CHECK_JITTER * Math.random());
   }
 
   /** The marker keys that can invalidate an entry with `tags`: the namespace's, then the tags'. */
@@ -843,7 +857,7 @@ export class CacheNamespace {
       }
     } catch (err) {
       this.countFailure(err as DynamoCacheError);
-      entry.validUntil = Math.min(entry.expiresAt, Date.now() + this.l1MaxAgeMs);
+      entry.validUntil = Math.min(entry.expiresAt, Date.now() + this.nextCheckMs());
       this.l1Hit(encoded, entry);
       return true;
     }
@@ -855,7 +869,7 @@ export class CacheNamespace {
         ? head === undefined
         : head?.t === entry.t && head.expired === undefined;
     if (current && same && entry.t > this.ctx.markers.latestKnown(markerKeys)) {
-      entry.validUntil = Math.min(entry.expiresAt, Date.now() + this.l1MaxAgeMs);
+      entry.validUntil = Math.min(entry.expiresAt, Date.now() + this.nextCheckMs());
       this.l1Hit(encoded, entry);
       return true;
     }
