@@ -158,6 +158,9 @@ const TOMBSTONE_MARGIN_S = 60;
  */
 const TOMBSTONE_MIN_LIFE_S = 3600;
 
+/** The longest pause between two looks at a lease held by another process. */
+const LEASE_POLL_MAX_MS = 1000;
+
 /** The share of `l1MaxAge` by which an entry's next check is brought forward, at most. */
 const L1_CHECK_JITTER = 0.2;
 
@@ -1154,8 +1157,13 @@ export class CacheNamespace {
       }
       // With a stale value to serve, waiting for the holder's refresh is pointless.
       if (hasStale) return HELD;
+      // Looks grow apart as the wait goes on (doubling from pollMs, at most a second, jittered):
+      // many processes waiting on one key then poll it a few times each, not twenty a second.
+      let interval = lease.pollMs;
       for (;;) {
-        await sleep(Math.min(lease.pollMs, Math.max(0, deadline - Date.now())));
+        const pause = interval * (0.5 + Math.random() / 2);
+        interval = Math.min(interval * 2, Math.max(lease.pollMs, LEASE_POLL_MAX_MS));
+        await sleep(Math.min(pause, Math.max(0, deadline - Date.now())));
         if (Date.now() >= deadline) return COMPUTE;
         const held = await l2.readLease(cacheKey, this.name);
         if (held !== undefined && held.until > Date.now()) continue;
