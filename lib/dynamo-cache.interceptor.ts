@@ -277,7 +277,7 @@ export class DynamoCacheInterceptor implements NestInterceptor {
         replayedHeaders(headers),
         result,
         etag,
-        sentAsJson(result, headers) ? true : undefined,
+        sentAsJson(result, headers, response) ? true : undefined,
       );
     });
     const first = await Promise.race([

@@ -26,15 +26,15 @@ const providers: Provider[] = [
     provide: LazyDynamoClient,
     useFactory: (o: ResolvedDynamoCacheOptions) =>
       new LazyDynamoClient(
-        {
-          // The client the module builds reuses its resolved middleware on every call, and
-          // bounds each request itself (the cache then passes no per-call abort signal).
-          cacheMiddleware: true,
-          ...(o.clientConfig.requestHandler === undefined && o.l2Timeout !== null
-            ? { requestHandler: { requestTimeout: o.l2Timeout, connectionTimeout: o.l2Timeout } }
-            : {}),
-          ...o.clientConfig,
-        },
+        selfTimedClient(o)
+          ? {
+              // Reuses its resolved middleware on every call, and ends slow requests itself:
+              // the cache then passes no per-call abort signal (which would undo the former).
+              cacheMiddleware: true,
+              requestHandler: { requestTimeout: o.l2Timeout, connectionTimeout: o.l2Timeout },
+              ...o.clientConfig,
+            }
+          : o.clientConfig,
         o.client,
       ),
     inject: [DYNAMO_CACHE_OPTIONS],
@@ -67,6 +67,7 @@ const providers: Provider[] = [
         timeout: o.timeout,
         l1MaxAge: o.l1MaxAge,
         bus: o.bus,
+        abortRequests: !selfTimedClient(o),
         logger: new Logger('DynamoCache'),
       }),
     inject: [DYNAMO_CACHE_OPTIONS, LazyDynamoClient],
@@ -74,6 +75,17 @@ const providers: Provider[] = [
   DynamoCacheService,
   DynamoCacheExplorer,
 ];
+
+/**
+ * Whether the module builds the client itself with a request timeout of `l2Timeout` (no
+ * `client`, no `requestHandler` of the application's): only that client ends slow requests on
+ * its own; any other is given an abort signal per call.
+ */
+function selfTimedClient(o: ResolvedDynamoCacheOptions): boolean {
+  return (
+    o.client === undefined && o.clientConfig.requestHandler === undefined && o.l2Timeout !== null
+  );
+}
 
 /**
  * Two-tier write-through cache for NestJS: an in-process LRU (L1) in front of a DynamoDB table

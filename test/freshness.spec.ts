@@ -679,4 +679,19 @@ describe(`freshness: grace, soft timeout, per-entry ttl, expire (${testServerKin
       { type: 'stale', namespace: NS, key },
     ]);
   });
+
+  it('soft timeout: a stale L1 copy that L2 shows deleted elsewhere is not served when the timer fires; the caller waits for the computation', async () => {
+    const table = await fx.dynamo.table();
+    const a = await app(table, [SlowQuotes]);
+    const b = await app(table, [SlowQuotes]);
+    const qa = a.get(SlowQuotes, 'A');
+    expect(await qa.quote('ACME')).toBe('ACME@A#1');
+    const e = num((await itemOf(table, keyOf('SlowQuotes.quote', ['ACME']))).e);
+    await sleepUntil(e);
+    // Deleted in B (a tombstone in L2); A's L1 still holds its copy, past ttl, within grace.
+    await b.cache.delete('SlowQuotes.quote', ['ACME']);
+    qa.delayMs = 600;
+    expect(await qa.quote('ACME')).toBe('ACME@A#2');
+    expect(a.cache.stats().total.staleHits).toBe(0);
+  });
 });

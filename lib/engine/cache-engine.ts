@@ -70,6 +70,11 @@ export interface CacheEngineSettings {
   l1MaxAge?: number | null;
   /** Push invalidation between processes. */
   bus?: DynamoCacheBus;
+  /**
+   * `false` when the client ends slow requests itself (the module's own client, built with a
+   * request timeout): no abort signal is then passed per call. Default `true`.
+   */
+  abortRequests?: boolean;
 }
 
 /** Default `l2Timeout`: far above DynamoDB's usual latency, far below a request's patience. */
@@ -492,6 +497,7 @@ export class CacheEngine {
         circuitBreaker: s.circuitBreaker === undefined ? DEFAULT_CIRCUIT_BREAKER : s.circuitBreaker,
         onError: s.onError,
         logger: s.logger,
+        abortRequests: s.abortRequests,
         observe: (call) => {
           for (const observer of this.callObservers) {
             try {

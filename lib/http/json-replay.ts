@@ -1,14 +1,62 @@
 import type { ResponseHeaders } from './response-policy.js';
 
+interface ExpressLikeResponse {
+  json(body: unknown): unknown;
+  send(body: unknown): unknown;
+  get?(name: string): unknown;
+  set?(name: string, value: string): unknown;
+  app?: { get(setting: string): unknown };
+}
+
+interface FastifyLikeReply {
+  send(payload: unknown): unknown;
+  serialize(payload: unknown): string;
+  raw: unknown;
+}
+
+function asFastify(response: unknown): FastifyLikeReply | undefined {
+  const reply = response as Partial<FastifyLikeReply> | null;
+  return reply !== null &&
+    typeof reply === 'object' &&
+    typeof reply.serialize === 'function' &&
+    typeof reply.send === 'function' &&
+    reply.raw !== undefined
+    ? (reply as FastifyLikeReply)
+    : undefined;
+}
+
+function asExpress(response: unknown): ExpressLikeResponse | undefined {
+  const res = response as Partial<ExpressLikeResponse> | null;
+  return res !== null &&
+    typeof res === 'object' &&
+    typeof res.json === 'function' &&
+    typeof res.send === 'function'
+    ? (res as ExpressLikeResponse)
+    : undefined;
+}
+
+/** Express's `res.json` is `JSON.stringify` only while the app sets none of its JSON options. */
+function plainExpressJson(res: ExpressLikeResponse): boolean {
+  const app = res.app;
+  if (app === undefined) return false;
+  return (
+    app.get('json replacer') === undefined &&
+    app.get('json spaces') === undefined &&
+    !app.get('json escape')
+  );
+}
+
 /**
- * Whether a body went out as exactly `JSON.stringify(body)`: a JSON content type, and a
- * `Content-Length` equal to that text's length (the framework's serializer had no spaces or
- * replacer of its own). Only then may a hit send the text instead of serializing the body again.
+ * Whether a body went out as exactly `JSON.stringify(body)`: a JSON content type and a
+ * `Content-Length` of that text's length, and a serializer that is `JSON.stringify` for this
+ * body (Fastify: the reply's own serializer, route schema included, gives the same text;
+ * Express: no `json replacer`, `json spaces` or `json escape` setting). Only then may a hit send
+ * the text instead of serializing the body again.
  *
  * @example
- * if (sentAsJson(result, response.getHeaders())) stored.json = true;
+ * if (sentAsJson(result, response.getHeaders(), response)) stored.json = true;
  */
-export function sentAsJson(body: unknown, headers: ResponseHeaders): boolean {
+export function sentAsJson(body: unknown, headers: ResponseHeaders, response: unknown): boolean {
   if (body === null || typeof body !== 'object' || Buffer.isBuffer(body)) return false;
   const type = headers['content-type'];
   if (typeof type !== 'string' || !type.toLowerCase().startsWith('application/json')) return false;
@@ -16,7 +64,11 @@ export function sentAsJson(body: unknown, headers: ResponseHeaders): boolean {
   if (!Number.isInteger(length)) return false;
   try {
     const text = JSON.stringify(body);
-    return typeof text === 'string' && Buffer.byteLength(text) === length;
+    if (typeof text !== 'string' || Buffer.byteLength(text) !== length) return false;
+    const reply = asFastify(response);
+    if (reply !== undefined) return reply.serialize(body) === text;
+    const res = asExpress(response);
+    return res !== undefined && plainExpressJson(res);
   } catch {
     return false;
   }
@@ -34,46 +86,38 @@ function textOf(body: object): string {
   return text;
 }
 
-interface ExpressLikeResponse {
-  json(body: unknown): unknown;
-  send(body: unknown): unknown;
-  get?(name: string): unknown;
-  set?(name: string, value: string): unknown;
-}
-
-interface FastifyLikeReply {
-  serializer(fn: (payload: unknown) => string): unknown;
-  raw: unknown;
-}
-
 /**
  * Makes this response send `body` as its stored JSON text, without serializing it again: Express's
- * `res.json` and Fastify's reply serializer are replaced, for this response only, by one that
- * sends the text when given this very object, and does what it did before otherwise. So an
- * outer interceptor that passes the body on (logging, timing) keeps the fast path, and one that
- * returns another value (a mapping interceptor, `ClassSerializerInterceptor`) gets that value
- * serialized as usual. (One that changes the cached object in place would be ignored: cached
- * values are shared by every hit and must not be changed.)
+ * `res.json` and Fastify's `reply.send` are replaced, for this response only, by one that sends
+ * the text when given this very object, and does exactly what it did before otherwise (a route
+ * schema, the app's JSON settings). So an outer interceptor that passes the body on (logging,
+ * timing) keeps the fast path, and one that returns another value (a mapping interceptor,
+ * `ClassSerializerInterceptor`) gets that value serialized as usual. (One that changes the
+ * cached object in place would be ignored: cached values are shared by every hit and must not
+ * be changed.)
  *
  * @example
  * sendStoredJson(response, stored.body); // then return the body as usual
  */
 export function sendStoredJson(response: unknown, body: unknown): void {
   if (body === null || typeof body !== 'object') return;
-  const reply = response as Partial<FastifyLikeReply> & Partial<ExpressLikeResponse>;
-  if (typeof reply.serializer === 'function' && reply.raw !== undefined) {
-    reply.serializer((payload) => (payload === body ? textOf(body) : JSON.stringify(payload)));
+  const reply = asFastify(response);
+  if (reply !== undefined) {
+    const send = reply.send;
+    // A string with the JSON content type already set goes out as it is.
+    reply.send = function (this: FastifyLikeReply, payload: unknown) {
+      return send.call(this, payload === body ? textOf(body) : payload);
+    };
     return;
   }
-  if (typeof reply.json === 'function' && typeof reply.send === 'function') {
-    const json = reply.json;
-    const express = reply as ExpressLikeResponse;
-    express.json = function (this: ExpressLikeResponse, payload: unknown) {
-      if (payload !== body) return json.call(this, payload);
-      if (this.get?.('Content-Type') === undefined) {
-        this.set?.('Content-Type', 'application/json; charset=utf-8');
-      }
-      return this.send(textOf(body));
-    };
-  }
+  const res = asExpress(response);
+  if (res === undefined || !plainExpressJson(res)) return;
+  const json = res.json;
+  res.json = function (this: ExpressLikeResponse, payload: unknown) {
+    if (payload !== body) return json.call(this, payload);
+    if (this.get?.('Content-Type') === undefined) {
+      this.set?.('Content-Type', 'application/json; charset=utf-8');
+    }
+    return this.send(textOf(body));
+  };
 }

@@ -118,6 +118,12 @@ export interface L2StoreOptions {
   logger: { warn(message: string): void };
   /** Told of every DynamoDB call made: its operation, duration (ms) and whether it failed. */
   observe?: (call: L2Call) => void;
+  /**
+   * Abort a request that outlives the timeout (an abort signal per call). `false` only for a
+   * client whose HTTP handler ends slow requests itself: no per-call options are passed then,
+   * so a client built with `cacheMiddleware: true` keeps its middleware cache.
+   */
+  abortRequests?: boolean;
 }
 
 /**
@@ -708,13 +714,10 @@ export class L2Store {
     let result: T;
     try {
       const client = this.client();
-      // A client that caches its middleware is not given per-call options (an abort signal),
-      // which would turn the cache off: its requests are bounded by its own request timeout,
-      // and the caller by the timer.
       result = await withTimeout(
         this.options.timeoutMs,
         (signal) => send(client, signal),
-        client.config.cacheMiddleware !== true,
+        this.options.abortRequests !== false,
       );
       observe?.({
         operation,

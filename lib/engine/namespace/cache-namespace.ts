@@ -191,7 +191,7 @@ interface Miss {
   /** The last value, past its expiry but within grace: served if recomputing it fails. */
   stale: StaleValue | undefined;
   /** Callers waiting for a stale value to arm their soft timeout. */
-  onStale: ((stale: StaleValue) => void)[] | undefined;
+  onStale: (() => void)[] | undefined;
   /** The flight resolved with the stale value (recomputing failed, or another refreshes it). */
   resolvedStale: boolean;
 }
@@ -724,16 +724,22 @@ export class CacheNamespace {
           resolve((miss.resolvedStale ? this.staleHit(miss.encoded, value) : value) as T),
         (err: unknown) => settle() && reject(err),
       );
-      const arm = (stale: StaleValue): void => {
+      const arm = (): void => {
         if (done) return;
         timer = setTimeout(() => {
-          // Past its grace a stale value is no answer: wait for the computation.
+          // The stale value as known when the timer fires: L2 may have shown the one it was
+          // armed with deleted, cleared or superseded. Past its grace, none: wait on.
+          const stale = miss.stale;
+          if (stale === undefined) {
+            (miss.onStale ??= []).push(arm);
+            return;
+          }
           if (stale.staleUntil > Date.now() && settle()) {
             resolve(this.staleHit(miss.encoded, stale.value) as T);
           }
         }, timeoutMs);
       };
-      if (miss.stale !== undefined) arm(miss.stale);
+      if (miss.stale !== undefined) arm();
       else (miss.onStale ??= []).push(arm);
     });
   }
@@ -744,7 +750,7 @@ export class CacheNamespace {
     miss.stale = stale;
     const waiting = miss.onStale;
     miss.onStale = undefined;
-    if (waiting !== undefined) for (const arm of waiting) arm(stale);
+    if (waiting !== undefined) for (const arm of waiting) arm();
   }
 
   /**

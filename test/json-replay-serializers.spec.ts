@@ -1,0 +1,142 @@
+import {
+  Controller,
+  Get,
+  Injectable,
+  Param,
+  UseInterceptors,
+  type CallHandler,
+  type ExecutionContext,
+  type INestApplication,
+  type NestInterceptor,
+} from '@nestjs/common';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { FastifyAdapter, RouteSchema } from '@nestjs/platform-fastify';
+import { Test } from '@nestjs/testing';
+import { get } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { map, type Observable } from 'rxjs';
+import { DynamoCached, DynamoCacheModule } from '../lib/index.js';
+import { settleAll } from './support/apps.js';
+import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
+
+/*
+ * A hit sends the miss's JSON text only when the framework's serializer is JSON.stringify for
+ * that body: an Express 'json replacer' or a Fastify response schema that changes the text
+ * (even keeping its length) is honoured on every hit, as on the miss.
+ */
+
+@Controller()
+class CardsController {
+  @Get('card/:id')
+  @DynamoCached(60)
+  card(@Param('id') id: string) {
+    return { id, card: '4111111111111111' };
+  }
+}
+
+@Controller()
+class SchemaController {
+  @Get('typed/:id')
+  @RouteSchema({
+    response: {
+      200: { type: 'object', properties: { n: { type: 'integer' }, s: { type: 'string' } } },
+    },
+  })
+  @DynamoCached(60)
+  typed(@Param('id') _id: string) {
+    // The schema sends {"n":1,"s":"1"}: the same length as JSON.stringify of this body.
+    return { n: 1.5, s: 1 };
+  }
+}
+
+/** Adds an internal field that the route's response schema is there to drop. */
+@Injectable()
+class Internal implements NestInterceptor {
+  intercept(_c: ExecutionContext, next: CallHandler): Observable<unknown> {
+    return next.handle().pipe(map((body: object) => ({ ...body, internal: 'db-host-7' })));
+  }
+}
+
+@Controller()
+@UseInterceptors(Internal)
+class FilteredController {
+  @Get('filtered/:id')
+  @RouteSchema({ response: { 200: { type: 'object', properties: { id: { type: 'string' } } } } })
+  @DynamoCached(60)
+  filtered(@Param('id') id: string) {
+    return { id };
+  }
+}
+
+function fetchText(url: string): Promise<{ cache: string | undefined; text: string }> {
+  return new Promise((resolve, reject) => {
+    get(url, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({
+          cache: res.headers['x-cache'] as string | undefined,
+          text: Buffer.concat(chunks).toString(),
+        }),
+      );
+    }).on('error', reject);
+  });
+}
+
+describe(`replayed JSON text and the framework's own serializer (${testServerKind()})`, () => {
+  const fx = useTestDynamo();
+
+  async function boot(
+    table: string,
+    adapter: ExpressAdapter | FastifyAdapter,
+    controllers: unknown[],
+    setup: (app: INestApplication) => void = () => undefined,
+  ): Promise<string> {
+    const moduleRef = await Test.createTestingModule({
+      imports: [DynamoCacheModule.forRoot({ table, client: fx.dynamo.client() })],
+      controllers: controllers as never[],
+      providers: [Internal],
+    }).compile();
+    const app = moduleRef.createNestApplication(adapter, { logger: false });
+    setup(app);
+    await app.listen(0, '127.0.0.1');
+    fx.apps.push(app);
+    return `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+  }
+
+  it("Express with a masking 'json replacer' that keeps the length: every hit is masked like the miss", async () => {
+    const table = await fx.dynamo.table();
+    const url = await boot(table, new ExpressAdapter(), [CardsController], (app) => {
+      (app.getHttpAdapter().getInstance() as { set(k: string, v: unknown): void }).set(
+        'json replacer',
+        (k: string, v: unknown) =>
+          k === 'card' && typeof v === 'string' ? v.replace(/\d(?=\d{4})/g, '*') : v,
+      );
+    });
+    const miss = await fetchText(`${url}/card/c1`);
+    await settleAll(fx.apps);
+    const hit = await fetchText(`${url}/card/c1`);
+    expect(miss).toEqual({ cache: 'MISS', text: '{"id":"c1","card":"************1111"}' });
+    expect(hit).toEqual({ cache: 'HIT', text: miss.text });
+  });
+
+  it('Fastify with a response schema that coerces (same length): every hit is serialized by the schema like the miss', async () => {
+    const table = await fx.dynamo.table();
+    const url = await boot(table, new FastifyAdapter(), [SchemaController]);
+    const miss = await fetchText(`${url}/typed/t1`);
+    await settleAll(fx.apps);
+    const hit = await fetchText(`${url}/typed/t1`);
+    expect(miss).toEqual({ cache: 'MISS', text: '{"n":1,"s":"1"}' });
+    expect(hit).toEqual({ cache: 'HIT', text: miss.text });
+  });
+
+  it('Fastify: a body an outer interceptor replaced is still serialized by the route schema on a hit', async () => {
+    const table = await fx.dynamo.table();
+    const url = await boot(table, new FastifyAdapter(), [FilteredController]);
+    const miss = await fetchText(`${url}/filtered/f1`);
+    await settleAll(fx.apps);
+    const hit = await fetchText(`${url}/filtered/f1`);
+    expect(miss).toEqual({ cache: 'MISS', text: '{"id":"f1"}' });
+    expect(hit).toEqual({ cache: 'HIT', text: miss.text });
+  });
+});
