@@ -356,13 +356,15 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
       routeKey('RatesController.rate', ['GET', '/rates/pair/EUR/USD']),
     );
     expect(stored).toBeDefined();
-    // A stored response: status, replayed headers, the body, its entity tag.
+    // A stored response: status, replayed headers, the body, its entity tag, and that the body
+    // went out as its JSON text (so hits send that text).
     expect(v8Serializer.deserialize(stored!.v!.B!)).toEqual({
       status: 200,
       // The headers as sent that describe the body: its type, and its tag.
       headers: { 'content-type': a.headers['content-type'], etag: a.headers.etag },
       body: a.body,
       etag: a.headers.etag,
+      json: true,
     });
     expect(stored!.c!.S).toBe('{"DynamoCacheRouteResponse":[[]]}');
     expect(Number(stored!.exp!.N)).toBe(Math.ceil(Number(stored!.t!.N) + 30));
