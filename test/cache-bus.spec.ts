@@ -1,10 +1,8 @@
-import { Injectable } from '@nestjs/common';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
 import {
-  DynamoCached,
   DynamoCacheService,
   encodeKey,
   type DynamoCacheBus,
@@ -13,50 +11,13 @@ import {
 import { RedisDynamoCacheBus } from '../lib/redis-bus/index.js';
 import { bootCache, sleep } from './support/apps.js';
 import { countCalls, testServerKind, useTestDynamo } from './support/dynamo-server.js';
+import { PRODUCT, RATE, ShopService, world } from './support/shop-fixture.js';
 
 /*
  * Push invalidation between applications on one table (`bus`), with `l1MaxAge: null`: without
  * the bus, an application would serve its L1 value until the ttl (600 s here); with it, another
  * application's delete, set, expire, clear and deleteByTag reach its L1 at once.
  */
-
-/** What the methods compute from: bumped by a test when "the data" changes. */
-const world = { version: 1 };
-
-interface Orders {
-  customer: string;
-  tier: string;
-  version: number;
-}
-
-@Injectable()
-class ShopService {
-  readonly calls = { product: 0, orders: 0, rate: 0 };
-
-  @DynamoCached({ ttl: 600, tags: ['x'] })
-  async product(id: string): Promise<string> {
-    this.calls.product++;
-    return `${id}@v${world.version}`;
-  }
-
-  @DynamoCached({
-    ttl: 600,
-    tags: (orders: Orders, customer: string) => [orders.tier, `customer:${customer}`],
-  })
-  async orders(customer: string): Promise<Orders> {
-    this.calls.orders++;
-    return { customer, tier: customer === 'c1' ? 'y' : 'w', version: world.version };
-  }
-
-  @DynamoCached(600)
-  async rate(pair: string): Promise<string> {
-    this.calls.rate++;
-    return `${pair}@v${world.version}`;
-  }
-}
-
-const PRODUCT = 'ShopService.product';
-const RATE = 'ShopService.rate';
 
 /**
  * A bus between the applications of this process: each message is delivered to every subscriber,

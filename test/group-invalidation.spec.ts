@@ -1,13 +1,7 @@
-import { Injectable } from '@nestjs/common';
-import {
-  buildCacheKey,
-  DynamoCached,
-  DynamoCacheService,
-  encodeKey,
-  type DynamoCacheModuleOptions,
-} from '../lib/index.js';
+import { DynamoCacheService, type DynamoCacheModuleOptions } from '../lib/index.js';
 import { bootCache, scanTable, settleAll, sleep } from './support/apps.js';
 import { countCalls, testServerKind, useTestDynamo } from './support/dynamo-server.js';
+import { gate, keyOf, ORDERS, PRODUCT, RATE, ShopService, world } from './support/shop-fixture.js';
 import { until } from './support/waits.js';
 
 /*
@@ -15,62 +9,6 @@ import { until } from './support/waits.js';
  * on one table: the application that invalidates sees it at once, the others within their
  * `l1MaxAge` (the documented bound), a fresh one at once (it reads the markers).
  */
-
-/** What the methods compute from: bumped by a test when "the data" changes. */
-const world = { version: 1 };
-
-interface Orders {
-  customer: string;
-  tier: string;
-  version: number;
-}
-
-@Injectable()
-class ShopService {
-  readonly calls = { product: 0, orders: 0, rate: 0 };
-  /** Products whose computation has begun. */
-  readonly started = new Set<string>();
-  /** A product's computation waits for its gate, when one is set. */
-  readonly gates = new Map<string, Promise<void>>();
-
-  /** Fixed tags. */
-  @DynamoCached({ ttl: 600, tags: ['x'] })
-  async product(id: string): Promise<string> {
-    this.calls.product++;
-    this.started.add(id);
-    const version = world.version;
-    await this.gates.get(id);
-    return `${id}@v${version}`;
-  }
-
-  /** Tags from the value (its tier) and the arguments (the customer). */
-  @DynamoCached({
-    ttl: 600,
-    tags: (orders: Orders, customer: string) => [orders.tier, `customer:${customer}`],
-  })
-  async orders(customer: string): Promise<Orders> {
-    this.calls.orders++;
-    return { customer, tier: customer === 'c1' ? 'y' : 'w', version: world.version };
-  }
-
-  /** No tags. */
-  @DynamoCached(600)
-  async rate(pair: string): Promise<string> {
-    this.calls.rate++;
-    return `${pair}@v${world.version}`;
-  }
-}
-
-const PRODUCT = 'ShopService.product';
-const ORDERS = 'ShopService.orders';
-const RATE = 'ShopService.rate';
-const keyOf = (ns: string, ...args: unknown[]): string => buildCacheKey('', ns, encodeKey(args));
-
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => (open = resolve));
-  return { promise, open };
-}
 
 /**
  * Calls `read` until `ok` holds of its result; fails after `ms`. Returns the milliseconds it took.

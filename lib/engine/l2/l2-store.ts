@@ -401,8 +401,8 @@ export class L2Store {
     namespace: string,
   ): Promise<boolean> {
     return this.call('UpdateItem', namespace, false, (client, abortSignal) =>
-      client
-        .send(
+      conditional(
+        client.send(
           new UpdateItemCommand({
             TableName: this.table,
             Key: { [PARTITION_KEY]: { S: cacheKey } },
@@ -417,14 +417,10 @@ export class L2Store {
             },
           }),
           sendOptions(abortSignal),
-        )
-        .then(
-          () => true,
-          (cause: unknown) => {
-            if (isConditionFailed(cause)) return false;
-            throw cause;
-          },
         ),
+        true,
+        false,
+      ),
     );
   }
 
@@ -434,8 +430,8 @@ export class L2Store {
    */
   async writeMarker(key: string, tSeconds: number, namespace: string): Promise<void> {
     await this.call('PutItem', namespace, false, (client, abortSignal) =>
-      client
-        .send(
+      conditional(
+        client.send(
           new PutItemCommand({
             TableName: this.table,
             Item: { [PARTITION_KEY]: { S: key }, t: { N: String(tSeconds) } },
@@ -444,14 +440,10 @@ export class L2Store {
             ExpressionAttributeValues: { ':t': { N: String(tSeconds) } },
           }),
           sendOptions(abortSignal),
-        )
-        .then(
-          () => undefined,
-          (cause: unknown) => {
-            if (isConditionFailed(cause)) return undefined;
-            throw cause;
-          },
         ),
+        undefined,
+        undefined,
+      ),
     );
   }
 
@@ -516,8 +508,8 @@ export class L2Store {
     if (item === undefined || size > MAX_ITEM_BYTES) return { status: 'too-large', bytes: size };
     const Item = item;
     return this.call('PutItem', namespace, gated, (client, abortSignal) =>
-      client
-        .send(
+      conditional(
+        client.send(
           new PutItemCommand(
             startedS === undefined
               ? { TableName: this.table, Item }
@@ -536,14 +528,10 @@ export class L2Store {
                 },
           ),
           sendOptions(abortSignal),
-        )
-        .then(
-          (): L2Write => WRITTEN,
-          (cause: unknown): L2Write => {
-            if (isConditionFailed(cause)) return REFUSED;
-            throw cause;
-          },
         ),
+        WRITTEN,
+        REFUSED,
+      ),
     );
   }
 
@@ -604,8 +592,8 @@ export class L2Store {
   ): Promise<LeaseAcquire> {
     const now = Date.now();
     return this.call('PutItem', namespace, true, (client, abortSignal) =>
-      client
-        .send(
+      conditional(
+        client.send(
           new PutItemCommand({
             TableName: this.table,
             Item: encodeLease(cacheKey, owner, now + ttlMs),
@@ -617,14 +605,10 @@ export class L2Store {
             ExpressionAttributeValues: { ':now': { N: String(now) }, ':own': { S: ownPrefix } },
           }),
           sendOptions(abortSignal),
-        )
-        .then(
-          (): LeaseAcquire => 'acquired',
-          (cause: unknown): LeaseAcquire => {
-            if (isConditionFailed(cause)) return 'held';
-            throw cause;
-          },
         ),
+        'acquired',
+        'held',
+      ),
     );
   }
 
@@ -668,8 +652,8 @@ export class L2Store {
     namespace: string,
   ): Promise<boolean> {
     return this.call('DeleteItem', namespace, true, (client, abortSignal) =>
-      client
-        .send(
+      conditional(
+        client.send(
           new DeleteItemCommand({
             TableName: this.table,
             Key: { [PARTITION_KEY]: { S: key } },
@@ -678,14 +662,10 @@ export class L2Store {
             ExpressionAttributeValues: { ':v': value },
           }),
           sendOptions(abortSignal),
-        )
-        .then(
-          () => true,
-          (cause: unknown) => {
-            if (isConditionFailed(cause)) return false;
-            throw cause;
-          },
         ),
+        true,
+        false,
+      ),
     );
   }
 
@@ -788,6 +768,20 @@ function message(err: unknown): string {
   if (err instanceof Error)
     return err.name && err.name !== 'Error' ? `${err.name}: ${err.message}` : err.message;
   return String(err);
+}
+
+/**
+ * The outcome of a conditional write: `ok` when it was made, `refused` when its condition failed
+ * (DynamoDB answering "no", not failing); other errors are thrown.
+ */
+function conditional<T>(sent: Promise<unknown>, ok: T, refused: T): Promise<T> {
+  return sent.then(
+    () => ok,
+    (cause: unknown) => {
+      if (isConditionFailed(cause)) return refused;
+      throw cause;
+    },
+  );
 }
 
 /** A failed `ConditionExpression`: DynamoDB answering "no", not failing. */
