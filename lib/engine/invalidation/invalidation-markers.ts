@@ -83,6 +83,23 @@ export class InvalidationMarkers {
   }
 
   /**
+   * The latest invalidation time among `keys` when every one of them was read less than half of
+   * `maxAgeMs` ago (nothing to read, not even in the background); `undefined` otherwise: then
+   * ask {@link latest}.
+   */
+  recentLatest(keys: readonly string[], maxAgeMs = this.maxAgeMs): number | undefined {
+    const now = Date.now();
+    const half = Math.min(maxAgeMs, this.maxAgeMs) / 2;
+    let latest = 0;
+    for (const key of keys) {
+      const known = this.known.get(key);
+      if (known === undefined || now - known.readAt >= half) return undefined;
+      if (known.t > latest) latest = known.t;
+    }
+    return latest;
+  }
+
+  /**
    * The latest invalidation time among `keys`: read from the table those unknown or older than
    * `maxAgeMs` (at most the engine's) first, and refresh in the background those older than
    * half of it. Throws `DynamoCacheError` when the read fails.

@@ -232,6 +232,8 @@ export class CacheNamespace {
   readonly computeTimeoutMs: number;
   /** The key of this namespace's `clear` marker. */
   readonly markerKey: string;
+  /** The markers of an entry without tags: the namespace's. */
+  private readonly ownMarkerKeys: readonly string[];
   private readonly ttl: TtlOption;
   private readonly policy: ReadPolicy;
   private readonly graceMs: number;
@@ -271,6 +273,7 @@ export class CacheNamespace {
     this.l1MaxAgeMs = l1MaxAge === null ? Infinity : l1MaxAge * 1000;
     this.tags = settings.tags;
     this.markerKey = namespaceMarkerKey(ctx.keyPrefix, this.name);
+    this.ownMarkerKeys = [this.markerKey];
     this.computeTimeoutMs = settings.computeTimeout ?? DEFAULT_COMPUTE_TIMEOUT_MS;
     this.keyFn = settings.key as ((...args: unknown[]) => unknown) | undefined;
     this.requirePromise = settings.requirePromise ?? false;
@@ -835,8 +838,8 @@ export class CacheNamespace {
   }
 
   /** The marker keys that can invalidate an entry with `tags`: the namespace's, then the tags'. */
-  private markerKeys(tags: readonly string[] | undefined): string[] {
-    if (tags === undefined) return [this.markerKey];
+  private markerKeys(tags: readonly string[] | undefined): readonly string[] {
+    if (tags === undefined) return this.ownMarkerKeys;
     return [this.markerKey, ...tags.map((tag) => tagMarkerKey(this.ctx.keyPrefix, tag))];
   }
 
@@ -1237,12 +1240,13 @@ export class CacheNamespace {
       read = await this.ctx.l2.read(cacheKey, this.policy, this.name);
       // An entry older than a clear of its namespace or a deleteByTag of one of its tags is gone.
       // The markers are read only when something was found, at most every l1MaxAge.
-      if (
-        (read.status === 'hit' || read.status === 'stale') &&
-        read.t <=
-          (await this.ctx.markers.latest(this.markerKeys(read.tags), this.name, this.l1MaxAgeMs))
-      ) {
-        return INVALIDATED;
+      if (read.status === 'hit' || read.status === 'stale') {
+        const keys = this.markerKeys(read.tags);
+        // Known and recent enough (the usual case under load): no Promise to wait for.
+        const invalidatedAt =
+          this.ctx.markers.recentLatest(keys, this.l1MaxAgeMs) ??
+          (await this.ctx.markers.latest(keys, this.name, this.l1MaxAgeMs));
+        if (read.t <= invalidatedAt) return INVALIDATED;
       }
     } catch (err) {
       this.l2Failed(err as DynamoCacheError);
