@@ -74,13 +74,16 @@ export function sentAsJson(body: unknown, headers: ResponseHeaders, response: un
   }
 }
 
-/** The JSON text of each replayed body, made once per process and entry (L1 holds the body). */
-const texts = new WeakMap<object, string>();
+/**
+ * The JSON text of each replayed body, encoded once per process and entry (L1 holds the body):
+ * sent as these bytes, a hit costs neither serialization nor encoding.
+ */
+const texts = new WeakMap<object, Buffer>();
 
-function textOf(body: object): string {
+function textOf(body: object): Buffer {
   let text = texts.get(body);
   if (text === undefined) {
-    text = JSON.stringify(body);
+    text = Buffer.from(JSON.stringify(body));
     texts.set(body, text);
   }
   return text;
@@ -104,7 +107,7 @@ export function sendStoredJson(response: unknown, body: unknown): void {
   const reply = asFastify(response);
   if (reply !== undefined) {
     const send = reply.send;
-    // A string with the JSON content type already set goes out as it is.
+    // Bytes, with the JSON content type already set, go out as they are.
     reply.send = function (this: FastifyLikeReply, payload: unknown) {
       return send.call(this, payload === body ? textOf(body) : payload);
     };
