@@ -1,62 +1,222 @@
-/** Small, dependency-free measurement helpers for the benchmark. */
+/**
+ * Small, dependency-free measurement helpers for the benchmark: the interleaved runner every
+ * group uses, its statistics (min/median/max, paired ratios), the result types and formatting.
+ */
 
-export interface Measured {
-  opsPerSec: number;
-  /** Mean time per operation, in microseconds. */
-  usPerOp: number;
+/** The spread of a figure over the rounds. */
+export interface Stat {
+  min: number;
+  median: number;
+  max: number;
+}
+
+/** What one round of one contender measured: metric name → value. */
+export type Sample = Record<string, number>;
+
+export interface Contender<S extends Sample> {
+  label: string;
+  /** One round: runs the contender and returns what it measured. */
+  run: () => Promise<S>;
+}
+
+export interface InterleavedResult<S extends Sample> {
+  readonly labels: readonly string[];
+  /** `samples[c][r]`: contender `c`, round `r`. */
+  readonly samples: readonly (readonly S[])[];
+  /** min/median/max of a metric of one contender over the rounds. */
+  stat(label: string, metric: keyof S & string): Stat;
+  /**
+   * Paired ratios: in every round, `a`'s metric divided by `b`'s of the same round, then the
+   * min/median/max of those per-round ratios. Drift between rounds cancels out of each ratio.
+   */
+  paired(a: string, b: string, metric: keyof S & string): Stat;
+}
+
+export function statOf(values: readonly number[]): Stat {
+  if (values.length === 0) return { min: NaN, median: NaN, max: NaN };
+  const s = [...values].sort((x, y) => x - y);
+  const mid = s.length >> 1;
+  const median = s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return { min: s[0]!, median, max: s[s.length - 1]! };
+}
+
+/** `1 / x` of a stat (min and max swap). */
+export function invert(s: Stat): Stat {
+  return { min: 1 / s.max, median: 1 / s.median, max: 1 / s.min };
+}
+
+const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
+
+/** Runs between two turns of every interleaved run (outside the measured time). */
+let betweenTurns: () => void = () => undefined;
+export function onBetweenTurns(fn: () => void): void {
+  betweenTurns = fn;
 }
 
 /**
- * Runs `op` sequentially (one await at a time) for about `ms` milliseconds per round, over
- * `rounds` rounds, and returns the median round. Ops are run in batches so the clock is read
- * rarely.
+ * Runs the contenders in interleaved rounds, A B C A B C …: `warmup` unmeasured rounds, then
+ * `rounds` measured ones. A full GC runs before every turn, so one contender's garbage is not
+ * collected on the next one's clock; slow drift (a server's caches, the JIT, the machine) then
+ * hits every contender alike, and {@link InterleavedResult.paired} compares within a round.
  */
-export async function measure(
+export async function interleaved<S extends Sample>(
+  contenders: readonly Contender<S>[],
+  opts: {
+    rounds: number;
+    warmup?: number;
+    progress?: string;
+    /** Runs between the warm-up rounds and the measured ones. */
+    measuring?: () => Promise<void>;
+  },
+): Promise<InterleavedResult<S>> {
+  const samples = contenders.map((): S[] => []);
+  const total = (opts.warmup ?? 0) + opts.rounds;
+  for (let r = 0; r < total; r++) {
+    if (r === (opts.warmup ?? 0)) await opts.measuring?.();
+    if (opts.progress) process.stderr.write(`\r  ${opts.progress}: round ${r + 1}/${total}   `);
+    for (let c = 0; c < contenders.length; c++) {
+      betweenTurns();
+      gc();
+      const sample = await contenders[c]!.run();
+      if (r >= (opts.warmup ?? 0)) samples[c]!.push(sample);
+    }
+  }
+  if (opts.progress) process.stderr.write('\n');
+  const labels = contenders.map((c) => c.label);
+  const index = (label: string): number => {
+    const i = labels.indexOf(label);
+    if (i < 0) throw new Error(`no contender "${label}"`);
+    return i;
+  };
+  return {
+    labels,
+    samples,
+    stat: (label, metric) => statOf(samples[index(label)]!.map((s) => s[metric]!)),
+    paired: (a, b, metric) => {
+      const sa = samples[index(a)]!;
+      const sb = samples[index(b)]!;
+      return statOf(sa.map((s, r) => s[metric]! / sb[r]![metric]!));
+    },
+  };
+}
+
+/**
+ * Runs `op` sequentially (one await at a time) for about `ms` milliseconds, in batches of 200 so
+ * the clock is read rarely. Returns ops/s.
+ */
+export async function sequentialRate(
   op: () => Promise<unknown>,
   ms: number,
-  rounds = 3,
-): Promise<Measured> {
-  // Warm-up: let the JIT see the path before timing it.
-  for (let i = 0; i < 2_000; i++) await op();
-  const results: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    let n = 0;
-    const start = performance.now();
-    let elapsed = 0;
-    while (elapsed < ms) {
-      for (let i = 0; i < 200; i++) await op();
-      n += 200;
-      elapsed = performance.now() - start;
-    }
-    results.push((n / elapsed) * 1000);
+): Promise<{ opsPerSec: number }> {
+  let n = 0;
+  const start = performance.now();
+  let elapsed = 0;
+  while (elapsed < ms) {
+    for (let i = 0; i < 200; i++) await op();
+    n += 200;
+    elapsed = performance.now() - start;
   }
-  results.sort((a, b) => a - b);
-  const opsPerSec = results[Math.floor(results.length / 2)] as number;
-  return { opsPerSec, usPerOp: 1e6 / opsPerSec };
+  return { opsPerSec: (n / elapsed) * 1000 };
 }
 
 /**
- * Runs each contender `count` times in turn, `rounds` times over (A, B, C, A, B, C, …), and
- * returns each one's median rate: slow drift (a server's caches, the GC) then hits all alike.
+ * `concurrency` workers, each awaiting `op(i)` in a loop (`i` = 0, 1, 2, … shared by all workers,
+ * so concurrent calls have distinct `i`) until `ms` milliseconds have passed; calls on their way
+ * then finish and count. Returns ops/s and this process's CPU time (user + system, every thread)
+ * per op in microseconds.
  */
-export async function interleaved(
-  contenders: [string, () => Promise<unknown>][],
-  count: number,
-  rounds: number,
-): Promise<[string, number][]> {
-  for (const [, op] of contenders) for (let i = 0; i < Math.min(50, count); i++) await op();
-  const rates = contenders.map((): number[] => []);
-  for (let r = 0; r < rounds; r++) {
-    for (let c = 0; c < contenders.length; c++) {
-      const op = contenders[c]![1];
-      const start = performance.now();
-      for (let i = 0; i < count; i++) await op();
-      rates[c]!.push((count / (performance.now() - start)) * 1000);
-    }
-  }
-  return contenders.map(([label], c) => {
-    const sorted = [...rates[c]!].sort((a, b) => a - b);
-    return [label, sorted[Math.floor(sorted.length / 2)]!];
+export async function concurrentRate(
+  op: (i: number) => Promise<unknown>,
+  concurrency: number,
+  ms: number,
+): Promise<{ opsPerSec: number; cpuUsPerOp: number; ops: number }> {
+  let next = 0;
+  const cpu0 = process.cpuUsage();
+  const start = performance.now();
+  const deadline = start + ms;
+  const worker = async (): Promise<void> => {
+    while (performance.now() < deadline) await op(next++);
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const elapsed = performance.now() - start;
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    opsPerSec: (next / elapsed) * 1000,
+    cpuUsPerOp: (cpu.user + cpu.system) / next,
+    ops: next,
+  };
+}
+
+// Results ------------------------------------------------------------------------------------
+
+export interface Row {
+  label: string;
+  unit: string;
+  /** The figure over the rounds. */
+  value: Stat;
+  /** `value` formatted: median [min–max]. */
+  display: string;
+  /**
+   * Paired ratio to the group's baseline, oriented so that > 1 is better than the baseline
+   * (higher-is-better figures: figure / baseline; lower-is-better: baseline / figure).
+   */
+  ratio: Stat;
+  /** Further columns of the group (`Group.columns`), already formatted. */
+  extra?: string[];
+  /** Free text (counts, checks). */
+  detail?: string;
+  /** Left out of the ratio chart (a single run against a budget, not a paired ratio). */
+  noChart?: boolean;
+}
+
+/** A target of the performance issue, checked on the median of its paired ratios. */
+export interface Target {
+  /** What is compared, e.g. "L2 c=16, dynalite: throughput vs bentocache". */
+  what: string;
+  /** The paired ratio, in the orientation of the target's wording. */
+  ratio: Stat;
+  op: '>=' | '<=';
+  threshold: number;
+  pass: boolean;
+}
+
+export interface Group {
+  name: string;
+  /** A paragraph under the heading (how the group measures). */
+  intro?: string;
+  baseline: string;
+  higherIsBetter: boolean;
+  rows: Row[];
+  /** Names of the extra columns of the rows. */
+  columns?: string[];
+  notes?: string[];
+  targets?: Target[];
+  /** Left out of the ratio chart (counts, not speeds). */
+  noChart?: boolean;
+}
+
+export function target(what: string, ratio: Stat, op: '>=' | '<=', threshold: number): Target {
+  const pass = op === '>=' ? ratio.median >= threshold : ratio.median <= threshold;
+  return { what, ratio, op, threshold, pass };
+}
+
+export function fmtTarget(t: Target): string {
+  return `**${t.pass ? 'PASS' : 'FAIL'}** ${t.what}: ${fmtRatioStat(t.ratio)} (target ${t.op === '>=' ? '≥' : '≤'} ${t.threshold}x, judged on the median)`;
+}
+
+/** Rows of a group from an interleaved run: one per contender, ratios paired per round. */
+export function rowsOf<S extends Sample>(
+  result: InterleavedResult<S>,
+  baseline: string,
+  metric: keyof S & string,
+  opts: { unit: string; higherIsBetter: boolean; fmt: (v: number) => string },
+): Row[] {
+  return result.labels.map((label) => {
+    const value = result.stat(label, metric);
+    const ratio = opts.higherIsBetter
+      ? result.paired(label, baseline, metric)
+      : result.paired(baseline, label, metric);
+    return { label, unit: opts.unit, value, display: fmtStat(value, opts.fmt), ratio };
   });
 }
 
@@ -70,41 +230,94 @@ export function fmtRatio(r: number): string {
   return `${r >= 10 ? r.toFixed(1) : r.toFixed(2)}x`;
 }
 
-/** A horizontal bar chart of ratios (log scale, 0.01x to the largest), one bar per row, as SVG. */
-export function ratioChart(
-  title: string,
-  bars: { group: string; label: string; ratio: number }[],
-): string {
-  const rowH = 22;
-  const left = 560;
-  const width = 1100;
-  const floor = 0.01;
-  const maxRatio = Math.max(1, ...bars.map((b) => b.ratio));
-  const span = Math.log10(maxRatio / floor);
+/** `median [min–max]`. */
+export function fmtStat(s: Stat, fmt: (v: number) => string): string {
+  return s.min === s.max ? fmt(s.median) : `${fmt(s.median)} [${fmt(s.min)}–${fmt(s.max)}]`;
+}
+
+export function fmtRatioStat(s: Stat): string {
+  return fmtStat(s, fmtRatio);
+}
+
+// Chart --------------------------------------------------------------------------------------
+
+export interface Bar {
+  section: string;
+  label: string;
+  ratio: Stat;
+  /** Draws the target's threshold on the bar and colours it by pass/fail. */
+  target?: { threshold: number; pass: boolean };
+  ours: boolean;
+}
+
+/**
+ * Horizontal bars of ratios on a log scale (1x dashed), with a min–max whisker per bar, in
+ * sections; a target's threshold is a black tick, its bar green (pass) or red (fail).
+ */
+export function ratioChart(title: string, subtitle: string, bars: Bar[]): string {
+  const rowH = 20;
+  const sectionH = 26;
+  const left = 640;
+  const width = 1240;
+  const right = 80;
+  const lo = Math.min(0.05, ...bars.map((b) => b.ratio.min));
+  const hi = Math.max(
+    2,
+    ...bars.map((b) => b.ratio.max),
+    ...bars.map((b) => b.target?.threshold ?? 0),
+  );
+  const span = Math.log10(hi / lo);
   const x = (r: number): number =>
-    left + (Math.log10(Math.max(r, floor) / floor) / span) * (width - left - 70);
-  const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
-  const clip = (s: string): string => (s.length > 86 ? s.slice(0, 85) + '…' : s);
-  const height = 50 + bars.length * rowH + 30;
+    left + (Math.log10(Math.min(Math.max(r, lo), hi) / lo) / span) * (width - left - right);
+  const esc = (s: string): string =>
+    s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const clip = (s: string): string => (s.length > 104 ? s.slice(0, 103) + '…' : s);
+  const sections = [...new Set(bars.map((b) => b.section))];
+  const height = 62 + sections.length * sectionH + bars.length * rowH + 40;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="10" y="22" font-size="15" font-weight="bold">${esc(title)}</text>`,
+    `<text x="10" y="40" fill="#555">${esc(subtitle)}</text>`,
   ];
-  bars.forEach((b, i) => {
-    const y = 40 + i * rowH;
-    const ours =
-      b.label.startsWith('nestjs-dynamo-cache') || b.label.includes(': nestjs-dynamo-cache');
+  let y = 52;
+  for (const section of sections) {
     parts.push(
-      `<text x="10" y="${y + 14}">${esc(clip(`${b.group}: ${b.label}`))}</text>`,
-      `<rect x="${left}" y="${y + 3}" width="${Math.max(1, x(b.ratio) - left)}" height="${rowH - 8}" fill="${ours ? '#2b7bb9' : '#aaaaaa'}"/>`,
-      `<text x="${x(b.ratio) + 5}" y="${y + 14}">${fmtRatio(b.ratio)}</text>`,
+      `<text x="10" y="${y + 17}" font-size="12" font-weight="bold">${esc(section)}</text>`,
     );
-  });
+    y += sectionH;
+    for (const b of bars.filter((bar) => bar.section === section)) {
+      const fill = b.target
+        ? b.target.pass
+          ? '#3a9a4a'
+          : '#d2453b'
+        : b.ours
+          ? '#2b7bb9'
+          : '#aaaaaa';
+      const x0 = x(Math.min(1, b.ratio.median));
+      const x1 = x(Math.max(1, b.ratio.median));
+      parts.push(
+        `<text x="18" y="${y + 13}">${esc(clip(b.label))}</text>`,
+        `<rect x="${x0}" y="${y + 3}" width="${Math.max(1, x1 - x0)}" height="${rowH - 7}" fill="${fill}"/>`,
+        `<line x1="${x(b.ratio.min)}" y1="${y + 9.5}" x2="${x(b.ratio.max)}" y2="${y + 9.5}" stroke="#222"/>`,
+        `<line x1="${x(b.ratio.min)}" y1="${y + 5}" x2="${x(b.ratio.min)}" y2="${y + 14}" stroke="#222"/>`,
+        `<line x1="${x(b.ratio.max)}" y1="${y + 5}" x2="${x(b.ratio.max)}" y2="${y + 14}" stroke="#222"/>`,
+        `<text x="${Math.max(x(b.ratio.max), x1) + 5}" y="${y + 13}">${fmtRatio(b.ratio.median)}</text>`,
+      );
+      if (b.target) {
+        const tx = x(b.target.threshold);
+        parts.push(
+          `<line x1="${tx}" y1="${y + 1}" x2="${tx}" y2="${y + rowH - 2}" stroke="black" stroke-width="2.5"/>`,
+        );
+      }
+      y += rowH;
+    }
+  }
   const base = x(1);
   parts.push(
-    `<line x1="${base}" y1="35" x2="${base}" y2="${height - 25}" stroke="#d33" stroke-dasharray="4 3"/>`,
-    `<text x="10" y="${height - 10}" fill="#d33">dashed line: 1x = baseline of the group (log scale; blue = nestjs-dynamo-cache)</text>`,
+    `<line x1="${base}" y1="52" x2="${base}" y2="${y + 4}" stroke="#d33" stroke-dasharray="4 3"/>`,
+    `<text x="10" y="${height - 22}" fill="#333">Paired ratios (per round, then median; whisker = min–max over rounds), log scale, &gt; 1x = better; dashed red line = 1x.</text>`,
+    `<text x="10" y="${height - 8}" fill="#333">Targets: black tick = threshold, green = PASS, red = FAIL (on the median). Other bars: blue = nestjs-dynamo-cache, grey = others.</text>`,
     '</svg>',
   );
   return parts.join('\n');

@@ -1,48 +1,90 @@
 /**
- * The HTTP benchmark's server, run in a child process so the load generator does not share its
- * event loop. Three GET routes of one app, same shape: uncached, cached by
- * DynamoCacheInterceptor, cached by @nestjs/cache-manager's CacheInterceptor.
+ * The HTTP benchmark's server, in a process of its own (pinned to the server core; the load
+ * generator runs on the other one). One Nest app on Express or Fastify (argv), with the same GET
+ * route in three variants for each of two bodies (small, ~48 KB JSON): uncached, cached by
+ * DynamoCacheInterceptor (`@DynamoCached`), cached by @nestjs/cache-manager's CacheInterceptor.
+ * Every handler counts its calls; the parent asks for the counts over IPC (`'counts'`) to check
+ * that the cached variants were all hits.
  */
 import 'reflect-metadata';
-import { Controller, Get, Module, UseInterceptors } from '@nestjs/common';
+import { Controller, Get, Module, UseInterceptors, type INestApplication } from '@nestjs/common';
 import { CacheInterceptor, CacheModule, CacheTTL } from '@nestjs/cache-manager';
 import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { AddressInfo } from 'node:net';
 import { DynamoCached, DynamoCacheModule } from '../lib/index.js';
+import { LARGE_BODY, SMALL_BODY } from './bodies.js';
 
-const BODY = { from: 'EUR', to: 'USD', rate: 1.0842, at: '2026-11-25T00:00:00.000Z' };
+const calls: Record<string, number> = {};
+const count = (route: string): void => {
+  calls[route] = (calls[route] ?? 0) + 1;
+};
 
-@Controller()
-class PlainController {
+@Controller('small')
+class SmallPlainController {
   @Get('plain')
-  rate() {
-    return BODY;
+  body() {
+    count('/small/plain');
+    return SMALL_BODY;
   }
 }
 
-@Controller()
-class DynamoController {
+@Controller('small')
+class SmallDynamoController {
   @Get('dynamo')
   @DynamoCached(3600)
-  rate() {
-    return BODY;
+  body() {
+    count('/small/dynamo');
+    return SMALL_BODY;
   }
 }
 
-@Controller()
+@Controller('small')
 @UseInterceptors(CacheInterceptor)
-class CacheManagerController {
+class SmallCacheManagerController {
   @Get('cache-manager')
   @CacheTTL(3_600_000)
-  rate() {
-    return BODY;
+  body() {
+    count('/small/cache-manager');
+    return SMALL_BODY;
+  }
+}
+
+@Controller('large')
+class LargePlainController {
+  @Get('plain')
+  body() {
+    count('/large/plain');
+    return LARGE_BODY;
+  }
+}
+
+@Controller('large')
+class LargeDynamoController {
+  @Get('dynamo')
+  @DynamoCached(3600)
+  body() {
+    count('/large/dynamo');
+    return LARGE_BODY;
+  }
+}
+
+@Controller('large')
+@UseInterceptors(CacheInterceptor)
+class LargeCacheManagerController {
+  @Get('cache-manager')
+  @CacheTTL(3_600_000)
+  body() {
+    count('/large/cache-manager');
+    return LARGE_BODY;
   }
 }
 
 async function main(): Promise<void> {
-  const { endpoint, table } = JSON.parse(process.argv[2] ?? '{}') as {
+  const { endpoint, table, adapter } = JSON.parse(process.argv[2] ?? '{}') as {
     endpoint: string;
     table: string;
+    adapter: 'express' | 'fastify';
   };
   @Module({
     imports: [
@@ -57,16 +99,28 @@ async function main(): Promise<void> {
       }),
       CacheModule.register(),
     ],
-    controllers: [PlainController, DynamoController, CacheManagerController],
+    controllers: [
+      SmallPlainController,
+      SmallDynamoController,
+      SmallCacheManagerController,
+      LargePlainController,
+      LargeDynamoController,
+      LargeCacheManagerController,
+    ],
   })
   class HttpBenchModule {}
-  const app = await NestFactory.create(HttpBenchModule, { logger: false });
+  const app: INestApplication =
+    adapter === 'fastify'
+      ? await NestFactory.create(HttpBenchModule, new FastifyAdapter(), { logger: false })
+      : await NestFactory.create(HttpBenchModule, { logger: false });
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
   process.send?.({ port });
   process.on('message', (m) => {
+    if (m === 'counts') process.send?.({ counts: { ...calls } });
     if (m === 'stop') void app.close().then(() => process.exit(0));
   });
+  process.on('disconnect', () => process.exit(0));
 }
 
 void main();

@@ -1,76 +1,243 @@
-import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import autocannon from 'autocannon';
-import { fork } from 'node:child_process';
-import { fmtRatio } from './harness.js';
-import type { Group, Row } from './run.js';
+/**
+ * The HTTP group: one server process per adapter (Express, Fastify) pinned to the server core,
+ * the load generator (wrk, else autocannon) in another process pinned to the client core. Every
+ * route (2 adapters x 2 bodies x 3 variants) runs once per round, in the same order every round
+ * (interleaved), and each variant's rate is divided by its uncached baseline's of the same round
+ * (paired ratios). Bodies are checked before, handler calls counted around the measurement.
+ */
+import { deepStrictEqual } from 'node:assert';
+import type { ChildProcess } from 'node:child_process';
+import { get as httpGet } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { processCpuUs } from './background.js';
+import { LARGE_BODY, SMALL_BODY } from './bodies.js';
+import { spawnOn, stopProcess } from './cores.js';
+import {
+  fmtStat,
+  interleaved,
+  target,
+  type Contender,
+  type Group,
+  type Row,
+  type Stat,
+} from './harness.js';
+import { loadGenerator } from './load.js';
 
-async function rps(
-  url: string,
-  seconds: number,
-): Promise<{ rps: number; errors: number; non2xx: number }> {
-  const result = await autocannon({ url, connections: 20, duration: seconds, pipelining: 1 });
-  return { rps: result.requests.average, errors: result.errors, non2xx: result.non2xx };
+type Adapter = 'express' | 'fastify';
+type Body = 'small' | 'large';
+type Variant = 'plain' | 'dynamo' | 'cache-manager';
+
+const ADAPTERS: Adapter[] = ['express', 'fastify'];
+const BODIES: Body[] = ['small', 'large'];
+const VARIANTS: [Variant, string][] = [
+  ['plain', 'uncached constant route (baseline)'],
+  ['dynamo', 'nestjs-dynamo-cache DynamoCacheInterceptor'],
+  ['cache-manager', '@nestjs/cache-manager CacheInterceptor'],
+];
+const CONNECTIONS = 20;
+const ADAPTER_NAME: Record<Adapter, string> = { express: 'Express', fastify: 'Fastify' };
+const SIZE = (b: Body): string =>
+  b === 'small'
+    ? `small JSON body (${JSON.stringify(SMALL_BODY).length} B)`
+    : `48 KB JSON body (${JSON.stringify(LARGE_BODY).length.toLocaleString('en')} B)`;
+
+interface Server {
+  adapter: Adapter;
+  child: ChildProcess;
+  base: string;
+  counts(): Promise<Record<string, number>>;
 }
 
-/** Requests per second of the same constant GET route: uncached, DynamoCacheInterceptor, CacheInterceptor. */
-export async function httpGroup(opts: {
-  clientConfig: DynamoDBClientConfig;
+async function startServer(adapter: Adapter, endpoint: string, table: string): Promise<Server> {
+  const script = fileURLToPath(new URL('./http-server.js', import.meta.url));
+  const child = spawnOn(
+    'server',
+    process.execPath,
+    [script, JSON.stringify({ endpoint, table, adapter })],
+    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m) => resolve((m as { port: number }).port));
+    child.once('exit', (code) => reject(new Error(`HTTP bench server exited with ${code}`)));
+  });
+  return {
+    adapter,
+    child,
+    base: `http://127.0.0.1:${port}`,
+    counts: () =>
+      new Promise((resolve) => {
+        child.once('message', (m) => resolve((m as { counts: Record<string, number> }).counts));
+        child.send('counts');
+      }),
+  };
+}
+
+function fetchOnce(url: string): Promise<{ status: number; type: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    httpGet(url, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          type: String(res.headers['content-type'] ?? ''),
+          body: Buffer.concat(chunks).toString('utf8'),
+        }),
+      );
+    }).on('error', reject);
+  });
+}
+
+/** Each route answers 200 with a JSON content type and exactly the expected body, twice. */
+async function check(url: string, body: Body): Promise<void> {
+  for (let i = 0; i < 2; i++) {
+    const r = await fetchOnce(url);
+    if (r.status !== 200 || !r.type.startsWith('application/json')) {
+      throw new Error(`${url}: status ${r.status}, content-type ${r.type}`);
+    }
+    deepStrictEqual(JSON.parse(r.body), body === 'small' ? SMALL_BODY : LARGE_BODY, url);
+  }
+}
+
+export async function httpGroups(opts: {
+  endpoint: string;
   table: string;
   quick: boolean;
-}): Promise<Group> {
-  const child = fork(new URL('./http-server.js', import.meta.url), [
-    JSON.stringify({ endpoint: opts.clientConfig.endpoint, table: opts.table }),
-  ]);
+}): Promise<{ groups: Group[]; generator: string }> {
+  const gen = loadGenerator();
+  const seconds = opts.quick ? 1 : 2;
+  const rounds = opts.quick ? 3 : 7;
+  const servers: Server[] = [];
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      child.once('message', (m) => resolve((m as { port: number }).port));
-      child.once('exit', (code) => reject(new Error(`HTTP bench server exited with ${code}`)));
-    });
-    const base = `http://127.0.0.1:${port}`;
-    const seconds = opts.quick ? 1 : 3;
-    const rounds = opts.quick ? 1 : 5;
-    // Warm every route (fills both caches) before measuring.
-    for (const path of ['/plain', '/dynamo', '/cache-manager']) await rps(base + path, 1);
-    const routes = [
-      ['uncached constant route (baseline)', '/plain'],
-      ['nestjs-dynamo-cache DynamoCacheInterceptor', '/dynamo'],
-      ['@nestjs/cache-manager CacheInterceptor', '/cache-manager'],
-    ] as const;
-    // Interleaved rounds, median per route: the machine's drift hits every route alike.
-    const runs = routes.map((): Awaited<ReturnType<typeof rps>>[] => []);
-    for (let r = 0; r < rounds; r++) {
-      for (let i = 0; i < routes.length; i++)
-        runs[i]!.push(await rps(base + routes[i]![1], seconds));
+    for (const adapter of ADAPTERS)
+      servers.push(await startServer(adapter, opts.endpoint, opts.table));
+    const label = (a: Adapter, b: Body, v: Variant): string => `${a} ${b} ${v}`;
+    const contenders: Contender<{
+      rps: number;
+      p99Ms: number;
+      errors: number;
+      badStatus: number;
+      bytesPerRequest: number;
+      serverCpuUsPerReq: number;
+      serverBusy: number;
+    }>[] = [];
+    for (const server of servers) {
+      for (const body of BODIES) {
+        for (const [variant] of VARIANTS) {
+          const url = `${server.base}/${body}/${variant}`;
+          await check(url, body);
+          contenders.push({
+            label: label(server.adapter, body, variant),
+            run: async () => {
+              const pid = server.child.pid ?? -1;
+              const cpu0 = processCpuUs(pid) ?? NaN;
+              const start = performance.now();
+              const r = await gen.run(url, seconds, CONNECTIONS);
+              const cpu = (processCpuUs(pid) ?? NaN) - cpu0;
+              return {
+                ...r,
+                serverCpuUsPerReq: cpu / r.requests,
+                serverBusy: cpu / ((performance.now() - start) * 1000),
+              };
+            },
+          });
+        }
+      }
     }
-    const results: [string, string, Awaited<ReturnType<typeof rps>>][] = routes.map(
-      ([label, path], i) => {
-        const sorted = [...runs[i]!].sort((x, y) => x.rps - y.rps);
-        return [label, path, sorted[Math.floor(sorted.length / 2)]!];
+    // One unmeasured round warms every route (JIT, connections); the cached ones are filled.
+    let before: Record<string, number>[] = [];
+    const progress = `HTTP (${gen.name}, ${seconds} s per route)`;
+    const result = await interleaved(contenders, {
+      rounds,
+      warmup: 1,
+      progress,
+      measuring: async () => {
+        before = await Promise.all(servers.map((s) => s.counts()));
       },
-    );
-    const baseline = results[0]![2].rps;
-    const rows: Row[] = results.map(([label, , r]) => ({
-      label,
-      value: r.rps,
-      unit: 'req/s',
-      display: `${Math.round(r.rps).toLocaleString('en')} req/s`,
-      ratio: r.rps / baseline,
-      detail: r.errors || r.non2xx ? `${r.errors} errors, ${r.non2xx} non-2xx` : '',
-    }));
-    const ours = results[1]![2].rps;
-    const cm = results[2]![2].rps;
+    });
+    const after = await Promise.all(servers.map((s) => s.counts()));
+    const groups: Group[] = [];
+    servers.forEach((server, s) => {
+      for (const body of BODIES) {
+        const rows: Row[] = [];
+        const base = label(server.adapter, body, 'plain');
+        const detailOf = (l: string, route: string, variant: Variant): string => {
+          const samples = result.samples[result.labels.indexOf(l)]!;
+          const errors = samples.reduce((a, x) => a + x.errors + x.badStatus, 0);
+          if (samples.some((x) => x.badStatus > 0)) throw new Error(`${l}: non-2xx responses`);
+          const calls = (after[s]![route] ?? 0) - (before[s]![route] ?? 0);
+          if (variant !== 'plain' && calls !== 0) {
+            throw new Error(`${l}: the cached route ran its handler ${calls} times while measured`);
+          }
+          const p99 = result.stat(l, 'p99Ms');
+          const bytes = result.stat(l, 'bytesPerRequest').median;
+          const busy = result.stat(l, 'serverBusy').median;
+          return [
+            Number.isNaN(busy) ? '' : `server core busy ${(100 * busy).toFixed(0)}%`,
+            `p99 ${fmtStat(p99, (v) => v.toFixed(1))} ms`,
+            `${Math.round(bytes).toLocaleString('en')} B/response`,
+            variant === 'plain' ? 'handler ran every request' : 'handler calls while measured: 0',
+            errors ? `${errors} socket errors` : '',
+          ]
+            .filter(Boolean)
+            .join('; ');
+        };
+        for (const [variant, text] of VARIANTS) {
+          const l = label(server.adapter, body, variant);
+          const value = result.stat(l, 'rps');
+          const cpu = result.stat(l, 'serverCpuUsPerReq');
+          rows.push({
+            extra: [
+              Number.isNaN(cpu.median) ? 'n/a' : fmtStat(cpu, (v) => v.toFixed(0)),
+              Number.isNaN(cpu.median)
+                ? 'n/a'
+                : fmtStat(result.paired(l, base, 'serverCpuUsPerReq'), (v) => `${v.toFixed(2)}x`),
+            ],
+            label: text,
+            unit: 'req/s',
+            value,
+            display: fmtStat(value, (v) => Math.round(v).toLocaleString('en')),
+            ratio: result.paired(l, base, 'rps'),
+            detail: detailOf(l, `/${body}/${variant}`, variant),
+          });
+        }
+        const ours = label(server.adapter, body, 'dynamo');
+        const cm = label(server.adapter, body, 'cache-manager');
+        const vsBase: Stat = result.paired(ours, base, 'rps');
+        const vsCm: Stat = result.paired(ours, cm, 'rps');
+        const where = `HTTP ${ADAPTER_NAME[server.adapter]}, ${body === 'small' ? 'small body' : '48 KB JSON'}`;
+        groups.push({
+          intro:
+            groups.length === 0
+              ? `One Nest app per adapter, each in its own process on the server core; the load generator (${gen.name}, ${CONNECTIONS} connections, keep-alive) in another process on the client core. All 12 routes (2 adapters x 2 bodies x 3 variants) run once per round in the same order, ${seconds} s each, ${rounds} rounds after a warm-up round; each ratio is taken against the uncached route of the same adapter and body in the same round. Every route's body was checked (status 200, JSON content type, deep-equal to the expected body) before the rounds; the cached routes' handlers ran 0 times while measured. Server CPU: the server process's CPU time over the turn (/proc), divided by the requests.`
+              : undefined,
+          name: `HTTP ${ADAPTER_NAME[server.adapter]}, ${SIZE(body)}: GET req/s, ${CONNECTIONS} connections`,
+          baseline:
+            'uncached constant route (same adapter and body; the handler returns a constant object)',
+          higherIsBetter: true,
+          rows,
+          columns: ['server CPU µs/request', 'server CPU vs baseline (paired; lower is better)'],
+          targets:
+            body === 'small'
+              ? [
+                  target(`${where}: DynamoCacheInterceptor vs uncached`, vsBase, '>=', 1.0),
+                  target(`${where}: DynamoCacheInterceptor vs CacheInterceptor`, vsCm, '>=', 1.15),
+                ]
+              : [
+                  target(`${where}: DynamoCacheInterceptor vs uncached`, vsBase, '>=', 3),
+                  target(`${where}: DynamoCacheInterceptor vs CacheInterceptor`, vsCm, '>=', 3),
+                ],
+        });
+      }
+    });
     return {
-      name: 'HTTP: cached GET route, Express, 20 connections (req/s, median of interleaved runs)',
-      baseline: 'the same route uncached',
-      higherIsBetter: true,
-      rows,
-      notes: [
-        `DynamoCacheInterceptor vs CacheInterceptor: ${fmtRatio(ours / cm)} (target >= 1.0x)`,
-        `DynamoCacheInterceptor vs uncached constant route: ${fmtRatio(ours / baseline)} (target >= 0.8x)`,
-      ],
+      groups,
+      generator: `${gen.name}, ${CONNECTIONS} connections, ${seconds} s per route and round, ${rounds} rounds after 1 warm-up round`,
     };
   } finally {
-    child.send('stop');
-    await new Promise((resolve) => child.once('exit', resolve));
+    for (const s of servers) {
+      if (s.child.connected) s.child.send('stop');
+      await stopProcess(s.child);
+    }
   }
 }

@@ -1,10 +1,19 @@
 /**
- * `npm run bench`: nestjs-dynamo-cache side by side with what NestJS users would otherwise pick,
- * in one process, on one in-process dynalite. Every figure is reported with its ratio to the
- * baseline of its group. `--quick` shortens every measurement (CI proves the benchmark runs).
+ * `npm run bench`: nestjs-dynamo-cache side by side with what NestJS users would otherwise pick.
+ *
+ * Every timed group runs its contenders in interleaved rounds (A B C A B C …) and reports each
+ * figure as median [min–max] over the rounds, with ratios paired per round (see harness.ts).
+ * DynamoDB (dynalite; DynamoDB Local too in the full run) and the HTTP servers run in processes
+ * of their own on one core, this process and the load generator on the other (cores.ts).
+ *
+ *   npm run bench                        full run (both DynamoDB servers), about 8 minutes
+ *   npm run bench -- --quick             short rounds, dynalite only (CI: proves it runs)
+ *   npm run bench -- --dynamodb-local    adds DynamoDB Local to a quick run
+ *   npm run bench -- --no-dynamodb-local leaves it out of a full run
+ *   BENCH_ONLY=l1,l2,stampede,http,memory  runs only those groups (results not written)
  */
 import 'reflect-metadata';
-import { CreateTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { BentoCache, bentostore } from 'bentocache';
@@ -12,99 +21,177 @@ import { dynamoDbDriver } from 'bentocache/drivers/dynamodb';
 import { memoryDriver } from 'bentocache/drivers/memory';
 import { CACHE_MANAGER, CacheModule } from '@nestjs/cache-manager';
 import type { Cache } from 'cache-manager';
-import dynalite from 'dynalite';
 import { LRUCache } from 'lru-cache';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import { cpus, totalmem, type as osType, release } from 'node:os';
-import type { AddressInfo } from 'node:net';
-import { deserialize } from 'node:v8';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, totalmem, type as osType } from 'node:os';
+import { join } from 'node:path';
 import {
-  buildCacheKey,
   createCacheTable,
   DYNAMO_CACHE_CLIENT,
   DynamoCached,
   DynamoCacheModule,
-  encodeKey,
 } from '../lib/index.js';
 import { CacheEngine } from '../lib/engine/cache-engine.js';
 import { v8Serializer } from '../lib/engine/values/serializer.js';
 import { countCalls } from '../test/support/call-counter.js';
-import { fmtRate, fmtRatio, interleaved, measure, ratioChart } from './harness.js';
-import { httpGroup } from './http.js';
+import { background, type BackgroundLoad } from './background.js';
+import { corePlan, pinSelf } from './cores.js';
+import { javaAvailable, ROOT, startBackend, type Backend } from './dynamo-backend.js';
+import {
+  fmtRate,
+  fmtRatio,
+  fmtRatioStat,
+  fmtStat,
+  fmtTarget,
+  interleaved,
+  invert,
+  onBetweenTurns,
+  ratioChart,
+  rowsOf,
+  sequentialRate,
+  statOf,
+  type Bar,
+  type Group,
+  type Row,
+  type Target,
+} from './harness.js';
+import { httpGroups } from './http.js';
+import { l2Groups } from './l2.js';
 import { routeMemory } from './route-memory.js';
 
-const quick = process.argv.includes('--quick');
-const MS = quick ? 100 : 1000;
-const ROUNDS = quick ? 1 : 3;
-const L2_COUNT = quick ? 100 : 500;
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const withDynamoDbLocal =
+  argv.includes('--dynamodb-local') || (!quick && !argv.includes('--no-dynamodb-local'));
+const only = (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean);
+const runs = (group: string): boolean => only.length === 0 || only.includes(group);
+
+const L1_MS = quick ? 100 : 400;
+const ROUNDS = quick ? 3 : 7;
+const L2 = {
+  quick,
+  keys: quick ? 500 : 2_000,
+  concurrencies: [1, 16, 64],
+  ms: quick ? 250 : 1_000,
+  rounds: quick ? 3 : 9,
+};
 const STAMPEDE = 1000;
 const MEMORY_KEYS = quick ? 100_000 : 1_000_000;
 
-export interface Row {
-  label: string;
-  value: number;
-  unit: string;
-  display: string;
-  ratio: number;
-  /** Extra columns (counts) shown as is. */
-  detail?: string;
-}
-export interface Group {
-  name: string;
-  baseline: string;
-  higherIsBetter: boolean;
-  rows: Row[];
-  notes?: string[];
-}
-
 const VALUE = { from: 'EUR', to: 'USD', rate: 1.0842, at: '2026-11-25T00:00:00.000Z' };
 
-function rows(
-  baselineLabel: string,
-  entries: [string, number][],
-  unit: string,
-  higherIsBetter = true,
-  display: (v: number) => string = fmtRate,
-): Row[] {
-  const base = entries.find(([l]) => l === baselineLabel)?.[1] ?? 1;
-  return entries.map(([label, value]) => ({
-    label,
-    value,
-    unit,
-    display: display(value),
-    ratio: higherIsBetter ? value / base : base / value,
-  }));
+const log = (s: string): void => console.error(`[bench] ${s}`);
+
+interface Context {
+  servers: string[];
+  loadGenerator?: string;
+  durations: Record<string, number>;
 }
 
-async function main(): Promise<void> {
-  const server = dynalite({ createTableMs: 0 });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const credentials = { accessKeyId: 'bench', secretAccessKey: 'bench' };
-  const clientConfig = { endpoint, region: 'us-east-1', credentials };
-  const admin = new DynamoDBClient(clientConfig);
-  await createCacheTable(admin, 'bench-cache');
-  await admin.send(
-    new CreateTableCommand({
-      TableName: 'bento-cache',
-      AttributeDefinitions: [{ AttributeName: 'key', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'key', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+async function timedStep<T>(ctx: Context, name: string, fn: () => Promise<T>): Promise<T> {
+  log(`${name}…`);
+  background.enter(name);
+  const start = performance.now();
+  try {
+    return await fn();
+  } finally {
+    ctx.durations[name] = Math.round((performance.now() - start) / 100) / 10;
+  }
+}
 
-  let methodCalls = 0;
+/** Read when the run starts, right after `tsc` compiled lib/ for it. */
+const code = codeState();
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const load0 = loadavg();
+  pinSelf();
+  log(corePlan().description);
+  onBetweenTurns(() => background.sample());
+  const before = await background.probe(1_000);
+  if (before && before.percentOfMachine > 5) {
+    log(
+      `other processes are using ${before.percentOfMachine.toFixed(0)}% of the machine's CPU: the figures will be disturbed`,
+    );
+  }
+  const ctx: Context = { servers: [], durations: {} };
+  const groups: Group[] = [];
+
+  const dynalite = await startBackend('dynalite');
+  ctx.servers.push(`${dynalite.label} (own process)`);
+  try {
+    if (runs('l1')) groups.push(await timedStep(ctx, 'L1 hit', () => l1Group(dynalite)));
+    if (runs('l2')) {
+      groups.push(...(await timedStep(ctx, `L2 hit, dynalite`, () => l2Groups(dynalite, L2))));
+      if (withDynamoDbLocal) {
+        if (javaAvailable()) {
+          const local = await startBackend('dynamodb-local');
+          ctx.servers.push(`${local.label} (own process)`);
+          try {
+            groups.push(
+              ...(await timedStep(ctx, 'L2 hit, DynamoDB Local', () => l2Groups(local, L2))),
+            );
+          } finally {
+            await local.stop();
+          }
+        } else {
+          log('DynamoDB Local skipped: no Java (set JAVA or install Java 17+)');
+          ctx.servers.push('DynamoDB Local SKIPPED: no Java found');
+        }
+      }
+    }
+    if (runs('stampede'))
+      groups.push(await timedStep(ctx, 'cold stampede', () => stampedeGroup(dynalite)));
+    if (runs('http')) {
+      const admin = new DynamoDBClient(clientConfigOf(dynalite));
+      await createCacheTable(admin, 'bench-http');
+      admin.destroy();
+      const http = await timedStep(ctx, 'HTTP', () =>
+        httpGroups({ endpoint: dynalite.endpoint, table: 'bench-http', quick }),
+      );
+      groups.push(...http.groups);
+      ctx.loadGenerator = http.generator;
+    }
+    if (runs('memory')) groups.push(await timedStep(ctx, 'L1 memory', () => memoryGroup()));
+  } finally {
+    await dynalite.stop();
+  }
+  ctx.durations.total = Math.round((performance.now() - started) / 100) / 10;
+  const others = background.available ? background.results() : undefined;
+  report(groups, ctx, { start: load0, end: loadavg() }, others);
+}
+
+function clientConfigOf(backend: Backend) {
+  return {
+    endpoint: backend.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+  };
+}
+
+/** The Nest app of the L1 and stampede groups, with bentocache and cache-manager beside it. */
+async function comparedApps(backend: Backend) {
+  const clientConfig = clientConfigOf(backend);
+  const admin = new DynamoDBClient(clientConfig);
+  await createCacheTable(admin, 'bench-cache').catch(() => undefined); // second call: exists
+  await admin
+    .send(
+      new CreateTableCommand({
+        TableName: 'bento-cache',
+        AttributeDefinitions: [{ AttributeName: 'key', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'key', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    )
+    .catch(() => undefined);
+  admin.destroy();
+  const counter = { methodCalls: 0 };
   @Injectable()
   class RatesService {
     @DynamoCached()
     async rate(from: string, to: string): Promise<typeof VALUE> {
-      methodCalls++;
-      return { ...VALUE, from, to };
-    }
-
-    @DynamoCached({ maxsize: 0, namespace: 'RatesService.rateFromL2' })
-    async rateFromL2(from: string, to: string): Promise<typeof VALUE> {
-      methodCalls++;
+      counter.methodCalls++;
       return { ...VALUE, from, to };
     }
 
@@ -121,220 +208,174 @@ async function main(): Promise<void> {
   })
   class BenchModule {}
   const app = await NestFactory.createApplicationContext(BenchModule, { logger: false });
-  const svc = app.get(RatesService);
   const ourCounts = countCalls(app.get<DynamoDBClient>(DYNAMO_CACHE_CLIENT));
-
   const bentoClient = new DynamoDBClient(clientConfig);
   const bentoCounts = countCalls(bentoClient);
-  const bentoL2 = () =>
-    dynamoDbDriver({
-      table: { name: 'bento-cache' },
-      ...clientConfig,
-      client: bentoClient,
-    } as never);
   const bento = new BentoCache({
     default: 'two',
     stores: {
       two: bentostore()
         .useL1Layer(memoryDriver({ maxItems: 10_000 }))
-        .useL2Layer(bentoL2()),
-      l2only: bentostore().useL2Layer(bentoL2()),
+        .useL2Layer(
+          dynamoDbDriver({ table: { name: 'bento-cache' }, client: bentoClient } as never),
+        ),
     },
   });
-  const cm = app.get<Cache>(CACHE_MANAGER);
-  const lru = new LRUCache<string, typeof VALUE>({ max: 10_000 });
-  lru.set(JSON.stringify(['EUR', 'USD']), VALUE);
-  const prepared = JSON.stringify(['EUR', 'USD']);
-
-  const groups: Group[] = [];
-  const log = (s: string): void => console.log(s);
-
-  if (process.env.BENCH_ONLY === 'http') {
-    const only = await httpGroup({ clientConfig, table: 'bench-cache', quick });
-    report([only]);
-    return;
-  }
-
-  // 1. L1 hit ------------------------------------------------------------------------------
-  log('1/5 L1 hit…');
-  await svc.rate('EUR', 'USD');
-  await bento.getOrSet({ key: 'rate:EUR:USD', factory: async () => VALUE, ttl: '1h' });
-  await cm.wrap('rate:EUR:USD', async () => VALUE, 3_600_000);
-  const f = (from: string, to: string) => ({ from, to });
-  const l1: [string, number][] = [];
-  const { from, to } = f('EUR', 'USD');
-  l1.push([
-    'raw lru-cache get, JSON.stringify key, async fn (baseline)',
-    (await measure(async () => lru.get(JSON.stringify([from, to])), MS, ROUNDS)).opsPerSec,
-  ]);
-  l1.push([
-    'raw lru-cache get, prepared key, async fn',
-    (await measure(async () => lru.get(prepared), MS, ROUNDS)).opsPerSec,
-  ]);
-  l1.push([
-    'undecorated async method',
-    (await measure(() => svc.undecorated(from, to), MS, ROUNDS)).opsPerSec,
-  ]);
-  l1.push([
-    'nestjs-dynamo-cache @DynamoCached (warm)',
-    (await measure(() => svc.rate(from, to), MS, ROUNDS)).opsPerSec,
-  ]);
-  l1.push([
-    'bentocache getOrSet (memory L1 + DynamoDB L2)',
-    (
-      await measure(
-        () => bento.getOrSet({ key: `rate:${from}:${to}`, factory: async () => VALUE, ttl: '1h' }),
-        MS,
-        ROUNDS,
-      )
-    ).opsPerSec,
-  ]);
-  l1.push([
-    '@nestjs/cache-manager CACHE_MANAGER wrap (in-memory store)',
-    (await measure(() => cm.wrap(`rate:${from}:${to}`, async () => VALUE, 3_600_000), MS, ROUNDS))
-      .opsPerSec,
-  ]);
-  const ours1 = l1.find(([l]) => l.startsWith('nestjs'))![1];
-  groups.push({
-    name: 'L1 hit (sequential awaits, ops/s)',
-    baseline: l1[0]![0],
-    higherIsBetter: true,
-    rows: rows(l1[0]![0], l1, 'ops/s'),
-    notes: [
-      `nestjs-dynamo-cache vs bentocache getOrSet: ${fmtRatio(ours1 / l1.find(([l]) => l.startsWith('bentocache'))![1])} (target >= 5x)`,
-      `nestjs-dynamo-cache vs cache-manager wrap: ${fmtRatio(ours1 / l1.find(([l]) => l.startsWith('@nestjs/cache-manager'))![1])} (target >= 5x)`,
-      `nestjs-dynamo-cache vs raw lru-cache + JSON.stringify: ${fmtRatio(ours1 / l1[0]![1])} (target >= 0.5x)`,
-    ],
-  });
-
-  if (process.env.BENCH_ONLY === 'l1') {
-    report(groups);
-    return;
-  }
-
-  // 2. L2 hit ------------------------------------------------------------------------------
-  log('2/5 L2 hit…');
-  await bento
-    .use('l2only')
-    .getOrSet({ key: 'rate:EUR:USD:l2', factory: async () => VALUE, ttl: '1h' });
-  await svc.rateFromL2('EUR', 'USD'); // one miss writes the item; every later call is an L2 hit
-  const cacheKey = buildCacheKey('', 'RatesService.rateFromL2', encodeKey(['EUR', 'USD']));
-  const bare = new DynamoDBClient(clientConfig);
-  const before = methodCalls;
-  // Interleaved rounds (A, B, C, A, B, C, …), so drift in dynalite or the GC hits all alike.
-  const l2Rates = await interleaved(
-    [
-      [
-        'bare SDK GetItem + v8 deserialize (baseline)',
-        async () => {
-          const out = await bare.send(
-            new GetItemCommand({ TableName: 'bench-cache', Key: { cache_key: { S: cacheKey } } }),
-          );
-          return deserialize(out.Item!.v!.B!);
-        },
-      ],
-      ['nestjs-dynamo-cache, empty L1 (maxsize 0)', () => svc.rateFromL2('EUR', 'USD')],
-      [
-        'bentocache getOrSet, L2 layer only',
-        () =>
-          bento
-            .use('l2only')
-            .getOrSet({ key: 'rate:EUR:USD:l2', factory: async () => VALUE, ttl: '1h' }),
-      ],
-    ],
-    L2_COUNT,
-    quick ? 1 : 7,
-  );
-  if (methodCalls !== before)
-    throw new Error('the L2 benchmark recomputed: it must be all L2 hits');
-  const l2: [string, number][] = l2Rates;
-  const ours2 = l2[1]![1];
-  groups.push({
-    name: 'L2 hit (empty L1, warm DynamoDB, sequential, ops/s)',
-    baseline: l2[0]![0],
-    higherIsBetter: true,
-    rows: rows(l2[0]![0], l2, 'ops/s'),
-    notes: [
-      `time per call vs bare GetItem + deserialize: ${fmtRatio(l2[0]![1] / ours2)} (target <= 1.10x)`,
-      `nestjs-dynamo-cache vs bentocache L2: ${fmtRatio(ours2 / l2[2]![1])} faster (target >= 1x)`,
-    ],
-  });
-
-  // 3. Cold stampede -----------------------------------------------------------------------
-  log('3/5 stampede…');
-  const stampede: Row[] = [];
-  {
-    ourCounts.reset();
-    methodCalls = 0;
-    await Promise.all(Array.from({ length: STAMPEDE }, () => svc.rate('NEW', 'KEY')));
-    stampede.push({
-      label: 'nestjs-dynamo-cache',
-      value: methodCalls,
-      unit: 'calls',
-      display: String(methodCalls),
-      ratio: 1,
-      detail: `GetItem ${ourCounts.get('GetItem')}, PutItem ${ourCounts.get('PutItem')}`,
-    });
-  }
-  {
-    bentoCounts.reset();
-    let calls = 0;
-    await Promise.all(
-      Array.from({ length: STAMPEDE }, () =>
-        bento.getOrSet({ key: 'stampede:new', factory: async () => (calls++, VALUE), ttl: '1h' }),
-      ),
-    );
-    stampede.push({
-      label: 'bentocache getOrSet',
-      value: calls,
-      unit: 'calls',
-      display: String(calls),
-      ratio: calls,
-      detail: `GetItem ${bentoCounts.get('GetItem')}, PutItem ${bentoCounts.get('PutItem')}`,
-    });
-  }
-  {
-    let calls = 0;
-    await Promise.all(
-      Array.from({ length: STAMPEDE }, () =>
-        cm.wrap('stampede:new', async () => (calls++, VALUE), 3_600_000),
-      ),
-    );
-    stampede.push({
-      label: '@nestjs/cache-manager wrap',
-      value: calls,
-      unit: 'calls',
-      display: String(calls),
-      ratio: calls,
-      detail: 'memory only (no DynamoDB)',
-    });
-  }
-  groups.push({
-    name: `Cold stampede: ${STAMPEDE} concurrent calls on one new key (method calls; ratio = calls / 1)`,
-    baseline: 'one call',
-    higherIsBetter: false,
-    rows: stampede,
-  });
-
-  // 4. HTTP ----------------------------------------------------------------------------------
-  log('4/5 HTTP…');
-  const http = await httpGroup({ clientConfig, table: 'bench-cache', quick });
-  if (http) groups.push(http);
-
-  // 5. L1 memory -----------------------------------------------------------------------------
-  log('5/5 L1 memory…');
-  groups.push(await memoryGroup());
-
-  await app.close();
-  await bento.disconnect();
-  bentoClient.destroy();
-  bare.destroy();
-  admin.destroy();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-
-  report(groups);
+  return {
+    svc: app.get(RatesService),
+    cm: app.get<Cache>(CACHE_MANAGER),
+    bento,
+    counter,
+    ourCounts,
+    bentoCounts,
+    close: async () => {
+      await app.close();
+      await bento.disconnect();
+      bentoClient.destroy();
+    },
+  };
 }
 
+// 1. L1 hit ----------------------------------------------------------------------------------
+async function l1Group(backend: Backend): Promise<Group> {
+  const { svc, cm, bento, close } = await comparedApps(backend);
+  try {
+    await svc.rate('EUR', 'USD');
+    await bento.getOrSet({ key: 'rate:EUR:USD', factory: async () => VALUE, ttl: '1h' });
+    await cm.wrap('rate:EUR:USD', async () => VALUE, 3_600_000);
+    const lru = new LRUCache<string, typeof VALUE>({ max: 10_000 });
+    lru.set(JSON.stringify(['EUR', 'USD']), VALUE);
+    const prepared = JSON.stringify(['EUR', 'USD']);
+    const pair = (from: string, to: string) => ({ from, to });
+    const { from, to } = pair('EUR', 'USD');
+    const BASE = 'raw lru-cache get, JSON.stringify key, async fn (baseline)';
+    const OURS = 'nestjs-dynamo-cache @DynamoCached (warm)';
+    const BENTO = 'bentocache getOrSet (memory L1 + DynamoDB L2)';
+    const CM = '@nestjs/cache-manager CACHE_MANAGER wrap (in-memory store)';
+    const ops: [string, () => Promise<unknown>][] = [
+      [BASE, async () => lru.get(JSON.stringify([from, to]))],
+      ['raw lru-cache get, prepared key, async fn', async () => lru.get(prepared)],
+      ['undecorated async method', () => svc.undecorated(from, to)],
+      [OURS, () => svc.rate(from, to)],
+      [
+        BENTO,
+        () => bento.getOrSet({ key: `rate:${from}:${to}`, factory: async () => VALUE, ttl: '1h' }),
+      ],
+      [CM, () => cm.wrap(`rate:${from}:${to}`, async () => VALUE, 3_600_000)],
+    ];
+    const result = await interleaved(
+      ops.map(([label, op]) => ({ label, run: () => sequentialRate(op, L1_MS) })),
+      { rounds: ROUNDS, warmup: 1, progress: 'L1 hit' },
+    );
+    const note = (what: string, r: ReturnType<typeof result.paired>, min: number): string =>
+      `${what}: ${fmtRatioStat(r)} (earlier target ≥ ${min}x: ${r.median >= min ? 'PASS' : 'FAIL'})`;
+    return {
+      name: 'L1 hit (sequential awaits, ops/s)',
+      baseline: BASE,
+      higherIsBetter: true,
+      rows: rowsOf(result, BASE, 'opsPerSec', {
+        unit: 'ops/s',
+        higherIsBetter: true,
+        fmt: fmtRate,
+      }),
+      notes: [
+        note(
+          'nestjs-dynamo-cache vs bentocache getOrSet',
+          result.paired(OURS, BENTO, 'opsPerSec'),
+          5,
+        ),
+        note('nestjs-dynamo-cache vs cache-manager wrap', result.paired(OURS, CM, 'opsPerSec'), 5),
+        note(
+          'nestjs-dynamo-cache vs raw lru-cache + JSON.stringify',
+          result.paired(OURS, BASE, 'opsPerSec'),
+          0.5,
+        ),
+      ],
+    };
+  } finally {
+    await close();
+  }
+}
+
+// 3. Cold stampede ---------------------------------------------------------------------------
+async function stampedeGroup(backend: Backend): Promise<Group> {
+  const { svc, cm, bento, counter, ourCounts, bentoCounts, close } = await comparedApps(backend);
+  let round = 0;
+  try {
+    const result = await interleaved<{ calls: number; gets: number; puts: number }>(
+      [
+        {
+          label: 'nestjs-dynamo-cache',
+          run: async () => {
+            ourCounts.reset();
+            counter.methodCalls = 0;
+            const key = `KEY${round}`;
+            await Promise.all(Array.from({ length: STAMPEDE }, () => svc.rate('NEW', key)));
+            return {
+              calls: counter.methodCalls,
+              gets: ourCounts.readKeys(),
+              puts: ourCounts.get('PutItem'),
+            };
+          },
+        },
+        {
+          label: 'bentocache getOrSet',
+          run: async () => {
+            bentoCounts.reset();
+            let calls = 0;
+            const key = `stampede:${round}`;
+            await Promise.all(
+              Array.from({ length: STAMPEDE }, () =>
+                bento.getOrSet({ key, factory: async () => (calls++, VALUE), ttl: '1h' }),
+              ),
+            );
+            return { calls, gets: bentoCounts.readKeys(), puts: bentoCounts.get('PutItem') };
+          },
+        },
+        {
+          label: '@nestjs/cache-manager wrap',
+          run: async () => {
+            let calls = 0;
+            const key = `stampede:${round++}`;
+            await Promise.all(
+              Array.from({ length: STAMPEDE }, () =>
+                cm.wrap(key, async () => (calls++, VALUE), 3_600_000),
+              ),
+            );
+            return { calls, gets: 0, puts: 0 };
+          },
+        },
+      ],
+      { rounds: quick ? 3 : 5 },
+    );
+    const rows: Row[] = result.labels.map((label) => {
+      const calls = result.stat(label, 'calls');
+      const gets = result.stat(label, 'gets');
+      const puts = result.stat(label, 'puts');
+      return {
+        label,
+        unit: 'calls',
+        value: calls,
+        display: fmtStat(calls, String),
+        ratio: invert(calls),
+        detail: label.startsWith('@nestjs')
+          ? 'memory only (no DynamoDB)'
+          : `keys read ${fmtStat(gets, String)}, PutItem ${fmtStat(puts, String)}`,
+      };
+    });
+    return {
+      name: `Cold stampede: ${STAMPEDE} concurrent calls on one new key (method calls, a new key each round)`,
+      baseline: 'one call (ratio = 1 / calls)',
+      higherIsBetter: false,
+      rows,
+      noChart: true,
+    };
+  } finally {
+    await close();
+  }
+}
+
+// 5. L1 memory -------------------------------------------------------------------------------
 const gc = (): void => {
   const g = (globalThis as { gc?: () => void }).gc;
   if (!g) throw new Error('run with --expose-gc');
@@ -343,7 +384,7 @@ const gc = (): void => {
 };
 
 async function memoryGroup(): Promise<Group> {
-  const N = 100_000;
+  const N = quick ? 30_000 : 100_000;
   // A DynamoDB that answers instantly with "no item": this group measures L1 memory only.
   const fakeClient = { send: async () => ({}) } as unknown as DynamoDBClient;
   const engine = (maxsize: number | null) =>
@@ -359,74 +400,127 @@ async function memoryGroup(): Promise<Group> {
       logger: { warn: () => {}, error: () => {} },
     });
   const small = (i: number) => ({ id: i, name: `user-${i}`, active: true });
+  let round = 0;
+  const RAW = 'raw lru-cache, JSON.stringify key';
+  const OURS = 'nestjs-dynamo-cache L1';
+  const perEntry = await interleaved<{ bytes: number }>(
+    [
+      {
+        label: RAW,
+        run: async () => {
+          gc();
+          const base = process.memoryUsage().heapUsed;
+          const raw = new LRUCache<string, object>({ max: N + 1 });
+          for (let i = 0; i < N; i++) raw.set(JSON.stringify(['user', i]), small(i));
+          gc();
+          const bytes = (process.memoryUsage().heapUsed - base) / N;
+          if (raw.size !== N) throw new Error('memory benchmark did not fill the LRU');
+          raw.clear();
+          return { bytes };
+        },
+      },
+      {
+        label: OURS,
+        run: async () => {
+          const e = engine(null);
+          const ns = e.namespace(`users.get.${round++}`);
+          gc();
+          const base = process.memoryUsage().heapUsed;
+          for (let i = 0; i < N; i++) await ns.run(null, ['user', i], () => small(i));
+          gc();
+          const bytes = (process.memoryUsage().heapUsed - base) / N;
+          if (ns.l1Size !== N) throw new Error('memory benchmark did not fill L1');
+          ns.clearL1();
+          await e.close();
+          return { bytes };
+        },
+      },
+    ],
+    { rounds: 3, warmup: 1, progress: 'L1 memory' },
+  );
+  const ourBytes = perEntry.stat(OURS, 'bytes').median;
 
   gc();
-  let base = process.memoryUsage().heapUsed;
-  const raw = new LRUCache<string, object>({ max: N + 1 });
-  for (let i = 0; i < N; i++) raw.set(JSON.stringify(['user', i]), small(i));
-  gc();
-  const rawBytes = (process.memoryUsage().heapUsed - base) / N;
-
-  const e1 = engine(null).namespace('users.get');
-  gc();
-  base = process.memoryUsage().heapUsed;
-  for (let i = 0; i < N; i++) await e1.run(null, ['user', i], () => small(i));
-  gc();
-  const ourBytes = (process.memoryUsage().heapUsed - base) / N;
-  if (e1.l1Size !== N) throw new Error('memory benchmark did not fill L1');
-
-  raw.clear();
-  e1.clearL1();
-  gc();
-  base = process.memoryUsage().heapUsed;
-  const e2 = engine(10_000).namespace('users.bounded');
-  for (let i = 0; i < MEMORY_KEYS; i++) await e2.run(null, ['user', i], () => small(i));
+  const base = process.memoryUsage().heapUsed;
+  const e2 = engine(10_000);
+  const ns2 = e2.namespace('users.bounded');
+  for (let i = 0; i < MEMORY_KEYS; i++) await ns2.run(null, ['user', i], () => small(i));
   gc();
   const boundedMb = (process.memoryUsage().heapUsed - base) / 1024 / 1024;
   const entryMb = (10_000 * ourBytes) / 1024 / 1024;
+  const l1Size = ns2.l1Size;
+  ns2.clearL1();
+  await e2.close();
   const urls = quick ? 2_000 : 20_000;
   const route = await routeMemory(urls, gc);
   const fmtBytes = (v: number) => `${v.toFixed(0)} B`;
+  const one = (v: number) => statOf([v]);
   return {
     name: 'L1 memory (lower is better; ratio = baseline / figure)',
-    baseline: 'raw lru-cache, JSON.stringify key',
+    baseline: RAW,
     higherIsBetter: false,
     rows: [
-      ...rows(
-        'raw lru-cache, JSON.stringify key',
-        [
-          ['raw lru-cache, JSON.stringify key', rawBytes],
-          ['nestjs-dynamo-cache L1', ourBytes],
-        ],
-        'bytes/entry',
-        false,
-        fmtBytes,
-      ).map((r) => ({ ...r, label: `bytes per entry (small object): ${r.label}` })),
+      ...rowsOf(perEntry, RAW, 'bytes', {
+        unit: 'bytes/entry',
+        higherIsBetter: false,
+        fmt: fmtBytes,
+      }).map((r) => ({ ...r, label: `bytes per entry (small object): ${r.label}` })),
       {
-        label: `heap growth after ${MEMORY_KEYS.toLocaleString('en')} distinct keys, maxsize 10000: nestjs-dynamo-cache`,
-        value: boundedMb,
+        label: `heap growth after ${MEMORY_KEYS.toLocaleString('en')} distinct keys, maxsize 10000: nestjs-dynamo-cache (one run)`,
         unit: 'MB',
+        value: one(boundedMb),
         display: `${boundedMb.toFixed(1)} MB`,
-        ratio: entryMb / Math.max(boundedMb, 0.01),
-        detail: `10,000 entries x ${ourBytes.toFixed(0)} B = ${entryMb.toFixed(1)} MB expected; L1 holds ${e2.l1Size}`,
+        ratio: one(entryMb / Math.max(boundedMb, 0.01)),
+        noChart: true,
+        detail: `10,000 entries x ${ourBytes.toFixed(0)} B = ${entryMb.toFixed(1)} MB expected; L1 holds ${l1Size}`,
       },
       {
-        label: `heap growth after ${urls.toLocaleString('en')} unique URLs to a cached route, default options (Express)`,
-        value: route.mb,
+        label: `heap growth after ${urls.toLocaleString('en')} unique URLs to a cached route, default options (Express, one run)`,
         unit: 'MB',
+        value: one(route.mb),
         display: `${route.mb.toFixed(1)} MB`,
-        ratio: 5 / Math.max(route.mb, 0.01),
+        ratio: one(5 / Math.max(route.mb, 0.01)),
+        noChart: true,
         detail: `L1 holds ${route.l1Size} (default maxsize); ratio = 5 MB budget / figure`,
       },
     ],
   };
 }
 
-function report(groups: Group[]): void {
+// Report -------------------------------------------------------------------------------------
+/** The commit measured, and whether lib/ differed from it. */
+function codeState(): string {
+  try {
+    const git = (...args: string[]): string =>
+      execFileSync('git', args, {
+        cwd: ROOT,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
+    const commit = git('rev-parse', '--short', 'HEAD');
+    const changed = git('status', '--porcelain', '--', 'lib').split('\n').filter(Boolean).length;
+    return changed
+      ? `commit ${commit} with uncommitted changes to ${changed} file(s) under lib/`
+      : `commit ${commit} (lib/ as committed)`;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
+}
+
+const fmtOthers = (l: BackgroundLoad): string => `${l.percentOfMachine.toFixed(1)}%`;
+
+function report(
+  groups: Group[],
+  ctx: Context,
+  load: { start: number[]; end: number[] },
+  others: Record<string, BackgroundLoad> | undefined,
+): void {
   const pkg = (name: string): string => {
     try {
       return (
-        JSON.parse(readFileSync(`node_modules/${name}/package.json`, 'utf8')) as { version: string }
+        JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as {
+          version: string;
+        }
       ).version;
     } catch {
       return '?';
@@ -442,63 +536,146 @@ function report(groups: Group[]): void {
   const versions = Object.fromEntries(
     [
       '@nestjs/core',
+      '@nestjs/platform-express',
+      '@nestjs/platform-fastify',
       '@aws-sdk/client-dynamodb',
       'lru-cache',
       'bentocache',
       'cache-manager',
       '@nestjs/cache-manager',
       'dynalite',
-      'autocannon',
     ].map((n) => [n, pkg(n)]),
   );
   versions['nestjs-dynamo-cache'] = (
-    JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }
+    JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }
   ).version;
   const date = new Date().toISOString();
+  const targets: Target[] = groups.flatMap((g) => g.targets ?? []);
+  const passed = targets.filter((t) => t.pass).length;
+  const fmtLoad = (l: number[]): string => l.map((v) => v.toFixed(2)).join(' ');
   const md: string[] = [
-    `# Benchmark results${quick ? ' (quick mode: figures are indicative only)' : ''}`,
+    `# Benchmark results${quick ? ' (quick mode: short rounds, figures are indicative only)' : ''}`,
     '',
-    `${date} — ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB, ${machine.os}, Node ${machine.node}`,
+    `${date} — ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB, ${machine.os}, Node ${machine.node}.`,
+    '',
+    `Code measured: ${code}.`,
     '',
     `Versions: ${Object.entries(versions)
       .map(([k, v]) => `${k} ${v}`)
-      .join(', ')}. DynamoDB: dynalite in-process.`,
+      .join(', ')}.`,
     '',
-  ];
+    `- Cores: ${corePlan().description}.`,
+    `- DynamoDB: ${ctx.servers.join('; ')}.`,
+    ctx.loadGenerator ? `- HTTP load: ${ctx.loadGenerator}.` : '',
+    `- Method: contenders in interleaved rounds (A B C A B C …, a full GC before each turn, one unmeasured warm-up round); figures are median [min–max] over the rounds; ratios are paired (each round against the baseline of the same round), then median [min–max]. Ratios > 1x are better than the baseline. Targets are judged on the median of their paired ratios. CPU per op: the process's CPU time (user + system, every thread) over the turn, divided by the ops.`,
+    `- Duration: ${Object.entries(ctx.durations)
+      .map(([k, v]) => `${k} ${v} s`)
+      .join(', ')}.`,
+    others
+      ? `- Other processes on the machine (not the benchmark's) used ${fmtOthers(others.total!)} of its CPU during the run (${Object.entries(
+          others,
+        )
+          .filter(([k]) => k !== 'total' && k !== '')
+          .map(([k, v]) => `${k} ${fmtOthers(v)}`)
+          .join(
+            ', ',
+          )}); load average at start ${fmtLoad(load.start)}, at end ${fmtLoad(load.end)}.${others.total!.percentOfMachine > 5 ? ' **The machine was not quiet: the figures are disturbed.**' : ''}`
+      : `- Load average at start ${fmtLoad(load.start)}, at end ${fmtLoad(load.end)}.`,
+    '',
+  ].filter((line, i, all) => line !== '' || all[i - 1] !== '');
+  if (targets.length) {
+    md.push(`## Targets: ${passed} of ${targets.length} met`, '');
+    for (const t of targets) md.push(`- ${fmtTarget(t)}`);
+    md.push('');
+  }
   for (const g of groups) {
+    const cols = g.columns ?? [];
+    md.push(`### ${g.name}`, '');
+    if (g.intro) md.push(g.intro, '');
     md.push(
-      `### ${g.name}`,
-      '',
       `Baseline: ${g.baseline}`,
       '',
-      '| | figure | ratio | |',
-      '|---|---:|---:|---|',
+      `| | figure: median [min–max] | ratio vs baseline (paired) |${cols.map((c) => ` ${c} |`).join('')} |`,
+      `|---|---:|---:|${cols.map(() => '---:|').join('')}---|`,
     );
-    for (const r of g.rows)
-      md.push(`| ${r.label} | ${r.display} | ${fmtRatio(r.ratio)} | ${r.detail ?? ''} |`);
+    for (const r of g.rows) {
+      md.push(
+        `| ${r.label} | ${r.display} | ${fmtRatioStat(r.ratio)} |${(r.extra ?? []).map((e) => ` ${e} |`).join('')} ${r.detail ?? ''} |`,
+      );
+    }
     md.push('');
+    for (const t of g.targets ?? []) md.push(`- ${fmtTarget(t)}`);
     for (const n of g.notes ?? []) md.push(`- ${n}`);
-    if (g.notes?.length) md.push('');
+    if (g.notes?.length || g.targets?.length) md.push('');
   }
   const out = md.join('\n');
   console.log('\n' + out);
-  const dir = quick ? 'bench/results/quick' : 'bench/results';
+  if (only.length) {
+    log(`BENCH_ONLY=${only.join(',')}: results not written`);
+    return;
+  }
+  const dir = join(ROOT, quick ? 'bench/results/quick' : 'bench/results');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(`${dir}/latest.md`, out + '\n');
+  writeFileSync(join(dir, 'latest.md'), out + '\n');
   writeFileSync(
-    `${dir}/latest.json`,
-    JSON.stringify({ date, quick, machine, versions, groups }, null, 2) + '\n',
+    join(dir, 'latest.json'),
+    JSON.stringify(
+      {
+        date,
+        quick,
+        machine,
+        versions,
+        code,
+        cores: corePlan(),
+        servers: ctx.servers,
+        loadGenerator: ctx.loadGenerator,
+        loadAverage: load,
+        durationsSeconds: ctx.durations,
+        otherProcessesCpu: others,
+        targets,
+        groups,
+      },
+      null,
+      2,
+    ) + '\n',
   );
-  const bars = groups
-    .filter((g) => !g.name.startsWith('Cold stampede'))
-    .flatMap((g) =>
-      g.rows.map((r) => ({ group: g.name.split(/ \(|:/)[0]!, label: r.label, ratio: r.ratio })),
-    );
+  const bars: Bar[] = targets.map((t) =>
+    t.op === '>='
+      ? {
+          section: 'Targets',
+          label: `${t.what} ≥ ${t.threshold}x`,
+          ratio: t.ratio,
+          target: { threshold: t.threshold, pass: t.pass },
+          ours: true,
+        }
+      : {
+          section: 'Targets',
+          label: `${t.what} ≤ ${t.threshold}x (drawn as 1/x ≥ ${fmtRatio(1 / t.threshold)})`,
+          ratio: invert(t.ratio),
+          target: { threshold: 1 / t.threshold, pass: t.pass },
+          ours: true,
+        },
+  );
+  for (const g of groups.filter((x) => !x.noChart)) {
+    const section = g.name.replace(/: [^:]*$/, '').replace(/ \(.*\)$/, '');
+    for (const r of g.rows.slice(1).filter((x) => !x.noChart)) {
+      bars.push({
+        section: `${section} (vs ${g.baseline.replace(/ \(baseline\)$/, '').replace(/ \(.*\)$/, '')})`,
+        label: r.label,
+        ratio: r.ratio,
+        ours: r.label.includes('nestjs-dynamo-cache'),
+      });
+    }
+  }
   writeFileSync(
-    `${dir}/ratios.svg`,
-    ratioChart(`nestjs-dynamo-cache benchmark ratios (${date.slice(0, 10)})`, bars),
+    join(dir, 'ratios.svg'),
+    ratioChart(
+      `nestjs-dynamo-cache benchmark ratios${quick ? ' (quick mode)' : ''}`,
+      `${date.slice(0, 10)} — ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ${passed} of ${targets.length} targets met`,
+      bars,
+    ),
   );
-  console.log(`\nwrote ${dir}/latest.md, latest.json, ratios.svg`);
+  log(`wrote ${dir}/latest.md, latest.json, ratios.svg`);
 }
 
 main().then(

@@ -1,0 +1,320 @@
+/**
+ * The L2 group: hits that only DynamoDB can answer, under concurrency 1, 16 and 64, against a
+ * DynamoDB server in another process on the other core (so this process's CPU time is the
+ * client's alone). N distinct keys are written first; each contender then runs `c` concurrent
+ * workers over them, key after key, for a fixed time per round, in interleaved rounds:
+ *
+ * - bare SDK: `GetItem` + `v8.deserialize` of the stored value (the floor of any DynamoDB cache);
+ * - nestjs-dynamo-cache: a `@DynamoCached({ maxsize: 0 })` method, so L1 never answers (the
+ *   library coalesces concurrent reads into `BatchGetItem` calls);
+ * - bentocache: `getOrSet` on a store with its DynamoDB driver as the only layer.
+ *
+ * All three clients are built with the options nestjs-dynamo-cache gives its own client
+ * (`cacheMiddleware: true`, request and connection timeouts), so the client's configuration is
+ * not what is compared. Every call's value is checked, and so is that no method or factory ran.
+ */
+import 'reflect-metadata';
+import {
+  CreateTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  type DynamoDBClientConfig,
+} from '@aws-sdk/client-dynamodb';
+import { Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { BentoCache, bentostore } from 'bentocache';
+import { dynamoDbDriver } from 'bentocache/drivers/dynamodb';
+import { deepStrictEqual } from 'node:assert';
+import { deserialize } from 'node:v8';
+import {
+  buildCacheKey,
+  createCacheTable,
+  DYNAMO_CACHE_CLIENT,
+  DynamoCached,
+  DynamoCacheModule,
+  encodeKey,
+} from '../lib/index.js';
+import { countCalls, type CallCounter } from '../test/support/call-counter.js';
+import { processCpuUs } from './background.js';
+import type { Backend } from './dynamo-backend.js';
+import {
+  concurrentRate,
+  fmtRate,
+  fmtRatio,
+  fmtStat,
+  interleaved,
+  invert,
+  rowsOf,
+  target,
+  type Contender,
+  type Group,
+} from './harness.js';
+
+const TABLE = 'bench-l2';
+const BENTO_TABLE = 'bento-l2';
+const NAMESPACE = 'Bench.l2';
+
+const BARE = 'bare SDK GetItem + v8 deserialize (baseline)';
+const OURS = 'nestjs-dynamo-cache, empty L1 (maxsize 0)';
+const BENTO = 'bentocache getOrSet, DynamoDB L2 layer only';
+
+interface Item {
+  id: number;
+  from: string;
+  to: string;
+  rate: number;
+  at: string;
+}
+
+const item = (id: number): Item => ({
+  id,
+  from: 'EUR',
+  to: 'USD',
+  rate: 1 + id / 10_000,
+  at: '2026-11-25T00:00:00.000Z',
+});
+
+export interface L2Options {
+  quick: boolean;
+  keys: number;
+  concurrencies: readonly number[];
+  /** Milliseconds per contender and round. */
+  ms: number;
+  rounds: number;
+}
+
+type L2Sample = {
+  opsPerSec: number;
+  cpuUsPerOp: number;
+  /** The DynamoDB server's CPU per op (its own process), NaN where /proc is not readable. */
+  serverCpuUsPerOp: number;
+  callsPerOp: number;
+  keysPerCall: number;
+};
+
+export async function l2Groups(backend: Backend, opts: L2Options): Promise<Group[]> {
+  const credentials = { accessKeyId: 'bench', secretAccessKey: 'bench' };
+  const clientConfig: DynamoDBClientConfig = {
+    endpoint: backend.endpoint,
+    region: 'us-east-1',
+    credentials,
+  };
+  // What DynamoCacheModule builds from `clientConfig` (see lib/dynamo-cache.module.ts).
+  const sameAsModule = {
+    ...clientConfig,
+    cacheMiddleware: true,
+    requestHandler: { requestTimeout: 1000, connectionTimeout: 1000 },
+  } as DynamoDBClientConfig;
+  const admin = new DynamoDBClient(clientConfig);
+  await createCacheTable(admin, TABLE);
+  await admin.send(
+    new CreateTableCommand({
+      TableName: BENTO_TABLE,
+      AttributeDefinitions: [{ AttributeName: 'key', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'key', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+
+  let methodCalls = 0;
+  @Injectable()
+  class L2Service {
+    @DynamoCached({ maxsize: 0, namespace: NAMESPACE, ttl: 3600 })
+    async get(id: number): Promise<Item> {
+      methodCalls++;
+      return item(id);
+    }
+  }
+  @Module({
+    imports: [DynamoCacheModule.forRoot({ table: TABLE, clientConfig, ttl: 3600 })],
+    providers: [L2Service],
+  })
+  class L2Module {}
+  const app = await NestFactory.createApplicationContext(L2Module, { logger: false });
+  const svc = app.get(L2Service);
+  const ourClient = app.get<DynamoDBClient>(DYNAMO_CACHE_CLIENT);
+  const bareClient = new DynamoDBClient(sameAsModule);
+  const bentoClient = new DynamoDBClient(sameAsModule);
+  // Counted before any call: a client that caches its middleware would not see a later one.
+  const counters: Record<string, CallCounter> = {
+    [OURS]: countCalls(ourClient),
+    [BARE]: countCalls(bareClient),
+    [BENTO]: countCalls(bentoClient),
+  };
+  const bento = new BentoCache({
+    default: 'l2',
+    stores: {
+      l2: bentostore().useL2Layer(
+        dynamoDbDriver({ table: { name: BENTO_TABLE }, client: bentoClient } as never),
+      ),
+    },
+  });
+  let factoryCalls = 0;
+
+  const N = opts.keys;
+  const ourKeys = Array.from({ length: N }, (_, k) => buildCacheKey('', NAMESPACE, encodeKey([k])));
+  const bentoKeys = Array.from({ length: N }, (_, k) => `item:${k}`);
+
+  // Write the N items of each (ours through the method: N misses, N computations, N writes).
+  const fill = async (op: (k: number) => Promise<unknown>): Promise<void> => {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < N) await op(next++);
+      }),
+    );
+  };
+  await fill((k) => svc.get(k));
+  await fill((k) => bento.set({ key: bentoKeys[k]!, value: item(k), ttl: '1h' }));
+  if (methodCalls !== N) throw new Error(`L2 fill: ${methodCalls} method calls for ${N} keys`);
+
+  const bare = async (k: number): Promise<unknown> => {
+    const out = await bareClient.send(
+      new GetItemCommand({ TableName: TABLE, Key: { cache_key: { S: ourKeys[k]! } } }),
+    );
+    const bytes = out.Item?.v?.B;
+    if (bytes === undefined) throw new Error(`bare GetItem: no item for key ${k}`);
+    return deserialize(bytes);
+  };
+  const ours = (k: number): Promise<unknown> => svc.get(k);
+  const bentoGet = (k: number): Promise<unknown> =>
+    bento.getOrSet({
+      key: bentoKeys[k]!,
+      factory: () => {
+        factoryCalls++;
+        return item(k);
+      },
+      ttl: '1h',
+    });
+  const ops: [string, (k: number) => Promise<unknown>][] = [
+    [BARE, bare],
+    [OURS, ours],
+    [BENTO, bentoGet],
+  ];
+
+  // Every contender reads every key once, compared whole with what was written.
+  for (const [label, op] of ops) {
+    await fill(async (k) => deepStrictEqual(await op(k), item(k), `${label}, key ${k}`));
+  }
+  methodCalls = 0;
+  factoryCalls = 0;
+
+  const groups: Group[] = [];
+  for (const c of opts.concurrencies) {
+    /** Calls per op by command, in the last round of each contender. */
+    const mix: Record<string, string> = {};
+    const contenders: Contender<L2Sample>[] = ops.map(([label, op]) => ({
+      label,
+      run: async () => {
+        const counter = counters[label]!;
+        counter.reset();
+        const server0 = processCpuUs(backend.pid) ?? NaN;
+        const r = await concurrentRate(
+          async (i) => {
+            const k = i % N;
+            // A cheap check on every call (all contenders alike); the whole value was checked above.
+            if ((((await op(k)) as Item | undefined)?.id ?? -1) !== k) {
+              throw new Error(`${label}: wrong value for key ${k}`);
+            }
+          },
+          c,
+          opts.ms,
+        );
+        const server = (processCpuUs(backend.pid) ?? NaN) - server0;
+        const calls = counter.total();
+        mix[label] = Object.entries(counter.counts)
+          .map(([name, n]) => `${name} ${(n / r.ops).toFixed(3)}`)
+          .join(', ');
+        return {
+          opsPerSec: r.opsPerSec,
+          cpuUsPerOp: r.cpuUsPerOp,
+          serverCpuUsPerOp: server / r.ops,
+          callsPerOp: calls / r.ops,
+          keysPerCall: counter.readKeys() / Math.max(1, calls),
+        };
+      },
+    }));
+    const result = await interleaved(contenders, {
+      rounds: opts.rounds,
+      warmup: 1,
+      progress: `L2 ${backend.kind}, concurrency ${c}`,
+    });
+    if (methodCalls !== 0 || factoryCalls !== 0) {
+      throw new Error(
+        `L2 ${backend.kind} c=${c}: ${methodCalls} method and ${factoryCalls} factory calls: not all hits`,
+      );
+    }
+    const rows = rowsOf(result, BARE, 'opsPerSec', {
+      unit: 'ops/s',
+      higherIsBetter: true,
+      fmt: fmtRate,
+    });
+    for (const row of rows) {
+      const cpu = result.stat(row.label, 'cpuUsPerOp');
+      const cpuRatio = result.paired(row.label, BARE, 'cpuUsPerOp');
+      const server = result.stat(row.label, 'serverCpuUsPerOp');
+      const calls = result.stat(row.label, 'callsPerOp');
+      const keys = result.stat(row.label, 'keysPerCall');
+      row.extra = [
+        fmtStat(cpu, (v) => v.toFixed(1)),
+        fmtStat(cpuRatio, fmtRatio),
+        `${calls.median.toFixed(3)} (${keys.median.toFixed(1)} keys/call)`,
+        Number.isNaN(server.median) ? 'n/a' : fmtStat(server, (v) => v.toFixed(0)),
+      ];
+      row.detail = `per op, last round: ${mix[row.label] ?? ''}`;
+    }
+    const where = `L2 ${backend.kind}, c=${c}`;
+    const targets =
+      c === 1
+        ? [
+            target(
+              `${where}: time per hit vs bare GetItem + v8 deserialize`,
+              result.paired(BARE, OURS, 'opsPerSec'),
+              '<=',
+              1.05,
+            ),
+          ]
+        : [
+            target(
+              `${where}: throughput vs bentocache`,
+              result.paired(OURS, BENTO, 'opsPerSec'),
+              '>=',
+              2,
+            ),
+            target(
+              `${where}: CPU per hit vs bentocache`,
+              result.paired(OURS, BENTO, 'cpuUsPerOp'),
+              '<=',
+              0.5,
+            ),
+          ];
+    groups.push({
+      intro:
+        c === opts.concurrencies[0]
+          ? `Each contender runs c concurrent workers over ${N.toLocaleString('en')} distinct pre-written keys, one key after the other (concurrent calls ask for different keys), for ${opts.ms} ms per turn; ${backend.label} runs in its own process on the other core. The three SDK clients get the options DynamoCacheModule gives its own client (cacheMiddleware: true, 1 s request and connection timeouts), and each counts its calls (test/support/call-counter.ts). Every value was compared whole once before the rounds, and its id on every call; 0 method and 0 factory calls while measured.`
+          : undefined,
+      name: `L2 hit, ${backend.label}, concurrency ${c}: ${N.toLocaleString('en')} distinct keys, ops/s`,
+      baseline: BARE,
+      higherIsBetter: true,
+      rows,
+      columns: [
+        'client CPU µs/op (this process)',
+        'client CPU vs baseline (paired; lower is better)',
+        'DynamoDB calls/op',
+        'DynamoDB server CPU µs/op (its process)',
+      ],
+      targets,
+      notes: [
+        `nestjs-dynamo-cache vs bare SDK, time per hit: ${fmtStat(result.paired(BARE, OURS, 'opsPerSec'), fmtRatio)}; CPU per hit: ${fmtStat(result.paired(OURS, BARE, 'cpuUsPerOp'), fmtRatio)}`,
+        `nestjs-dynamo-cache vs bentocache, throughput: ${fmtStat(result.paired(OURS, BENTO, 'opsPerSec'), fmtRatio)}; CPU per hit: ${fmtStat(result.paired(OURS, BENTO, 'cpuUsPerOp'), fmtRatio)} (bentocache ÷ ours: ${fmtStat(invert(result.paired(OURS, BENTO, 'cpuUsPerOp')), fmtRatio)})`,
+      ],
+    });
+  }
+
+  await app.close();
+  await bento.disconnect();
+  bareClient.destroy();
+  bentoClient.destroy();
+  admin.destroy();
+  return groups;
+}
