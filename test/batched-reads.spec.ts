@@ -179,6 +179,9 @@ function engineSettings(
     consistentRead: false,
     logger,
     types: [Point],
+    // About batching, not timeouts: a slow server (DynamoDB Local on a busy machine) must not
+    // turn a read into a failure here. The test of the bound sets its own.
+    l2Timeout: 10_000,
     ...options,
   };
 }
