@@ -74,14 +74,6 @@ export class InvalidationMarkers {
     return until;
   }
 
-  /** Which of `keys` must be read before they can be trusted (unknown, or older than maxAge). */
-  due(keys: readonly string[], now = Date.now()): string[] {
-    return keys.filter((key) => {
-      const known = this.known.get(key);
-      return known === undefined || now - known.readAt >= this.maxAgeMs;
-    });
-  }
-
   /**
    * The latest invalidation time among `keys` when every one of them was read less than half of
    * `maxAgeMs` ago (nothing to read, not even in the background); `undefined` otherwise: then

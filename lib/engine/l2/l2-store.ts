@@ -92,7 +92,6 @@ export function freshUntil(
 
 /** What a projected read of an item returns: no value, just what tells whether it changed. */
 export interface ItemHead {
-  readonly tRaw: string;
   readonly t: number;
   /** The entry was expired (`expire`) after it was written. */
   readonly expired?: true;
@@ -146,8 +145,6 @@ const FUTURE_TOLERANCE_S = 300;
 
 /** DynamoDB's most requests in one `BatchWriteItem` call. */
 const BATCH_WRITE_LIMIT = 25;
-/** DynamoDB's most keys in one `BatchGetItem` call. */
-const BATCH_GET_LIMIT = BATCH_GET_KEYS;
 /**
  * Reads of one table on their way at once before further reads queue and leave batched: enough
  * that a few concurrent calls never wait for one another, few enough that load forms batches.
@@ -352,9 +349,9 @@ export class L2Store {
    */
   async readHeads(keys: readonly string[], namespace: string): Promise<Map<string, ItemHead>> {
     const heads = new Map<string, ItemHead>();
-    for (let i = 0; i < keys.length; i += BATCH_GET_LIMIT) {
+    for (let i = 0; i < keys.length; i += BATCH_GET_KEYS) {
       let pending: Record<string, AttributeValue>[] = [
-        ...new Set(keys.slice(i, i + BATCH_GET_LIMIT)),
+        ...new Set(keys.slice(i, i + BATCH_GET_KEYS)),
       ].map((key) => ({ [PARTITION_KEY]: { S: key } }));
       for (let attempt = 0; pending.length > 0; attempt++) {
         if (attempt > 0) await this.backOff(attempt, 'BatchGetItem', pending.length, namespace);
@@ -379,7 +376,7 @@ export class L2Store {
           const tRaw = item.t?.N;
           const t = Number(tRaw);
           if (key !== undefined && tRaw !== undefined && Number.isFinite(t)) {
-            heads.set(key, item.x?.N === undefined ? { tRaw, t } : { tRaw, t, expired: true });
+            heads.set(key, item.x?.N === undefined ? { t } : { t, expired: true });
           }
         }
         pending = (out.UnprocessedKeys?.[this.table]?.Keys ?? []) as typeof pending;

@@ -14,7 +14,7 @@ import type { ClassRef } from '../values/class-record.js';
 import { UnstorableValueError, type EncodedValue, type ValueCodec } from '../values/value-codec.js';
 import type { CacheEvents, CacheEventType } from './cache-events.js';
 import { emptyStats, type CacheStats } from './cache-stats.js';
-import { entryLife, ttlProblem, type TagsOption, type TtlOption } from './entry-policy.js';
+import { entryLife, type TagsOption, type TtlOption } from './entry-policy.js';
 import { isThenable } from './is-thenable.js';
 
 /**
@@ -419,12 +419,7 @@ export class CacheNamespace {
     options: { ttl?: number | null } = {},
   ): Promise<void> {
     const encoded = this.encode(args);
-    const problem = options.ttl === undefined ? undefined : ttlProblem(options.ttl);
-    if (problem !== undefined) {
-      throw new DynamoCacheError('config', `${this.name}: set: ${problem}`, {
-        namespace: this.name,
-      });
-    }
+    // Checks the ttl too (given, or the namespace's function's result).
     const life = entryLife(
       options.ttl === undefined ? this.ttl : options.ttl,
       this.tags,
