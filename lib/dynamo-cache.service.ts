@@ -277,7 +277,10 @@ export class DynamoCacheService
     return this.engine.events.on(type, listener);
   }
 
-  /** Counters per namespace and in total: L1 hits, L2 hits, misses, L2 errors, writes, deletes. */
+  /**
+   * Counters per namespace and in total: L1 hits, L2 hits, stale hits, misses, L2 errors, writes,
+   * refused writes, deletes (tombstones and `clear` markers), unrestorable items, and the L1 size.
+   */
   stats(): CacheStatsSnapshot {
     return this.engine.stats();
   }

@@ -21,7 +21,10 @@ export interface CacheStats {
   l2Errors: number;
   /** Items written to DynamoDB. */
   l2Writes: number;
-  /** Items deleted from DynamoDB (expired on read), or invalidated there (`delete`, a tombstone). */
+  /**
+   * Items deleted from DynamoDB (expired on read), or invalidated there (`delete`: a tombstone;
+   * `clear`: a marker).
+   */
   l2Deletes: number;
   /**
    * Writes DynamoDB refused because the key was invalidated or rewritten, by any process, after
