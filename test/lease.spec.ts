@@ -104,17 +104,26 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     expect(shared.calls).toBe(1);
     const statsA = a.cache.stats().total;
     const [winner, loser] = statsA.misses === 1 ? [a, b] : [b, a];
-    // Winner: its GetItem, the lease PutItem, a second look at the value with the lease in hand,
-    // the value PutItem, the lease DeleteItem.
-    expect(winner.calls.counts).toEqual({ GetItem: 2, PutItem: 2, DeleteItem: 1 });
+    // Winner: its GetItem, the lease claim (UpdateItem), a second look at the value with the
+    // lease in hand, the value PutItem, the lease DeleteItem, the copy for its waiter.
+    expect(winner.calls.counts).toEqual({
+      GetItem: 2,
+      UpdateItem: 1,
+      PutItem: 1,
+      DeleteItem: 1,
+      BatchWriteItem: 1,
+    });
     expect(winner.cache.stats().total).toMatchObject({ misses: 1, l2Hits: 0, l2Writes: 1 });
-    // Loser: one refused lease PutItem, then GetItems while the 300 ms computation runs.
-    expect(loser.calls.get('PutItem')).toBe(1);
-    expect(loser.calls.get('DeleteItem')).toBe(0);
+    // Loser: its GetItem, one claim (held), then looks at its copy while the 300 ms computation
+    // runs: never at the lease or the value again.
+    expect(loser.calls.counts).toEqual({ GetItem: loser.calls.get('GetItem'), UpdateItem: 1 });
     expect(loser.calls.get('GetItem')).toBeGreaterThanOrEqual(3);
     expect(loser.cache.stats().total).toMatchObject({ misses: 0, l2Hits: 1, l2Writes: 0 });
-    // The lease is gone; only the value stays.
-    expect(await keysInTable(table)).toEqual([valueKey('q1')]);
+    // The lease is gone; the value stays, and the copy the loser read (until DynamoDB's TTL).
+    expect(await keysInTable(table)).toEqual([
+      valueKey('q1'),
+      valueKey('q1') + LEASE_SUFFIX + '#0',
+    ]);
 
     // The loser copied the value into its L1.
     loser.calls.reset();
@@ -142,7 +151,15 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     expect(fulfilled.value).toBe('report-q2');
     expect(shared.calls).toBe(2);
     expect(shared.failures).toBe(1);
-    expect(await keysInTable(table)).toEqual([valueKey('q2')]);
+    // The copy told the waiter the computation failed: it claimed the lease and computed.
+    const items = await scanTable(fx.admin, table);
+    expect(items.map((i) => i.cache_key!.S!).sort()).toEqual([
+      valueKey('q2'),
+      valueKey('q2') + LEASE_SUFFIX + '#0',
+    ]);
+    const copy = items.find((i) => i.cache_key!.S!.endsWith('#0'))!;
+    expect(Object.keys(copy).sort()).toEqual(['cache_key', 'exp', 'f', 'lo']);
+    expect(copy.f).toEqual({ BOOL: true });
   });
 
   it('a lapsed lease left by a crashed process does not block: the next caller takes over at once', async () => {
@@ -153,8 +170,8 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     expect(await a.service.report('q3')).toBe('report-q3');
     await a.engine.drain();
     expect(shared.calls).toBe(1);
-    // No waiting: the conditional PutItem took the lapsed lease straight away.
-    expect(a.calls.counts).toEqual({ GetItem: 2, PutItem: 2, DeleteItem: 1 });
+    // No waiting: the claim found the lease lapsed and a conditional PutItem took it over.
+    expect(a.calls.counts).toEqual({ GetItem: 2, UpdateItem: 1, PutItem: 2, DeleteItem: 1 });
     expect(await keysInTable(table)).toEqual([valueKey('q3')]);
   });
 
@@ -166,9 +183,11 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     expect(await a.service.report('q4')).toBe('report-q4');
     await a.engine.drain();
     expect(shared.calls).toBe(1);
-    // Polled the lease until it lapsed, found no value, took the lease over.
+    // A lease of a version without copies: watched at the lease until it lapsed, then the
+    // value (none), then claimed again and taken over.
     expect(a.calls.get('GetItem')).toBeGreaterThanOrEqual(3);
-    expect(a.calls.get('PutItem')).toBe(3); // refused lease, lease taken over, value
+    expect(a.calls.get('UpdateItem')).toBe(2); // held, then lapsed
+    expect(a.calls.get('PutItem')).toBe(2); // lease taken over, value
     expect(await keysInTable(table)).toEqual([valueKey('q4')]);
   });
 
@@ -190,11 +209,11 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     const table = await fx.dynamo.table();
     const client = fx.dynamo.client();
     const calls = countCalls(client);
-    // Fault injection for this one branch: every lease PutItem fails.
+    // Fault injection for this one branch: every lease claim fails.
     client.middlewareStack.add(
       (next) => async (args) => {
-        const input = args.input as { Item?: { cache_key?: { S?: string } } };
-        if (input.Item?.cache_key?.S?.endsWith(LEASE_SUFFIX)) {
+        const input = args.input as { Key?: { cache_key?: { S?: string } } };
+        if (input.Key?.cache_key?.S?.endsWith(LEASE_SUFFIX)) {
           throw Object.assign(new Error('injected'), { name: 'InternalServerError' });
         }
         return next(args);
@@ -211,7 +230,7 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     expect(await service.report('q6')).toBe('report-q6');
     await moduleRef.get(CacheEngine).drain();
     expect(shared.calls).toBe(1);
-    expect(calls.counts).toEqual({ GetItem: 1, PutItem: 2 }); // failed lease, value
+    expect(calls.counts).toEqual({ GetItem: 1, UpdateItem: 1, PutItem: 1 }); // failed claim, value
     expect(moduleRef.get(DynamoCacheService).stats().total).toMatchObject({
       misses: 1,
       l2Errors: 1,
@@ -224,11 +243,11 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     const table = await fx.dynamo.table();
     const client = fx.dynamo.client();
     const calls = countCalls(client);
-    // Another process finishes in the window: just before our lease PutItem, its value lands.
+    // Another process finishes in the window: just before our lease claim, its value lands.
     client.middlewareStack.add(
       (next) => async (args) => {
-        const input = args.input as { Item?: { cache_key?: { S?: string } } };
-        if (input.Item?.cache_key?.S === valueKey('q11') + LEASE_SUFFIX) {
+        const input = args.input as { Key?: { cache_key?: { S?: string } } };
+        if (input.Key?.cache_key?.S === valueKey('q11') + LEASE_SUFFIX) {
           await fx.admin.send(
             new PutItemCommand({
               TableName: table,
@@ -250,7 +269,7 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     expect(await moduleRef.get(ReportService).report('q11')).toBe('from-the-other-process');
     await moduleRef.get(CacheEngine).drain();
     expect(shared.calls).toBe(0);
-    expect(calls.counts).toEqual({ GetItem: 2, PutItem: 1, DeleteItem: 1 });
+    expect(calls.counts).toEqual({ GetItem: 2, UpdateItem: 1, DeleteItem: 1 });
     expect(await keysInTable(table)).toEqual([valueKey('q11')]);
   });
 
@@ -276,8 +295,8 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     expect(await a.service.leased('q8')).toBe('leased-q8');
     expect(await a.service.report('q9')).toBe('report-q9');
     await a.engine.drain();
-    // leased: 2 GetItems, lease PutItem, value PutItem, lease DeleteItem; report: GetItem, PutItem.
-    expect(a.calls.counts).toEqual({ GetItem: 3, PutItem: 3, DeleteItem: 1 });
+    // leased: 2 GetItems, claim, value PutItem, lease DeleteItem; report: GetItem, PutItem.
+    expect(a.calls.counts).toEqual({ GetItem: 3, UpdateItem: 1, PutItem: 2, DeleteItem: 1 });
     expect(await keysInTable(table)).toEqual([valueKey('q8', 'leased'), valueKey('q9')].sort());
   });
 
@@ -309,7 +328,7 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     ).toThrow(/"lease".*pollMs/);
   });
 
-  it('stores the lease item documented in docs-notes/lease.md while the computation runs', async () => {
+  it('stores the lease item the README documents while the computation runs', async () => {
     const table = await fx.dynamo.table();
     const a = await app(table, { lease: { ttlMs: 7000 } });
     const before = Date.now();
@@ -320,7 +339,7 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     );
     expect(await pending).toBe('report-q10');
     expect(lease).toBeDefined();
-    expect(Object.keys(lease!).sort()).toEqual(['cache_key', 'exp', 'owner', 'until']);
+    expect(Object.keys(lease!).sort()).toEqual(['c', 'cache_key', 'exp', 'n', 'owner', 'until']);
     expect(lease!.cache_key!.S).toBe(valueKey('q10') + LEASE_SUFFIX);
     // The engine's id, the namespace and the computation's number within the engine.
     expect(lease!.owner!.S).toMatch(/^[0-9a-f-]{36}#ReportService\.report#\d+$/);
@@ -328,5 +347,8 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     expect(until).toBeGreaterThanOrEqual(before + 7000);
     expect(until).toBeLessThan(before + 7000 + 1000);
     expect(Number(lease!.exp!.N)).toBe(Math.ceil(until / 1000) + 1);
+    // Claims counted (this one the first); the owner writes copies for its waiters.
+    expect(lease!.n).toEqual({ N: '1' });
+    expect(lease!.c).toEqual(lease!.owner);
   });
 });

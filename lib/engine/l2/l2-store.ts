@@ -17,10 +17,16 @@ import {
   type Permit,
 } from './circuit-breaker.js';
 import {
+  decodeClaim,
   decodeLease,
   encodeLease,
+  encodeLeaseCopy,
+  inspectLeaseCopy,
+  leaseCopyKey,
+  leaseExp,
   leaseKey,
   type LeaseAcquire,
+  type LeaseClaim,
   type LeaseState,
 } from './cache-lease.js';
 import {
@@ -67,6 +73,8 @@ export interface L2Found {
   readonly tRaw: string;
   readonly freshUntil: number;
   readonly tags?: readonly string[];
+  /** The item as read (what a lease owner copies for its waiters). */
+  readonly item?: RawItem;
 }
 
 /** How a reader judges an item's age: its own ttl (or a function of the value), and its grace. */
@@ -102,7 +110,8 @@ export interface ItemHead {
  * which stays); or too large for DynamoDB even compressed (nothing written).
  */
 export type L2Write =
-  | { readonly status: 'written' }
+  /** `item`: what was written (what a lease owner copies for its waiters). */
+  | { readonly status: 'written'; readonly item?: RawItem }
   | { readonly status: 'refused' }
   | { readonly status: 'too-large'; readonly bytes: number };
 
@@ -155,7 +164,6 @@ const BATCH_RETRIES = 5;
 
 const MISS: L2Read = { status: 'miss' };
 const TOMBSTONE: L2Read = { status: 'miss', tombstone: true };
-const WRITTEN: L2Write = { status: 'written' };
 const REFUSED: L2Write = { status: 'refused' };
 
 const DEFAULT_OPTIONS: L2StoreOptions = {
@@ -237,7 +245,16 @@ export class L2Store {
       if (!(e instanceof DynamoCacheError) || e.namespace === namespace) throw e;
       throw new DynamoCacheError(e.operation, e.message, { namespace, cause: e.cause });
     }
-    if (item === undefined) return MISS;
+    return item === undefined ? MISS : this.decodeRead(cacheKey, item, policy, namespace);
+  }
+
+  /** Judges an item read at `cacheKey` (see {@link read}). */
+  private async decodeRead(
+    cacheKey: string,
+    item: RawItem,
+    policy: ReadPolicy,
+    namespace: string,
+  ): Promise<L2Read> {
     const decoded = inspectItem(item);
     if ('corrupt' in decoded) {
       const tRaw = item.t?.N;
@@ -286,6 +303,7 @@ export class L2Store {
       t: decoded.t,
       tRaw: decoded.tRaw,
       freshUntil: until,
+      item,
     };
     return decoded.tags === undefined ? found : { ...found, tags: decoded.tags };
   }
@@ -526,7 +544,7 @@ export class L2Store {
           ),
           sendOptions(abortSignal),
         ),
-        WRITTEN,
+        { status: 'written', item: Item },
         REFUSED,
       ),
     );
@@ -557,17 +575,32 @@ export class L2Store {
     lifeSeconds: number,
   ): Promise<void> {
     const t = Date.now() / 1000;
-    for (let i = 0; i < cacheKeys.length; i += BATCH_WRITE_LIMIT) {
-      let requests = cacheKeys
-        .slice(i, i + BATCH_WRITE_LIMIT)
-        .map((key) => ({ PutRequest: { Item: encodeTombstone(key, t, lifeSeconds) } }));
+    await this.batchWrite(
+      cacheKeys.map((key) => ({ PutRequest: { Item: encodeTombstone(key, t, lifeSeconds) } })),
+      namespace,
+      false,
+    );
+  }
+
+  /**
+   * `requests` 25 to a `BatchWriteItem` call, what DynamoDB leaves unprocessed (throttling)
+   * retried with back-off; what is still unprocessed after that throws {@link DynamoCacheError}.
+   */
+  private async batchWrite(
+    all: readonly { PutRequest: { Item: RawItem } }[],
+    namespace: string,
+    gated = true,
+  ): Promise<void> {
+    for (let i = 0; i < all.length; i += BATCH_WRITE_LIMIT) {
+      let requests = all.slice(i, i + BATCH_WRITE_LIMIT);
       for (let attempt = 0; requests.length > 0; attempt++) {
         if (attempt > 0) await this.backOff(attempt, 'BatchWriteItem', requests.length, namespace);
         const batch = requests;
-        const out = await this.call('BatchWriteItem', namespace, false, (client, abortSignal) =>
-          client.send(new BatchWriteItemCommand({ RequestItems: { [this.table]: batch } }), {
-            abortSignal,
-          }),
+        const out = await this.call('BatchWriteItem', namespace, gated, (client, abortSignal) =>
+          client.send(
+            new BatchWriteItemCommand({ RequestItems: { [this.table]: batch } }),
+            sendOptions(abortSignal),
+          ),
         );
         requests = (out.UnprocessedItems?.[this.table] ?? []) as typeof requests;
       }
@@ -609,6 +642,56 @@ export class L2Store {
     );
   }
 
+  /**
+   * Claims the lease of `cacheKey` for `ttlMs`: one `UpdateItem` that takes it when there is none
+   * and in any case counts the claim, returning the item, so a process that finds it held also
+   * learns its rank (which copy of the result to read) at no extra call. A lapsed lease, or one of
+   * this engine's (owner id starting with `ownPrefix`), is then taken over with a conditional
+   * `PutItem` ({@link acquireLease}); losing that race reads as a lease that lapses now.
+   */
+  async claimLease(
+    cacheKey: string,
+    owner: string,
+    ownPrefix: string,
+    ttlMs: number,
+    namespace: string,
+  ): Promise<LeaseClaim> {
+    const now = Date.now();
+    const until = now + ttlMs;
+    const out = await this.call('UpdateItem', namespace, true, (client, abortSignal) =>
+      client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { [PARTITION_KEY]: { S: leaseKey(cacheKey) } },
+          UpdateExpression:
+            'SET #owner = if_not_exists(#owner, :me), #until = if_not_exists(#until, :until), ' +
+            '#exp = if_not_exists(#exp, :exp), #c = if_not_exists(#c, :me) ADD #n :one',
+          ExpressionAttributeNames: {
+            '#owner': 'owner',
+            '#until': 'until',
+            '#exp': 'exp',
+            '#c': 'c',
+            '#n': 'n',
+          },
+          ExpressionAttributeValues: {
+            ':me': { S: owner },
+            ':until': { N: String(until) },
+            ':exp': { N: leaseExp(until) },
+            ':one': { N: '1' },
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+        sendOptions(abortSignal),
+      ),
+    );
+    const claim = decodeClaim(out.Attributes, owner);
+    if (claim.status === 'acquired') return claim;
+    if (claim.until >= Date.now() && !claim.owner.startsWith(ownPrefix)) return claim;
+    return (await this.acquireLease(cacheKey, owner, ownPrefix, ttlMs, namespace)) === 'acquired'
+      ? { status: 'acquired' }
+      : { ...claim, until: 0 };
+  }
+
   /** The lease of `cacheKey` (strongly consistent read), or `undefined` when there is none. */
   async readLease(cacheKey: string, namespace: string): Promise<LeaseState | undefined> {
     const out = await this.call('GetItem', namespace, true, (client, abortSignal) =>
@@ -629,8 +712,73 @@ export class L2Store {
    * lapsed and was taken over is not ours to delete). Throws {@link DynamoCacheError} when
    * DynamoDB fails.
    */
-  async releaseLease(cacheKey: string, owner: string, namespace: string): Promise<void> {
-    await this.deleteIf(leaseKey(cacheKey), 'owner', { S: owner }, namespace);
+  async releaseLease(
+    cacheKey: string,
+    owner: string,
+    namespace: string,
+  ): Promise<number | undefined> {
+    const out = await this.call('DeleteItem', namespace, true, (client, abortSignal) =>
+      client
+        .send(
+          new DeleteItemCommand({
+            TableName: this.table,
+            Key: { [PARTITION_KEY]: { S: leaseKey(cacheKey) } },
+            ConditionExpression: '#owner = :me',
+            ExpressionAttributeNames: { '#owner': 'owner' },
+            ExpressionAttributeValues: { ':me': { S: owner } },
+            ReturnValues: 'ALL_OLD',
+          }),
+          sendOptions(abortSignal),
+        )
+        .then(
+          (deleted) => Number(deleted.Attributes?.n?.N ?? 1),
+          (cause: unknown) => {
+            if (isConditionFailed(cause)) return undefined;
+            throw cause;
+          },
+        ),
+    );
+    return out;
+  }
+
+  /**
+   * Writes `count` copies of a lease owner's result for its waiters (`valueItem`: the value item
+   * it wrote; `undefined`: it wrote none), 25 to a `BatchWriteItem`, kept `lifeMs`.
+   */
+  async writeLeaseCopies(
+    cacheKey: string,
+    owner: string,
+    valueItem: RawItem | undefined,
+    count: number,
+    lifeMs: number,
+    namespace: string,
+  ): Promise<void> {
+    const now = Date.now();
+    const items = Array.from({ length: count }, (_, i) =>
+      encodeLeaseCopy(cacheKey, i, owner, valueItem, now, lifeMs),
+    );
+    await this.batchWrite(
+      items.map((Item) => ({ PutRequest: { Item } })),
+      namespace,
+    );
+  }
+
+  /**
+   * A waiter's look at copy `index` of `owner`'s result: `pending` until that owner has written
+   * it; `failed` when it wrote no value; otherwise the copy judged like the value item itself.
+   * An eventually consistent read (batched with others): a copy is written once, so a look that
+   * misses it is only a look too early.
+   */
+  async readLeaseCopy(
+    cacheKey: string,
+    index: number,
+    owner: string,
+    policy: ReadPolicy,
+    namespace: string,
+  ): Promise<L2Read | 'pending' | 'failed'> {
+    const key = leaseCopyKey(cacheKey, index);
+    const copy = inspectLeaseCopy(await this.batcher.read(key, namespace), owner);
+    return typeof copy === 'string' ? copy : this.decodeRead(key, copy.item, policy, namespace);
   }
 
   /** Returns `false` when someone rewrote the item after our read (theirs stays). */

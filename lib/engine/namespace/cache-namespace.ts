@@ -5,11 +5,17 @@ import type { InvalidationMarkers } from '../invalidation/invalidation-markers.j
 import { buildCacheKey, encodeKey } from '../keys/cache-key.js';
 import { KeyMemo } from '../keys/key-memo.js';
 import { createL1Cache, sweepExpired, type L1Cache, type L1Entry } from '../l1/l1-cache.js';
-import type { LeaseAcquire, LeaseSettings } from '../l2/cache-lease.js';
+import {
+  leaseCopyCount,
+  leaseCopyIndex,
+  type LeaseClaim,
+  type LeaseSettings,
+} from '../l2/cache-lease.js';
 import { CircuitOpenError } from '../l2/circuit-breaker.js';
 import { namespaceMarkerKey, tagMarkerKey } from '../l2/item-codec.js';
 import type { EntryLife } from '../l2/item-codec.js';
 import type { ItemHead, L2Found, L2Read, L2Store, ReadPolicy } from '../l2/l2-store.js';
+import type { RawItem } from '../l2/read-batcher.js';
 import type { ClassRef } from '../values/class-record.js';
 import { UnstorableValueError, type EncodedValue, type ValueCodec } from '../values/value-codec.js';
 import type { CacheEvents, CacheEventType } from './cache-events.js';
@@ -161,8 +167,12 @@ const TOMBSTONE_MIN_LIFE_S = 3600;
 /** The longest pause between two looks at a lease held by another process. */
 const LEASE_POLL_MAX_MS = 1000;
 
-/** The share of `l1MaxAge` by which an entry's next check is brought forward, at most. */
-const L1_CHECK_JITTER = 0.2;
+/**
+ * The share of `l1MaxAge` by which an entry's next check is brought forward, at most: the
+ * processes that filled a hot key in one moment check it over half of `l1MaxAge`, not all at once
+ * (1,000 of them with the default 5 s: about 400 reads a second on the key, not 1,000).
+ */
+const L1_CHECK_JITTER = 0.5;
 
 /** The least time between two sweeps of expired L1 entries, and the most (long ttls). */
 const SWEEP_MIN_MS = 1000;
@@ -194,6 +204,8 @@ interface Miss {
   onStale: (() => void)[] | undefined;
   /** The flight resolved with the stale value (recomputing failed, or another refreshes it). */
   resolvedStale: boolean;
+  /** With the lease: the value item it wrote or found, which its waiters get copies of. */
+  shared: RawItem | undefined;
 }
 
 /** A value past its expiry, within grace: from L1 (`entry`) or found in L2 (`found`). */
@@ -353,6 +365,7 @@ export class CacheNamespace {
       stale,
       onStale: undefined,
       resolvedStale: false,
+      shared: undefined,
     };
     const promise = this.ctx.track(
       this.load(miss, thisArg, args, fn as (...args: unknown[]) => T | Promise<T>),
@@ -822,7 +835,7 @@ export class CacheNamespace {
   }
 
   /**
-   * When an L1 entry is next checked against DynamoDB: `l1MaxAge` from now, less up to a fifth at
+   * When an L1 entry is next checked against DynamoDB: `l1MaxAge` from now, less up to half at
    * random, so the processes that filled a hot key at one moment do not all check it at the same
    * moment afterwards (the bound `l1MaxAge` still holds).
    */
@@ -945,12 +958,7 @@ export class CacheNamespace {
       if (this.lease === false || read === L2_FAILED) {
         return await this.compute(miss, cacheKey, thisArg, args, fn);
       }
-      const outcome = await this.awaitLease(
-        cacheKey,
-        this.lease,
-        miss.leaseOwner,
-        miss.stale !== undefined,
-      );
+      const outcome = await this.awaitLease(cacheKey, this.lease, miss);
       if (outcome.status === 'hit') {
         return this.fromL2(miss.encoded, outcome, this.mayFill(miss)) as T;
       }
@@ -964,7 +972,7 @@ export class CacheNamespace {
       try {
         return await this.compute(miss, cacheKey, thisArg, args, fn);
       } finally {
-        this.releaseLease(cacheKey, miss.leaseOwner);
+        this.releaseLease(cacheKey, miss, this.lease);
       }
     } catch (err) {
       const stale = miss.stale;
@@ -1048,6 +1056,7 @@ export class CacheNamespace {
         tS,
         { ttl: life.ttl, grace: this.policy.grace, tags: life.tags },
         miss.repair === 'any' ? {} : { startedS: tS, seenT: miss.repair?.seenT },
+        (item) => (miss.shared = item),
       );
     } catch (err) {
       toL1(undefined);
@@ -1068,6 +1077,7 @@ export class CacheNamespace {
     tS: number,
     life: EntryLife,
     options: { gated?: boolean; startedS?: number; seenT?: string },
+    written?: (item: RawItem) => void,
   ): Promise<WriteOutcome> {
     let encoded: EncodedValue;
     try {
@@ -1086,6 +1096,7 @@ export class CacheNamespace {
         this.ctx.l2.write(cacheKey, encoded, tS, life, this.name, options),
       );
       if (write.status === 'written') {
+        if (write.item !== undefined) written?.(write.item);
         this.stats.l2Writes++;
         if (this.ctx.events.active) this.ctx.events.emit('write', this.name, () => cacheKey);
         return 'written';
@@ -1140,44 +1151,64 @@ export class CacheNamespace {
   }
 
   /**
-   * After an L2 miss, with `lease` on: take the key's lease (this process computes), or wait for
-   * the process holding it to write the value, looking every `pollMs`: while its lease is live,
-   * at the lease; once it is gone or lapsed, at the value, then try to take the lease over (its
-   * holder failed or crashed). After `waitMs`, or on any DynamoDB failure, compute without a
-   * lease: a cache fault costs a duplicate computation, never the caller's result, so it is
-   * counted as an L2 error but never rejects, whatever `onError` says.
+   * After an L2 miss, with `lease` on: claim the key's lease (this process computes), or wait for
+   * the process holding it. Each claim is counted on the lease item and learns its rank; the
+   * holder, once done, writes a copy of its result for every 25 waiters, and a waiter looks at its
+   * own copy (not at the lease or the value item), looking less often as it waits (from `pollMs`
+   * doubling to 1 s, jittered). So however many processes wait on one key, each item's key sees
+   * about one request per process: its first read, its claim. A copy saying the computation failed,
+   * or a lease lapsing without one (its holder crashed), means claiming again. A holder running a
+   * version without copies is watched at the lease, then the value (strongly consistent).
+   * After `waitMs`, or on any DynamoDB failure, compute without a lease: a cache fault costs a
+   * duplicate computation, never the caller's result, so it is counted as an L2 error but never
+   * rejects, whatever `onError` says.
    */
   private async awaitLease(
     cacheKey: string,
     lease: LeaseSettings,
-    owner: string,
-    hasStale: boolean,
+    miss: Miss,
   ): Promise<LeaseOutcome> {
     const l2 = this.ctx.l2;
+    const owner = miss.leaseOwner;
     const deadline = Date.now() + lease.waitMs;
     try {
-      if ((await this.acquire(cacheKey, owner, lease)) === 'acquired') {
-        return await this.leaseAcquired(cacheKey, owner);
-      }
+      let claim = await this.claim(cacheKey, owner, lease);
+      if (claim.status === 'acquired') return await this.leaseAcquired(cacheKey, miss, lease);
       // With a stale value to serve, waiting for the holder's refresh is pointless.
-      if (hasStale) return HELD;
-      // Looks grow apart as the wait goes on (doubling from pollMs, at most a second, jittered):
-      // many processes waiting on one key then poll it a few times each, not twenty a second.
+      if (miss.stale !== undefined) return HELD;
       let interval = lease.pollMs;
       for (;;) {
         const pause = interval * (0.5 + Math.random() / 2);
         interval = Math.min(interval * 2, Math.max(lease.pollMs, LEASE_POLL_MAX_MS));
         await sleep(Math.min(pause, Math.max(0, deadline - Date.now())));
         if (Date.now() >= deadline) return COMPUTE;
-        const held = await l2.readLease(cacheKey, this.name);
-        if (held !== undefined && held.until > Date.now()) continue;
-        // Consistent: the holder wrote the value before it gave the lease back.
-        const read = await l2.read(cacheKey, this.policy, this.name, true);
-        if (read.status === 'hit') return read;
-        if (read.status === 'expired' && read.deleted) this.stats.l2Deletes++;
-        if ((await this.acquire(cacheKey, owner, lease)) === 'acquired') {
-          return await this.leaseAcquired(cacheKey, owner);
+        if (claim.copies) {
+          if (Date.now() < claim.until) {
+            const copy = await l2.readLeaseCopy(
+              cacheKey,
+              leaseCopyIndex(claim.rank),
+              claim.owner,
+              this.policy,
+              this.name,
+            );
+            if (copy === 'pending') continue;
+            // Markers are checked only when known here: reading them would put a request per
+            // waiter on one key. A clear elsewhere reaches this L1 as any other does (bus,
+            // l1MaxAge).
+            if (copy !== 'failed' && copy.status === 'hit') {
+              if (copy.t > this.ctx.markers.latestKnown(this.markerKeys(copy.tags))) return copy;
+            }
+          }
+        } else {
+          const held = await l2.readLease(cacheKey, this.name);
+          if (held !== undefined && held.until > Date.now()) continue;
+          // Consistent: the holder wrote the value before it gave the lease back.
+          const read = await l2.read(cacheKey, this.policy, this.name, true);
+          if (read.status === 'hit') return read;
+          if (read.status === 'expired' && read.deleted) this.stats.l2Deletes++;
         }
+        claim = await this.claim(cacheKey, owner, lease);
+        if (claim.status === 'acquired') return await this.leaseAcquired(cacheKey, miss, lease);
       }
     } catch (err) {
       this.leaseFailed(err as DynamoCacheError);
@@ -1185,9 +1216,9 @@ export class CacheNamespace {
     }
   }
 
-  /** Takes the lease; a lease of this engine's (an earlier computation's, stale) is ours to take. */
-  private acquire(cacheKey: string, owner: string, lease: LeaseSettings): Promise<LeaseAcquire> {
-    return this.ctx.l2.acquireLease(
+  /** Claims the lease; a lease of this engine's (an earlier computation's, stale) is ours to take. */
+  private claim(cacheKey: string, owner: string, lease: LeaseSettings): Promise<LeaseClaim> {
+    return this.ctx.l2.claimLease(
       cacheKey,
       owner,
       `${this.ctx.leaseOwner ?? ''}#`,
@@ -1201,7 +1232,11 @@ export class CacheNamespace {
    * have computed it, written it and given its lease back between our miss and our lease. Without
    * this look that race costs a second computation.
    */
-  private async leaseAcquired(cacheKey: string, owner: string): Promise<LeaseOutcome> {
+  private async leaseAcquired(
+    cacheKey: string,
+    miss: Miss,
+    lease: LeaseSettings,
+  ): Promise<LeaseOutcome> {
     let read: L2Read;
     try {
       read = await this.ctx.l2.read(cacheKey, this.policy, this.name, true);
@@ -1210,18 +1245,30 @@ export class CacheNamespace {
       return ACQUIRED;
     }
     if (read.status !== 'hit') return ACQUIRED;
-    this.releaseLease(cacheKey, owner);
+    miss.shared = read.item;
+    this.releaseLease(cacheKey, miss, lease);
     return read;
   }
 
   /**
-   * Gives the lease back in the background (waiting processes then read the value, or take over
-   * if the computation failed). A failure costs nothing but the lease's lapse, so it is counted
-   * and otherwise ignored; shutdown waits for it like for a write.
+   * Gives the lease back in the background, then, when others claimed it meanwhile, writes the
+   * copies they wait for: of the value item written or found, or saying there is none (they then
+   * claim again, and one computes). A failure costs the waiters their wait (up to `waitMs`), so it
+   * is counted and otherwise ignored; shutdown waits for it like for a write.
    */
-  private releaseLease(cacheKey: string, owner: string): void {
+  private releaseLease(cacheKey: string, miss: Miss, lease: LeaseSettings): void {
+    const l2 = this.ctx.l2;
+    const owner = miss.leaseOwner;
     this.ctx
-      .track(this.ctx.l2.releaseLease(cacheKey, owner, this.name))
+      .track(
+        l2.releaseLease(cacheKey, owner, this.name).then((claims) => {
+          const copies = leaseCopyCount(claims ?? 0);
+          if (copies === 0) return;
+          // Copies serve waits of at most waitMs (theirs may be longer: the lease's ttl).
+          const lifeMs = Math.max(lease.waitMs, lease.ttlMs);
+          return l2.writeLeaseCopies(cacheKey, owner, miss.shared, copies, lifeMs, this.name);
+        }),
+      )
       .catch((err: unknown) => this.leaseFailed(err as DynamoCacheError));
   }
 
