@@ -239,6 +239,53 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     expect(await keysInTable(table)).toEqual([valueKey('q6')]);
   });
 
+  it('processes whose claim (or first read) DynamoDB throttles wait for the value instead of computing', async () => {
+    const table = await fx.dynamo.table();
+    const a = await app(table, { lease: true });
+    /** An application whose DynamoDB throttles its lease claims (and, with `reads`, its first value read). */
+    async function throttled(reads: boolean): Promise<Awaited<ReturnType<typeof app>>> {
+      const client = fx.dynamo.client();
+      const calls = countCalls(client);
+      let readsLeft = reads ? 1 : 0;
+      // Fault injection for this one branch: what DynamoDB answers a key hotter than its limit.
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const key = (args.input as { Key?: { cache_key?: { S?: string } } }).Key?.cache_key?.S;
+          const claim = context.commandName === 'UpdateItemCommand' && key?.endsWith(LEASE_SUFFIX);
+          const read = context.commandName === 'GetItemCommand' && key === valueKey('q12');
+          if (claim || (read && readsLeft-- > 0)) {
+            throw Object.assign(new Error('Rate of requests exceeds the allowed throughput'), {
+              name: 'ProvisionedThroughputExceededException',
+            });
+          }
+          return next(args);
+        },
+        { step: 'initialize', name: 'throttleLeaseClaims' },
+      );
+      const moduleRef = await bootCache({ table, client, lease: true }, [ReportService]);
+      fx.apps.push(moduleRef);
+      return {
+        service: moduleRef.get(ReportService),
+        calls,
+        engine: moduleRef.get(CacheEngine),
+        cache: moduleRef.get(DynamoCacheService),
+      };
+    }
+    const busy = [await throttled(false), await throttled(false), await throttled(true)];
+
+    // `a` claims first; the others, a moment later, are throttled.
+    const first = a.service.report('q12');
+    await sleep(50);
+    const results = await Promise.all([first, ...busy.map((b) => b.service.report('q12'))]);
+
+    expect(results).toEqual(Array(4).fill('report-q12'));
+    expect(shared.calls).toBe(1);
+    for (const b of busy) {
+      expect(b.cache.stats().total).toMatchObject({ misses: 0, l2Hits: 1, l2Writes: 0 });
+      expect(b.calls.get('PutItem')).toBe(0);
+    }
+  });
+
   it('a value written by another process between the miss and the lease is served, not recomputed', async () => {
     const table = await fx.dynamo.table();
     const client = fx.dynamo.client();

@@ -16,8 +16,13 @@ export interface KeyTouch {
 }
 
 /** Records the partition keys of every request sent through `client` (a batch: each of its keys). */
-export function recordKeys(client: DynamoDBClient): { touches: KeyTouch[]; reset(): void } {
+export function recordKeys(client: DynamoDBClient): {
+  touches: KeyTouch[];
+  reset(): void;
+  stop(): void;
+} {
   const touches: KeyTouch[] = [];
+  const name = `scaleKeyRecorder${++recorders}`;
   let start = performance.now();
   client.middlewareStack.add(
     (next, context) => async (args) => {
@@ -26,7 +31,7 @@ export function recordKeys(client: DynamoDBClient): { touches: KeyTouch[]; reset
       for (const key of keysOf(args.input)) touches.push({ at, key, operation });
       return next(args);
     },
-    { step: 'initialize', name: 'scaleKeyRecorder' },
+    { step: 'initialize', name },
   );
   return {
     touches,
@@ -34,8 +39,11 @@ export function recordKeys(client: DynamoDBClient): { touches: KeyTouch[]; reset
       touches.length = 0;
       start = performance.now();
     },
+    stop: () => void client.middlewareStack.remove(name),
   };
 }
+
+let recorders = 0;
 
 type KeyAttr = { cache_key?: { S?: string } };
 
@@ -211,5 +219,6 @@ export class SimulatedFleet {
 
   async close(): Promise<void> {
     await Promise.all(this.engines.map((e) => e.drain().then(() => e.close())));
+    this.recorder.stop();
   }
 }

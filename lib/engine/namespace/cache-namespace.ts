@@ -12,6 +12,7 @@ import {
   type LeaseSettings,
 } from '../l2/cache-lease.js';
 import { CircuitOpenError } from '../l2/circuit-breaker.js';
+import { isThrottled } from '../l2/throttling.js';
 import { namespaceMarkerKey, tagMarkerKey } from '../l2/item-codec.js';
 import type { EntryLife } from '../l2/item-codec.js';
 import type { ItemHead, L2Found, L2Read, L2Store, ReadPolicy } from '../l2/l2-store.js';
@@ -133,6 +134,8 @@ const NO_HIT: CacheLookup<never> = { hit: false };
 
 /** What `readL2` returns when DynamoDB failed and the policy said go on: a miss, but no lease. */
 const L2_FAILED: L2Read = { status: 'miss' };
+/** What `readL2` returns when DynamoDB throttled the read (and the policy said go on). */
+const L2_THROTTLED: L2Read = { status: 'miss' };
 /** What `readL2` returns for an item a `clear` or `deleteByTag` invalidated: a miss. */
 const INVALIDATED: L2Read = { status: 'miss' };
 
@@ -166,6 +169,9 @@ const TOMBSTONE_MIN_LIFE_S = 3600;
 
 /** The longest pause between two looks at a lease held by another process. */
 const LEASE_POLL_MAX_MS = 1000;
+
+/** The least pause between two looks at a value whose lease claim was throttled. */
+const THROTTLED_LOOK_MS = 1000;
 
 /**
  * The share of `l1MaxAge` by which an entry's next check is brought forward, at most: the
@@ -945,6 +951,7 @@ export class CacheNamespace {
         });
       } else if (
         read !== L2_FAILED &&
+        read !== L2_THROTTLED &&
         miss.stale?.entry !== undefined &&
         lost(read, miss.stale.entry)
       ) {
@@ -955,6 +962,7 @@ export class CacheNamespace {
       if (read.status === 'corrupt') {
         miss.repair = read.tRaw === undefined ? 'any' : { seenT: read.tRaw };
       }
+      // A throttled read is a busy key, not a failing table: the lease still applies.
       if (this.lease === false || read === L2_FAILED) {
         return await this.compute(miss, cacheKey, thisArg, args, fn);
       }
@@ -1212,7 +1220,28 @@ export class CacheNamespace {
       }
     } catch (err) {
       this.leaseFailed(err as DynamoCacheError);
-      return COMPUTE;
+      // Throttled: so many processes want the key that one of them surely computes it.
+      return isThrottled(err) ? await this.awaitValue(cacheKey, deadline) : COMPUTE;
+    }
+  }
+
+  /**
+   * Waits for the value without a lease (its claim was throttled): a look at the value item
+   * every 1 to 3 s at random, so thousands of processes waiting this way spread their reads;
+   * a throttled look is just a look that found nothing. Computes after `waitMs`.
+   */
+  private async awaitValue(cacheKey: string, deadline: number): Promise<LeaseOutcome> {
+    for (;;) {
+      const pause = THROTTLED_LOOK_MS * (1 + 2 * Math.random());
+      await sleep(Math.min(pause, Math.max(0, deadline - Date.now())));
+      if (Date.now() >= deadline) return COMPUTE;
+      try {
+        const read = await this.ctx.l2.read(cacheKey, this.policy, this.name);
+        if (read.status === 'hit') return read;
+      } catch (err) {
+        this.leaseFailed(err as DynamoCacheError);
+        if (!isThrottled(err)) return COMPUTE;
+      }
     }
   }
 
@@ -1292,7 +1321,7 @@ export class CacheNamespace {
       }
     } catch (err) {
       this.l2Failed(err as DynamoCacheError);
-      return L2_FAILED;
+      return isThrottled(err) ? L2_THROTTLED : L2_FAILED;
     }
     if (read.status === 'expired') {
       if (read.deleted) this.stats.l2Deletes++;
