@@ -8,7 +8,7 @@
  *   npm run bench:scale -- --engines 200
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,8 @@ const at = argv.indexOf('--engines');
 const ENGINES = at >= 0 ? Number(argv[at + 1]) : 1000;
 const L1_MAX_AGE_S = 5;
 const HOT_MS = 20_000;
+const START = '<!-- scale:start -->';
+const END = '<!-- scale:end -->';
 
 function keyName(key: string): string {
   if (key.includes('#ns:')) return 'namespace marker';
@@ -100,6 +102,14 @@ async function main(): Promise<void> {
   const dir = join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'scale.md'), md);
+  // The README's Scale section shows the latest run.
+  const readme = join(ROOT, 'README.md');
+  const text = readFileSync(readme, 'utf8');
+  const from = text.indexOf(START);
+  const to = text.indexOf(END);
+  if (from >= 0 && to > from) {
+    writeFileSync(readme, `${text.slice(0, from + START.length)}\n${md}\n${text.slice(to)}`);
+  }
   console.log(md);
 }
 
