@@ -119,11 +119,24 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     expect(loser.calls.counts).toEqual({ GetItem: loser.calls.get('GetItem'), UpdateItem: 1 });
     expect(loser.calls.get('GetItem')).toBeGreaterThanOrEqual(3);
     expect(loser.cache.stats().total).toMatchObject({ misses: 0, l2Hits: 1, l2Writes: 0 });
-    // The lease is gone; the value stays, and the copy the loser read (until DynamoDB's TTL).
-    expect(await keysInTable(table)).toEqual([
+    // The lease is gone; the value stays, and the copy the loser read (until DynamoDB's TTL):
+    // the value item's attributes, the owner id it reports on, a short exp.
+    const items = await scanTable(fx.admin, table);
+    expect(items.map((i) => i.cache_key!.S!).sort()).toEqual([
       valueKey('q1'),
       valueKey('q1') + LEASE_SUFFIX + '#0',
     ]);
+    const value = items.find((i) => i.cache_key!.S === valueKey('q1'))!;
+    const copy = items.find((i) => i.cache_key!.S!.endsWith('#0'))!;
+    expect(Object.keys(copy).sort()).toEqual(
+      [...new Set([...Object.keys(value), 'lo', 'exp'])].sort(),
+    );
+    expect(copy.v).toEqual(value.v);
+    expect(copy.t).toEqual(value.t);
+    expect(copy.lo!.S).toMatch(/^[0-9a-f-]{36}#ReportService\.report#\d+$/);
+    const copyExp = Number(copy.exp!.N) - Date.now() / 1000;
+    expect(copyExp).toBeGreaterThan(5); // max(waitMs, ttlMs): 10 s by default
+    expect(copyExp).toBeLessThanOrEqual(12);
 
     // The loser copied the value into its L1.
     loser.calls.reset();
