@@ -61,7 +61,11 @@ export type LeaseAcquire = 'acquired' | 'held';
  * claim being its `rank`-th, and whether that owner writes copies of its result for its waiters.
  */
 export type LeaseClaim =
-  | { readonly status: 'acquired' }
+  /**
+   * `replaced`: a lease of another computation that writes copies was taken over (lapsed, or an
+   * earlier one of this engine's); its waiters need to be told it left no value.
+   */
+  | { readonly status: 'acquired'; readonly replaced?: { owner: string; claims: number } }
   | {
       readonly status: 'held';
       readonly owner: string;

@@ -687,9 +687,12 @@ export class L2Store {
     const claim = decodeClaim(out.Attributes, owner);
     if (claim.status === 'acquired') return claim;
     if (claim.until >= Date.now() && !claim.owner.startsWith(ownPrefix)) return claim;
-    return (await this.acquireLease(cacheKey, owner, ownPrefix, ttlMs, namespace)) === 'acquired'
-      ? { status: 'acquired' }
-      : { ...claim, until: 0 };
+    if ((await this.acquireLease(cacheKey, owner, ownPrefix, ttlMs, namespace)) !== 'acquired') {
+      return { ...claim, until: 0 };
+    }
+    return claim.copies
+      ? { status: 'acquired', replaced: { owner: claim.owner, claims: claim.rank } }
+      : { status: 'acquired' };
   }
 
   /** The lease of `cacheKey` (strongly consistent read), or `undefined` when there is none. */

@@ -1212,7 +1212,7 @@ export class CacheNamespace {
           if (held !== undefined && held.until > Date.now()) continue;
           // Consistent: the holder wrote the value before it gave the lease back.
           const read = await l2.read(cacheKey, this.policy, this.name, true);
-          if (read.status === 'hit') return read;
+          if (read.status === 'hit' && !(await this.invalidated(read))) return read;
           if (read.status === 'expired' && read.deleted) this.stats.l2Deletes++;
         }
         claim = await this.claim(cacheKey, owner, lease);
@@ -1220,8 +1220,9 @@ export class CacheNamespace {
       }
     } catch (err) {
       this.leaseFailed(err as DynamoCacheError);
+      if (!isThrottled(err)) return COMPUTE;
       // Throttled: so many processes want the key that one of them surely computes it.
-      return isThrottled(err) ? await this.awaitValue(cacheKey, deadline) : COMPUTE;
+      return miss.stale !== undefined ? HELD : await this.awaitValue(cacheKey, deadline);
     }
   }
 
@@ -1237,7 +1238,7 @@ export class CacheNamespace {
       if (Date.now() >= deadline) return COMPUTE;
       try {
         const read = await this.ctx.l2.read(cacheKey, this.policy, this.name);
-        if (read.status === 'hit') return read;
+        if (read.status === 'hit' && !(await this.invalidated(read))) return read;
       } catch (err) {
         this.leaseFailed(err as DynamoCacheError);
         if (!isThrottled(err)) return COMPUTE;
@@ -1245,15 +1246,37 @@ export class CacheNamespace {
     }
   }
 
-  /** Claims the lease; a lease of this engine's (an earlier computation's, stale) is ours to take. */
-  private claim(cacheKey: string, owner: string, lease: LeaseSettings): Promise<LeaseClaim> {
-    return this.ctx.l2.claimLease(
+  /**
+   * Claims the lease; a lease of this engine's (an earlier computation's, stale) is ours to take.
+   * The waiters of a lease taken over are told, in the background, that it left no value: they
+   * claim again at once instead of waiting for copies that will not come.
+   */
+  private async claim(cacheKey: string, owner: string, lease: LeaseSettings): Promise<LeaseClaim> {
+    const claim = await this.ctx.l2.claimLease(
       cacheKey,
       owner,
       `${this.ctx.leaseOwner ?? ''}#`,
       lease.ttlMs,
       this.name,
     );
+    const replaced = claim.status === 'acquired' ? claim.replaced : undefined;
+    const copies = leaseCopyCount(replaced?.claims ?? 0);
+    if (replaced !== undefined && copies > 0) {
+      const lifeMs = Math.max(lease.waitMs, lease.ttlMs);
+      this.ctx
+        .track(
+          this.ctx.l2.writeLeaseCopies(
+            cacheKey,
+            replaced.owner,
+            undefined,
+            copies,
+            lifeMs,
+            this.name,
+          ),
+        )
+        .catch((err: unknown) => this.leaseFailed(err as DynamoCacheError));
+    }
+    return claim;
   }
 
   /**
@@ -1269,14 +1292,25 @@ export class CacheNamespace {
     let read: L2Read;
     try {
       read = await this.ctx.l2.read(cacheKey, this.policy, this.name, true);
+      // An item a clear or deleteByTag covers is no value, as in readL2.
+      if (read.status !== 'hit' || (await this.invalidated(read))) return ACQUIRED;
     } catch (err) {
       this.leaseFailed(err as DynamoCacheError);
       return ACQUIRED;
     }
-    if (read.status !== 'hit') return ACQUIRED;
     miss.shared = read.item;
     this.releaseLease(cacheKey, miss, lease);
     return read;
+  }
+
+  /** Whether a clear of its namespace or a deleteByTag of one of its tags covers `found`. */
+  private async invalidated(found: L2Found): Promise<boolean> {
+    const keys = this.markerKeys(found.tags);
+    // Known and recent enough (the usual case under load): no Promise to wait for.
+    const invalidatedAt =
+      this.ctx.markers.recentLatest(keys, this.l1MaxAgeMs) ??
+      (await this.ctx.markers.latest(keys, this.name, this.l1MaxAgeMs));
+    return found.t <= invalidatedAt;
   }
 
   /**
@@ -1311,13 +1345,8 @@ export class CacheNamespace {
       read = await this.ctx.l2.read(cacheKey, this.policy, this.name);
       // An entry older than a clear of its namespace or a deleteByTag of one of its tags is gone.
       // The markers are read only when something was found, at most every l1MaxAge.
-      if (read.status === 'hit' || read.status === 'stale') {
-        const keys = this.markerKeys(read.tags);
-        // Known and recent enough (the usual case under load): no Promise to wait for.
-        const invalidatedAt =
-          this.ctx.markers.recentLatest(keys, this.l1MaxAgeMs) ??
-          (await this.ctx.markers.latest(keys, this.name, this.l1MaxAgeMs));
-        if (read.t <= invalidatedAt) return INVALIDATED;
+      if ((read.status === 'hit' || read.status === 'stale') && (await this.invalidated(read))) {
+        return INVALIDATED;
       }
     } catch (err) {
       this.l2Failed(err as DynamoCacheError);
