@@ -3,6 +3,7 @@
  * generator runs on the other one). One Nest app on Express or Fastify (argv), with the same GET
  * route in three variants for each of two bodies (small, ~48 KB JSON): uncached, cached by
  * DynamoCacheInterceptor (`@DynamoCached`), cached by @nestjs/cache-manager's CacheInterceptor.
+ * With `fastPath` in its arguments, the module's `fastPath` option is on (a second server).
  * Every handler counts its calls; the parent asks for the counts over IPC (`'counts'`) to check
  * that the cached variants were all hits.
  */
@@ -81,16 +82,18 @@ class LargeCacheManagerController {
 }
 
 async function main(): Promise<void> {
-  const { endpoint, table, adapter } = JSON.parse(process.argv[2] ?? '{}') as {
+  const { endpoint, table, adapter, fastPath } = JSON.parse(process.argv[2] ?? '{}') as {
     endpoint: string;
     table: string;
     adapter: 'express' | 'fastify';
+    fastPath?: boolean;
   };
   @Module({
     imports: [
       DynamoCacheModule.forRoot({
         table,
         isGlobal: true,
+        fastPath: fastPath === true,
         clientConfig: {
           endpoint,
           region: 'us-east-1',

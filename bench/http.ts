@@ -1,7 +1,7 @@
 /**
  * The HTTP group: one server process per adapter (Express, Fastify) pinned to the server core,
  * the load generator (wrk, else autocannon) in another process pinned to the client core. Every
- * route (2 adapters x 2 bodies x 3 variants) runs once per round, in the same order every round
+ * route (2 adapters x 2 bodies x 4 variants, `fastPath` on a second server) runs once per round, in the same order every round
  * (interleaved), and each variant's rate is divided by its uncached baseline's of the same round
  * (paired ratios). Bodies are checked before, handler calls counted around the measurement.
  */
@@ -25,13 +25,14 @@ import { loadGenerator } from './load.js';
 
 type Adapter = 'express' | 'fastify';
 type Body = 'small' | 'large';
-type Variant = 'plain' | 'dynamo' | 'cache-manager';
+type Variant = 'plain' | 'dynamo' | 'fast' | 'cache-manager';
 
 const ADAPTERS: Adapter[] = ['express', 'fastify'];
 const BODIES: Body[] = ['small', 'large'];
 const VARIANTS: [Variant, string][] = [
   ['plain', 'uncached constant route (baseline)'],
   ['dynamo', 'nestjs-dynamo-cache DynamoCacheInterceptor'],
+  ['fast', 'nestjs-dynamo-cache with fastPath: true'],
   ['cache-manager', '@nestjs/cache-manager CacheInterceptor'],
 ];
 const CONNECTIONS = 20;
@@ -43,17 +44,24 @@ const SIZE = (b: Body): string =>
 
 interface Server {
   adapter: Adapter;
+  /** Runs with the module's `fastPath` on: serves the `fast` variant (its `/dynamo` routes). */
+  fast: boolean;
   child: ChildProcess;
   base: string;
   counts(): Promise<Record<string, number>>;
 }
 
-async function startServer(adapter: Adapter, endpoint: string, table: string): Promise<Server> {
+async function startServer(
+  adapter: Adapter,
+  endpoint: string,
+  table: string,
+  fast: boolean,
+): Promise<Server> {
   const script = fileURLToPath(new URL('./http-server.js', import.meta.url));
   const child = spawnOn(
     'server',
     process.execPath,
-    [script, JSON.stringify({ endpoint, table, adapter })],
+    [script, JSON.stringify({ endpoint, table, adapter, fastPath: fast })],
     { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
   );
   const port = await new Promise<number>((resolve, reject) => {
@@ -62,6 +70,7 @@ async function startServer(adapter: Adapter, endpoint: string, table: string): P
   });
   return {
     adapter,
+    fast,
     child,
     base: `http://127.0.0.1:${port}`,
     counts: () =>
@@ -109,8 +118,13 @@ export async function httpGroups(opts: {
   const rounds = opts.quick ? 3 : 7;
   const servers: Server[] = [];
   try {
-    for (const adapter of ADAPTERS)
-      servers.push(await startServer(adapter, opts.endpoint, opts.table));
+    for (const adapter of ADAPTERS) {
+      servers.push(await startServer(adapter, opts.endpoint, opts.table, false));
+      servers.push(await startServer(adapter, opts.endpoint, opts.table, true));
+    }
+    const serverOf = (a: Adapter, v: Variant): Server =>
+      servers.find((s) => s.adapter === a && s.fast === (v === 'fast'))!;
+    const routeOf = (b: Body, v: Variant): string => `/${b}/${v === 'fast' ? 'dynamo' : v}`;
     const label = (a: Adapter, b: Body, v: Variant): string => `${a} ${b} ${v}`;
     const contenders: Contender<{
       rps: number;
@@ -121,10 +135,11 @@ export async function httpGroups(opts: {
       serverCpuUsPerReq: number;
       serverBusy: number;
     }>[] = [];
-    for (const server of servers) {
+    for (const adapter of ADAPTERS) {
       for (const body of BODIES) {
         for (const [variant] of VARIANTS) {
-          const url = `${server.base}/${body}/${variant}`;
+          const server = serverOf(adapter, variant);
+          const url = `${server.base}${routeOf(body, variant)}`;
           await check(url, body);
           contenders.push({
             label: label(server.adapter, body, variant),
@@ -157,11 +172,13 @@ export async function httpGroups(opts: {
     });
     const after = await Promise.all(servers.map((s) => s.counts()));
     const groups: Group[] = [];
-    servers.forEach((server, s) => {
+    for (const server of servers.filter((x) => !x.fast)) {
       for (const body of BODIES) {
         const rows: Row[] = [];
         const base = label(server.adapter, body, 'plain');
-        const detailOf = (l: string, route: string, variant: Variant): string => {
+        const detailOf = (l: string, variant: Variant): string => {
+          const s = servers.indexOf(serverOf(server.adapter, variant));
+          const route = routeOf(body, variant);
           const samples = result.samples[result.labels.indexOf(l)]!;
           const errors = samples.reduce((a, x) => a + x.errors + x.badStatus, 0);
           if (samples.some((x) => x.badStatus > 0)) throw new Error(`${l}: non-2xx responses`);
@@ -198,18 +215,21 @@ export async function httpGroups(opts: {
             value,
             display: fmtStat(value, (v) => Math.round(v).toLocaleString('en')),
             ratio: result.paired(l, base, 'rps'),
-            detail: detailOf(l, `/${body}/${variant}`, variant),
+            detail: detailOf(l, variant),
           });
         }
         const ours = label(server.adapter, body, 'dynamo');
+        const fast = label(server.adapter, body, 'fast');
         const cm = label(server.adapter, body, 'cache-manager');
         const vsBase: Stat = result.paired(ours, base, 'rps');
         const vsCm: Stat = result.paired(ours, cm, 'rps');
+        const fastVsBase: Stat = result.paired(fast, base, 'rps');
+        const fastVsCm: Stat = result.paired(fast, cm, 'rps');
         const where = `HTTP ${ADAPTER_NAME[server.adapter]}, ${body === 'small' ? 'small body' : '48 KB JSON'}`;
         groups.push({
           intro:
             groups.length === 0
-              ? `One Nest app per adapter, each in its own process on the server core; the load generator (${gen.name}, ${CONNECTIONS} connections, keep-alive) in another process on the client core. All 12 routes (2 adapters x 2 bodies x 3 variants) run once per round in the same order, ${seconds} s each, ${rounds} rounds after a warm-up round; each ratio is taken against the uncached route of the same adapter and body in the same round. Every route's body was checked (status 200, JSON content type, deep-equal to the expected body) before the rounds; the cached routes' handlers ran 0 times while measured. Server CPU: the server process's CPU time over the turn (/proc), divided by the requests.`
+              ? `Two Nest apps per adapter (the second with the module's \`fastPath\` on, measured on its cached routes only), each in its own process on the server core; the load generator (${gen.name}, ${CONNECTIONS} connections, keep-alive) in another process on the client core. All 16 routes (2 adapters x 2 bodies x 4 variants) run once per round in the same order, ${seconds} s each, ${rounds} rounds after a warm-up round; each ratio is taken against the uncached route of the same adapter and body in the same round. Every route's body was checked (status 200, JSON content type, deep-equal to the expected body) before the rounds; the cached routes' handlers ran 0 times while measured. Server CPU: the server process's CPU time over the turn (/proc), divided by the requests.`
               : undefined,
           name: `HTTP ${ADAPTER_NAME[server.adapter]}, ${SIZE(body)}: GET req/s, ${CONNECTIONS} connections`,
           baseline:
@@ -220,16 +240,20 @@ export async function httpGroups(opts: {
           targets:
             body === 'small'
               ? [
+                  target(`${where}: fastPath vs uncached`, fastVsBase, '>=', 1.0),
+                  target(`${where}: fastPath vs CacheInterceptor`, fastVsCm, '>=', 1.15),
                   target(`${where}: DynamoCacheInterceptor vs uncached`, vsBase, '>=', 1.0),
                   target(`${where}: DynamoCacheInterceptor vs CacheInterceptor`, vsCm, '>=', 1.15),
                 ]
               : [
+                  target(`${where}: fastPath vs uncached`, fastVsBase, '>=', 3),
+                  target(`${where}: fastPath vs CacheInterceptor`, fastVsCm, '>=', 3),
                   target(`${where}: DynamoCacheInterceptor vs uncached`, vsBase, '>=', 3),
                   target(`${where}: DynamoCacheInterceptor vs CacheInterceptor`, vsCm, '>=', 3),
                 ],
         });
       }
-    });
+    }
     return {
       groups,
       generator: `${gen.name}, ${CONNECTIONS} connections, ${seconds} s per route and round, ${rounds} rounds after 1 warm-up round`,

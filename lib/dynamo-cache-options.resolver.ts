@@ -277,6 +277,9 @@ export async function resolveModuleOptions(
   if (o.verifyTable !== undefined && typeof o.verifyTable !== 'boolean') {
     throw configError('verifyTable', `must be true or false, got ${String(o.verifyTable)}`);
   }
+  if (o.fastPath !== undefined && typeof o.fastPath !== 'boolean') {
+    throw configError('fastPath', `must be true or false, got ${String(o.fastPath)}`);
+  }
   const l2Timeout = resolveL2Timeout(o.l2Timeout);
   const circuitBreaker = resolveCircuitBreaker(o.circuitBreaker);
   const lease = resolveLease(o.lease, (problem) => configError('lease', problem));
@@ -308,6 +311,7 @@ export async function resolveModuleOptions(
     computeTimeout: o.computeTimeout ?? DEFAULT_COMPUTE_TIMEOUT_MS,
     types: o.types ?? [],
     privateHeaders: resolvePrivateHeaders(o.privateHeaders),
+    fastPath: o.fastPath ?? false,
     unless: o.unless,
   };
 }

@@ -4,6 +4,7 @@ import type { NamespaceOptions, NamespaceOwner } from './engine/cache-engine.js'
 import type { CacheNamespace } from './engine/namespace/cache-namespace.js';
 import { toNamespaceOptions } from './dynamo-cache-options.resolver.js';
 import { DynamoCacheRouteResponse } from './http/cached-response.js';
+import type { FastRoute } from './http/fast-path.js';
 import type { DynamoCachedOptions } from './interfaces/dynamo-cached-options.interface.js';
 
 // Nest's and @nestjs/graphql's own metadata keys, spelled out: @nestjs/common 12 exposes its
@@ -41,6 +42,8 @@ export interface RouteInfo {
   readonly owner: NamespaceOwner | undefined;
   /** The route's namespace, once the engine is known (first request); `null`: not cacheable. */
   cache?: CacheNamespace | null;
+  /** How the route keys requests for `fastPath`, once known (first request); `null`: not eligible. */
+  fast?: FastRoute | null;
 }
 
 const DEFAULT_STATUSES: readonly number[] = [200];

@@ -11,6 +11,7 @@ import {
 import { HttpAdapterHost, ModuleRef, Reflector } from '@nestjs/core';
 import { from, lastValueFrom, of, type Observable } from 'rxjs';
 import { DYNAMO_CACHE_OPTIONS } from './dynamo-cache.constants.js';
+import { fastPathEligible } from './dynamo-cache-fast-path.reader.js';
 import { readRoute, type RouteInfo } from './dynamo-cache-route.reader.js';
 import { CREDENTIAL_HEADERS } from './dynamo-cache-options.resolver.js';
 import { CacheEngine } from './engine/cache-engine.js';
@@ -18,6 +19,7 @@ import type { CacheNamespace } from './engine/namespace/cache-namespace.js';
 import { isThenable } from './engine/namespace/is-thenable.js';
 import { DynamoCacheError } from './errors.js';
 import { DynamoCacheRouteResponse } from './http/cached-response.js';
+import { FastPathRoutes } from './http/fast-path.js';
 import { sendStoredJson, sentAsJson } from './http/json-replay.js';
 import { mayShare, requestKey, type KeyedRequest } from './http/request-key.js';
 import {
@@ -231,6 +233,7 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     }
     const ns = (route.cache ??= this.routeNamespace(route));
     if (ns === null) return next.handle();
+    if (this.fastPathOn()) this.rememberFast(context, route, ns);
     const hit = ns.peek(key);
     if (hit?.hit) return this.replay(context, hit.value, 'HIT', true);
     return this.load(context, next, ns, key, route);
@@ -477,6 +480,46 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       this.logger.error(`${err.message}; the route is served without the cache`);
       return null;
     }
+  }
+
+  /**
+   * `fastPath`: records this request's path for the middleware that answers hits before Nest's
+   * pipeline, when the route is eligible (see fastPathEligible) and this interceptor is the
+   * package's own (a subclass may key requests otherwise).
+   */
+  private rememberFast(context: ExecutionContext, route: RouteInfo, ns: CacheNamespace): void {
+    if (route.fast === undefined) {
+      const eligible =
+        this.constructor === DynamoCacheInterceptor &&
+        this.fastRoutes() !== undefined &&
+        fastPathEligible(
+          this.moduleRef,
+          context.getClass(),
+          context.getHandler(),
+          DynamoCacheInterceptor,
+        );
+      route.fast = eligible
+        ? { ns, query: route.query, vary: route.vary, privateHeaders: this.resolvePrivateHeaders() }
+        : null;
+    }
+    if (route.fast === null) return;
+    const request = context.switchToHttp().getRequest<HttpRequestLike>();
+    this.fastRoutes()?.remember(this.requestUrl(request), route.fast);
+  }
+
+  private fastPathRoutes: FastPathRoutes | undefined;
+  private fastPath: boolean | undefined;
+
+  private fastPathOn(): boolean {
+    if (this.fastPath !== undefined) return this.fastPath;
+    const options =
+      this.moduleOptions ?? this.fromApplication<ResolvedDynamoCacheOptions>(DYNAMO_CACHE_OPTIONS);
+    this.fastPath = options?.fastPath === true;
+    return this.fastPath;
+  }
+
+  private fastRoutes(): FastPathRoutes | undefined {
+    return (this.fastPathRoutes ??= this.fromApplication(FastPathRoutes));
   }
 
   private resolveEngine(): CacheEngine {

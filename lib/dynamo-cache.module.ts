@@ -1,4 +1,12 @@
-import { Logger, Module, type Provider } from '@nestjs/common';
+import {
+  Inject,
+  Logger,
+  Module,
+  RequestMethod,
+  type MiddlewareConsumer,
+  type NestModule,
+  type Provider,
+} from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import {
   DYNAMO_CACHE_CLIENT,
@@ -6,6 +14,8 @@ import {
   DYNAMO_CACHE_RAW_OPTIONS,
 } from './dynamo-cache.constants.js';
 import { DynamoCacheExplorer } from './dynamo-cache.explorer.js';
+import { DynamoCacheFastPathMiddleware } from './dynamo-cache-fast-path.middleware.js';
+import { FastPathRoutes } from './http/fast-path.js';
 import { ConfigurableDynamoCacheModule } from './dynamo-cache.module-definition.js';
 import { resolveModuleOptions } from './dynamo-cache-options.resolver.js';
 import { DynamoCacheService } from './dynamo-cache.service.js';
@@ -74,6 +84,7 @@ const providers: Provider[] = [
   },
   DynamoCacheService,
   DynamoCacheExplorer,
+  FastPathRoutes,
 ];
 
 /**
@@ -109,6 +120,24 @@ function selfTimedClient(o: ResolvedDynamoCacheOptions): boolean {
 @Module({
   imports: [DiscoveryModule],
   providers,
-  exports: [DYNAMO_CACHE_OPTIONS, DYNAMO_CACHE_CLIENT, DynamoCacheService, CacheEngine],
+  exports: [
+    DYNAMO_CACHE_OPTIONS,
+    DYNAMO_CACHE_CLIENT,
+    DynamoCacheService,
+    CacheEngine,
+    FastPathRoutes,
+  ],
 })
-export class DynamoCacheModule extends ConfigurableDynamoCacheModule {}
+export class DynamoCacheModule extends ConfigurableDynamoCacheModule implements NestModule {
+  constructor(@Inject(DYNAMO_CACHE_OPTIONS) private readonly options: ResolvedDynamoCacheOptions) {
+    super();
+  }
+
+  /** With `fastPath`, route hits are answered by a middleware before Nest's pipeline. */
+  configure(consumer: MiddlewareConsumer): void {
+    if (!this.options.fastPath) return;
+    consumer
+      .apply(DynamoCacheFastPathMiddleware)
+      .forRoutes({ path: '{*path}', method: RequestMethod.GET });
+  }
+}

@@ -80,6 +80,11 @@ export function sentAsJson(body: unknown, headers: ResponseHeaders, response: un
  */
 const texts = new WeakMap<object, Buffer>();
 
+/** The stored JSON text of a replayed body, as bytes; `undefined` for a body that is not an object. */
+export function storedJsonBytes(body: unknown): Buffer | undefined {
+  return body === null || typeof body !== 'object' ? undefined : textOf(body);
+}
+
 function textOf(body: object): Buffer {
   let text = texts.get(body);
   if (text === undefined) {

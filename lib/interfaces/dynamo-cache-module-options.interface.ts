@@ -153,6 +153,20 @@ export interface DynamoCacheModuleOptions {
    */
   privateHeaders?: readonly string[];
   /**
+   * Serve route hits before Nest's request pipeline (default `false`): a GET whose response is in
+   * L1 is answered by a middleware with the stored status, headers and JSON bytes, without
+   * routing it through guards and interceptors, for routes where those could change nothing: no
+   * guard (global, controller or method), no interceptor but `DynamoCacheInterceptor` itself, no
+   * host or header versioning, and a response that went out as plain JSON. Everything else, and
+   * every miss, takes the usual path. Off by default because it also answers before Nest
+   * middleware registered after this module's and (on Fastify) before the app's `onSend` hooks:
+   * turn it on where those do not decide who may see a response. See the README.
+   *
+   * @example
+   * DynamoCacheModule.forRoot({ table: 'app-cache', fastPath: true })
+   */
+  fastPath?: boolean;
+  /**
    * A result for which this returns `true` is returned but stored in neither layer (an empty
    * list, a `null` from a lookup that may succeed later). `@DynamoCached({ unless })` overrides it.
    *
@@ -208,6 +222,8 @@ export interface ResolvedDynamoCacheOptions {
   types: readonly ClassRef[];
   /** Lower-cased; the built-in credentials (`authorization`, `proxy-authorization`, `cookie`) first. */
   privateHeaders: readonly string[];
+  /** `false` unless given. */
+  fastPath: boolean;
   /** `undefined` when not given. */
   unless: ((value: never) => boolean) | undefined;
 }
