@@ -7,7 +7,7 @@ import { useTestDynamo } from './support/dynamo-server.js';
 // The lease protocol's edges: takeovers (of a lease of this engine's, past computeTimeout),
 // invalidations (clear, deleteByTag) met by the owner's second look, by a throttled claim's wait
 // and by a waiter on an older version's lease, and a throttled claim with a stale value at hand.
-// Each was a defect found by review; lease-review-controls.spec.ts holds the same scenarios
+// Each was a defect found by review; the controls at the end run the same scenarios
 // without the ingredient each needs, to show what the tests single out.
 
 const NS = 'Review.report';
@@ -72,7 +72,7 @@ describe('lease review (dynalite)', () => {
     };
   }
 
-  it('D: after clear(), a call with lease on recomputes instead of serving the cleared value (leaseAcquired looks at no marker)', async () => {
+  it('after clear(), a call with lease on recomputes: the second look with the lease honours the markers', async () => {
     const table = await fx.dynamo.table();
     const e = engine(table);
     const ns = e.namespace(NS);
@@ -89,7 +89,7 @@ describe('lease review (dynalite)', () => {
     expect(m.calls()).toBe(2);
   });
 
-  it('D2: after deleteByTag(), a fresh process with lease on does not serve the deleted entry', async () => {
+  it('after deleteByTag(), a fresh process with lease on does not serve the deleted entry', async () => {
     const table = await fx.dynamo.table();
     const a = engine(table);
     const m = method(5);
@@ -103,7 +103,7 @@ describe('lease review (dynalite)', () => {
     expect(m.calls()).toBe(2);
   });
 
-  it('C: a throttled claim waits for the value item, but must not take an item a clear() invalidated for a hit', async () => {
+  it('a throttled claim waits for the value item, and never takes an item a clear() invalidated for a hit', async () => {
     const table = await fx.dynamo.table();
     const a = engine(table);
     const m = method(5);
@@ -120,7 +120,7 @@ describe('lease review (dynalite)', () => {
     expect(answer).not.toBe('v1');
   });
 
-  it('B: a throttled claim with a stale value at hand serves it at once (as a held lease does), instead of waiting waitMs and computing', async () => {
+  it('a throttled claim with a stale value at hand serves it at once, as a held lease does', async () => {
     const table = await fx.dynamo.table();
     const opts = { ttl: 1, grace: 60 };
     const a = engine(table);
@@ -142,7 +142,7 @@ describe('lease review (dynalite)', () => {
     });
   });
 
-  it("A: a process's own takeover of its earlier lease (after a delete) leaves other processes' waiters without copies until waitMs", async () => {
+  it("a process's own takeover of its earlier lease (after a delete) tells the other processes' waiters at once", async () => {
     const table = await fx.dynamo.table();
     const lease = { ttlMs: 10_000, waitMs: 3000, pollMs: 20 };
     const x = engine(table, { lease });
@@ -176,7 +176,7 @@ describe('lease review (dynalite)', () => {
     });
   });
 
-  it("A2: same strand without a delete: a computation past computeTimeout is superseded by the same process's next call, whose takeover leaves the other process's waiter without copies", async () => {
+  it("a computation past computeTimeout superseded by the same process's next call: its takeover tells the other process's waiter at once", async () => {
     const table = await fx.dynamo.table();
     const lease = { ttlMs: 10_000, waitMs: 3000, pollMs: 20 };
     const x = engine(table, { lease, computeTimeout: 400 });
@@ -209,7 +209,7 @@ describe('lease review (dynalite)', () => {
     });
   });
 
-  it('E: a waiter on an old-version lease (no n, no c) does not serve, after the lease goes, a value a clear() invalidated', async () => {
+  it("a waiter on an older version's lease (no n, no c) does not serve, once the lease goes, a value a clear() invalidated", async () => {
     const table = await fx.dynamo.table();
     const a = engine(table);
     const m = method(5);
@@ -238,5 +238,56 @@ describe('lease review (dynalite)', () => {
     // Nothing left behind but the value, the marker and (nobody waited) no copies.
     const keys = (await scanTable(fx.admin, table)).map((i) => i.cache_key!.S!);
     expect(keys.filter((k) => k.endsWith(LEASE_SUFFIX))).toEqual([]);
+  });
+
+  // Controls: the same scenarios without the ingredient each edge needs.
+
+  it('control: without lease, clear() makes the next call recompute', async () => {
+    const table = await fx.dynamo.table();
+    const e = engine(table, { lease: false });
+    const ns = e.namespace(NS);
+    const m = method(5);
+    expect(await ns.run(null, ['k'], m.fn)).toBe('v1');
+    await e.drain();
+    await sleep(20);
+    await ns.clear();
+    expect(await ns.run(null, ['k'], m.fn)).toBe('v2');
+  });
+
+  it('control: a held (not throttled) lease with a stale value at hand serves it at once', async () => {
+    const table = await fx.dynamo.table();
+    const opts = { ttl: 1, grace: 60 };
+    const a = engine(table);
+    const m = method(800);
+    expect(await a.namespace(NS, opts).run(null, ['k'], m.fn)).toBe('v1');
+    await a.drain();
+    await sleep(1100);
+    const refresh = a.namespace(NS, opts).run(null, ['k'], m.fn); // a holds the lease
+    await sleep(100);
+    const b = engine(table);
+    const started = Date.now();
+    expect(await b.namespace(NS, opts).run(null, ['k'], m.fn)).toBe('v1');
+    expect(Date.now() - started).toBeLessThan(500);
+    await refresh;
+    expect(m.calls()).toBe(2);
+  });
+
+  it('control: the same delete without the second call on X: Y is answered quickly (failure copy, then claims)', async () => {
+    const table = await fx.dynamo.table();
+    const lease = { ttlMs: 10_000, waitMs: 3000, pollMs: 20 };
+    const x = engine(table, { lease });
+    const y = engine(table, { lease });
+    const m = method(600);
+    const first = x.namespace(NS).run(null, ['k'], m.fn);
+    await sleep(50);
+    const yStarted = Date.now();
+    const waiter = y.namespace(NS).run(null, ['k'], m.fn);
+    await sleep(150);
+    await x.namespace(NS).delete(['k']);
+    const yAnswer = await waiter;
+    const yTook = Date.now() - yStarted;
+    await first;
+    expect(yAnswer).toBe('v2');
+    expect(yTook).toBeLessThan(2000);
   });
 });
