@@ -20,6 +20,7 @@ import { isThenable } from './engine/namespace/is-thenable.js';
 import { DynamoCacheError } from './errors.js';
 import { DynamoCacheRouteResponse } from './http/cached-response.js';
 import { FastPathRoutes } from './http/fast-path.js';
+import { fastRouteKey } from './http/fast-path-adapters.js';
 import { sendStoredJson, sentAsJson } from './http/json-replay.js';
 import { mayShare, requestKey, type KeyedRequest } from './http/request-key.js';
 import {
@@ -483,8 +484,7 @@ export class DynamoCacheInterceptor implements NestInterceptor {
   }
 
   /**
-   * `fastPath`: records this request's path for the middleware that answers hits before Nest's
-   * pipeline, when the route is eligible (see fastPathEligible) and this interceptor is the
+   * `fastPath`: records this request's route for what answers hits before Nest's pipeline, when the route is eligible (see fastPathEligible) and this interceptor is the
    * package's own (a subclass may key requests otherwise).
    */
   private rememberFast(context: ExecutionContext, route: RouteInfo, ns: CacheNamespace): void {
@@ -503,8 +503,9 @@ export class DynamoCacheInterceptor implements NestInterceptor {
         : null;
     }
     if (route.fast === null) return;
-    const request = context.switchToHttp().getRequest<HttpRequestLike>();
-    this.fastRoutes()?.remember(this.requestUrl(request), route.fast);
+    // The route as the framework chose it: Express, by its routed path; Fastify, its config.
+    const key = fastRouteKey(context.switchToHttp().getRequest<HttpRequestLike>());
+    if (key !== undefined) this.fastRoutes()?.remember(key, route.fast);
   }
 
   private fastPathRoutes: FastPathRoutes | undefined;

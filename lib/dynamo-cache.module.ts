@@ -1,12 +1,4 @@
-import {
-  Inject,
-  Logger,
-  Module,
-  RequestMethod,
-  type MiddlewareConsumer,
-  type NestModule,
-  type Provider,
-} from '@nestjs/common';
+import { Logger, Module, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import {
   DYNAMO_CACHE_CLIENT,
@@ -14,7 +6,7 @@ import {
   DYNAMO_CACHE_RAW_OPTIONS,
 } from './dynamo-cache.constants.js';
 import { DynamoCacheExplorer } from './dynamo-cache.explorer.js';
-import { DynamoCacheFastPathMiddleware } from './dynamo-cache-fast-path.middleware.js';
+import { DynamoCacheFastPath } from './dynamo-cache-fast-path.js';
 import { FastPathRoutes } from './http/fast-path.js';
 import { ConfigurableDynamoCacheModule } from './dynamo-cache.module-definition.js';
 import { resolveModuleOptions } from './dynamo-cache-options.resolver.js';
@@ -85,6 +77,7 @@ const providers: Provider[] = [
   DynamoCacheService,
   DynamoCacheExplorer,
   FastPathRoutes,
+  DynamoCacheFastPath,
 ];
 
 /**
@@ -128,16 +121,4 @@ function selfTimedClient(o: ResolvedDynamoCacheOptions): boolean {
     FastPathRoutes,
   ],
 })
-export class DynamoCacheModule extends ConfigurableDynamoCacheModule implements NestModule {
-  constructor(@Inject(DYNAMO_CACHE_OPTIONS) private readonly options: ResolvedDynamoCacheOptions) {
-    super();
-  }
-
-  /** With `fastPath`, route hits are answered by a middleware before Nest's pipeline. */
-  configure(consumer: MiddlewareConsumer): void {
-    if (!this.options.fastPath) return;
-    consumer
-      .apply(DynamoCacheFastPathMiddleware)
-      .forRoutes({ path: '{*path}', method: RequestMethod.GET });
-  }
-}
+export class DynamoCacheModule extends ConfigurableDynamoCacheModule {}

@@ -12,80 +12,89 @@ export interface FastRoute {
   readonly privateHeaders: readonly string[];
 }
 
-/** The parts of a Node, Express or Fastify (raw) request the fast path reads. */
-export interface FastRequest extends KeyedRequest {
-  readonly method?: string;
-  readonly url?: string;
-  readonly originalUrl?: string;
+/** A stored response the fast path may send: its status, headers and JSON bytes. */
+export interface FastAnswer {
+  readonly status: number;
+  /** Lower-cased names: the stored headers, `x-cache`, `etag` and a JSON `content-type`. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly bytes: Buffer;
 }
 
-/** The parts of a Node (or Express) response the fast path writes. */
-export interface FastResponse {
-  statusCode: number;
-  setHeader(name: string, value: string | number): unknown;
-  end(chunk?: Uint8Array): unknown;
-}
+/**
+ * Routes the framework itself chose, by what identifies them: Express, the path it routed
+ * (after any rewrite); Fastify, the route's own config object (so constrained routes sharing a
+ * path stay apart).
+ */
+export type FastRouteKey = string | object;
 
 /** Paths remembered at most: a client inventing paths cannot grow the table past this. */
 const MAX_PATHS = 10_000;
 
 /**
- * The routes a request may be answered for before Nest's pipeline: each path the interceptor
- * served for a route where guards and other interceptors could change nothing, with how that
- * route keys its requests. A path maps to one handler (versioning by header or host excluded),
- * so a request for it is keyed exactly as the interceptor would key it, and only an L1 hit whose
- * response went out as plain JSON is answered here; anything else goes on to Nest.
+ * The routes whose hits may be answered before Nest's pipeline: each route the interceptor
+ * served and found eligible, with how it keys its requests. A request is keyed exactly as the
+ * interceptor would key it, and only an L1 hit whose response went out as plain JSON is answered;
+ * anything else goes on to Nest.
  *
  * @example
  * routes.remember('/rates/EUR/USD', { ns, query: 'all', vary: [], privateHeaders });
- * if (!routes.answer(req, res)) next();
+ * const answer = routes.find('/rates/EUR/USD', req.originalUrl, req);
  */
 export class FastPathRoutes {
   private readonly byPath = new LRUCache<string, FastRoute>({ max: MAX_PATHS });
+  private readonly byRoute = new WeakMap<object, FastRoute>();
 
-  /** Records that requests for `url`'s path reach `route`. */
-  remember(url: string, route: FastRoute): void {
-    const path = pathOf(url);
-    if (this.byPath.get(path) !== route) this.byPath.set(path, route);
+  /** Records that the framework routes requests identified by `key` to `route`. */
+  remember(key: FastRouteKey, route: FastRoute): void {
+    if (typeof key === 'string') {
+      const path = pathOf(key);
+      if (this.byPath.get(path) !== route) this.byPath.set(path, route);
+    } else this.byRoute.set(key, route);
   }
 
   /**
-   * Answers a GET from L1 when the interceptor would answer it with a stored JSON response: the
-   * stored status and headers, `X-Cache: HIT`, its ETag and its bytes. `false` (nothing written)
-   * for anything else: another method, a conditional request, credentials the route does not
-   * vary on, a path not remembered, a miss, an entry past `l1MaxAge`, a body not stored as JSON.
+   * The answer the interceptor would give a GET of `url` (as it keys it) routed by `key`, when
+   * it would answer with a stored JSON response from L1: `undefined` for a conditional request,
+   * credentials the route does not vary on, a route not remembered, a miss, an entry past
+   * `l1MaxAge`, a body not stored as JSON.
    */
-  answer(req: FastRequest, res: FastResponse): boolean {
-    if (req.method !== 'GET') return false;
-    const headers = req.headers ?? {};
+  find(key: FastRouteKey, url: string, request: KeyedRequest): FastAnswer | undefined {
+    const headers = request.headers ?? {};
     // Conditional requests take the usual path, which answers them (304) the usual way.
     if (headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined) {
-      return false;
+      return undefined;
     }
-    const url = req.originalUrl ?? req.url ?? '/';
-    const route = this.byPath.get(pathOf(url));
-    if (route === undefined || !mayShare(req, route.privateHeaders, route.vary)) return false;
-    const key = requestKey('GET', url, req, route.query, route.vary);
-    if (key === undefined) return false;
-    const hit = route.ns.peek(key);
+    const route = typeof key === 'string' ? this.byPath.get(pathOf(key)) : this.byRoute.get(key);
+    if (route === undefined || !mayShare(request, route.privateHeaders, route.vary))
+      return undefined;
+    const material = requestKey('GET', url, request, route.query, route.vary);
+    if (material === undefined) return undefined;
+    const hit = route.ns.peek(material);
     const stored = hit?.hit === true ? hit.value : undefined;
-    if (!(stored instanceof DynamoCacheRouteResponse) || stored.json !== true) return false;
-    const bytes = storedJsonBytes(stored.body);
-    if (bytes === undefined) return false;
-    res.statusCode = stored.status;
-    for (const name of Object.keys(stored.headers)) {
-      res.setHeader(name, stored.headers[name] as string);
-    }
-    if (stored.headers['content-type'] === undefined) {
-      res.setHeader('content-type', 'application/json; charset=utf-8');
-    }
-    res.setHeader('x-cache', 'HIT');
-    const etag = stored.headers.etag ?? stored.etag;
-    if (etag !== undefined) res.setHeader('etag', etag);
-    res.setHeader('content-length', bytes.byteLength);
-    res.end(bytes);
-    return true;
+    if (!(stored instanceof DynamoCacheRouteResponse) || stored.json !== true) return undefined;
+    return answerOf(stored);
   }
+}
+
+/** Each stored response's answer, made once per entry and process (L1 holds the entry). */
+const answers = new WeakMap<DynamoCacheRouteResponse, FastAnswer | null>();
+
+function answerOf(stored: DynamoCacheRouteResponse): FastAnswer | undefined {
+  let answer = answers.get(stored);
+  if (answer === undefined) {
+    const bytes = storedJsonBytes(stored.body);
+    if (bytes === undefined) answer = null;
+    else {
+      const headers: Record<string, string> = { ...stored.headers };
+      headers['content-type'] ??= 'application/json; charset=utf-8';
+      headers['x-cache'] = 'HIT';
+      const etag = stored.headers.etag ?? stored.etag;
+      if (etag !== undefined) headers.etag = etag;
+      answer = { status: stored.status, headers: Object.freeze(headers), bytes };
+    }
+    answers.set(stored, answer);
+  }
+  return answer ?? undefined;
 }
 
 function pathOf(url: string): string {

@@ -36,7 +36,7 @@ function asExpress(response: unknown): ExpressLikeResponse | undefined {
 }
 
 /** Express's `res.json` is `JSON.stringify` only while the app sets none of its JSON options. */
-function plainExpressJson(res: ExpressLikeResponse): boolean {
+export function plainExpressJson(res: { app?: { get(setting: string): unknown } }): boolean {
   const app = res.app;
   if (app === undefined) return false;
   return (
