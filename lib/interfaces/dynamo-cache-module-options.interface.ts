@@ -153,14 +153,13 @@ export interface DynamoCacheModuleOptions {
    */
   privateHeaders?: readonly string[];
   /**
-   * Serve route hits before Nest's request pipeline (default `false`): a GET whose response is in
-   * L1 is answered by a middleware with the stored status, headers and JSON bytes, without
-   * routing it through guards and interceptors, for routes where those could change nothing: no
-   * guard (global, controller or method), no interceptor but `DynamoCacheInterceptor` itself, no
-   * host or header versioning, and a response that went out as plain JSON. Everything else, and
-   * every miss, takes the usual path. Off by default because it also answers before Nest
-   * middleware registered after this module's and (on Fastify) before the app's `onSend` hooks:
-   * turn it on where those do not decide who may see a response. See the README.
+   * Answer route hits just before Nest's request pipeline (default `false`): a GET whose response
+   * is in L1 gets the stored status, headers and JSON bytes without going through guards,
+   * interceptors and the response controller, on routes where those could change nothing (no
+   * guard, no interceptor but `DynamoCacheInterceptor`, no `@Header`/`@Redirect`/`@Render`, no
+   * host or header versioning). Express: after every middleware; Fastify: in a `preHandler` hook,
+   * after every `onRequest`/`preValidation` hook. Off by default because what would run later
+   * (Fastify `preHandler` hooks added after bootstrap, route-level hooks) is skipped on a hit.
    *
    * @example
    * DynamoCacheModule.forRoot({ table: 'app-cache', fastPath: true })
