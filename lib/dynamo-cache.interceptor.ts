@@ -20,7 +20,7 @@ import { isThenable } from './engine/namespace/is-thenable.js';
 import { DynamoCacheError } from './errors.js';
 import { DynamoCacheRouteResponse } from './http/cached-response.js';
 import { FastPathRoutes } from './http/fast-path.js';
-import { fastRouteKey } from './http/fast-path-adapters.js';
+import { installFastPath } from './http/fast-path-adapters.js';
 import { sendStoredJson, sentAsJson } from './http/json-replay.js';
 import { mayShare, requestKey, type KeyedRequest } from './http/request-key.js';
 import {
@@ -503,9 +503,15 @@ export class DynamoCacheInterceptor implements NestInterceptor {
         : null;
     }
     if (route.fast === null) return;
-    // The route as the framework chose it: Express, by its routed path; Fastify, its config.
-    const key = fastRouteKey(context.switchToHttp().getRequest<HttpRequestLike>());
-    if (key !== undefined) this.fastRoutes()?.remember(key, route.fast);
+    const request = context.switchToHttp().getRequest<HttpRequestLike>();
+    const routes = this.fastRoutes();
+    const adapter = this.httpAdapterHost?.httpAdapter;
+    if (routes === undefined || adapter === undefined || this.requestMethod(request) !== 'GET') {
+      return;
+    }
+    // The route as the framework chose it, its handler wrapped to answer hits from now on.
+    const key = installFastPath(request, routes, (r) => String(adapter.getRequestUrl(r)));
+    if (key !== undefined) routes.remember(key, route.fast);
   }
 
   private fastPathRoutes: FastPathRoutes | undefined;

@@ -6,7 +6,6 @@ import {
   DYNAMO_CACHE_RAW_OPTIONS,
 } from './dynamo-cache.constants.js';
 import { DynamoCacheExplorer } from './dynamo-cache.explorer.js';
-import { DynamoCacheFastPath } from './dynamo-cache-fast-path.js';
 import { FastPathRoutes } from './http/fast-path.js';
 import { ConfigurableDynamoCacheModule } from './dynamo-cache.module-definition.js';
 import { resolveModuleOptions } from './dynamo-cache-options.resolver.js';
@@ -77,7 +76,6 @@ const providers: Provider[] = [
   DynamoCacheService,
   DynamoCacheExplorer,
   FastPathRoutes,
-  DynamoCacheFastPath,
 ];
 
 /**

@@ -1,68 +1,36 @@
 import { plainExpressJson } from './json-replay.js';
-import type { FastAnswer, FastPathRoutes, FastRouteKey } from './fast-path.js';
+import type { FastAnswer, FastPathRoutes } from './fast-path.js';
 import type { KeyedRequest } from './request-key.js';
 
-// Where the fast path answers, on each adapter: as late as the framework allows before Nest's
-// route handler, so that everything the application put in front of its routes (middleware,
-// Nest middleware of any module, Fastify hooks up to preHandler) has run first.
+// Where the fast path answers: in the route handler's own position, by wrapping the handler the
+// framework calls for the route (Express: the handle of the route's layer; Fastify: the route
+// context's handler). Everything the framework runs before a handler (middleware of every kind,
+// route-level middleware, every Fastify hook up to preHandler, route-level hooks) has run by
+// then, whenever it was added; only Nest's own pipeline for the route is skipped, and the route
+// is the one the framework chose. Installed per route, on its first eligible request.
+
+/** How the interceptor keys a request's URL (the adapter's `getRequestUrl`). */
+export type RequestUrlOf = (request: unknown) => string;
+
+interface ExpressLayer {
+  handle: (req: ExpressRequest, res: ExpressResponse, next: (err?: unknown) => void) => unknown;
+  readonly method?: string;
+}
+
+interface ExpressRoute {
+  readonly stack: ExpressLayer[];
+}
 
 interface ExpressRequest extends KeyedRequest {
   readonly method: string;
-  readonly url: string;
-  readonly originalUrl?: string;
+  readonly route?: ExpressRoute;
 }
 
 interface ExpressResponse {
   status(code: number): unknown;
   set(name: string, value: string): unknown;
   send(body: Buffer): unknown;
-  json(body: unknown): unknown;
   app?: { get(setting: string): unknown };
-}
-
-interface ExpressLayer {
-  readonly route?: unknown;
-}
-
-interface ExpressApp {
-  readonly router?: { readonly stack?: ExpressLayer[] };
-  readonly _router?: { readonly stack?: ExpressLayer[] };
-  use(fn: (req: ExpressRequest, res: ExpressResponse, next: () => void) => void): unknown;
-}
-
-/**
- * Express: a layer placed just before the first route (after every middleware, Nest's included,
- * since Nest registers those first) that answers what the route would answer from the cache.
- * Routes are found by the path Express routes (after any rewrite); requests are keyed by the
- * URL as the interceptor keys it. `false` when the app's router cannot be reached.
- *
- * @example
- * installOnExpress(adapter.getInstance(), routes);
- */
-export function installOnExpress(app: ExpressApp, routes: FastPathRoutes): boolean {
-  const stack = (app.router ?? app._router)?.stack;
-  if (!Array.isArray(stack)) return false;
-  const before = stack.length;
-  app.use((req, res, next) => {
-    if (req.method !== 'GET' || !plainExpressJson(res)) return next();
-    const answer = routes.find(req.url, req.originalUrl ?? req.url, req);
-    if (answer === undefined) return next();
-    res.status(answer.status);
-    for (const name of Object.keys(answer.headers)) res.set(name, answer.headers[name] as string);
-    res.send(answer.bytes);
-  });
-  if (stack.length !== before + 1) return false;
-  const layer = stack.pop() as ExpressLayer;
-  const firstRoute = stack.findIndex((l) => l.route !== undefined);
-  stack.splice(firstRoute === -1 ? stack.length : firstRoute, 0, layer);
-  return true;
-}
-
-interface FastifyRequest extends KeyedRequest {
-  readonly method: string;
-  readonly url: string;
-  readonly raw?: { readonly url?: string };
-  readonly routeOptions?: { readonly config?: object };
 }
 
 interface FastifyReply {
@@ -71,79 +39,103 @@ interface FastifyReply {
   send(payload: Buffer): FastifyReply;
 }
 
-interface FastifyInstance {
-  addHook(
-    name: 'preHandler',
-    hook: (request: FastifyRequest, reply: FastifyReply, done: () => void) => void,
-  ): unknown;
+interface FastifyContext {
+  handler: (
+    this: unknown,
+    request: KeyedRequest & { method: string },
+    reply: FastifyReply,
+  ) => unknown;
 }
 
+/** The routes (Express route, Fastify route context) whose handler is wrapped already. */
+const wrapped = new WeakSet<object>();
+
 /**
- * Fastify: a `preHandler` hook (after every `onRequest`, `preParsing` and `preValidation` hook
- * and the `preHandler` hooks added before it; `onSend` and `onResponse` still run) that answers
- * what the route Fastify chose would answer from the cache. Routes are found by their own
- * config object, so constrained routes sharing a path stay apart. `false` when the hook cannot
- * be added (the instance is already ready).
+ * Wraps the handler of the route `request` was routed to so that it answers GETs from the cache
+ * (see {@link FastPathRoutes.find}) and calls the original otherwise. Returns the route's key for
+ * {@link FastPathRoutes.remember}; `undefined` (nothing wrapped) when the route cannot be found
+ * or is not shaped as expected (an Express route with other layers than Nest's handler).
  *
  * @example
- * installOnFastify(adapter.getInstance(), routes);
+ * const key = installFastPath(request, routes, (r) => adapter.getRequestUrl(r));
+ * if (key !== undefined) routes.remember(key, fastRoute);
  */
-export function installOnFastify(instance: FastifyInstance, routes: FastPathRoutes): boolean {
-  try {
-    // Callback style: no Promise per request.
-    instance.addHook('preHandler', (request, reply, done) => {
-      if (request.method !== 'GET') return done();
-      const route = fastifyRouteConfig(request);
-      const answer =
-        route === undefined
-          ? undefined
-          : routes.find(route, request.raw?.url ?? request.url, request);
-      if (answer === undefined) return done();
-      // Answered: the handler is skipped, and done() is not called.
-      sendFastify(reply, answer);
-    });
-    return true;
-  } catch {
-    return false;
-  }
+export function installFastPath(
+  request: unknown,
+  routes: FastPathRoutes,
+  urlOf: RequestUrlOf,
+): object | undefined {
+  const route = (request as ExpressRequest).route;
+  if (route !== undefined) return wrapExpress(route, routes, urlOf);
+  const context = fastifyContext(request);
+  return context === undefined ? undefined : wrapFastify(context, routes, urlOf);
 }
 
-/** The symbol under which a Fastify request keeps its route context, once found. */
-let routeContextSymbol: symbol | null | undefined;
+function wrapExpress(
+  route: ExpressRoute,
+  routes: FastPathRoutes,
+  urlOf: RequestUrlOf,
+): object | undefined {
+  if (wrapped.has(route)) return route;
+  // Nest registers one handler per route; anything else is not ours to wrap.
+  if (!Array.isArray(route.stack) || route.stack.length !== 1) return undefined;
+  const layer = route.stack[0]!;
+  const original = layer.handle;
+  if (typeof original !== 'function' || original.length !== 3) return undefined;
+  layer.handle = function fastPath(req, res, next) {
+    if (req.method === 'GET' && plainExpressJson(res)) {
+      const answer = routes.find(route, urlOf(req), req);
+      if (answer !== undefined) {
+        res.status(answer.status);
+        for (const name of Object.keys(answer.headers)) res.set(name, answer.headers[name]!);
+        return res.send(answer.bytes);
+      }
+    }
+    return original.call(this, req, res, next);
+  };
+  wrapped.add(route);
+  return route;
+}
 
-/**
- * The config object of the route Fastify chose for `request`: read from the request's route
- * context directly when it can be found (`request.routeOptions` builds a new object per call),
- * else through `routeOptions`.
- */
-function fastifyRouteConfig(request: FastifyRequest): object | undefined {
-  if (routeContextSymbol === undefined) {
-    routeContextSymbol =
-      Object.getOwnPropertySymbols(request).find((s) => s.description === 'fastify.context') ??
-      null;
-  }
-  if (routeContextSymbol !== null) {
-    const context = (request as unknown as Record<symbol, { config?: object } | undefined>)[
-      routeContextSymbol
-    ];
-    if (context?.config !== undefined) return context.config;
-  }
-  return request.routeOptions?.config;
+function wrapFastify(
+  context: FastifyContext,
+  routes: FastPathRoutes,
+  urlOf: RequestUrlOf,
+): object | undefined {
+  if (wrapped.has(context)) return context;
+  const original = context.handler;
+  if (typeof original !== 'function') return undefined;
+  context.handler = function fastPath(request, reply) {
+    if (request.method === 'GET') {
+      const answer = routes.find(context, urlOf(request), request);
+      if (answer !== undefined) return sendFastify(reply, answer);
+    }
+    return original.call(this, request, reply);
+  };
+  wrapped.add(context);
+  return context;
 }
 
 function sendFastify(reply: FastifyReply, answer: FastAnswer): FastifyReply {
-  return reply
-    .code(answer.status)
-    .headers({ ...answer.headers })
-    .send(answer.bytes);
+  return reply.code(answer.status).headers(answer.headers).send(answer.bytes);
 }
 
-/** What identifies the route a request was routed to, as {@link installOnExpress} and {@link installOnFastify} look it up. */
-export function fastRouteKey(request: {
-  readonly url?: string;
-  readonly routeOptions?: { readonly config?: object };
-}): FastRouteKey | undefined {
-  const config = request.routeOptions?.config;
-  if (config !== undefined) return config;
-  return typeof request.url === 'string' ? request.url : undefined;
+/** The symbol under which a Fastify request keeps its route context, once found. */
+let contextSymbol: symbol | null | undefined;
+
+/** The route context of a Fastify request (the object whose `handler` Fastify calls). */
+function fastifyContext(request: unknown): FastifyContext | undefined {
+  if (request === null || typeof request !== 'object') return undefined;
+  if (contextSymbol === undefined) {
+    contextSymbol =
+      Object.getOwnPropertySymbols(request).find((s) => s.description === 'fastify.context') ??
+      null;
+  }
+  if (contextSymbol === null) return undefined;
+  const context = (request as Record<symbol, unknown>)[contextSymbol];
+  return context !== null &&
+    typeof context === 'object' &&
+    typeof (context as Partial<FastifyContext>).handler === 'function'
+    ? (context as FastifyContext)
+    : undefined;
 }

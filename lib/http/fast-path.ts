@@ -1,4 +1,3 @@
-import { LRUCache } from 'lru-cache';
 import type { CacheNamespace } from '../engine/namespace/cache-namespace.js';
 import { DynamoCacheRouteResponse } from './cached-response.js';
 import { storedJsonBytes } from './json-replay.js';
@@ -21,35 +20,22 @@ export interface FastAnswer {
 }
 
 /**
- * Routes the framework itself chose, by what identifies them: Express, the path it routed
- * (after any rewrite); Fastify, the route's own config object (so constrained routes sharing a
- * path stay apart).
- */
-export type FastRouteKey = string | object;
-
-/** Paths remembered at most: a client inventing paths cannot grow the table past this. */
-const MAX_PATHS = 10_000;
-
-/**
  * The routes whose hits may be answered before Nest's pipeline: each route the interceptor
  * served and found eligible, with how it keys its requests. A request is keyed exactly as the
  * interceptor would key it, and only an L1 hit whose response went out as plain JSON is answered;
  * anything else goes on to Nest.
  *
  * @example
- * routes.remember('/rates/EUR/USD', { ns, query: 'all', vary: [], privateHeaders });
- * const answer = routes.find('/rates/EUR/USD', req.originalUrl, req);
+ * routes.remember(req.route, { ns, query: 'all', vary: [], privateHeaders });
+ * const answer = routes.find(req.route, req.originalUrl, req);
  */
 export class FastPathRoutes {
-  private readonly byPath = new LRUCache<string, FastRoute>({ max: MAX_PATHS });
+  /** By the framework's own route object: one entry per route, however many paths it serves. */
   private readonly byRoute = new WeakMap<object, FastRoute>();
 
-  /** Records that the framework routes requests identified by `key` to `route`. */
-  remember(key: FastRouteKey, route: FastRoute): void {
-    if (typeof key === 'string') {
-      const path = pathOf(key);
-      if (this.byPath.get(path) !== route) this.byPath.set(path, route);
-    } else this.byRoute.set(key, route);
+  /** Records that the framework's route `key` (Express route, Fastify route context) is `route`. */
+  remember(key: object, route: FastRoute): void {
+    this.byRoute.set(key, route);
   }
 
   /**
@@ -58,13 +44,13 @@ export class FastPathRoutes {
    * credentials the route does not vary on, a route not remembered, a miss, an entry past
    * `l1MaxAge`, a body not stored as JSON.
    */
-  find(key: FastRouteKey, url: string, request: KeyedRequest): FastAnswer | undefined {
+  find(key: object, url: string, request: KeyedRequest): FastAnswer | undefined {
     const headers = request.headers ?? {};
     // Conditional requests take the usual path, which answers them (304) the usual way.
     if (headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined) {
       return undefined;
     }
-    const route = typeof key === 'string' ? this.byPath.get(pathOf(key)) : this.byRoute.get(key);
+    const route = this.byRoute.get(key);
     if (route === undefined || !mayShare(request, route.privateHeaders, route.vary))
       return undefined;
     const material = requestKey('GET', url, request, route.query, route.vary);
@@ -95,9 +81,4 @@ function answerOf(stored: DynamoCacheRouteResponse): FastAnswer | undefined {
     answers.set(stored, answer);
   }
   return answer ?? undefined;
-}
-
-function pathOf(url: string): string {
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
 }
