@@ -157,9 +157,10 @@ export interface DynamoCacheModuleOptions {
    * is in L1 gets the stored status, headers and JSON bytes without going through guards,
    * interceptors and the response controller, on routes where those could change nothing (no
    * guard, no interceptor but `DynamoCacheInterceptor`, no `@Header`/`@Redirect`/`@Render`, no
-   * host or header versioning). Express: after every middleware; Fastify: in a `preHandler` hook,
-   * after every `onRequest`/`preValidation` hook. Off by default because what would run later
-   * (Fastify `preHandler` hooks added after bootstrap, route-level hooks) is skipped on a hit.
+   * host or header versioning). It answers in the route handler's own place (the handler the
+   * framework calls is wrapped), so every middleware and hook runs first. Off by default: a hit
+   * skips what Nest does for a route after routing, which the rules above can only vouch for as
+   * far as this package sees the route's enhancers.
    *
    * @example
    * DynamoCacheModule.forRoot({ table: 'app-cache', fastPath: true })
