@@ -1,22 +1,19 @@
 import {
   Controller,
   Get,
-  Injectable,
   Module,
   Param,
   type DynamicModule,
   type INestApplication,
   type MiddlewareConsumer,
-  type NestMiddleware,
   type NestModule,
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter, RouteConstraints } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
-import { request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { DynamoCached, DynamoCacheModule, type DynamoCacheModuleOptions } from '../lib/index.js';
+import { baseUrl, FAST_PATH, fetch, TokenMiddleware, warm } from './support/fast-path-fixtures.js';
 import { settleAll } from './support/apps.js';
 import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
 
@@ -27,9 +24,6 @@ import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
  * Express JSON settings. Each test states what the pipeline answers (what `fastPath: false`
  * answers); each failed while the fast path was a Nest middleware.
  */
-
-/** Control: FAST_PATH_OFF=1 runs the same tests with `fastPath: false`, where all pass too. */
-const FAST_PATH = process.env.FAST_PATH_OFF !== '1';
 
 let computed = 0;
 
@@ -93,57 +87,11 @@ const tenantConstraint = {
 };
 
 /** An authentication middleware: 401 unless `x-token: ok`. */
-@Injectable()
-class TokenMiddleware implements NestMiddleware {
-  use(
-    req: { headers: Record<string, unknown> },
-    res: { statusCode: number; setHeader(n: string, v: string): void; end(b?: string): void },
-    next: () => void,
-  ) {
-    if (req.headers['x-token'] === 'ok') return next();
-    res.statusCode = 401;
-    res.setHeader('content-type', 'text/plain');
-    res.end('unauthorized');
-  }
-}
-
 @Module({})
 class AuthModule implements NestModule {
   configure(consumer: MiddlewareConsumer) {
     consumer.apply(TokenMiddleware).forRoutes('{*path}');
   }
-}
-
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-}
-
-function fetch(url: string, headers: Record<string, string> = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { headers: { host: 'shop.example', ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-      );
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-const baseUrl = (app: INestApplication): string =>
-  `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
-
-/** Miss (stores the entry), then a hit (through the pipeline or the fast path). */
-async function warm(app: INestApplication, url: string, headers?: Record<string, string>) {
-  const miss = await fetch(url, headers);
-  await settleAll([app]);
-  const hit = await fetch(url, headers);
-  expect(hit.headers['x-cache']).toBe('HIT');
-  return { miss, hit };
 }
 
 const adapters = [

@@ -10,7 +10,6 @@ import {
   type DynamicModule,
   type INestApplication,
   type MiddlewareConsumer,
-  type NestMiddleware,
   type NestModule,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
@@ -18,9 +17,8 @@ import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
-import { request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { DynamoCached, DynamoCacheModule, type DynamoCacheModuleOptions } from '../lib/index.js';
+import { baseUrl, FAST_PATH, fetch, TokenMiddleware, warm } from './support/fast-path-fixtures.js';
 import { settleAll } from './support/apps.js';
 import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
 
@@ -32,8 +30,6 @@ import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
  * answers (what `fastPath: false` answers: FAST_PATH_OFF=1 runs the file that way); each failed
  * while the fast path answered earlier than the handler.
  */
-
-const FAST_PATH = process.env.FAST_PATH_OFF !== '1';
 
 let computed = 0;
 
@@ -78,20 +74,6 @@ class ReportController {
 }
 
 /** An authentication middleware: 401 unless `x-token: ok`. */
-@Injectable()
-class TokenMiddleware implements NestMiddleware {
-  use(
-    req: { headers: Record<string, unknown> },
-    res: { statusCode: number; setHeader(n: string, v: string): void; end(b?: string): void },
-    next: () => void,
-  ) {
-    if (req.headers['x-token'] === 'ok') return next();
-    res.statusCode = 401;
-    res.setHeader('content-type', 'text/plain');
-    res.end('unauthorized');
-  }
-}
-
 type Hook = (
   req: { headers: Record<string, unknown> },
   reply: { code(n: number): { send(b: unknown): void } },
@@ -106,46 +88,6 @@ const authHook: Hook = (req, reply, done) => {
 
 interface FastifyLike {
   addHook(name: string, hook: unknown): void;
-}
-
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-}
-
-function fetch(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      url,
-      { method, headers: { host: 'shop.example', ...headers } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks),
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-const baseUrl = (app: INestApplication): string =>
-  `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
-
-/** Miss (stores the entry), then a hit (through the pipeline, which remembers the route). */
-async function warm(app: INestApplication, url: string, headers?: Record<string, string>) {
-  const miss = await fetch(url, headers);
-  await settleAll([app]);
-  const hit = await fetch(url, headers);
-  expect(hit.headers['x-cache']).toBe('HIT');
-  return { miss, hit };
 }
 
 describe(`fastPath in the handler's position (${testServerKind()})`, () => {

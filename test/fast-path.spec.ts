@@ -16,7 +16,6 @@ import { APP_GUARD, Reflector } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
-import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   DynamoCached,
@@ -27,6 +26,7 @@ import {
   type DynamoCacheModuleOptions,
 } from '../lib/index.js';
 import { settleAll } from './support/apps.js';
+import { fetch, type Reply } from './support/fast-path-fixtures.js';
 import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
 
 /*
@@ -103,12 +103,6 @@ const adapters = [
   ['fastify', () => new FastifyAdapter()],
 ] as const;
 
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-}
-
 describe.each(adapters)(`fastPath on %s (${testServerKind()})`, (_name, makeAdapter) => {
   const fx = useTestDynamo();
   let intercepted = 0;
@@ -150,32 +144,6 @@ describe.each(adapters)(`fastPath on %s (${testServerKind()})`, (_name, makeAdap
     await app.listen(0, '127.0.0.1');
     fx.apps.push(app);
     return { app, url: `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}` };
-  }
-
-  function fetch(
-    url: string,
-    headers: Record<string, string> = {},
-    method = 'GET',
-  ): Promise<Reply> {
-    return new Promise((resolve, reject) => {
-      const req = httpRequest(
-        url,
-        { method, headers: { host: 'shop.example', ...headers } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () =>
-            resolve({
-              status: res.statusCode ?? 0,
-              headers: res.headers,
-              body: Buffer.concat(chunks),
-            }),
-          );
-        },
-      );
-      req.on('error', reject);
-      req.end();
-    });
   }
 
   /** The headers that describe the response (not the connection, not the clock). */

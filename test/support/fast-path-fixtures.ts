@@ -1,0 +1,75 @@
+import { Injectable, type INestApplication, type NestMiddleware } from '@nestjs/common';
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { settleAll } from './apps.js';
+
+// Shared by the fastPath specs that check what runs before a cached answer.
+
+/** FAST_PATH_OFF=1 runs those specs with `fastPath: false`: the pipeline's answers, the reference. */
+export const FAST_PATH = process.env.FAST_PATH_OFF !== '1';
+
+/** An HTTP answer: status, headers, body bytes. */
+export interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** A request with a fixed Host (the key includes it). */
+export function fetch(
+  url: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      { method, headers: { host: 'shop.example', ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks),
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The listening app's base URL. */
+export const baseUrl = (app: INestApplication): string =>
+  `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+
+/** Miss (stores the entry), then a hit through the pipeline (which remembers the route). */
+export async function warm(
+  app: INestApplication,
+  url: string,
+  headers?: Record<string, string>,
+): Promise<{ miss: Reply; hit: Reply }> {
+  const miss = await fetch(url, headers);
+  await settleAll([app]);
+  const hit = await fetch(url, headers);
+  expect(hit.headers['x-cache']).toBe('HIT');
+  return { miss, hit };
+}
+
+/** An authentication middleware: 401 unless `x-token: ok`. */
+@Injectable()
+export class TokenMiddleware implements NestMiddleware {
+  use(
+    req: { headers: Record<string, unknown> },
+    res: { statusCode: number; setHeader(n: string, v: string): void; end(b?: string): void },
+    next: () => void,
+  ) {
+    if (req.headers['x-token'] === 'ok') return next();
+    res.statusCode = 401;
+    res.setHeader('content-type', 'text/plain');
+    res.end('unauthorized');
+  }
+}
