@@ -21,7 +21,8 @@ import { PARTITION_KEY } from './item-codec.js';
 
 /**
  * Cross-process single-flight: when several processes miss the same key at once, one takes a
- * lease (a conditional `PutItem`) and computes; the others poll DynamoDB for its result.
+ * lease (a counted `UpdateItem` claim) and computes; the others read the copy of its result it
+ * writes for them.
  * Every field is optional; the defaults are {@link DEFAULT_LEASE}.
  *
  * @example
@@ -32,14 +33,14 @@ export interface LeaseOptions {
   ttlMs?: number;
   /** How long a process that lost the race waits for the winner's value, in ms, before computing itself. */
   waitMs?: number;
-  /** Milliseconds between two looks at DynamoDB while waiting. */
+  /** Milliseconds before a waiting process first looks for the result; later looks double that, up to 1 s. */
   pollMs?: number;
 }
 
 /** {@link LeaseOptions} with every default filled in. */
 export type LeaseSettings = Required<LeaseOptions>;
 
-/** The lease defaults: a 10 s lease, a 5 s wait, a look every 50 ms. */
+/** The lease defaults: a 10 s lease, a 5 s wait, a first look after about 50 ms. */
 export const DEFAULT_LEASE: Readonly<LeaseSettings> = Object.freeze({
   ttlMs: 10_000,
   waitMs: 5_000,
