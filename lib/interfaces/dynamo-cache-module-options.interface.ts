@@ -116,7 +116,8 @@ export interface DynamoCacheModuleOptions {
   /**
    * Cross-process single-flight: when several processes miss the same key at once, only one
    * computes it (it takes a lease, an item `{cache_key}#lease` in the same table); the others
-   * poll DynamoDB and read its result. `false` (default) = off, no extra DynamoDB calls; `true`
+   * read the copy of its result it writes for them (one per 25 waiters, so a hot key costs about
+   * one request per process on each item). `false` (default) = off, no extra DynamoDB calls; `true`
    * = `{ ttlMs: 10_000, waitMs: 5_000, pollMs: 50 }`. A lease fault (DynamoDB failing, the holder
    * crashing or slower than `waitMs`) means computing without it, never an error.
    *
