@@ -712,15 +712,16 @@ export class L2Store {
 
   /**
    * Gives the lease back: `DeleteItem` on condition that `owner` still holds it (a lease that
-   * lapsed and was taken over is not ours to delete). Throws {@link DynamoCacheError} when
-   * DynamoDB fails.
+   * lapsed and was taken over is not ours to delete). Resolves to the claims it had (`n`; 1 for a
+   * lease without the count), or `undefined` when it was no longer ours. Throws
+   * {@link DynamoCacheError} when DynamoDB fails.
    */
   async releaseLease(
     cacheKey: string,
     owner: string,
     namespace: string,
   ): Promise<number | undefined> {
-    const out = await this.call('DeleteItem', namespace, true, (client, abortSignal) =>
+    return this.call('DeleteItem', namespace, true, (client, abortSignal) =>
       client
         .send(
           new DeleteItemCommand({
@@ -733,15 +734,8 @@ export class L2Store {
           }),
           sendOptions(abortSignal),
         )
-        .then(
-          (deleted) => Number(deleted.Attributes?.n?.N ?? 1),
-          (cause: unknown) => {
-            if (isConditionFailed(cause)) return undefined;
-            throw cause;
-          },
-        ),
+        .then((deleted) => Number(deleted.Attributes?.n?.N ?? 1), refusedAs(undefined)),
     );
-    return out;
   }
 
   /**
@@ -923,13 +917,15 @@ function message(err: unknown): string {
  * (DynamoDB answering "no", not failing); other errors are thrown.
  */
 function conditional<T>(sent: Promise<unknown>, ok: T, refused: T): Promise<T> {
-  return sent.then(
-    () => ok,
-    (cause: unknown) => {
-      if (isConditionFailed(cause)) return refused;
-      throw cause;
-    },
-  );
+  return sent.then(() => ok, refusedAs(refused));
+}
+
+/** A rejection handler: `refused` for a failed condition, any other error rethrown. */
+function refusedAs<T>(refused: T): (cause: unknown) => T {
+  return (cause) => {
+    if (isConditionFailed(cause)) return refused;
+    throw cause;
+  };
 }
 
 /** A failed `ConditionExpression`: DynamoDB answering "no", not failing. */

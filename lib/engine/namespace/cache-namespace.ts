@@ -1260,23 +1260,30 @@ export class CacheNamespace {
       this.name,
     );
     const replaced = claim.status === 'acquired' ? claim.replaced : undefined;
-    const copies = leaseCopyCount(replaced?.claims ?? 0);
-    if (replaced !== undefined && copies > 0) {
-      const lifeMs = Math.max(lease.waitMs, lease.ttlMs);
+    if (replaced !== undefined) {
       this.ctx
-        .track(
-          this.ctx.l2.writeLeaseCopies(
-            cacheKey,
-            replaced.owner,
-            undefined,
-            copies,
-            lifeMs,
-            this.name,
-          ),
-        )
+        .track(this.writeCopies(cacheKey, replaced.owner, undefined, replaced.claims, lease))
         .catch((err: unknown) => this.leaseFailed(err as DynamoCacheError));
     }
     return claim;
+  }
+
+  /**
+   * Writes the copies the waiters of `owner`'s lease (`claims` claims, its own included) read: of
+   * `valueItem`, or, when `undefined`, saying there is no value. None when no one waited.
+   */
+  private async writeCopies(
+    cacheKey: string,
+    owner: string,
+    valueItem: RawItem | undefined,
+    claims: number,
+    lease: LeaseSettings,
+  ): Promise<void> {
+    const copies = leaseCopyCount(claims);
+    if (copies === 0) return;
+    // Copies serve waits of at most waitMs (theirs may be longer: the lease's ttl).
+    const lifeMs = Math.max(lease.waitMs, lease.ttlMs);
+    await this.ctx.l2.writeLeaseCopies(cacheKey, owner, valueItem, copies, lifeMs, this.name);
   }
 
   /**
@@ -1303,14 +1310,18 @@ export class CacheNamespace {
     return read;
   }
 
-  /** Whether a clear of its namespace or a deleteByTag of one of its tags covers `found`. */
-  private async invalidated(found: L2Found): Promise<boolean> {
+  /**
+   * Whether a clear of its namespace or a deleteByTag of one of its tags covers `found`: a
+   * boolean at once when the markers are known and recent enough (the usual case under load, so
+   * a hit waits for no Promise), else a Promise of one, once they have been read.
+   */
+  private invalidated(found: L2Found): boolean | Promise<boolean> {
     const keys = this.markerKeys(found.tags);
-    // Known and recent enough (the usual case under load): no Promise to wait for.
-    const invalidatedAt =
-      this.ctx.markers.recentLatest(keys, this.l1MaxAgeMs) ??
-      (await this.ctx.markers.latest(keys, this.name, this.l1MaxAgeMs));
-    return found.t <= invalidatedAt;
+    const known = this.ctx.markers.recentLatest(keys, this.l1MaxAgeMs);
+    if (known !== undefined) return found.t <= known;
+    return this.ctx.markers
+      .latest(keys, this.name, this.l1MaxAgeMs)
+      .then((invalidatedAt) => found.t <= invalidatedAt);
   }
 
   /**
@@ -1320,17 +1331,12 @@ export class CacheNamespace {
    * is counted and otherwise ignored; shutdown waits for it like for a write.
    */
   private releaseLease(cacheKey: string, miss: Miss, lease: LeaseSettings): void {
-    const l2 = this.ctx.l2;
     const owner = miss.leaseOwner;
     this.ctx
       .track(
-        l2.releaseLease(cacheKey, owner, this.name).then((claims) => {
-          const copies = leaseCopyCount(claims ?? 0);
-          if (copies === 0) return;
-          // Copies serve waits of at most waitMs (theirs may be longer: the lease's ttl).
-          const lifeMs = Math.max(lease.waitMs, lease.ttlMs);
-          return l2.writeLeaseCopies(cacheKey, owner, miss.shared, copies, lifeMs, this.name);
-        }),
+        this.ctx.l2
+          .releaseLease(cacheKey, owner, this.name)
+          .then((claims) => this.writeCopies(cacheKey, owner, miss.shared, claims ?? 0, lease)),
       )
       .catch((err: unknown) => this.leaseFailed(err as DynamoCacheError));
   }
@@ -1345,8 +1351,11 @@ export class CacheNamespace {
       read = await this.ctx.l2.read(cacheKey, this.policy, this.name);
       // An entry older than a clear of its namespace or a deleteByTag of one of its tags is gone.
       // The markers are read only when something was found, at most every l1MaxAge.
-      if ((read.status === 'hit' || read.status === 'stale') && (await this.invalidated(read))) {
-        return INVALIDATED;
+      if (read.status === 'hit' || read.status === 'stale') {
+        const invalidated = this.invalidated(read);
+        if (invalidated === true || (invalidated !== false && (await invalidated))) {
+          return INVALIDATED;
+        }
       }
     } catch (err) {
       this.l2Failed(err as DynamoCacheError);
