@@ -484,32 +484,34 @@ export class DynamoCacheInterceptor implements NestInterceptor {
   }
 
   /**
-   * `fastPath`: records this request's route for what answers hits before Nest's pipeline, when the route is eligible (see fastPathEligible) and this interceptor is the
-   * package's own (a subclass may key requests otherwise).
+   * `fastPath`: on a GET of an eligible route (see fastPathEligible), when this interceptor is
+   * the package's own (a subclass may key requests otherwise), wraps the handler the framework
+   * calls for the route so that its hits are answered there from now on (see installFastPath).
    */
   private rememberFast(context: ExecutionContext, route: RouteInfo, ns: CacheNamespace): void {
+    const routes = this.fastRoutes();
+    const adapter = this.httpAdapterHost?.httpAdapter;
+    if (routes === undefined || adapter === undefined) return;
+    // Decided once per route (`null`: not eligible).
     if (route.fast === undefined) {
-      const eligible =
+      route.fast =
         this.constructor === DynamoCacheInterceptor &&
-        this.fastRoutes() !== undefined &&
         fastPathEligible(
           this.moduleRef,
           context.getClass(),
           context.getHandler(),
           DynamoCacheInterceptor,
-        );
-      route.fast = eligible
-        ? { ns, query: route.query, vary: route.vary, privateHeaders: this.resolvePrivateHeaders() }
-        : null;
+        )
+          ? {
+              ns,
+              query: route.query,
+              vary: route.vary,
+              privateHeaders: this.resolvePrivateHeaders(),
+            }
+          : null;
     }
-    if (route.fast === null) return;
     const request = context.switchToHttp().getRequest<HttpRequestLike>();
-    const routes = this.fastRoutes();
-    const adapter = this.httpAdapterHost?.httpAdapter;
-    if (routes === undefined || adapter === undefined || this.requestMethod(request) !== 'GET') {
-      return;
-    }
-    // The route as the framework chose it, its handler wrapped to answer hits from now on.
+    if (route.fast === null || this.requestMethod(request) !== 'GET') return;
     const key = installFastPath(request, routes, (r) => String(adapter.getRequestUrl(r)));
     if (key !== undefined) routes.remember(key, route.fast);
   }

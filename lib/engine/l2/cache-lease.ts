@@ -113,7 +113,7 @@ export function encodeLeaseCopy(
     ...(valueItem ?? { f: { BOOL: true } }),
     [PARTITION_KEY]: { S: leaseCopyKey(cacheKey, index) },
     lo: { S: owner },
-    exp: { N: String(Math.ceil((now + lifeMs) / 1000) + 1) },
+    exp: { N: leaseExp(now + lifeMs) },
   };
 }
 
