@@ -25,7 +25,7 @@ import {
   DynamoCacheService,
   type DynamoCacheModuleOptions,
 } from '../lib/index.js';
-import { settleAll } from './support/apps.js';
+import { settleAll, sleep } from './support/apps.js';
 import { fetch, type Reply } from './support/fast-path-fixtures.js';
 import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
 
@@ -183,6 +183,33 @@ describe.each(adapters)(`fastPath on %s (${testServerKind()})`, (_name, makeAdap
     expect(other.headers['x-cache']).toBe('MISS');
     expect(JSON.parse(other.body.toString())).toEqual({ id: 'usd', rate: 1.0842, label: 'é✓' });
     expect(intercepted).toBe(before + 1);
+  });
+
+  it('a second instance on the table: the first instance’s entry from L2, then from its own fast path; a delete elsewhere reaches it within l1MaxAge', async () => {
+    const table = await fx.dynamo.table();
+    const a = await boot({ table, l1MaxAge: 1 });
+    const b = await boot({ table, l1MaxAge: 1 });
+    const miss = await fetch(`${a.url}/open/rates/nok`);
+    expect(miss.headers['x-cache']).toBe('MISS');
+    await settleAll([a.app]);
+    // B has never computed it: its pipeline finds A's entry in DynamoDB.
+    const fromL2 = await fetch(`${b.url}/open/rates/nok`);
+    expect(fromL2.headers['x-cache']).toBe('HIT');
+    const before = intercepted;
+    const fast = await fetch(`${b.url}/open/rates/nok`);
+    expect(intercepted).toBe(before);
+    expect(fast.body.equals(miss.body)).toBe(true);
+    expect(described(fast)).toEqual(described(fromL2));
+    await a.app
+      .get(DynamoCacheService)
+      .delete('OpenController.rate', ['GET', 'shop.example', '/open/rates/nok', '']);
+    // Past l1MaxAge B's entry must be checked: the fast path stands aside, the pipeline sees
+    // the delete and computes again.
+    await sleep(1100);
+    const after = await fetch(`${b.url}/open/rates/nok`);
+    expect(after.headers['x-cache']).toBe('MISS');
+    expect(intercepted).toBe(before + 1);
+    expect(runs.rate).toBe(2);
   });
 
   it('keys as the interceptor does: vary headers and credentials', async () => {

@@ -74,7 +74,14 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
   const valueKey = (id: string, method = 'report'): string =>
     buildCacheKey('', `ReportService.${method}`, encodeKey([id]));
 
-  async function putLease(table: string, id: string, owner: string, until: number): Promise<void> {
+  /** A lease item as a process left it; `copies`: as this version writes it (it writes copies). */
+  async function putLease(
+    table: string,
+    id: string,
+    owner: string,
+    until: number,
+    copies = false,
+  ): Promise<void> {
     await fx.admin.send(
       new PutItemCommand({
         TableName: table,
@@ -83,6 +90,7 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
           until: { N: String(until) },
           owner: { S: owner },
           exp: { N: String(Math.ceil(until / 1000) + 1) },
+          ...(copies ? { n: { N: '1' }, c: { S: owner } } : {}),
         },
       }),
     );
@@ -202,6 +210,32 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     expect(a.calls.get('UpdateItem')).toBe(2); // held, then lapsed
     expect(a.calls.get('PutItem')).toBe(2); // lease taken over, value
     expect(await keysInTable(table)).toEqual([valueKey('q4')]);
+  });
+
+  it('a live lease of this version whose holder crashed (no copies ever come) is taken over when it lapses', async () => {
+    const table = await fx.dynamo.table();
+    const started = Date.now();
+    await putLease(table, 'q13', 'crashed-process', started + 400, true);
+    const a = await app(table, { lease: { waitMs: 60_000, pollMs: 50 } });
+
+    expect(await a.service.report('q13')).toBe('report-q13');
+    await a.engine.drain();
+    expect(shared.calls).toBe(1);
+    // Waited on its copy until the lease lapsed (not for waitMs), then claimed it again.
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(a.calls.get('UpdateItem')).toBe(2); // held, then lapsed
+    expect(a.calls.get('PutItem')).toBe(2); // lease taken over, value
+    // It never watched the lease or the value item: only its copy.
+    expect(a.calls.get('GetItem')).toBeGreaterThanOrEqual(2);
+    // The takeover told the crashed holder's other waiters (a copy saying it left no value).
+    const items = await scanTable(fx.admin, table);
+    expect(items.map((i) => i.cache_key!.S!).sort()).toEqual([
+      valueKey('q13'),
+      valueKey('q13') + LEASE_SUFFIX + '#0',
+    ]);
+    const copy = items.find((i) => i.cache_key!.S!.endsWith('#0'))!;
+    expect(copy.lo).toEqual({ S: 'crashed-process' });
+    expect(copy.f).toEqual({ BOOL: true });
   });
 
   it('a lease that outlives waitMs: the caller stops waiting and computes itself', async () => {
