@@ -512,7 +512,7 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     }
     const request = context.switchToHttp().getRequest<HttpRequestLike>();
     if (route.fast === null || this.requestMethod(request) !== 'GET') return;
-    const key = installFastPath(request, routes, (r) => String(adapter.getRequestUrl(r)));
+    const key = installFastPath(request, routes, (r) => String(adapter.getRequestUrl(r)), adapter);
     if (key !== undefined) routes.remember(key, route.fast);
   }
 

@@ -1,3 +1,4 @@
+import { learnFront, type FrontRequest, type FrontResponse } from './express-front.js';
 import { plainExpressJson } from './json-replay.js';
 import type { FastAnswer, FastPathRoutes } from './fast-path.js';
 import type { KeyedRequest } from './request-key.js';
@@ -21,12 +22,12 @@ interface ExpressRoute {
   readonly stack: ExpressLayer[];
 }
 
-interface ExpressRequest extends KeyedRequest {
+interface ExpressRequest extends KeyedRequest, FrontRequest {
   readonly method: string;
   readonly route?: ExpressRoute;
 }
 
-interface ExpressResponse {
+interface ExpressResponse extends FrontResponse {
   status(code: number): unknown;
   set(name: string, value: string): unknown;
   send(body: Buffer): unknown;
@@ -56,17 +57,21 @@ const wrapped = new WeakSet<object>();
  * {@link FastPathRoutes.remember}; `undefined` (nothing wrapped) when the route cannot be found
  * or is not shaped as expected (an Express route with other layers than Nest's handler).
  *
+ * On Express, a URL so answered may then be answered before the router (see express-front.ts);
+ * `adapter` is Nest's HTTP adapter, whose own layers that recognizes.
+ *
  * @example
- * const key = installFastPath(request, routes, (r) => adapter.getRequestUrl(r));
+ * const key = installFastPath(request, routes, (r) => adapter.getRequestUrl(r), adapter);
  * if (key !== undefined) routes.remember(key, fastRoute);
  */
 export function installFastPath(
   request: unknown,
   routes: FastPathRoutes,
   urlOf: RequestUrlOf,
+  adapter?: unknown,
 ): object | undefined {
   const route = (request as ExpressRequest).route;
-  if (route !== undefined) return wrapExpress(route, routes, urlOf);
+  if (route !== undefined) return wrapExpress(route, routes, urlOf, adapter);
   const context = fastifyContext(request);
   return context === undefined ? undefined : wrapFastify(context, routes, urlOf);
 }
@@ -75,6 +80,7 @@ function wrapExpress(
   route: ExpressRoute,
   routes: FastPathRoutes,
   urlOf: RequestUrlOf,
+  adapter: unknown,
 ): object | undefined {
   if (wrapped.has(route)) return route;
   // Nest registers one handler per route; anything else is not ours to wrap.
@@ -84,11 +90,14 @@ function wrapExpress(
   if (typeof original !== 'function' || original.length !== 3) return undefined;
   layer.handle = function fastPath(req, res, next) {
     if (req.method === 'GET' && plainExpressJson(res)) {
-      const answer = routes.find(route, urlOf(req), req);
+      const url = urlOf(req);
+      const answer = routes.find(route, url, req);
       if (answer !== undefined) {
         res.status(answer.status);
         for (const name of Object.keys(answer.headers)) res.set(name, answer.headers[name]!);
-        return res.send(answer.bytes);
+        const sent = res.send(answer.bytes);
+        learnFront(adapter, req, res, routes, route, url, answer);
+        return sent;
       }
     }
     return original.call(this, req, res, next);

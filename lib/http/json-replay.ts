@@ -38,7 +38,11 @@ function asExpress(response: unknown): ExpressLikeResponse | undefined {
 /** Express's `res.json` is `JSON.stringify` only while the app sets none of its JSON options. */
 export function plainExpressJson(res: { app?: { get(setting: string): unknown } }): boolean {
   const app = res.app;
-  if (app === undefined) return false;
+  return app !== undefined && plainExpressJsonApp(app);
+}
+
+/** {@link plainExpressJson} of an Express application. */
+export function plainExpressJsonApp(app: { get(setting: string): unknown }): boolean {
   return (
     app.get('json replacer') === undefined &&
     app.get('json spaces') === undefined &&
