@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { types } from 'node:util';
 import { DynamoCacheError } from '../../errors.js';
 
@@ -272,7 +272,7 @@ export function hashKey(encoded: string): string {
     (encoded as { isWellFormed?: () => boolean }).isWellFormed?.() === false
       ? JSON.stringify(encoded)
       : encoded;
-  return createHash('md5').update(text).digest('hex');
+  return md5Hex(text);
 }
 
 /**
@@ -284,3 +284,11 @@ export function hashKey(encoded: string): string {
 export function buildCacheKey(keyPrefix: string, namespace: string, encoded: string): string {
   return keyPrefix + namespace + '/' + hashKey(encoded);
 }
+
+/** `crypto.hash` where Node has it (20.12+: one call, no Hash object), else a Hash. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string })
+  .hash;
+const md5Hex: (text: string) => string =
+  oneShot !== undefined
+    ? (text) => oneShot('md5', text, 'hex')
+    : (text) => crypto.createHash('md5').update(text).digest('hex');

@@ -35,11 +35,12 @@ import {
   inspectItem,
   itemSize,
   PARTITION_KEY,
+  type DecodedItem,
   type EntryLife,
 } from './item-codec.js';
 import { L2TimeoutError, withTimeout, type L2AbortSignal } from './l2-timeout.js';
 import { BATCH_GET_KEYS, ReadBatcher, type RawItem } from './read-batcher.js';
-import type { EncodedValue, ValueCodec } from '../values/value-codec.js';
+import type { DecodedValue, EncodedValue, ValueCodec } from '../values/value-codec.js';
 import {
   compressValue,
   decompressValue,
@@ -248,13 +249,16 @@ export class L2Store {
     return item === undefined ? MISS : this.decodeRead(cacheKey, item, policy, namespace);
   }
 
-  /** Judges an item read at `cacheKey` (see {@link read}). */
-  private async decodeRead(
+  /**
+   * Judges an item read at `cacheKey` (see {@link read}): at once for an uncompressed value
+   * without classes (the usual hit waits for no Promise here), else as a Promise.
+   */
+  private decodeRead(
     cacheKey: string,
     item: RawItem,
     policy: ReadPolicy,
     namespace: string,
-  ): Promise<L2Read> {
+  ): L2Read | Promise<L2Read> {
     const decoded = inspectItem(item);
     if ('corrupt' in decoded) {
       const tRaw = item.t?.N;
@@ -274,25 +278,39 @@ export class L2Store {
     // long after, replaces it, so it outlives any computation that could still write.
     if ('tombstone' in decoded) return TOMBSTONE;
     // A static ttl is judged before decoding: an expired value is never decoded.
-    let until = typeof policy.ttl === 'function' ? Infinity : freshUntil(decoded, policy.ttl);
+    const until = typeof policy.ttl === 'function' ? Infinity : freshUntil(decoded, policy.ttl);
     if (nowS >= until + policy.grace) return this.expired(cacheKey, decoded.tRaw, namespace);
-    let bytes: Uint8Array;
-    try {
-      bytes =
-        decoded.compression === undefined
-          ? decoded.bytes
-          : await decompressValue(decoded.bytes, decoded.compression);
-    } catch (cause) {
-      return {
+    const judge = (value: DecodedValue): L2Read | Promise<L2Read> =>
+      this.judge(cacheKey, item, decoded, value, until, policy, namespace, nowS);
+    if (decoded.compression === undefined) {
+      const value = this.codec.decode(decoded.bytes, decoded.classes, namespace);
+      return value instanceof Promise ? value.then(judge) : judge(value);
+    }
+    return decompressValue(decoded.bytes, decoded.compression).then(
+      async (bytes) => judge(await this.codec.decode(bytes, decoded.classes, namespace)),
+      (cause: unknown): L2Read => ({
         status: 'corrupt',
         reason: `value cannot be decoded (${message(cause)})`,
         tRaw: decoded.tRaw,
-      };
-    }
-    const value = await this.codec.decode(bytes, decoded.classes, namespace);
+      }),
+    );
+  }
+
+  /** The outcome of a decoded value: hit, stale, expired (by a ttl function) or not a value. */
+  private judge(
+    cacheKey: string,
+    item: RawItem,
+    decoded: DecodedItem,
+    value: DecodedValue,
+    staticUntil: number,
+    policy: ReadPolicy,
+    namespace: string,
+    nowS: number,
+  ): L2Read | Promise<L2Read> {
     if (value.status !== 'value') {
       return value.status === 'corrupt' ? { ...value, tRaw: decoded.tRaw } : value;
     }
+    let until = staticUntil;
     if (typeof policy.ttl === 'function') {
       until = freshUntil(decoded, policy.ttl(value.value));
       if (nowS >= until + policy.grace) return this.expired(cacheKey, decoded.tRaw, namespace);

@@ -198,7 +198,8 @@ interface Miss {
    * only if it is still the one read: `seenT` its `t`, or `any` when it had no usable `t`.
    */
   repair: { readonly seenT: string } | 'any' | undefined;
-  readonly leaseOwner: string;
+  /** This computation's number in the namespace (its lease owner id is made from it when needed). */
+  readonly flight: number;
   ended: boolean;
   /** Recompute without looking at L2, and overwrite what it holds. */
   readonly forceFresh: boolean;
@@ -363,8 +364,7 @@ export class CacheNamespace {
       started: this.invalidations.begin(),
       startedMs: now,
       repair: undefined,
-      // One id per computation: an older one's release must not drop a newer one's lease.
-      leaseOwner: `${this.ctx.leaseOwner ?? ''}#${this.name}#${++this.flights}`,
+      flight: ++this.flights,
       ended: false,
       forceFresh,
       revalidate,
@@ -1177,7 +1177,7 @@ export class CacheNamespace {
     miss: Miss,
   ): Promise<LeaseOutcome> {
     const l2 = this.ctx.l2;
-    const owner = miss.leaseOwner;
+    const owner = this.leaseOwnerOf(miss);
     const deadline = Date.now() + lease.waitMs;
     try {
       let claim = await this.claim(cacheKey, owner, lease);
@@ -1331,7 +1331,7 @@ export class CacheNamespace {
    * is counted and otherwise ignored; shutdown waits for it like for a write.
    */
   private releaseLease(cacheKey: string, miss: Miss, lease: LeaseSettings): void {
-    const owner = miss.leaseOwner;
+    const owner = this.leaseOwnerOf(miss);
     this.ctx
       .track(
         this.ctx.l2
@@ -1339,6 +1339,11 @@ export class CacheNamespace {
           .then((claims) => this.writeCopies(cacheKey, owner, miss.shared, claims ?? 0, lease)),
       )
       .catch((err: unknown) => this.leaseFailed(err as DynamoCacheError));
+  }
+
+  /** One lease owner id per computation: an older one's release must not drop a newer one's lease. */
+  private leaseOwnerOf(miss: Miss): string {
+    return `${this.ctx.leaseOwner ?? ''}#${this.name}#${miss.flight}`;
   }
 
   private leaseFailed(err: DynamoCacheError): void {

@@ -66,12 +66,16 @@ export class ValueCodec {
     return record === undefined ? { bytes } : { bytes, classes: JSON.stringify(record) };
   }
 
-  /** Deserializes stored bytes and gives the value's objects their classes back. */
-  async decode(
+  /**
+   * Deserializes stored bytes and gives the value's objects their classes back: at once for a
+   * value without classes (an L2 hit then waits for no Promise here), else once the class
+   * registry is ready.
+   */
+  decode(
     bytes: Uint8Array,
     classes: string | undefined,
     namespace: string,
-  ): Promise<DecodedValue> {
+  ): DecodedValue | Promise<DecodedValue> {
     let value: unknown;
     try {
       value = this.serializer.deserialize(bytes);
@@ -82,6 +86,14 @@ export class ValueCodec {
       };
     }
     if (classes === undefined) return { status: 'value', value };
+    return this.restore(value, classes, namespace);
+  }
+
+  private async restore(
+    value: unknown,
+    classes: string,
+    namespace: string,
+  ): Promise<DecodedValue> {
     let record: unknown;
     try {
       record = JSON.parse(classes);
