@@ -82,7 +82,16 @@ export async function interleaved<S extends Sample>(
     }
   }
   if (opts.progress) process.stderr.write('\n');
-  const labels = contenders.map((c) => c.label);
+  return resultOf(
+    contenders.map((c) => c.label),
+    samples,
+  );
+}
+
+function resultOf<S extends Sample>(
+  labels: readonly string[],
+  samples: readonly (readonly S[])[],
+): InterleavedResult<S> {
   const index = (label: string): number => {
     const i = labels.indexOf(label);
     if (i < 0) throw new Error(`no contender "${label}"`);
@@ -98,6 +107,89 @@ export async function interleaved<S extends Sample>(
       return statOf(sa.map((s, r) => s[metric]! / sb[r]![metric]!));
     },
   };
+}
+
+/** A contender of {@link alternated}: one operation, and its sample from a round's totals. */
+export interface Alternating<S extends Sample> {
+  label: string;
+  /** Before each round (reset counters). */
+  begin?: () => void;
+  /** One operation (the `i`-th of this contender). */
+  op: (i: number) => Promise<unknown>;
+  /** The round's sample from this contender's totals over its turns. */
+  end: (totals: AlternatedTotals) => S;
+}
+
+/** What {@link alternated} measured of one contender in one round, over all its turns. */
+export interface AlternatedTotals {
+  ops: number;
+  /** Wall-clock time of its turns, ms. */
+  ms: number;
+  /** This process's CPU time during its turns, µs. */
+  cpuUs: number;
+  /** How much `probe` grew during its turns (e.g. a server's CPU µs); NaN without one. */
+  probed: number;
+}
+
+/**
+ * {@link interleaved} at a finer grain, for latency at concurrency 1: within each round the
+ * contenders take turns every `chunk` operations (A×chunk B×chunk C×chunk A×chunk …, the first
+ * of each cycle rotating), until each has run `ms` in all. A server's drift over a few
+ * milliseconds (its GC, its caches, the other core's load), which over one-second turns swings
+ * a round's ratio by ±10%, then falls on every contender alike; GC runs between rounds only.
+ * `probe` (a cumulative counter read outside the timed turns) is credited to the turn's owner.
+ */
+export async function alternated<S extends Sample>(
+  contenders: readonly Alternating<S>[],
+  opts: {
+    rounds: number;
+    warmup?: number;
+    ms: number;
+    chunk: number;
+    progress?: string;
+    probe?: () => number;
+  },
+): Promise<InterleavedResult<S>> {
+  const samples = contenders.map((): S[] => []);
+  const total = (opts.warmup ?? 0) + opts.rounds;
+  const next = contenders.map(() => 0);
+  for (let r = 0; r < total; r++) {
+    if (opts.progress) process.stderr.write(`\r  ${opts.progress}: round ${r + 1}/${total}   `);
+    betweenTurns();
+    gc();
+    const totals: AlternatedTotals[] = contenders.map(() => ({
+      ops: 0,
+      ms: 0,
+      cpuUs: 0,
+      probed: opts.probe === undefined ? NaN : 0,
+    }));
+    for (const c of contenders) c.begin?.();
+    for (let cycle = 0; totals.some((t) => t.ms < opts.ms); cycle++) {
+      for (let k = 0; k < contenders.length; k++) {
+        const c = (cycle + k) % contenders.length;
+        const t = totals[c]!;
+        if (t.ms >= opts.ms) continue;
+        const op = contenders[c]!.op;
+        const probed0 = opts.probe?.() ?? 0;
+        const cpu0 = process.cpuUsage();
+        const start = performance.now();
+        for (let j = 0; j < opts.chunk; j++) await op(next[c]!++);
+        t.ms += performance.now() - start;
+        const cpu = process.cpuUsage(cpu0);
+        t.cpuUs += cpu.user + cpu.system;
+        if (opts.probe !== undefined) t.probed += opts.probe() - probed0;
+        t.ops += opts.chunk;
+      }
+    }
+    if (r >= (opts.warmup ?? 0)) {
+      contenders.forEach((c, i) => samples[i]!.push(c.end(totals[i]!)));
+    }
+  }
+  if (opts.progress) process.stderr.write('\n');
+  return resultOf(
+    contenders.map((c) => c.label),
+    samples,
+  );
 }
 
 /**

@@ -38,6 +38,7 @@ import { countCalls, type CallCounter } from '../test/support/call-counter.js';
 import { processCpuUs } from './background.js';
 import type { Backend } from './dynamo-backend.js';
 import {
+  alternated,
   concurrentRate,
   fmtRate,
   fmtRatio,
@@ -51,6 +52,8 @@ import {
 } from './harness.js';
 
 const TABLE = 'bench-l2';
+/** Calls per turn at concurrency 1 (see alternated): a few milliseconds. */
+const C1_CHUNK = 10;
 const BENTO_TABLE = 'bento-l2';
 const NAMESPACE = 'Bench.l2';
 
@@ -199,6 +202,16 @@ export async function l2Groups(backend: Backend, opts: L2Options): Promise<Group
   methodCalls = 0;
   factoryCalls = 0;
 
+  const checked =
+    (label: string, op: (k: number) => Promise<unknown>) =>
+    async (i: number): Promise<void> => {
+      const k = i % N;
+      // A cheap check on every call (all contenders alike); the whole value was checked above.
+      if ((((await op(k)) as Item | undefined)?.id ?? -1) !== k) {
+        throw new Error(`${label}: wrong value for key ${k}`);
+      }
+    };
+
   const groups: Group[] = [];
   for (const c of opts.concurrencies) {
     /** Calls per op by command, in the last round of each contender. */
@@ -209,17 +222,7 @@ export async function l2Groups(backend: Backend, opts: L2Options): Promise<Group
         const counter = counters[label]!;
         counter.reset();
         const server0 = processCpuUs(backend.pid) ?? NaN;
-        const r = await concurrentRate(
-          async (i) => {
-            const k = i % N;
-            // A cheap check on every call (all contenders alike); the whole value was checked above.
-            if ((((await op(k)) as Item | undefined)?.id ?? -1) !== k) {
-              throw new Error(`${label}: wrong value for key ${k}`);
-            }
-          },
-          c,
-          opts.ms,
-        );
+        const r = await concurrentRate(checked(label, op), c, opts.ms);
         const server = (processCpuUs(backend.pid) ?? NaN) - server0;
         const calls = counter.total();
         mix[label] = Object.entries(counter.counts)
@@ -234,11 +237,44 @@ export async function l2Groups(backend: Backend, opts: L2Options): Promise<Group
         };
       },
     }));
-    const result = await interleaved(contenders, {
-      rounds: opts.rounds,
-      warmup: 1,
-      progress: `L2 ${backend.kind}, concurrency ${c}`,
-    });
+    // Concurrency 1 is latency: the contenders alternate every few calls within a round (see
+    // alternated), so the server's drift does not decide a ratio of a few per cent.
+    const result =
+      c === 1
+        ? await alternated<L2Sample>(
+            ops.map(([label, op]) => ({
+              label,
+              begin: () => counters[label]!.reset(),
+              op: checked(label, op),
+              end: (t) => {
+                const counter = counters[label]!;
+                const calls = counter.total();
+                mix[label] = Object.entries(counter.counts)
+                  .map(([name, n]) => `${name} ${(n / t.ops).toFixed(3)}`)
+                  .join(', ');
+                return {
+                  opsPerSec: (t.ops / t.ms) * 1000,
+                  cpuUsPerOp: t.cpuUs / t.ops,
+                  serverCpuUsPerOp: t.probed / t.ops,
+                  callsPerOp: calls / t.ops,
+                  keysPerCall: counter.readKeys() / Math.max(1, calls),
+                };
+              },
+            })),
+            {
+              rounds: opts.rounds,
+              warmup: 1,
+              ms: opts.ms,
+              chunk: C1_CHUNK,
+              probe: () => processCpuUs(backend.pid) ?? NaN,
+              progress: `L2 ${backend.kind}, concurrency 1`,
+            },
+          )
+        : await interleaved(contenders, {
+            rounds: opts.rounds,
+            warmup: 1,
+            progress: `L2 ${backend.kind}, concurrency ${c}`,
+          });
     if (methodCalls !== 0 || factoryCalls !== 0) {
       throw new Error(
         `L2 ${backend.kind} c=${c}: ${methodCalls} method and ${factoryCalls} factory calls: not all hits`,
@@ -291,7 +327,7 @@ export async function l2Groups(backend: Backend, opts: L2Options): Promise<Group
     groups.push({
       intro:
         c === opts.concurrencies[0]
-          ? `Each contender runs c concurrent workers over ${N.toLocaleString('en')} distinct pre-written keys, one key after the other (concurrent calls ask for different keys), for ${opts.ms} ms per turn; ${backend.label} runs in its own process on the other core. The three SDK clients get the options DynamoCacheModule gives its own client (cacheMiddleware: true, 1 s request and connection timeouts), and each counts its calls (test/support/call-counter.ts). Every value was compared whole once before the rounds, and its id on every call; 0 method and 0 factory calls while measured.`
+          ? `Each contender runs c concurrent workers over ${N.toLocaleString('en')} distinct pre-written keys, one key after the other (concurrent calls ask for different keys), for ${opts.ms} ms per turn (at concurrency 1 the contenders instead take turns every ${C1_CHUNK} calls within a round until each has run ${opts.ms} ms, so the server's drift over a few milliseconds falls on all alike); ${backend.label} runs in its own process on the other core. The three SDK clients get the options DynamoCacheModule gives its own client (cacheMiddleware: true, 1 s request and connection timeouts), and each counts its calls (test/support/call-counter.ts). Every value was compared whole once before the rounds, and its id on every call; 0 method and 0 factory calls while measured.`
           : undefined,
       name: `L2 hit, ${backend.label}, concurrency ${c}: ${N.toLocaleString('en')} distinct keys, ops/s`,
       baseline: BARE,

@@ -159,7 +159,9 @@ export interface DynamoCacheModuleOptions {
    * interceptors and the response controller, on routes where those could change nothing (no
    * guard, no interceptor but `DynamoCacheInterceptor`, no `@Header`/`@Redirect`/`@Render`, no
    * host or header versioning). It answers in the route handler's own place (the handler the
-   * framework calls is wrapped), so every middleware and hook runs first. Off by default: a hit
+   * framework calls is wrapped), so every middleware and hook runs first. On Express, a URL so
+   * answered is then answered before the router while nothing but Nest's own layers and routes
+   * that do not take it come before the route (see the README). Off by default: a hit
    * skips what Nest does for a route after routing, which the rules above can only vouch for as
    * far as this package sees the route's enhancers.
    *
