@@ -1,4 +1,4 @@
-import { learnFront, type FrontRequest, type FrontResponse } from './express-front.js';
+import { expressFront, type FrontRequest, type FrontResponse } from './express-front.js';
 import { plainExpressJson } from './json-replay.js';
 import type { FastAnswer, FastPathRoutes } from './fast-path.js';
 import type { KeyedRequest } from './request-key.js';
@@ -93,10 +93,12 @@ function wrapExpress(
       const url = urlOf(req);
       const answer = routes.find(route, url, req);
       if (answer !== undefined) {
+        const front = expressFront(adapter, req);
+        const before = front?.headersBefore(req, route, res);
         res.status(answer.status);
         for (const name of Object.keys(answer.headers)) res.set(name, answer.headers[name]!);
         const sent = res.send(answer.bytes);
-        learnFront(adapter, req, res, routes, route, url, answer);
+        if (before !== undefined) front!.learn(req, res, routes, route, url, answer, before);
         return sent;
       }
     }
