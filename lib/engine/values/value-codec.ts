@@ -89,11 +89,7 @@ export class ValueCodec {
     return this.restore(value, classes, namespace);
   }
 
-  private async restore(
-    value: unknown,
-    classes: string,
-    namespace: string,
-  ): Promise<DecodedValue> {
+  private async restore(value: unknown, classes: string, namespace: string): Promise<DecodedValue> {
     let record: unknown;
     try {
       record = JSON.parse(classes);
