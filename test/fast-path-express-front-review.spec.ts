@@ -308,6 +308,26 @@ describe(`fastPath on Express, before the router: review (${testServerKind()})`,
       expect(headersOf(third.head)['x-request-id']).toBe('req-3'); // Was: 'req-2'
     });
 
+    it('D10 a header the stored answer sets, which a parent set to the same value while the URL was learned, is still set by the answer', async () => {
+      // The parent marks responses public, except for requests that say x-private: the route's
+      // stored answer (Cache-Control from the miss) overwrites it at the route, every time.
+      const { app, counter, get } = await bootMounted((parent) =>
+        parent.use((req: { headers: Record<string, unknown> }, res: Res, next: () => void) => {
+          res.setHeader(
+            'Cache-Control',
+            req.headers['x-private'] === '1' ? 'no-store' : 'public, max-age=60',
+          );
+          next();
+        }),
+      );
+      await learn(app, get, '/open/rates/eur');
+      const routed = counter.routed;
+      const other = await get('/open/rates/eur', { 'x-private': '1' });
+      expect(counter.routed).toBe(routed); // answered before the router…
+      // …as the route answers it. Was: 'no-store' (left as the parent set it).
+      expect(headersOf(other.head)['cache-control']).toBe('public, max-age=60');
+    });
+
     it('D4 mounted in a parent app that rewrites req.url: answered where Express routes it', async () => {
       const { app, get } = await bootMounted((parent) =>
         parent.use((req: Req, _res: Res, next: () => void) => {

@@ -198,7 +198,7 @@ export class ExpressFront {
     const stack = this.router.stack;
     const index = this.indexOf(route, url);
     if (index < 0 || res.statusCode !== answer.status) return;
-    if (!sentFor.has(answer)) sentFor.set(answer, sentOf(res, before));
+    if (!sentFor.has(answer)) sentFor.set(answer, sentOf(res, answer, before));
     if (this.urls.size >= FRONT_URL_LIMIT || this.urlChars + url.length > FRONT_URL_BUDGET) {
       this.urls.clear();
       this.urlChars = 0;
@@ -329,14 +329,23 @@ function bodyless(req: FrontRequest): boolean {
   );
 }
 
-/** The status, and the headers (names as set) the answer set or changed. */
-function sentOf(res: FrontResponse, before: ReadonlyMap<string, unknown>): Sent {
+/**
+ * The status, and the headers (names as set) the answer set: its own, and any other it added or
+ * changed (`Content-Length`). What was there before and is left alone (set by Express, or an
+ * application mounting this one, on every request) is not replayed.
+ */
+function sentOf(
+  res: FrontResponse,
+  answer: FastAnswer,
+  before: ReadonlyMap<string, unknown>,
+): Sent {
   const headers: [string, number | string | string[]][] = [];
   for (const name of res.getRawHeaderNames()) {
     const value = res.getHeader(name);
     if (value === undefined) continue;
     const lower = name.toLowerCase();
-    if (before.has(lower) && sameValue(before.get(lower), value)) continue;
+    const own = Object.hasOwn(answer.headers, lower);
+    if (!own && before.has(lower) && sameValue(before.get(lower), value)) continue;
     headers.push([name, value]);
   }
   return { status: res.statusCode, headers };
