@@ -334,11 +334,16 @@ export class L2Store {
   ): Promise<RawItem | undefined> {
     const out = await this.call('GetItem', namespace, true, (client, abortSignal) =>
       client.send(
-        new GetItemCommand({
-          TableName: this.table,
-          Key: { [PARTITION_KEY]: { S: cacheKey } },
-          ConsistentRead: consistent,
-        }),
+        new GetItemCommand(
+          // Eventually consistent is DynamoDB's default: the field is sent only when it says more.
+          consistent
+            ? {
+                TableName: this.table,
+                Key: { [PARTITION_KEY]: { S: cacheKey } },
+                ConsistentRead: true,
+              }
+            : { TableName: this.table, Key: { [PARTITION_KEY]: { S: cacheKey } } },
+        ),
         sendOptions(abortSignal),
       ),
     );

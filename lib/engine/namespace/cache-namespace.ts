@@ -265,6 +265,8 @@ export class CacheNamespace {
   private readonly lease: LeaseSettings | false;
   private readonly unless: ((value: unknown, ...args: unknown[]) => boolean) | undefined;
   private readonly l1: L1Cache;
+  /** `maxsize: 0`: L1 keeps nothing, so no entry is made for it. */
+  private readonly keepsL1: boolean;
   private readonly keys: KeyMemo;
   private readonly inflight = new Map<string, Flight>();
   private readonly invalidations = new InvalidationLog();
@@ -299,6 +301,7 @@ export class CacheNamespace {
     this.lease = settings.lease ?? false;
     this.unless = settings.unless as ((value: unknown, ...args: unknown[]) => boolean) | undefined;
     this.l1 = createL1Cache(settings.maxsize);
+    this.keepsL1 = settings.maxsize !== 0;
     // As many remembered keys as L1 can hold, within reason: beyond that they would mostly miss.
     this.keys = new KeyMemo(Math.min(settings.maxsize ?? MEMO_LIMIT, MEMO_LIMIT), this.name);
   }
@@ -825,7 +828,7 @@ export class CacheNamespace {
     if (this.ctx.events.active) this.emit('hit', encoded, 'l2');
     // Not kept if a clear or deleteByTag noted since the read covers it.
     const markerKeys = this.markerKeys(hit.tags);
-    if (fill && hit.t > this.ctx.markers.latestKnown(markerKeys)) {
+    if (fill && this.keepsL1 && hit.t > this.ctx.markers.latestKnown(markerKeys)) {
       const entry = this.newEntry(hit.value, hit.t, hit.tRaw, hit.freshUntil, hit.tags, Date.now());
       // Checked against markers read up to l1MaxAge ago: served without a look only until they
       // are that old, so a clear or deleteByTag elsewhere is seen within l1MaxAge.
