@@ -106,7 +106,7 @@ const fronts = new WeakMap<object, ExpressFront | null>();
  * const front = expressFront(adapter, req);
  * const before = front?.headersBefore(req, route, res);
  * res.send(answer.bytes);
- * if (before !== undefined) front!.learn(req, res, routes, route, url, answer, before);
+ * if (front && before) front.learn(req, res, routes, route, url, answer, before);
  */
 export function expressFront(adapter: unknown, req: FrontRequest): ExpressFront | undefined {
   // An Express application is a function (the server's request listener).

@@ -98,7 +98,9 @@ function wrapExpress(
         res.status(answer.status);
         for (const name of Object.keys(answer.headers)) res.set(name, answer.headers[name]!);
         const sent = res.send(answer.bytes);
-        if (before !== undefined) front!.learn(req, res, routes, route, url, answer, before);
+        if (front !== undefined && before !== undefined) {
+          front.learn(req, res, routes, route, url, answer, before);
+        }
         return sent;
       }
     }
