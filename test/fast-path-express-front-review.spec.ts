@@ -328,6 +328,28 @@ describe(`fastPath on Express, before the router: review (${testServerKind()})`,
       expect(headersOf(other.head)['cache-control']).toBe('public, max-age=60');
     });
 
+    it('D11 a parent that rewrites long URLs to short ones: the long URL (the answer’s key) is not kept', async () => {
+      // The cache keys the answer by originalUrl (the client's URL); the front would keep it
+      // beside the short URL it routes, so a client could pin 10,000 long ones.
+      const { app, counter, get } = await bootMounted((parent) =>
+        parent.use((req: Req, _res: Res, next: () => void) => {
+          if (req.url.startsWith('/long/')) req.url = '/open/rates/eur';
+          next();
+        }),
+      );
+      const long = `/long/${'x'.repeat(1_500)}`;
+      await learn(app, get, long);
+      const routed = counter.routed;
+      const again = await get(long);
+      expect(again.head).toMatch(/x-cache: HIT/i);
+      expect(counter.routed).toBe(routed + 1); // Was: routed (kept, answered before the router)
+      // A short one is kept and answered there, as before.
+      await learn(app, get, '/long/short');
+      const kept = counter.routed;
+      await get('/long/short');
+      expect(counter.routed).toBe(kept);
+    });
+
     it('D4 mounted in a parent app that rewrites req.url: answered where Express routes it', async () => {
       const { app, get } = await bootMounted((parent) =>
         parent.use((req: Req, _res: Res, next: () => void) => {

@@ -195,15 +195,21 @@ export class ExpressFront {
     before: ReadonlyMap<string, unknown>,
   ): void {
     const url = req.url as string;
+    // The URL the answer is keyed by is kept too: a mounting app may have rewritten `req.url`
+    // from a longer one.
+    if (keyUrl.length > FRONT_URL_MAX) return;
     const stack = this.router.stack;
     const index = this.indexOf(route, url);
     if (index < 0 || res.statusCode !== answer.status) return;
     if (!sentFor.has(answer)) sentFor.set(answer, sentOf(res, answer, before));
-    if (this.urls.size >= FRONT_URL_LIMIT || this.urlChars + url.length > FRONT_URL_BUDGET) {
+    // Counted on every learning (a URL learned again included): at worst the memory starts
+    // over a little early.
+    const chars = url.length + (keyUrl === url ? 0 : keyUrl.length);
+    if (this.urls.size >= FRONT_URL_LIMIT || this.urlChars + chars > FRONT_URL_BUDGET) {
       this.urls.clear();
       this.urlChars = 0;
     }
-    if (!this.urls.has(url)) this.urlChars += url.length;
+    this.urlChars += chars;
     this.urls.set(url, {
       routes,
       route,
