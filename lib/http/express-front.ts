@@ -2,23 +2,27 @@ import type { FastAnswer, FastPathRoutes } from './fast-path.js';
 import { plainExpressJsonApp } from './json-replay.js';
 import type { KeyedRequest } from './request-key.js';
 
-// Express only: answering a hit before Express's router. On Express, routing and middleware
-// cost several times what the route's fast path does (a small hit: ~85 µs of ~100). When nothing
-// but Nest's own pieces stands before a route in the application's router (Nest's adapter
-// layer with no request or response hook, body parsers, which do nothing for a request without
-// a body, and other routes, which take a URL or not), what the router does with a GET is fixed
-// by the URL it routes: so once the route's fast path has answered a URL, later GETs of that
-// URL may be answered by the same code where the router is entered, setting the headers that
-// answer set. Express's `app.handle` (and whatever wraps it, or a parent application mounting
+// Express only: answering a hit where Express's router is entered. On Express, routing and
+// middleware cost several times what the route's fast path does (a small hit: ~85 µs of ~100).
+// When nothing but Nest's own pieces stands before a route in the application's router (Nest's
+// adapter layer with no request or response hook, body parsers, which do nothing for a request
+// without a body, and other routes, which take a URL or not), what the router does with a GET is
+// fixed by the URL it routes: so once the route's fast path has answered a URL, later GETs of
+// that URL are answered by the same calls (`sendFastAnswer`) on the same response object, before
+// the router. Express's `app.handle` (and whatever wraps it, or a parent application mounting
 // this one) still runs first. Any other layer before the route (an `app.use()` middleware, Nest
-// middleware, CORS, static files, an Express route of the same path), an `app.param()`
-// callback, a request hook, a request with a body, an extended `res.send`, or a change of the
-// router's stack, and the request goes the usual way.
+// middleware, CORS, static files, an Express route taking GETs of the path), an `app.param()`
+// callback, a request hook, a request with a body, a router whose `handle` is wrapped, or a
+// change of the layers before the route, and the request goes the usual way.
 
 interface ExpressLayer {
   readonly handle: unknown;
-  readonly route?: { _handlesMethod?(method: string): boolean };
+  readonly route?: ExpressRoute;
   match?(path: string): unknown;
+}
+
+interface ExpressRoute {
+  _handlesMethod?(method: string): boolean;
 }
 
 interface ExpressRouter {
@@ -30,11 +34,10 @@ interface ExpressRouter {
 interface ExpressApp {
   (req: FrontRequest, res: FrontResponse, next?: unknown): unknown;
   readonly router?: ExpressRouter;
-  readonly response?: object;
   get(setting: string): unknown;
 }
 
-/** The parts of a Node request read here. */
+/** The parts of a request read here. */
 export interface FrontRequest extends KeyedRequest {
   readonly method?: string;
   readonly url?: string;
@@ -42,14 +45,11 @@ export interface FrontRequest extends KeyedRequest {
   readonly app?: ExpressApp;
 }
 
-/** The parts of a Node response used here. */
+/** The Express response methods a fast answer is sent with. */
 export interface FrontResponse {
-  statusCode: number;
-  getHeaders(): Record<string, number | string | string[] | undefined>;
-  getRawHeaderNames(): string[];
-  getHeader(name: string): number | string | string[] | undefined;
-  setHeader(name: string, value: number | string | readonly string[]): unknown;
-  end(body: Buffer): unknown;
+  status(code: number): unknown;
+  set(name: string, value: string): unknown;
+  send(body: Buffer): unknown;
 }
 
 /** Nest's Express adapter, as far as it is read here. */
@@ -61,21 +61,17 @@ interface NestExpressAdapter {
   useBodyParser?(type: string): unknown;
 }
 
-/** Where a URL's GETs were routed: the route's layer, at its index in a stack of a length. */
+/** Where a URL's GETs were routed, and what could change that. */
 interface Learned {
   readonly routes: FastPathRoutes;
   readonly route: object;
   /** The URL the route keyed the answer by (`originalUrl`: a mounting app may have cut it). */
   readonly keyUrl: string;
-  readonly layer: ExpressLayer;
-  readonly index: number;
+  /** The router's layers up to the route's, as they were (shared by the route's URLs). */
+  readonly layers: readonly ExpressLayer[];
   readonly length: number;
-}
-
-/** The headers (names as set) and status the route's fast path set for an answer. */
-interface Sent {
-  readonly status: number;
-  readonly headers: readonly (readonly [string, number | string | string[]])[];
+  /** Earlier routes of the same path that did not take GETs (one may come to). */
+  readonly passing: readonly ExpressRoute[];
 }
 
 /**
@@ -91,22 +87,31 @@ export const FRONT_URL_MAX = 1_024;
 type LayerKind = 'parser' | 'hook' | 'other';
 
 const BODY_PARSERS = new Set(['jsonParser', 'urlencodedParser', 'rawParser', 'textParser']);
-/** What the route's fast path calls on Express's response; an application may extend them. */
-const RESPONSE_METHODS = ['status', 'set', 'header', 'send', 'setHeader', 'end'];
 
-const sentFor = new WeakMap<FastAnswer, Sent>();
 const fronts = new WeakMap<object, ExpressFront | null>();
 
 /**
+ * Sends a fast answer with Express's own response methods: the route's fast path and the front
+ * both send this way, so both go out alike (extensions of those methods, and wrappers of the
+ * response's writes, included).
+ *
+ * @example
+ * sendFastAnswer(res, routes.find(route, url, req)!);
+ */
+export function sendFastAnswer(res: FrontResponse, answer: FastAnswer): unknown {
+  res.status(answer.status);
+  for (const name of Object.keys(answer.headers)) res.set(name, answer.headers[name]!);
+  return res.send(answer.bytes);
+}
+
+/**
  * The front of the Express application `req` was routed in, when one can be installed there (the
- * adapter is Nest's own `ExpressAdapter`, the router's `handle` not already wrapped by someone):
+ * adapter is Nest's own `ExpressAdapter`, the router's `handle` Express's own and not wrapped):
  * `undefined` otherwise.
  *
  * @example
- * const front = expressFront(adapter, req);
- * const before = front?.headersBefore(req, route, res);
- * res.send(answer.bytes);
- * if (front && before) front.learn(req, res, routes, route, url, answer, before);
+ * sendFastAnswer(res, answer);
+ * expressFront(adapter, req)?.learn(req, routes, route, url);
  */
 export function expressFront(adapter: unknown, req: FrontRequest): ExpressFront | undefined {
   // An Express application is a function (the server's request listener).
@@ -126,6 +131,8 @@ export class ExpressFront {
   private urlChars = 0;
   /** What each layer's handler is, known by its text. */
   private readonly kinds = new WeakMap<object, LayerKind>();
+  /** Per route, the layers up to it as last seen (one array for all its URLs). */
+  private readonly layersOf = new WeakMap<object, readonly ExpressLayer[]>();
 
   private constructor(
     private readonly app: ExpressApp,
@@ -139,9 +146,7 @@ export class ExpressFront {
   static install(app: ExpressApp, adapter: unknown): ExpressFront | null {
     const router = app.router;
     const sources = nestLayerSources(adapter);
-    if (router === undefined || sources === undefined) return null;
-    // Someone wraps this router already (tracing): answering outside them would skip them.
-    if (Object.hasOwn(router, 'handle')) return null;
+    if (router === undefined || sources === undefined || !expressOwnHandle(router)) return null;
     const front = new ExpressFront(
       app,
       router,
@@ -166,42 +171,40 @@ export class ExpressFront {
     return front;
   }
 
-  /**
-   * Before the route's fast path answers `req`: the headers already set (by Express, or an
-   * application mounting this one), when the URL may be learned; `undefined` otherwise.
-   */
-  headersBefore(
-    req: FrontRequest,
-    route: object,
-    res: FrontResponse,
-  ): Map<string, unknown> | undefined {
+  /** After the route's fast path answered `req`: remembers its URL, when it may. */
+  learn(req: FrontRequest, routes: FastPathRoutes, route: object, keyUrl: string): void {
     const url = req.url;
-    if (url === undefined || !learnable(url) || !bodyless(req) || !this.ready()) return undefined;
-    if (this.indexOf(route, url) < 0) return undefined;
-    const before = new Map<string, unknown>();
-    const headers = res.getHeaders();
-    for (const name of Object.keys(headers)) before.set(name, headers[name]);
-    return before;
-  }
-
-  /** After the route's fast path answered `req` with `answer`: remembers its URL. */
-  learn(
-    req: FrontRequest,
-    res: FrontResponse,
-    routes: FastPathRoutes,
-    route: object,
-    keyUrl: string,
-    answer: FastAnswer,
-    before: ReadonlyMap<string, unknown>,
-  ): void {
-    const url = req.url as string;
     // The URL the answer is keyed by is kept too: a mounting app may have rewritten `req.url`
     // from a longer one.
-    if (keyUrl.length > FRONT_URL_MAX) return;
+    if (url === undefined || !learnable(url) || keyUrl.length > FRONT_URL_MAX) return;
+    if (!bodyless(req) || !this.ready()) return;
     const stack = this.router.stack;
-    const index = this.indexOf(route, url);
-    if (index < 0 || res.statusCode !== answer.status) return;
-    if (!sentFor.has(answer)) sentFor.set(answer, sentOf(res, answer, before));
+    const index = stack.findIndex((layer) => layer.route === route);
+    if (index < 0) return;
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const passing: ExpressRoute[] = [];
+    let hooks = 0;
+    for (let i = 0; i < index; i++) {
+      const layer = stack[i]!;
+      if (layer.route !== undefined) {
+        const matched = matches(layer, path);
+        // A route before this one that takes this GET would have been asked first: it may
+        // pass it on for some requests and not for others.
+        if (matched === undefined || (matched && handlesGet(layer.route))) return;
+        if (matched) passing.push(layer.route);
+        continue;
+      }
+      const kind = this.kindOf(layer);
+      // Two hook layers: two Nest applications on this Express instance, whose other adapter's
+      // hooks are not the ones `ready` checks.
+      if (kind === 'other' || (kind === 'hook' && ++hooks > 1)) return;
+    }
+    let layers = this.layersOf.get(route);
+    if (layers === undefined || !sameLayers(stack, layers)) {
+      layers = stack.slice(0, index + 1);
+      this.layersOf.set(route, layers);
+    }
     // Counted on every learning (a URL learned again included): at worst the memory starts
     // over a little early.
     const chars = url.length + (keyUrl === url ? 0 : keyUrl.length);
@@ -210,17 +213,10 @@ export class ExpressFront {
       this.urlChars = 0;
     }
     this.urlChars += chars;
-    this.urls.set(url, {
-      routes,
-      route,
-      keyUrl,
-      layer: stack[index]!,
-      index,
-      length: stack.length,
-    });
+    this.urls.set(url, { routes, route, keyUrl, layers, length: stack.length, passing });
   }
 
-  /** Answers `req` as the route's fast path answered its URL, when nothing changed since. */
+  /** Answers `req` as the route's fast path would, when nothing before the route changed. */
   answer(req: FrontRequest, res: FrontResponse): boolean {
     const url = req.url;
     if (url === undefined) return false;
@@ -229,59 +225,24 @@ export class ExpressFront {
     const stack = this.router.stack;
     if (
       stack.length !== learned.length ||
-      stack[learned.index] !== learned.layer ||
+      !sameLayers(stack, learned.layers) ||
+      learned.passing.some(handlesGet) ||
       !bodyless(req) ||
       !this.ready()
     ) {
       return false;
     }
     const answer = learned.routes.find(learned.route, learned.keyUrl, req);
-    const sent = answer === undefined ? undefined : sentFor.get(answer);
-    if (answer === undefined || sent === undefined) return false;
-    res.statusCode = sent.status;
-    for (const [name, value] of sent.headers) res.setHeader(name, value);
-    res.end(answer.bytes);
+    if (answer === undefined) return false;
+    sendFastAnswer(res, answer);
     return true;
   }
 
-  /**
-   * The index of `route`'s layer when only Nest's own layers and routes that do not take a GET
-   * of `url`'s path come before it; -1 otherwise.
-   */
-  private indexOf(route: object, url: string): number {
-    const stack = this.router.stack;
-    const index = stack.findIndex((layer) => layer.route === route);
-    if (index < 0) return -1;
-    const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
-    let hooks = 0;
-    for (let i = 0; i < index; i++) {
-      const layer = stack[i]!;
-      if (layer.route !== undefined) {
-        // A route before this one that takes this GET would have been asked first: it may
-        // pass it on for some requests and not for others.
-        if (takes(layer, path)) return -1;
-        continue;
-      }
-      const kind = this.kindOf(layer);
-      // Two hook layers: two Nest applications on this Express instance, whose other adapter's
-      // hooks are not the ones `ready` checks.
-      if (kind === 'other' || (kind === 'hook' && ++hooks > 1)) return -1;
-    }
-    return index;
-  }
-
-  /**
-   * No request or response hook on Nest's adapter, no `app.param()` callback, Express's JSON
-   * settings and response methods as they come.
-   */
+  /** No request or response hook on Nest's adapter, no `app.param()` callback, plain JSON. */
   private ready(): boolean {
     if (this.adapter.onRequestHook !== undefined || this.adapter.onResponseHook !== undefined) {
       return false;
     }
-    const response = this.app.response;
-    if (response === undefined) return false;
-    for (const method of RESPONSE_METHODS) if (Object.hasOwn(response, method)) return false;
     return !hasKeys(this.router.params) && plainExpressJsonApp(this.app);
   }
 
@@ -302,14 +263,38 @@ export class ExpressFront {
   }
 }
 
-/** Whether a route layer takes a GET of `path` (a layer that cannot say is taken to). */
-function takes(layer: ExpressLayer, path: string): boolean {
-  if (typeof layer.match !== 'function') return true;
+/** The layers before and at the route are still those (the same objects, in place). */
+function sameLayers(stack: readonly ExpressLayer[], layers: readonly ExpressLayer[]): boolean {
+  for (let i = 0; i < layers.length; i++) if (stack[i] !== layers[i]) return false;
+  return true;
+}
+
+/** Whether a route layer matches `path`; `undefined` when it cannot say. */
+function matches(layer: ExpressLayer, path: string): boolean | undefined {
+  if (typeof layer.match !== 'function') return undefined;
   try {
-    return layer.match(path) !== false && layer.route?._handlesMethod?.('GET') !== false;
+    return layer.match(path) !== false;
   } catch {
-    return true;
+    return undefined;
   }
+}
+
+function handlesGet(route: ExpressRoute): boolean {
+  return route._handlesMethod?.('GET') !== false;
+}
+
+/**
+ * The router's `handle` is the router package's own, unwrapped (a tracer wrapping it, on the
+ * router or its prototype, must run for every request, so the front then stays out).
+ */
+function expressOwnHandle(router: ExpressRouter): boolean {
+  if (Object.hasOwn(router, 'handle')) return false;
+  const handle = router.handle as unknown;
+  return (
+    typeof handle === 'function' &&
+    handle.name === 'handle' &&
+    Function.prototype.toString.call(handle).includes('argument callback is required')
+  );
 }
 
 /**
@@ -333,35 +318,6 @@ function bodyless(req: FrontRequest): boolean {
     headers['content-length'] === undefined &&
     headers['transfer-encoding'] === undefined
   );
-}
-
-/**
- * The status, and the headers (names as set) the answer set: its own, and any other it added or
- * changed (`Content-Length`). What was there before and is left alone (set by Express, or an
- * application mounting this one, on every request) is not replayed.
- */
-function sentOf(
-  res: FrontResponse,
-  answer: FastAnswer,
-  before: ReadonlyMap<string, unknown>,
-): Sent {
-  const headers: [string, number | string | string[]][] = [];
-  for (const name of res.getRawHeaderNames()) {
-    const value = res.getHeader(name);
-    if (value === undefined) continue;
-    const lower = name.toLowerCase();
-    const own = Object.hasOwn(answer.headers, lower);
-    if (!own && before.has(lower) && sameValue(before.get(lower), value)) continue;
-    headers.push([name, value]);
-  }
-  return { status: res.statusCode, headers };
-}
-
-function sameValue(a: unknown, b: unknown): boolean {
-  if (Array.isArray(a) && Array.isArray(b)) {
-    return a.length === b.length && a.every((v, i) => v === b[i]);
-  }
-  return a === b;
 }
 
 /**

@@ -1,4 +1,9 @@
-import { expressFront, type FrontRequest, type FrontResponse } from './express-front.js';
+import {
+  expressFront,
+  sendFastAnswer,
+  type FrontRequest,
+  type FrontResponse,
+} from './express-front.js';
 import { plainExpressJson } from './json-replay.js';
 import type { FastAnswer, FastPathRoutes } from './fast-path.js';
 import type { KeyedRequest } from './request-key.js';
@@ -93,14 +98,8 @@ function wrapExpress(
       const url = urlOf(req);
       const answer = routes.find(route, url, req);
       if (answer !== undefined) {
-        const front = expressFront(adapter, req);
-        const before = front?.headersBefore(req, route, res);
-        res.status(answer.status);
-        for (const name of Object.keys(answer.headers)) res.set(name, answer.headers[name]!);
-        const sent = res.send(answer.bytes);
-        if (front !== undefined && before !== undefined) {
-          front.learn(req, res, routes, route, url, answer, before);
-        }
+        const sent = sendFastAnswer(res, answer);
+        expressFront(adapter, req)?.learn(req, routes, route, url);
         return sent;
       }
     }
