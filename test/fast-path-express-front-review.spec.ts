@@ -6,23 +6,22 @@ import {
   Module,
   Param,
   VersioningType,
-  type LoggerService,
   type INestApplication,
 } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, request as httpRequest, Agent, type Server } from 'node:http';
+import { createServer, request as httpRequest, Agent } from 'node:http';
 import { createRequire } from 'node:module';
 import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { DynamoCached, DynamoCacheModule, type DynamoCacheModuleOptions } from '../lib/index.js';
+import { DynamoCached } from '../lib/index.js';
 import { FRONT_URL_LIMIT } from '../lib/http/express-front.js';
-import { countRouted } from './support/fast-path-fixtures.js';
+import { expressFrontHarness } from './support/express-front-harness.js';
+import { headersOf, raw } from './support/raw-http.js';
 import { settleAll } from './support/apps.js';
 import { RecordingLogger } from './support/recording-logger.js';
 import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
@@ -125,146 +124,15 @@ class PingController {
 @Module({ controllers: [PingController] })
 class PingModule {}
 
-interface Answer {
-  head: string;
-  body: Buffer;
-  status: number;
-}
-
-function parse(all: Buffer): Answer {
-  const split = all.indexOf('\r\n\r\n');
-  const head = all
-    .subarray(0, split)
-    .toString('latin1')
-    .split('\r\n')
-    .filter((line) => !/^date:/i.test(line))
-    .join('\r\n');
-  return { head, body: all.subarray(split + 4), status: Number(head.split(' ')[1]) };
-}
-
-/** One request on its own connection (`target` as sent, any form): the bytes as sent, Date aside. */
-function raw(
-  port: number,
-  target: string,
-  headers: Record<string, string> = {},
-  method = 'GET',
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    const lines = [`${method} ${target} HTTP/1.1`, 'Host: shop.example', 'Connection: close'];
-    for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
-    socket.write(Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1'));
-    const chunks: Buffer[] = [];
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', reject);
-    socket.on('end', () => resolve(parse(Buffer.concat(chunks))));
-  });
-}
-
-/** The header lines of a head, as a lower-cased-name map. */
-function headersOf(head: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of head.split('\r\n').slice(1)) {
-    const i = line.indexOf(':');
-    out[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
-  }
-  return out;
-}
-
 describe(`fastPath on Express, before the router: review (${testServerKind()})`, () => {
   const fx = useTestDynamo();
-  const servers: Server[] = [];
-  afterEach(async () => {
-    await Promise.all(
-      servers.splice(0).map((s) => new Promise((r) => s.close(() => r(undefined)))),
-    );
-  });
+  const { servers, nest, boot, bootMounted, learn } = expressFrontHarness<ExpressApp>(fx, [
+    RatesController,
+  ]);
 
   beforeEach(() => {
     computed = 0;
   });
-
-  async function nest(
-    instance: ExpressApp | undefined,
-    options: Partial<DynamoCacheModuleOptions> = {},
-    controllers: (new () => unknown)[] = [RatesController],
-    logger: LoggerService | false = false,
-  ) {
-    const table = await fx.dynamo.table();
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        DynamoCacheModule.forRoot({
-          table,
-          client: fx.dynamo.client(),
-          fastPath: true,
-          ...options,
-        }),
-      ],
-      controllers,
-    }).compile();
-    const app = moduleRef.createNestApplication<NestExpressApplication>(
-      new ExpressAdapter(instance),
-      { logger },
-    );
-    fx.apps.push(app);
-    return app;
-  }
-
-  function count(instance: ExpressApp) {
-    return countRouted(instance as never);
-  }
-
-  /** A Nest app listening on its own adapter's server. */
-  async function boot(
-    options: Partial<DynamoCacheModuleOptions> = {},
-    setup: (app: NestExpressApplication, express: ExpressApp) => void | Promise<void> = () =>
-      undefined,
-    controllers: (new () => unknown)[] = [RatesController],
-    logger: LoggerService | false = false,
-  ) {
-    const app = await nest(undefined, options, controllers, logger);
-    const instance = app.getHttpAdapter().getInstance() as ExpressApp;
-    await setup(app, instance);
-    await app.listen(0, '127.0.0.1');
-    const counter = count(instance);
-    const port = (app.getHttpServer() as { address(): AddressInfo }).address().port;
-    const get = (target: string, headers?: Record<string, string>, method?: string) =>
-      raw(port, target, headers, method);
-    return { app, express: instance, counter, get, port };
-  }
-
-  /** A Nest app whose Express instance is mounted in a parent Express app (`parent.use(path, child)`). */
-  async function bootMounted(parentSetup: (parent: ExpressApp) => void, mount?: string) {
-    const child = express();
-    const app = await nest(child);
-    await app.init();
-    const parent = express();
-    parentSetup(parent);
-    if (mount === undefined) parent.use(child);
-    else parent.use(mount, child);
-    const server = createServer(parent as never);
-    servers.push(server);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const counter = count(child);
-    const port = (server.address() as AddressInfo).port;
-    const get = (target: string, headers?: Record<string, string>, method?: string) =>
-      raw(port, target, headers, method);
-    return { app, child, parent, counter, get };
-  }
-
-  /** A miss (through the pipeline), then a hit at the route (which learns the URL). */
-  async function learn(
-    app: INestApplication,
-    get: (t: string, h?: Record<string, string>) => Promise<Answer>,
-    target: string,
-    headers?: Record<string, string>,
-  ) {
-    const miss = await get(target, headers);
-    await settleAll([app]);
-    const route = await get(target, headers);
-    expect(route.head).toMatch(/x-cache: HIT/i);
-    return { miss, route };
-  }
 
   describe('defects found, each fixed', () => {
     it('D1 app.disable("x-powered-by") after a URL was learned: no X-Powered-By from then on', async () => {

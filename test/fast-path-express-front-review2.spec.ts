@@ -1,14 +1,12 @@
-import { Controller, Get, Param, type INestApplication } from '@nestjs/common';
+import { Controller, Get, Param } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ExpressAdapter } from '@nestjs/platform-express';
-import { Test } from '@nestjs/testing';
-import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
-import { connect, type AddressInfo } from 'node:net';
-import { gunzipSync, gzipSync } from 'node:zlib';
-import { DynamoCached, DynamoCacheModule, type DynamoCacheModuleOptions } from '../lib/index.js';
+import { gzipSync } from 'node:zlib';
+import { DynamoCached } from '../lib/index.js';
 import { FRONT_URL_MAX } from '../lib/http/express-front.js';
-import { countRouted } from './support/fast-path-fixtures.js';
+import { expressFrontHarness } from './support/express-front-harness.js';
+import { decoded, headersOf } from './support/raw-http.js';
 import { settleAll } from './support/apps.js';
 import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
 
@@ -80,160 +78,19 @@ class HealthController {
   }
 }
 
-interface Answer {
-  head: string;
-  body: Buffer;
-  status: number;
-}
-
-function parse(all: Buffer): Answer {
-  const split = all.indexOf('\r\n\r\n');
-  const head = all
-    .subarray(0, split)
-    .toString('latin1')
-    .split('\r\n')
-    .filter((line) => !/^date:/i.test(line))
-    .join('\r\n');
-  return { head, body: all.subarray(split + 4), status: Number(head.split(' ')[1]) };
-}
-
-/** One request on its own connection (`target` as sent): the bytes as sent, Date aside. */
-function raw(
-  port: number,
-  target: string,
-  headers: Record<string, string> = {},
-  method = 'GET',
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    const lines = [`${method} ${target} HTTP/1.1`, 'Host: shop.example', 'Connection: close'];
-    for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
-    socket.write(Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1'));
-    const chunks: Buffer[] = [];
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', reject);
-    socket.on('end', () => resolve(parse(Buffer.concat(chunks))));
-  });
-}
-
-/** The header lines of a head, as a lower-cased-name map. */
-function headersOf(head: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of head.split('\r\n').slice(1)) {
-    const i = line.indexOf(':');
-    out[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
-  }
-  return out;
-}
-
-/** The body of a (non-chunked, Connection: close) answer, decoded as its Content-Encoding says. */
-/** A chunked body's bytes (no trailers). */
-function dechunked(body: Buffer): Buffer {
-  const parts: Buffer[] = [];
-  let at = 0;
-  for (;;) {
-    const eol = body.indexOf('\r\n', at);
-    const size = parseInt(body.subarray(at, eol).toString('latin1'), 16);
-    if (!(size > 0)) return Buffer.concat(parts);
-    parts.push(body.subarray(eol + 2, eol + 2 + size));
-    at = eol + 2 + size + 2;
-  }
-}
-
-function decoded(answer: Answer): unknown {
-  const headers = headersOf(answer.head);
-  const body = headers['transfer-encoding'] === 'chunked' ? dechunked(answer.body) : answer.body;
-  const bytes = headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body;
-  return JSON.parse(bytes.toString());
-}
-
 describe(`fastPath on Express, before the router: review 2 (${testServerKind()})`, () => {
   const fx = useTestDynamo();
-  const servers: Server[] = [];
-  afterEach(async () => {
-    await Promise.all(
-      servers.splice(0).map((s) => new Promise((r) => s.close(() => r(undefined)))),
-    );
-  });
+  const h = expressFrontHarness<ExpressApp>(fx, [RatesController]);
+  const { bootMounted, learn } = h;
+  /** A Nest app listening on its own adapter's server. */
+  const boot = (
+    setup?: (app: NestExpressApplication, express: ExpressApp) => void | Promise<void>,
+    controllers?: (new () => unknown)[],
+  ) => h.boot({}, setup, controllers);
 
   beforeEach(() => {
     computed = 0;
   });
-
-  async function nest(
-    instance: ExpressApp | undefined,
-    options: Partial<DynamoCacheModuleOptions> = {},
-    controllers: (new () => unknown)[] = [RatesController],
-  ) {
-    const table = await fx.dynamo.table();
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        DynamoCacheModule.forRoot({
-          table,
-          client: fx.dynamo.client(),
-          fastPath: true,
-          ...options,
-        }),
-      ],
-      controllers,
-    }).compile();
-    const app = moduleRef.createNestApplication<NestExpressApplication>(
-      new ExpressAdapter(instance),
-      { logger: false },
-    );
-    fx.apps.push(app);
-    return app;
-  }
-
-  /** A Nest app listening on its own adapter's server. */
-  async function boot(
-    setup: (app: NestExpressApplication, express: ExpressApp) => void | Promise<void> = () =>
-      undefined,
-    controllers: (new () => unknown)[] = [RatesController],
-  ) {
-    const app = await nest(undefined, {}, controllers);
-    const instance = app.getHttpAdapter().getInstance() as ExpressApp;
-    await setup(app, instance);
-    await app.listen(0, '127.0.0.1');
-    const counter = countRouted(instance as never);
-    const port = (app.getHttpServer() as { address(): AddressInfo }).address().port;
-    const get = (target: string, headers?: Record<string, string>, method?: string) =>
-      raw(port, target, headers, method);
-    return { app, express: instance, counter, get, port };
-  }
-
-  /** A Nest app whose Express instance is mounted in a parent Express app. */
-  async function bootMounted(parentSetup: (parent: ExpressApp) => void, mount?: string) {
-    const child = express();
-    const app = await nest(child);
-    await app.init();
-    const parent = express();
-    parentSetup(parent);
-    if (mount === undefined) parent.use(child);
-    else parent.use(mount, child);
-    const server = createServer(parent as never);
-    servers.push(server);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const counter = countRouted(child as never);
-    const port = (server.address() as AddressInfo).port;
-    const get = (target: string, headers?: Record<string, string>, method?: string) =>
-      raw(port, target, headers, method);
-    return { app, child, parent, counter, get, port };
-  }
-
-  /** A miss (through the pipeline), then a hit at the route (which learns the URL). */
-  async function learn(
-    app: INestApplication,
-    get: (t: string, h?: Record<string, string>) => Promise<Answer>,
-    target: string,
-    headers?: Record<string, string>,
-  ) {
-    const miss = await get(target, headers);
-    await settleAll([app]);
-    const route = await get(target, headers);
-    expect(route.head).toMatch(/x-cache: HIT/i);
-    return { miss, route };
-  }
 
   describe('defects found, each fixed', () => {
     it('N1 mounted in a parent app that compresses per request (sets Content-Encoding as the response is sent): a client that does not accept gzip gets plain JSON', async () => {

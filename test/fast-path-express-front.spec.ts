@@ -11,7 +11,6 @@ import {
 } from '@nestjs/common';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
-import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import {
   DynamoCached,
@@ -21,6 +20,7 @@ import {
 } from '../lib/index.js';
 import { settleAll } from './support/apps.js';
 import { countRouted } from './support/fast-path-fixtures.js';
+import { raw, type Answer } from './support/raw-http.js';
 import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
 
 /*
@@ -73,30 +73,6 @@ interface Res {
   json(body: unknown): void;
 }
 
-/** One GET on its own connection: the response's bytes as sent, without the Date header. */
-function rawGet(port: number, path: string, headers: Record<string, string> = {}, body = '') {
-  return new Promise<{ head: string; body: Buffer; status: number }>((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    const lines = [`GET ${path} HTTP/1.1`, 'Host: shop.example', 'Connection: close'];
-    for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
-    socket.write(lines.join('\r\n') + '\r\n\r\n' + body);
-    const chunks: Buffer[] = [];
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', reject);
-    socket.on('end', () => {
-      const all = Buffer.concat(chunks);
-      const split = all.indexOf('\r\n\r\n');
-      const head = all
-        .subarray(0, split)
-        .toString('latin1')
-        .split('\r\n')
-        .filter((line) => !/^date:/i.test(line))
-        .join('\r\n');
-      resolve({ head, body: all.subarray(split + 4), status: Number(head.split(' ')[1]) });
-    });
-  });
-}
-
 describe(`fastPath on Express: answers before the router (${testServerKind()})`, () => {
   const fx = useTestDynamo();
 
@@ -126,16 +102,12 @@ describe(`fastPath on Express: answers before the router (${testServerKind()})`,
     const counter = countRouted(express);
     const port = (app.getHttpServer() as { address(): AddressInfo }).address().port;
     const get = (path: string, headers?: Record<string, string>, body?: string) =>
-      rawGet(port, path, headers, body);
+      raw(port, path, headers, 'GET', body);
     return { app, express, counter, get };
   }
 
   /** A miss (through the pipeline, which installs the route's fast path), a hit at the route (learns). */
-  async function learn(
-    app: INestApplication,
-    get: (p: string) => ReturnType<typeof rawGet>,
-    path: string,
-  ) {
+  async function learn(app: INestApplication, get: (p: string) => Promise<Answer>, path: string) {
     const miss = await get(path);
     await settleAll([app]);
     const route = await get(path);
