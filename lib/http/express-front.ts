@@ -131,6 +131,8 @@ export class ExpressFront {
   private urlChars = 0;
   /** What each layer's handler is, known by its text. */
   private readonly kinds = new WeakMap<object, LayerKind>();
+  /** Per route, the stack length at which a layer not Nest's was found before it. */
+  private readonly blockedAt = new WeakMap<object, number>();
   /** Per route, the layers up to it as last seen (one array for all its URLs). */
   private readonly layersOf = new WeakMap<object, readonly ExpressLayer[]>();
 
@@ -179,6 +181,9 @@ export class ExpressFront {
     if (url === undefined || !learnable(url) || keyUrl.length > FRONT_URL_MAX) return;
     if (!bodyless(req) || !this.ready()) return;
     const stack = this.router.stack;
+    // A route found behind a layer that is not Nest's stays so until the stack changes: its
+    // hits (every one of them answered at the route) need not look again.
+    if (this.blockedAt.get(route) === stack.length) return;
     const index = stack.findIndex((layer) => layer.route === route);
     if (index < 0) return;
     const q = url.indexOf('?');
@@ -198,7 +203,10 @@ export class ExpressFront {
       const kind = this.kindOf(layer);
       // Two hook layers: two Nest applications on this Express instance, whose other adapter's
       // hooks are not the ones `ready` checks.
-      if (kind === 'other' || (kind === 'hook' && ++hooks > 1)) return;
+      if (kind === 'other' || (kind === 'hook' && ++hooks > 1)) {
+        this.blockedAt.set(route, stack.length);
+        return;
+      }
     }
     let layers = this.layersOf.get(route);
     if (layers === undefined || !sameLayers(stack, layers)) {

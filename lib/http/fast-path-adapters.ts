@@ -27,15 +27,12 @@ interface ExpressRoute {
   readonly stack: ExpressLayer[];
 }
 
-interface ExpressRequest extends KeyedRequest, FrontRequest {
+interface ExpressRequest extends FrontRequest {
   readonly method: string;
   readonly route?: ExpressRoute;
 }
 
 interface ExpressResponse extends FrontResponse {
-  status(code: number): unknown;
-  set(name: string, value: string): unknown;
-  send(body: Buffer): unknown;
   app?: { get(setting: string): unknown };
 }
 
