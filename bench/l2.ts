@@ -10,7 +10,7 @@
  * - bentocache: `getOrSet` on a store with its DynamoDB driver as the only layer.
  *
  * All three clients are built with the options nestjs-dynamo-cache gives its own client
- * (`cacheMiddleware: true`, request and connection timeouts), so the client's configuration is
+ * (`cacheMiddleware: true`, connection and socket timeouts), so the client's configuration is
  * not what is compared. Every call's value is checked, and so is that no method or factory ran.
  */
 import 'reflect-metadata';
@@ -106,7 +106,7 @@ export async function l2Groups(backend: Backend, opts: L2Options): Promise<Group
   const sameAsModule = {
     ...clientConfig,
     cacheMiddleware: true,
-    requestHandler: { requestTimeout: 1000, connectionTimeout: 1000 },
+    requestHandler: { connectionTimeout: 1000, socketTimeout: 1000 },
   } as DynamoDBClientConfig;
   const admin = new DynamoDBClient(clientConfig);
   await createCacheTable(admin, TABLE);
@@ -327,7 +327,7 @@ export async function l2Groups(backend: Backend, opts: L2Options): Promise<Group
     groups.push({
       intro:
         c === opts.concurrencies[0]
-          ? `Each contender runs c concurrent workers over ${N.toLocaleString('en')} distinct pre-written keys, one key after the other (concurrent calls ask for different keys), for ${opts.ms} ms per turn (at concurrency 1 the contenders instead take turns every ${C1_CHUNK} calls within a round until each has run ${opts.ms} ms, so the server's drift over a few milliseconds falls on all alike); ${backend.label} runs in its own process on the other core. The three SDK clients get the options DynamoCacheModule gives its own client (cacheMiddleware: true, 1 s request and connection timeouts), and each counts its calls (test/support/call-counter.ts). Every value was compared whole once before the rounds, and its id on every call; 0 method and 0 factory calls while measured.`
+          ? `Each contender runs c concurrent workers over ${N.toLocaleString('en')} distinct pre-written keys, one key after the other (concurrent calls ask for different keys), for ${opts.ms} ms per turn (at concurrency 1 the contenders instead take turns every ${C1_CHUNK} calls within a round until each has run ${opts.ms} ms, so the server's drift over a few milliseconds falls on all alike); ${backend.label} runs in its own process on the other core. The three SDK clients get the options DynamoCacheModule gives its own client (cacheMiddleware: true, 1 s connection and socket timeouts), and each counts its calls (test/support/call-counter.ts). Every value was compared whole once before the rounds, and its id on every call; 0 method and 0 factory calls while measured.`
           : undefined,
       name: `L2 hit, ${backend.label}, concurrency ${c}: ${N.toLocaleString('en')} distinct keys, ops/s`,
       baseline: BARE,

@@ -1,3 +1,4 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Injectable } from '@nestjs/common';
 import type { TestingModule } from '@nestjs/testing';
 import { Agent } from 'node:http';
@@ -8,8 +9,8 @@ import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
 /*
  * Requests abandoned at l2Timeout must not hold the client's sockets: with a requestHandler of
- * the application's own (here two keep-alive sockets), the cache aborts them, so L2 works again
- * as soon as DynamoDB answers.
+ * the application's own (here a handler with two keep-alive sockets), the cache aborts them, so
+ * L2 works again as soon as DynamoDB answers. (Handler options instead: module-client.spec.ts.)
  */
 
 @Injectable()
@@ -49,7 +50,12 @@ describe('abandoned requests release their sockets', () => {
         circuitBreaker: false,
         clientConfig: {
           ...dummyClientConfig(proxy.endpoint),
-          requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets: 2 }) },
+          // A handler instance (not options the module could add its timeouts to): the cache
+          // passes an abort signal with each call.
+          requestHandler: new DynamoDBClient({
+            ...dummyClientConfig(proxy.endpoint),
+            requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets: 2 }) },
+          }).config.requestHandler,
           ...extra,
         },
       },
