@@ -175,17 +175,23 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     const call = context.getArgs();
     if (HANDLED.has(call)) return next.handle();
     HANDLED.add(call);
-    const request = context.switchToHttp().getRequest<HttpRequestLike>();
+    // An HTTP call's arguments: the request and the response (what switchToHttp() reads).
+    const request = call[0] as HttpRequestLike;
+    const response = call[1] as HttpResponseLike;
 
     const route = this.route(context);
     const method = this.requestMethod(request);
     if (!route.cacheable || (method !== 'GET' && method !== 'HEAD')) return next.handle();
 
-    // No Promise on the way to an L1 hit unless trackBy itself is asynchronous.
-    const key = this.trackBy(context);
+    // No Promise on the way to an L1 hit unless trackBy itself is asynchronous; the default key
+    // is built from what this call already looked up.
+    const key =
+      this.trackBy === DEFAULT_TRACK_BY
+        ? this.defaultKey(request, route, method)
+        : this.trackBy(context);
     return isThenable<DynamoCacheRouteKey | undefined>(key)
-      ? Promise.resolve(key).then((k) => this.serve(context, next, route, k))
-      : this.serve(context, next, route, key);
+      ? Promise.resolve(key).then((k) => this.serve(context, request, response, next, route, k))
+      : this.serve(context, request, response, next, route, key);
   }
 
   /**
@@ -207,19 +213,23 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     context: ExecutionContext,
   ): DynamoCacheRouteKey | undefined | Promise<DynamoCacheRouteKey | undefined> {
     const request = context.switchToHttp().getRequest<HttpRequestLike>();
-    const route = this.route(context);
+    return this.defaultKey(request, this.route(context), this.requestMethod(request));
+  }
+
+  /** {@link trackBy}'s default key. */
+  private defaultKey(
+    request: HttpRequestLike,
+    route: RouteInfo,
+    method: string,
+  ): DynamoCacheRouteKey | undefined {
     if (!mayShare(request, this.resolvePrivateHeaders(), route.vary)) return undefined;
-    return requestKey(
-      this.requestMethod(request),
-      this.requestUrl(request),
-      request,
-      route.query,
-      route.vary,
-    );
+    return requestKey(method, this.requestUrl(request), request, route.query, route.vary);
   }
 
   private serve(
     context: ExecutionContext,
+    request: HttpRequestLike,
+    response: HttpResponseLike,
     next: CallHandler,
     route: RouteInfo,
     key: DynamoCacheRouteKey | undefined,
@@ -236,12 +246,13 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     if (ns === null) return next.handle();
     if (this.fastPathOn()) this.rememberFast(context, route, ns);
     const hit = ns.peek(key);
-    if (hit?.hit) return this.replay(context, hit.value, 'HIT', true);
-    return this.load(context, next, ns, key, route);
+    if (hit?.hit) return this.replay(request, response, hit.value, 'HIT', true);
+    return this.load(request, response, next, ns, key, route);
   }
 
   private async load(
-    context: ExecutionContext,
+    request: HttpRequestLike,
+    response: HttpResponseLike,
     next: CallHandler,
     ns: CacheNamespace,
     key: DynamoCacheRouteKey,
@@ -263,7 +274,6 @@ export class DynamoCacheInterceptor implements NestInterceptor {
         own.resolve({ result, etag: undefined });
         throw new UncacheableResult(result);
       }
-      const response = context.switchToHttp().getResponse<HttpResponseLike>();
       // The handler's status: an outer 304 (ours, or Express answering a conditional request
       // itself) does not change what the response is.
       const status = response.statusCode ?? 200;
@@ -302,30 +312,29 @@ export class DynamoCacheInterceptor implements NestInterceptor {
           this.logger.warn(`${route.namespace}: ${(err as Error).message}`);
         }
       });
-      return this.answer(context, first.value.result, first.value.etag, 'MISS');
+      return this.answer(request, response, first.value.result, first.value.etag, 'MISS');
     }
     if (first.kind === 'refused') {
       if (!(first.error instanceof UncacheableResult)) throw first.error;
       // Another request's private response or stream: this one makes its own.
-      this.setHeader(context, 'X-Cache', 'MISS');
+      this.setHeader(response, 'X-Cache', 'MISS');
       return next.handle();
     }
-    return this.replay(context, first.value, 'HIT', true);
+    return this.replay(request, response, first.value, 'HIT', true);
   }
 
   /** Sends a body with its entity tag (or 304 when the request's `If-None-Match` matches it). */
   private answer(
-    context: ExecutionContext,
+    request: HttpRequestLike,
+    response: HttpResponseLike,
     body: unknown,
     etag: string | undefined,
     label: 'HIT' | 'MISS',
   ): Observable<unknown> {
-    this.setHeader(context, 'X-Cache', label);
+    this.setHeader(response, 'X-Cache', label);
     if (etag === undefined || isStream(body)) return of(body);
-    this.setHeader(context, 'ETag', etag);
-    const response = context.switchToHttp().getResponse<HttpResponseLike>();
+    this.setHeader(response, 'ETag', etag);
     const status = response.statusCode ?? 200;
-    const request = context.switchToHttp().getRequest<HttpRequestLike>();
     const adapter = this.httpAdapterHost?.httpAdapter;
     // Conditional requests apply to successful responses only (RFC 9110 §13.2.1).
     if (
@@ -342,19 +351,19 @@ export class DynamoCacheInterceptor implements NestInterceptor {
 
   /** Answers from a stored response: its status and headers, then its body (or 304). */
   private replay(
-    context: ExecutionContext,
+    request: HttpRequestLike,
+    response: HttpResponseLike,
     stored: unknown,
     label: 'HIT' | 'MISS',
     restore: boolean,
   ): Observable<unknown> {
     // An entry of 0.1.0 under a custom trackBy key: the body alone.
     if (!(stored instanceof DynamoCacheRouteResponse)) {
-      this.setHeader(context, 'X-Cache', label);
+      this.setHeader(response, 'X-Cache', label);
       return of(stored);
     }
     const adapter = this.httpAdapterHost?.httpAdapter;
     if (restore && adapter) {
-      const response: unknown = context.switchToHttp().getResponse();
       adapter.status(response, stored.status);
       for (const name of Object.keys(stored.headers)) {
         adapter.setHeader(response, name, stored.headers[name] as string);
@@ -362,7 +371,7 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       // Sent as the JSON text it went out as on the miss, not serialized again.
       if (stored.json === true) sendStoredJson(response, stored.body);
     }
-    return this.answer(context, stored.body, stored.headers.etag ?? stored.etag, label);
+    return this.answer(request, response, stored.body, stored.headers.etag ?? stored.etag, label);
   }
 
   /**
@@ -575,11 +584,14 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     return String(adapter ? adapter.getRequestUrl(request) : (request.originalUrl ?? request.url));
   }
 
-  private setHeader(context: ExecutionContext, name: string, value: string): void {
+  private setHeader(response: HttpResponseLike, name: string, value: string): void {
     const adapter = this.httpAdapterHost?.httpAdapter;
-    if (adapter) adapter.setHeader(context.switchToHttp().getResponse(), name, value);
+    if (adapter) adapter.setHeader(response, name, value);
   }
 }
+
+/** The default trackBy: a subclass that keeps it is keyed without a second look-up. */
+const DEFAULT_TRACK_BY = DynamoCacheInterceptor.prototype.trackBy;
 
 /** What a request that runs the handler gets back first: its result and that body's tag. */
 interface OwnResult {
