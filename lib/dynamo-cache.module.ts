@@ -13,6 +13,7 @@ import { resolveModuleOptions } from './dynamo-cache-options.resolver.js';
 import { DynamoCacheService } from './dynamo-cache.service.js';
 import { CacheEngine } from './engine/cache-engine.js';
 import { LazyDynamoClient } from './engine/l2/lazy-client.js';
+import { boundRetries } from './engine/l2/retry-deadline.js';
 import type {
   DynamoCacheModuleOptions,
   ResolvedDynamoCacheOptions,
@@ -27,7 +28,11 @@ const providers: Provider[] = [
   {
     provide: LazyDynamoClient,
     useFactory: (o: ResolvedDynamoCacheOptions) =>
-      new LazyDynamoClient(moduleClientConfig(o), o.client),
+      new LazyDynamoClient(
+        moduleClientConfig(o),
+        o.client,
+        selfTimedClient(o) ? boundRetries : undefined,
+      ),
     inject: [DYNAMO_CACHE_OPTIONS],
   },
   {
@@ -69,18 +74,19 @@ const providers: Provider[] = [
 ];
 
 /**
- * The configuration of the client the module builds. It passes no per-call options (see
- * {@link selfTimedClient}), so it is built with `cacheMiddleware: true`: the SDK then resolves its
- * middleware once, not on every call (about a fifth of an L2 call's CPU). When the client ends
- * slow requests itself, its HTTP handler gets a connection timeout and a socket (inactivity)
- * timeout of `l2Timeout`, where `clientConfig.requestHandler`, given as options, leaves them
- * unset. (Not `requestTimeout`: the SDK's handler now only logs a warning when that one passes,
- * and the request keeps its socket.)
+ * The configuration of the client the module builds. When the cache passes it no per-call options
+ * (`l2Timeout: null`, or a client that ends slow requests itself: see {@link selfTimedClient}),
+ * it is built with `cacheMiddleware: true`: the SDK then resolves its middleware once, not on
+ * every call (about a fifth of an L2 call's CPU). A client that ends slow requests itself gets a
+ * connection timeout and a socket (inactivity) timeout of `l2Timeout` where
+ * `clientConfig.requestHandler`, given as options, leaves them unset (not `requestTimeout`: the
+ * SDK's handler now only logs a warning when that one passes, and the request keeps its socket),
+ * and its retries stop at `l2Timeout` (`boundRetries`).
  */
 function moduleClientConfig(o: ResolvedDynamoCacheOptions): DynamoDBClientConfig {
-  const handler = handlerOptions(o.clientConfig.requestHandler);
   if (o.l2Timeout === null) return { cacheMiddleware: true, ...o.clientConfig };
-  if (handler === undefined) return o.clientConfig;
+  const handler = handlerOptions(o.clientConfig.requestHandler);
+  if (handler === undefined || !selfTimedClient(o)) return o.clientConfig;
   return {
     cacheMiddleware: true,
     ...o.clientConfig,
@@ -93,18 +99,30 @@ function moduleClientConfig(o: ResolvedDynamoCacheOptions): DynamoDBClientConfig
 }
 
 /**
+ * The SDK's handler arms a socket timeout of 6 s or more only 3 s after the request starts, so a
+ * stalled request would keep its socket that much longer: from this `l2Timeout` on, the cache
+ * aborts its requests itself.
+ */
+const SOCKET_TIMEOUT_ARMED_LATE_MS = 6000;
+
+/**
  * Whether the client the cache calls ends requests slower than `l2Timeout` on its own, so the
  * cache need not pass an abort signal with each call (a per-call option turns the SDK's
  * middleware cache off): only a client the module builds, with no `requestHandler` or one given
- * as plain options whose timeouts (filled in with `l2Timeout` where unset) are within it.
+ * as plain options whose timeouts (filled in with `l2Timeout` where unset) are within it, and an
+ * `l2Timeout` under 6 s.
  */
 function selfTimedClient(o: ResolvedDynamoCacheOptions): boolean {
-  if (o.client !== undefined || o.l2Timeout === null) return false;
+  const l2Timeout = o.l2Timeout;
+  if (o.client !== undefined || l2Timeout === null || l2Timeout >= SOCKET_TIMEOUT_ARMED_LATE_MS) {
+    return false;
+  }
   const handler = handlerOptions(o.clientConfig.requestHandler);
+  // 0 (or less) is "no timeout" to the SDK's handler.
+  const within = (t: number | undefined): boolean =>
+    t === undefined || (Number.isFinite(t) && t > 0 && t <= l2Timeout);
   return (
-    handler !== undefined &&
-    (handler.connectionTimeout ?? o.l2Timeout) <= o.l2Timeout &&
-    (handler.socketTimeout ?? o.l2Timeout) <= o.l2Timeout
+    handler !== undefined && within(handler.connectionTimeout) && within(handler.socketTimeout)
   );
 }
 
@@ -125,6 +143,8 @@ function handlerOptions(handler: unknown): HandlerOptions | undefined {
   if (handler === null || typeof handler !== 'object') return undefined;
   const proto = Object.getPrototypeOf(handler) as unknown;
   if (proto !== Object.prototype && proto !== null) return undefined;
+  // What the SDK takes for a handler of its own, as it is.
+  if (typeof (handler as { handle?: unknown }).handle === 'function') return undefined;
   const options = handler as HandlerOptions;
   const timeouts = [options.connectionTimeout, options.socketTimeout];
   return timeouts.every((t) => t === undefined || typeof t === 'number') ? options : undefined;

@@ -72,7 +72,8 @@ export interface CacheEngineSettings {
   bus?: DynamoCacheBus;
   /**
    * `false` when the client ends slow requests itself (the module's own client, built with a
-   * request timeout): no abort signal is then passed per call. Default `true`.
+   * socket timeout) and went through `boundRetries` before its first call: no abort signal is
+   * then passed per call. Default `true`.
    */
   abortRequests?: boolean;
 }

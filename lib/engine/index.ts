@@ -12,5 +12,6 @@ export * from './l2/lazy-client.js';
 export * from './values/serializer.js';
 export * from './l2/circuit-breaker.js';
 export * from './l2/l2-timeout.js';
+export * from './l2/retry-deadline.js';
 export * from './l2/value-compression.js';
 export * from './namespace/cache-events.js';

@@ -40,6 +40,7 @@ import {
 } from './item-codec.js';
 import { L2TimeoutError, withTimeout, type L2AbortSignal } from './l2-timeout.js';
 import { BATCH_GET_KEYS, ReadBatcher, type RawItem } from './read-batcher.js';
+import { withRetryDeadline, type CacheClient } from './retry-deadline.js';
 import type { DecodedValue, EncodedValue, ValueCodec } from '../values/value-codec.js';
 import {
   compressValue,
@@ -129,8 +130,10 @@ export interface L2StoreOptions {
   observe?: (call: L2Call) => void;
   /**
    * Abort a request that outlives the timeout (an abort signal per call). `false` only for a
-   * client whose HTTP handler ends slow requests itself: no per-call options are passed then,
-   * so a client built with `cacheMiddleware: true` keeps its middleware cache.
+   * client whose HTTP handler ends slow requests itself and that went through `boundRetries`
+   * (retry-deadline.ts) before its first call: no per-call options are passed then, so a client
+   * built with `cacheMiddleware: true` keeps its middleware cache, and the SDK does not retry a
+   * call past its timeout.
    */
   abortRequests?: boolean;
 }
@@ -842,7 +845,7 @@ export class L2Store {
     operation: DynamoCacheOperation,
     namespace: string,
     gated: boolean,
-    send: (client: DynamoDBClient, abortSignal: L2AbortSignal | undefined) => Promise<T>,
+    send: (client: CacheClient, abortSignal: L2AbortSignal | undefined) => Promise<T>,
   ): Promise<T> {
     const permit: Permit = gated ? this.breaker.acquire() : 'call';
     if (permit === 'denied') {
@@ -859,10 +862,17 @@ export class L2Store {
     let result: T;
     try {
       const client = this.client();
+      const timeoutMs = this.options.timeoutMs;
+      const abortable = this.options.abortRequests !== false;
       result = await withTimeout(
-        this.options.timeoutMs,
-        (signal) => send(client, signal),
-        this.options.abortRequests !== false,
+        timeoutMs,
+        // Without an abort signal, the SDK's retries of an abandoned call are cut off instead.
+        (signal) =>
+          send(
+            abortable || timeoutMs === null ? client : withRetryDeadline(client, timeoutMs),
+            signal,
+          ),
+        abortable,
       );
       observe?.({
         operation,

@@ -11,6 +11,8 @@ export class LazyDynamoClient {
   constructor(
     private readonly config: DynamoDBClientConfig,
     supplied?: DynamoDBClient,
+    /** Applied to a client this holder creates, before its first call. */
+    private readonly prepare?: (client: DynamoDBClient) => void,
   ) {
     this.client = supplied;
     this.owned = supplied === undefined;
@@ -25,6 +27,7 @@ export class LazyDynamoClient {
       if (this.destroyed)
         throw new Error('the DynamoDB client of nestjs-dynamo-cache was already destroyed');
       this.client = new DynamoDBClient(this.config);
+      this.prepare?.(this.client);
     }
     return this.client;
   }

@@ -1,0 +1,64 @@
+import type {
+  DynamoDBClient,
+  ServiceInputTypes,
+  ServiceOutputTypes,
+} from '@aws-sdk/client-dynamodb';
+import type { FinalizeRequestMiddleware } from '@smithy/types';
+import { L2TimeoutError } from './l2-timeout.js';
+
+/** What the L2 store calls on a DynamoDB client: `send` alone. */
+export type CacheClient = Pick<DynamoDBClient, 'send'>;
+
+interface Deadline {
+  readonly at: number;
+  readonly timeoutMs: number;
+}
+
+/** The deadline of each call sent through {@link withRetryDeadline}, by its command's input. */
+const deadlines = new WeakMap<object, Deadline>();
+
+/**
+ * `client`, with each command sent through it given up by the SDK's retries once `timeoutMs` has
+ * passed (see {@link boundRetries}): the cache abandons the call then, and a retry sent later
+ * would be a write the caller was told had failed.
+ *
+ * @example
+ * await withTimeout(1000, () => withRetryDeadline(client, 1000).send(command), false);
+ */
+export function withRetryDeadline(client: DynamoDBClient, timeoutMs: number): CacheClient {
+  const deadline: Deadline = { at: Date.now() + timeoutMs, timeoutMs };
+  const send = (command: { input: object }, ...rest: unknown[]): unknown => {
+    deadlines.set(command.input, deadline);
+    return (client.send as (...args: unknown[]) => unknown).call(client, command, ...rest);
+  };
+  return { send: send as DynamoDBClient['send'] };
+}
+
+/**
+ * Makes the SDK stop retrying a call past its deadline (set by {@link withRetryDeadline}): each
+ * attempt after the first checks it, and one that would start late fails instead, with an error
+ * the SDK does not retry. For a client whose HTTP handler ends slow requests itself (no abort
+ * signal per call): its handler's timeout fails the attempt, which the SDK would otherwise send
+ * again, up to `maxAttempts`, after the cache has given the call up. Added before the client's
+ * first call (a client built with `cacheMiddleware: true` resolves its middleware once).
+ *
+ * @example
+ * const client = new DynamoDBClient({ cacheMiddleware: true, requestHandler: { socketTimeout: 1000 } });
+ * boundRetries(client);
+ */
+export function boundRetries(client: DynamoDBClient): void {
+  const middleware: FinalizeRequestMiddleware<ServiceInputTypes, ServiceOutputTypes> =
+    (next) => (args) => {
+      const deadline = deadlines.get(args.input);
+      if (deadline !== undefined && Date.now() >= deadline.at) {
+        return Promise.reject(new L2TimeoutError(deadline.timeoutMs));
+      }
+      return next(args);
+    };
+  client.middlewareStack.addRelativeTo(middleware, {
+    name: 'nestjsDynamoCacheRetryDeadline',
+    relation: 'after',
+    toMiddleware: 'retryMiddleware',
+    override: true,
+  });
+}
