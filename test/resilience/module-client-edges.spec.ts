@@ -1,4 +1,8 @@
-import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBClient,
+  GetItemCommand,
+  type DynamoDBClientConfig,
+} from '@aws-sdk/client-dynamodb';
 import {
   Controller,
   Get,
@@ -183,10 +187,11 @@ describe('the client the module builds: edge cases', () => {
   });
 
   /*
-   * Defect 1: the module's client ends a stalled attempt with its socket timeout, which the SDK
-   * treats as a transient error and retries (maxAttempts, 3 by default); no abort signal stops
-   * the retries. A write the cache gave up on (and reported as failed) is sent again after
-   * DynamoDB answers again, and lands over anything written meanwhile.
+   * The module's client ends a stalled attempt with its socket timeout, which the SDK takes for a
+   * transient error and would retry (maxAttempts, 3 by default) with no abort signal to stop it:
+   * a write the cache gave up on (and reported as failed) would be sent again once DynamoDB
+   * answers, over anything written meanwhile. The cache's calls have their retries cut off at
+   * l2Timeout; the application's own calls on the client keep the SDK's retries.
    */
   describe('SDK retries of calls the cache gave up on (maxAttempts: 3, the SDK default)', () => {
     async function staleAfterRecovery(clientConfig: DynamoDBClientConfig): Promise<unknown> {
@@ -234,6 +239,33 @@ describe('the client the module builds: edge cases', () => {
       ).toBe('v2');
     });
 
+    it("a call of the application's own on DYNAMO_CACHE_CLIENT keeps the SDK's retries past l2Timeout", async () => {
+      const table = await fx.dynamo.table();
+      const b = await boot(
+        {
+          l2Timeout: 200,
+          onError: 'bypass',
+          circuitBreaker: false,
+          clientConfig: { maxAttempts: 3 },
+        },
+        proxy.endpoint,
+        table,
+      );
+      await miss(b);
+      // The first attempt stalls and ends at its socket timeout; DynamoDB answers the retry.
+      proxy.latencyMs = 60_000;
+      setTimeout(() => {
+        proxy.latencyMs = 0;
+      }, 100);
+      const started = Date.now();
+      const out = await b.client.send(
+        new GetItemCommand({ TableName: table, Key: { cache_key: { S: 'not-a-cache-key' } } }),
+      );
+      expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+      expect(out.Item).toBeUndefined();
+      expect(out.$metadata.attempts).toBeGreaterThanOrEqual(2);
+    });
+
     it('every cache call is still bounded by l2Timeout, and L2 answers again once DynamoDB does', async () => {
       const b = await boot(
         {
@@ -262,9 +294,8 @@ describe('the client the module builds: edge cases', () => {
   });
 
   /*
-   * Defect 2: selfTimedClient reads `socketTimeout: 0` (or `connectionTimeout: 0`, or a negative
-   * value) as "within l2Timeout", but the SDK's handler takes 0 as "no timeout": the client then
-   * ends nothing itself, and the cache passes no abort signal either.
+   * The SDK's handler takes a timeout of 0 for "none": such a client ends nothing itself, so the
+   * cache passes an abort signal per call.
    */
   describe('a timeout of 0 in requestHandler options (the SDK: no timeout)', () => {
     it('socketTimeout: 0 (none): an abort signal per call, so stalled requests release their sockets', async () => {
@@ -292,11 +323,9 @@ describe('the client the module builds: edge cases', () => {
   });
 
   /*
-   * Defect 3: a handler instance written as an object literal ({ handle, … }, e.g. a wrapper
-   * around the SDK's handler that counts or logs requests) has Object.prototype as prototype, so
-   * handlerOptions takes it for options. The SDK uses it as the handler (anything with a
-   * handle() function is one), which ignores the timeouts the module adds; no abort signal is
-   * passed.
+   * A handler written as an object literal ({ handle, … }, e.g. a wrapper around the SDK's
+   * handler that counts or logs requests) is used by the SDK as it is (anything with a handle()
+   * function is a handler) and takes no timeouts from the module: an abort signal per call.
    */
   it('a requestHandler object literal with handle() is a handler, not options: an abort signal per call, stalled requests release their sockets', async () => {
     const inner = new DynamoDBClient({
@@ -334,9 +363,9 @@ describe('the client the module builds: edge cases', () => {
   });
 
   /*
-   * Defect 4 (minor): the SDK's handler arms a socket timeout of 6 s or more only 3 s after the
-   * request starts, so with l2Timeout >= 6000 a stalled request keeps its socket until
-   * l2Timeout + 3 s, not l2Timeout. (A switchable front stands for DynamoDB here: the TCP proxy
+   * The SDK's handler arms a socket timeout of 6 s or more only 3 s after the request starts, so
+   * with l2Timeout >= 6000 the cache passes an abort signal per call, which frees a stalled
+   * request's socket at l2Timeout. (A switchable front stands for DynamoDB here: the TCP proxy
    * would let dynalite's 5 s keep-alive timeout end the stalled connection first.)
    */
   describe('l2Timeout of 6 s or more', () => {
