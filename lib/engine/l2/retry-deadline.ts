@@ -55,10 +55,12 @@ export function boundRetries(client: DynamoDBClient): void {
       }
       return next(args);
     };
-  client.middlewareStack.addRelativeTo(middleware, {
+  // Low priority in the finalizeRequest step: inside the SDK's retry middleware (high priority
+  // there), so it runs before each attempt, without naming that middleware.
+  client.middlewareStack.add(middleware, {
+    step: 'finalizeRequest',
+    priority: 'low',
     name: 'nestjsDynamoCacheRetryDeadline',
-    relation: 'after',
-    toMiddleware: 'retryMiddleware',
     override: true,
   });
 }
