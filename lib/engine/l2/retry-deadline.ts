@@ -35,9 +35,9 @@ export function withRetryDeadline(client: DynamoDBClient, timeoutMs: number): Ca
 }
 
 /**
- * Makes the SDK stop retrying a call past its deadline (set by {@link withRetryDeadline}): each
- * attempt after the first checks it, and one that would start late fails instead, with an error
- * the SDK does not retry. For a client whose HTTP handler ends slow requests itself (no abort
+ * Makes the SDK stop retrying a call past its deadline (set by {@link withRetryDeadline}): every
+ * attempt checks it, and one that would start late fails instead, with an error the SDK does not
+ * retry. For a client whose HTTP handler ends slow requests itself (no abort
  * signal per call): its handler's timeout fails the attempt, which the SDK would otherwise send
  * again, up to `maxAttempts`, after the cache has given the call up. Added before the client's
  * first call (a client built with `cacheMiddleware: true` resolves its middleware once).
