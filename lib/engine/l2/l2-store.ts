@@ -337,16 +337,12 @@ export class L2Store {
   ): Promise<RawItem | undefined> {
     const out = await this.call('GetItem', namespace, true, (client, abortSignal) =>
       client.send(
-        new GetItemCommand(
+        new GetItemCommand({
+          TableName: this.table,
+          Key: { [PARTITION_KEY]: { S: cacheKey } },
           // Eventually consistent is DynamoDB's default: the field is sent only when it says more.
-          consistent
-            ? {
-                TableName: this.table,
-                Key: { [PARTITION_KEY]: { S: cacheKey } },
-                ConsistentRead: true,
-              }
-            : { TableName: this.table, Key: { [PARTITION_KEY]: { S: cacheKey } } },
-        ),
+          ...(consistent ? { ConsistentRead: true } : undefined),
+        }),
         sendOptions(abortSignal),
       ),
     );
