@@ -21,6 +21,13 @@ import { runInNewContext } from 'node:vm';
 import { DynamoCached } from '../lib/index.js';
 import { FRONT_URL_LIMIT } from '../lib/http/express-front.js';
 import { expressFrontHarness } from './support/express-front-harness.js';
+import {
+  express,
+  type ExpressApp,
+  type ExpressReq as Req,
+  type ExpressRes as Res,
+  type Mw,
+} from './support/express-types.js';
 import { headersOf, raw } from './support/raw-http.js';
 import { settleAll } from './support/apps.js';
 import { RecordingLogger } from './support/recording-logger.js';
@@ -34,25 +41,6 @@ import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
  */
 
 const require = createRequire(import.meta.url);
-type Mw = (req: Req, res: Res, next: (err?: unknown) => void) => void;
-interface Req {
-  url: string;
-  originalUrl?: string;
-  headers: Record<string, string | undefined>;
-}
-interface Res {
-  json(body: unknown): void;
-  setHeader(name: string, value: string): void;
-}
-interface ExpressApp {
-  (req: unknown, res: unknown): void;
-  router: { handle(...args: unknown[]): unknown; stack: unknown[] };
-  use(...args: unknown[]): void;
-  get(path: string, fn: Mw): void;
-  disable(setting: string): void;
-  set(setting: string, value: unknown): void;
-}
-const express = require('express') as () => ExpressApp;
 const cors = require('cors') as (options: { origin: string[] }) => Mw;
 
 let computed = 0;

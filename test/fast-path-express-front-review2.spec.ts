@@ -1,11 +1,17 @@
 import { Controller, Get, Param } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ExpressAdapter } from '@nestjs/platform-express';
-import { createRequire } from 'node:module';
 import { gzipSync } from 'node:zlib';
 import { DynamoCached } from '../lib/index.js';
 import { FRONT_URL_MAX } from '../lib/http/express-front.js';
 import { expressFrontHarness } from './support/express-front-harness.js';
+import {
+  express,
+  type ExpressApp,
+  type ExpressReq as Req,
+  type ExpressRes as Res,
+  type Mw,
+} from './support/express-types.js';
 import { decoded, headersOf } from './support/raw-http.js';
 import { settleAll } from './support/apps.js';
 import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
@@ -15,38 +21,8 @@ import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
  * block: defects found, since fixed (each test asserts what Express + Nest answer at the route;
  * the comments say what the first version answered); the second: behaviour checked and found
  * right. "Routed" is told by counting the requests the
- * router's first layer sees. Helpers copied from fast-path-express-front-review.spec.ts.
+ * router's first layer sees.
  */
-
-const require = createRequire(import.meta.url);
-type Mw = (req: Req, res: Res, next: (err?: unknown) => void) => void;
-interface Req {
-  url: string;
-  originalUrl?: string;
-  headers: Record<string, string | undefined>;
-}
-interface Res {
-  json(body: unknown): void;
-  setHeader(name: string, value: string | string[]): void;
-  getHeader(name: string): unknown;
-  removeHeader(name: string): void;
-  end(...args: unknown[]): unknown;
-  headersSent: boolean;
-}
-interface Layer {
-  route?: unknown;
-}
-interface ExpressApp {
-  (req: unknown, res: unknown): void;
-  router: { handle(...args: unknown[]): unknown; stack: Layer[] };
-  response: object;
-  use(...args: unknown[]): void;
-  get(path: string, fn: Mw): void;
-  route(path: string): { get(fn: Mw): unknown; post(fn: Mw): unknown };
-  disable(setting: string): void;
-  set(setting: string, value: unknown): void;
-}
-const express = require('express') as () => ExpressApp;
 
 let computed = 0;
 

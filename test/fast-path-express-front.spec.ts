@@ -21,6 +21,7 @@ import {
 import { settleAll } from './support/apps.js';
 import { countRouted } from './support/fast-path-fixtures.js';
 import { raw, type Answer } from './support/raw-http.js';
+import type { ExpressApp } from './support/express-types.js';
 import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
 
 /*
@@ -57,20 +58,6 @@ class WithMiddlewareModule implements NestModule {
   configure(consumer: MiddlewareConsumer) {
     consumer.apply(NoteMiddleware).forRoutes('*path');
   }
-}
-
-interface ExpressApp {
-  router: { stack: readonly object[] };
-  use(fn: (req: unknown, res: unknown, next: () => void) => void): void;
-  get(path: string, fn: (req: Req, res: Res, next: () => void) => void): void;
-  param(name: string, fn: (req: unknown, res: unknown, next: () => void) => void): void;
-  disable(setting: string): void;
-}
-interface Req {
-  headers: Record<string, string | undefined>;
-}
-interface Res {
-  json(body: unknown): void;
 }
 
 describe(`fastPath on Express: answers before the router (${testServerKind()})`, () => {
