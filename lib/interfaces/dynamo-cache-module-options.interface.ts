@@ -76,7 +76,17 @@ export interface DynamoCacheModuleOptions {
   maxsize?: number | null;
   /** AWS region; may instead come from `clientConfig.region` or the SDK's usual sources. */
   region?: string;
-  /** Forwarded to `new DynamoDBClient(...)`: endpoint, credentials, retries… */
+  /**
+   * Forwarded to `new DynamoDBClient(...)`: endpoint, credentials, retries… The module adds
+   * `cacheMiddleware: true` and, to a `requestHandler` given as options (or none), the timeouts
+   * of `l2Timeout` it leaves unset.
+   *
+   * @example
+   * DynamoCacheModule.forRoot({
+   *   table: 'app-cache',
+   *   clientConfig: { region: 'eu-west-1', requestHandler: { httpAgent: new Agent({ maxSockets: 100 }) } },
+   * })
+   */
   clientConfig?: DynamoDBClientConfig;
   /** The application's own client: used as is, never destroyed by the module. */
   client?: DynamoDBClient;
@@ -94,9 +104,11 @@ export interface DynamoCacheModuleOptions {
   consistentRead?: boolean;
   /**
    * Milliseconds a DynamoDB call (`GetItem`, `PutItem`, `DeleteItem`, SDK retries included) may
-   * take before it is abandoned (its request aborted) and handled as an L2 failure under
-   * `onError`, so a slow DynamoDB costs a caller at most this much. Also bounds how long shutdown
-   * waits for writes in flight. `null` = no limit. Default `1000`.
+   * take before it is abandoned and handled as an L2 failure under `onError`, so a slow DynamoDB
+   * costs a caller at most this much. Its request ends too: the client the module builds gets a
+   * socket and a connection timeout of this much and stops the SDK's retries of the call; any
+   * other client gets an abort signal per call (see the README's "Timeouts"). Also bounds how
+   * long shutdown waits for writes in flight. `null` = no limit. Default `1000`.
    *
    * @example
    * DynamoCacheModule.forRoot({ table: 'app-cache', l2Timeout: 200, onError: 'bypass' })
