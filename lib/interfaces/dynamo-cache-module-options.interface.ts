@@ -77,7 +77,8 @@ export interface DynamoCacheModuleOptions {
   /** AWS region; may instead come from `clientConfig.region` or the SDK's usual sources. */
   region?: string;
   /**
-   * Forwarded to `new DynamoDBClient(...)`: endpoint, credentials, retries… The module adds
+   * Forwarded to `new DynamoDBClient(...)`: endpoint, credentials, retries… Unless the cache
+   * must pass it an abort signal per call (see the README's "Timeouts"), the module adds
    * `cacheMiddleware: true` and, to a `requestHandler` given as options (or none), the timeouts
    * of `l2Timeout` it leaves unset.
    *
