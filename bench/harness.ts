@@ -193,6 +193,75 @@ export async function alternated<S extends Sample>(
 }
 
 /**
+ * A contender of {@link takeTurns} that runs elsewhere (a process of its own): `turn(ms)` runs it
+ * for about `ms` milliseconds and reports what it did, timed and CPU-counted where it ran.
+ */
+export interface TurnTaker<S extends Sample> {
+  label: string;
+  /** Before each round (reset counters, collect garbage), outside the measured turns. */
+  begin?: () => Promise<void>;
+  turn: (ms: number) => Promise<{ ops: number; ms: number; cpuUs: number }>;
+  /** The round's sample from this contender's totals over its turns. */
+  end: (totals: AlternatedTotals) => S | Promise<S>;
+}
+
+/**
+ * {@link alternated} for contenders that each run in a process of their own: within each round
+ * they take turns of `turnMs` (A B C A B C …, the first of each cycle rotating) until each has
+ * run `ms` in all. Only one runs at a time, so each has the client core to itself, and none
+ * shares a heap, a JIT or an event loop with another (what an application using one of them
+ * has); a server's drift still falls on all alike. `probe` is read around each turn, outside it.
+ */
+export async function takeTurns<S extends Sample>(
+  contenders: readonly TurnTaker<S>[],
+  opts: {
+    rounds: number;
+    warmup?: number;
+    ms: number;
+    turnMs: number;
+    progress?: string;
+    probe?: () => number;
+  },
+): Promise<InterleavedResult<S>> {
+  const samples = contenders.map((): S[] => []);
+  const total = (opts.warmup ?? 0) + opts.rounds;
+  for (let r = 0; r < total; r++) {
+    if (opts.progress) process.stderr.write(`\r  ${opts.progress}: round ${r + 1}/${total}   `);
+    betweenTurns();
+    const totals: AlternatedTotals[] = contenders.map(() => ({
+      ops: 0,
+      ms: 0,
+      cpuUs: 0,
+      probed: opts.probe === undefined ? NaN : 0,
+    }));
+    for (const c of contenders) await c.begin?.();
+    for (let cycle = 0; totals.some((t) => t.ms < opts.ms); cycle++) {
+      for (let k = 0; k < contenders.length; k++) {
+        const c = (cycle + k) % contenders.length;
+        const t = totals[c]!;
+        if (t.ms >= opts.ms) continue;
+        const probed0 = opts.probe?.() ?? 0;
+        const done = await contenders[c]!.turn(Math.min(opts.turnMs, opts.ms - t.ms));
+        if (opts.probe !== undefined) t.probed += opts.probe() - probed0;
+        t.ops += done.ops;
+        t.ms += done.ms;
+        t.cpuUs += done.cpuUs;
+      }
+    }
+    if (r >= (opts.warmup ?? 0)) {
+      for (let i = 0; i < contenders.length; i++) {
+        samples[i]!.push(await contenders[i]!.end(totals[i]!));
+      }
+    }
+  }
+  if (opts.progress) process.stderr.write('\n');
+  return resultOf(
+    contenders.map((c) => c.label),
+    samples,
+  );
+}
+
+/**
  * Runs `op` sequentially (one await at a time) for about `ms` milliseconds, in batches of 200 so
  * the clock is read rarely. Returns ops/s.
  */

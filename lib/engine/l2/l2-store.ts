@@ -337,12 +337,14 @@ export class L2Store {
   ): Promise<RawItem | undefined> {
     const out = await this.call('GetItem', namespace, true, (client, abortSignal) =>
       client.send(
-        new GetItemCommand({
-          TableName: this.table,
-          Key: { [PARTITION_KEY]: { S: cacheKey } },
-          // Eventually consistent is DynamoDB's default: the field is sent only when it says more.
-          ...(consistent ? { ConsistentRead: true } : undefined),
-        }),
+        new GetItemCommand(
+          // Written out (`cache_key` is PARTITION_KEY): one plain object shape per call, which the
+          // SDK's serializer handles fastest. Eventually consistent is DynamoDB's default: the
+          // field is sent only when it says more.
+          consistent
+            ? { TableName: this.table, Key: { cache_key: { S: cacheKey } }, ConsistentRead: true }
+            : { TableName: this.table, Key: { cache_key: { S: cacheKey } } },
+        ),
         sendOptions(abortSignal),
       ),
     );

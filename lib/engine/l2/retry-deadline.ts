@@ -17,21 +17,31 @@ interface Deadline {
 /** The deadline of each call sent through {@link withRetryDeadline}, by its command's input. */
 const deadlines = new WeakMap<object, Deadline>();
 
+/** The wrappers made by {@link withRetryDeadline}, per client and timeout (made once each). */
+const wrappers = new WeakMap<DynamoDBClient, Map<number, CacheClient>>();
+
 /**
  * `client`, with each command sent through it given up by the SDK's retries once `timeoutMs` has
- * passed (see {@link boundRetries}): the cache abandons the call then, and a retry sent later
- * would be a write the caller was told had failed.
+ * passed since it was sent (see {@link boundRetries}): the cache abandons the call then, and a
+ * retry sent later would be a write the caller was told had failed. The wrapper is made once per
+ * client and timeout, so a call costs one small object.
  *
  * @example
  * await withTimeout(1000, () => withRetryDeadline(client, 1000).send(command), false);
  */
 export function withRetryDeadline(client: DynamoDBClient, timeoutMs: number): CacheClient {
-  const deadline: Deadline = { at: Date.now() + timeoutMs, timeoutMs };
-  const send = (command: { input: object }, ...rest: unknown[]): unknown => {
-    deadlines.set(command.input, deadline);
-    return (client.send as (...args: unknown[]) => unknown).call(client, command, ...rest);
-  };
-  return { send: send as DynamoDBClient['send'] };
+  let byTimeout = wrappers.get(client);
+  if (byTimeout === undefined) wrappers.set(client, (byTimeout = new Map()));
+  let wrapper = byTimeout.get(timeoutMs);
+  if (wrapper === undefined) {
+    const send = (command: { input: object }, ...rest: unknown[]): unknown => {
+      deadlines.set(command.input, { at: Date.now() + timeoutMs, timeoutMs });
+      return (client.send as (...args: unknown[]) => unknown).apply(client, [command, ...rest]);
+    };
+    wrapper = { send: send as DynamoDBClient['send'] };
+    byTimeout.set(timeoutMs, wrapper);
+  }
+  return wrapper;
 }
 
 /**
