@@ -1,16 +1,40 @@
 /**
  * The L2 group: hits that only DynamoDB can answer, under concurrency 1, 16 and 64, against a
- * DynamoDB server in another process on the other core (so a client's CPU time is its own). N
- * distinct keys are written first; each contender (see l2-contenders.ts: the bare SDK, this
- * library, bentocache) then runs `c` concurrent workers over them, key after key, for a fixed time
- * per round, in interleaved rounds.
+ * DynamoDB server in another process on the other core (so this process's CPU time is the
+ * client's alone). N distinct keys are written first; each contender then runs `c` concurrent
+ * workers over them, key after key, for a fixed time per round, in interleaved rounds:
  *
- * At concurrency 1 (latency) each contender runs in a process of its own, as an application
- * using it would, and they take turns of a tenth of a second; the same contenders alternating
- * every few calls in this one process are measured as well and reported beside it.
+ * - bare SDK: `GetItem` + `v8.deserialize` of the stored value (the floor of any DynamoDB cache);
+ * - nestjs-dynamo-cache: a `@DynamoCached({ maxsize: 0 })` method, so L1 never answers (the
+ *   library coalesces concurrent reads into `BatchGetItem` calls);
+ * - bentocache: `getOrSet` on a store with its DynamoDB driver as the only layer.
+ *
+ * All three clients are built with the options nestjs-dynamo-cache gives its own client
+ * (`cacheMiddleware: true`, connection and socket timeouts), so the client's configuration is
+ * not what is compared. Every call's value is checked, and so is that no method or factory ran.
  */
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import 'reflect-metadata';
+import {
+  CreateTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  type DynamoDBClientConfig,
+} from '@aws-sdk/client-dynamodb';
+import { Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { BentoCache, bentostore } from 'bentocache';
+import { dynamoDbDriver } from 'bentocache/drivers/dynamodb';
 import { deepStrictEqual } from 'node:assert';
+import { deserialize } from 'node:v8';
+import {
+  buildCacheKey,
+  createCacheTable,
+  DYNAMO_CACHE_CLIENT,
+  DynamoCached,
+  DynamoCacheModule,
+  encodeKey,
+} from '../lib/index.js';
+import { countCalls, type CallCounter } from '../test/support/call-counter.js';
 import { processCpuUs } from './background.js';
 import type { Backend } from './dynamo-backend.js';
 import {
@@ -22,33 +46,36 @@ import {
   interleaved,
   invert,
   rowsOf,
-  takeTurns,
   target,
   type Contender,
   type Group,
-  type InterleavedResult,
 } from './harness.js';
-import {
-  BARE,
-  BENTO,
-  BENTO_TABLE,
-  checked,
-  clientConfig,
-  eachKey,
-  item,
-  l2Contenders,
-  LABELS,
-  OURS,
-  TABLE,
-  type ContenderLabel,
-} from './l2-contenders.js';
-import { startContender, type ContenderProcess } from './l2-process.js';
-import { createCacheTable } from '../lib/index.js';
 
-/** Calls per turn at concurrency 1 in this process (see alternated): a few milliseconds. */
+const TABLE = 'bench-l2';
+/** Calls per turn at concurrency 1 (see alternated): a few milliseconds. */
 const C1_CHUNK = 10;
-/** A turn at concurrency 1 with a process per contender, ms. */
-const C1_TURN_MS = 100;
+const BENTO_TABLE = 'bento-l2';
+const NAMESPACE = 'Bench.l2';
+
+const BARE = 'bare SDK GetItem + v8 deserialize (baseline)';
+const OURS = 'nestjs-dynamo-cache, empty L1 (maxsize 0)';
+const BENTO = 'bentocache getOrSet, DynamoDB L2 layer only';
+
+interface Item {
+  id: number;
+  from: string;
+  to: string;
+  rate: number;
+  at: string;
+}
+
+const item = (id: number): Item => ({
+  id,
+  from: 'EUR',
+  to: 'USD',
+  rate: 1 + id / 10_000,
+  at: '2026-11-25T00:00:00.000Z',
+});
 
 export interface L2Options {
   quick: boolean;
@@ -69,7 +96,19 @@ type L2Sample = {
 };
 
 export async function l2Groups(backend: Backend, opts: L2Options): Promise<Group[]> {
-  const admin = new DynamoDBClient(clientConfig(backend.endpoint));
+  const credentials = { accessKeyId: 'bench', secretAccessKey: 'bench' };
+  const clientConfig: DynamoDBClientConfig = {
+    endpoint: backend.endpoint,
+    region: 'us-east-1',
+    credentials,
+  };
+  // What DynamoCacheModule builds from `clientConfig` (see lib/dynamo-cache.module.ts).
+  const sameAsModule = {
+    ...clientConfig,
+    cacheMiddleware: true,
+    requestHandler: { connectionTimeout: 1000, socketTimeout: 1000 },
+  } as DynamoDBClientConfig;
+  const admin = new DynamoDBClient(clientConfig);
   await createCacheTable(admin, TABLE);
   await admin.send(
     new CreateTableCommand({
@@ -79,92 +118,166 @@ export async function l2Groups(backend: Backend, opts: L2Options): Promise<Group
       BillingMode: 'PAY_PER_REQUEST',
     }),
   );
-  admin.destroy();
-  const N = opts.keys;
-  const here = await l2Contenders(backend.endpoint, N);
-  // Ours through the method: N misses, N computations, N writes.
-  await here.fill();
-  // Every contender reads every key once, compared whole with what was written.
-  for (const [label, op] of here.ops) {
-    await eachKey(N, 16, async (k) => deepStrictEqual(await op(k), item(k), `${label}, key ${k}`));
+
+  let methodCalls = 0;
+  @Injectable()
+  class L2Service {
+    @DynamoCached({ maxsize: 0, namespace: NAMESPACE, ttl: 3600 })
+    async get(id: number): Promise<Item> {
+      methodCalls++;
+      return item(id);
+    }
   }
-  here.resetComputations();
-  const serverCpu = (): number => processCpuUs(backend.pid) ?? NaN;
+  @Module({
+    imports: [DynamoCacheModule.forRoot({ table: TABLE, clientConfig, ttl: 3600 })],
+    providers: [L2Service],
+  })
+  class L2Module {}
+  const app = await NestFactory.createApplicationContext(L2Module, { logger: false });
+  const svc = app.get(L2Service);
+  const ourClient = app.get<DynamoDBClient>(DYNAMO_CACHE_CLIENT);
+  const bareClient = new DynamoDBClient(sameAsModule);
+  const bentoClient = new DynamoDBClient(sameAsModule);
+  // Counted before any call: a client that caches its middleware would not see a later one.
+  const counters: Record<string, CallCounter> = {
+    [OURS]: countCalls(ourClient),
+    [BARE]: countCalls(bareClient),
+    [BENTO]: countCalls(bentoClient),
+  };
+  const bento = new BentoCache({
+    default: 'l2',
+    stores: {
+      l2: bentostore().useL2Layer(
+        dynamoDbDriver({ table: { name: BENTO_TABLE }, client: bentoClient } as never),
+      ),
+    },
+  });
+  let factoryCalls = 0;
+
+  const N = opts.keys;
+  const ourKeys = Array.from({ length: N }, (_, k) => buildCacheKey('', NAMESPACE, encodeKey([k])));
+  const bentoKeys = Array.from({ length: N }, (_, k) => `item:${k}`);
+
+  // Write the N items of each (ours through the method: N misses, N computations, N writes).
+  const fill = async (op: (k: number) => Promise<unknown>): Promise<void> => {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < N) await op(next++);
+      }),
+    );
+  };
+  await fill((k) => svc.get(k));
+  await fill((k) => bento.set({ key: bentoKeys[k]!, value: item(k), ttl: '1h' }));
+  if (methodCalls !== N) throw new Error(`L2 fill: ${methodCalls} method calls for ${N} keys`);
+
+  const bare = async (k: number): Promise<unknown> => {
+    const out = await bareClient.send(
+      new GetItemCommand({ TableName: TABLE, Key: { cache_key: { S: ourKeys[k]! } } }),
+    );
+    const bytes = out.Item?.v?.B;
+    if (bytes === undefined) throw new Error(`bare GetItem: no item for key ${k}`);
+    return deserialize(bytes);
+  };
+  const ours = (k: number): Promise<unknown> => svc.get(k);
+  const bentoGet = (k: number): Promise<unknown> =>
+    bento.getOrSet({
+      key: bentoKeys[k]!,
+      factory: () => {
+        factoryCalls++;
+        return item(k);
+      },
+      ttl: '1h',
+    });
+  const ops: [string, (k: number) => Promise<unknown>][] = [
+    [BARE, bare],
+    [OURS, ours],
+    [BENTO, bentoGet],
+  ];
+
+  // Every contender reads every key once, compared whole with what was written.
+  for (const [label, op] of ops) {
+    await fill(async (k) => deepStrictEqual(await op(k), item(k), `${label}, key ${k}`));
+  }
+  methodCalls = 0;
+  factoryCalls = 0;
+
+  const checked =
+    (label: string, op: (k: number) => Promise<unknown>) =>
+    async (i: number): Promise<void> => {
+      const k = i % N;
+      // A cheap check on every call (all contenders alike); the whole value was checked above.
+      if ((((await op(k)) as Item | undefined)?.id ?? -1) !== k) {
+        throw new Error(`${label}: wrong value for key ${k}`);
+      }
+    };
 
   const groups: Group[] = [];
   for (const c of opts.concurrencies) {
     /** Calls per op by command, in the last round of each contender. */
     const mix: Record<string, string> = {};
-    const sampleOf = (
-      label: string,
-      t: { ops: number; ms: number; cpuUs: number; probed: number },
-      counts: Record<string, number>,
-      calls: number,
-      readKeys: number,
-    ): L2Sample => {
-      mix[label] = Object.entries(counts)
-        .map(([name, n]) => `${name} ${(n / t.ops).toFixed(3)}`)
-        .join(', ');
-      return {
-        opsPerSec: (t.ops / t.ms) * 1000,
-        cpuUsPerOp: t.cpuUs / t.ops,
-        serverCpuUsPerOp: t.probed / t.ops,
-        callsPerOp: calls / t.ops,
-        keysPerCall: readKeys / Math.max(1, calls),
-      };
-    };
-    let result: InterleavedResult<L2Sample>;
-    /** At concurrency 1: the contenders alternating within this one process. */
-    let oneProcess: InterleavedResult<L2Sample> | undefined;
-    if (c === 1) {
-      result = await ownProcesses(backend, opts, N, sampleOf);
-      oneProcess = await alternated<L2Sample>(
-        [...here.ops].map(([label, op]) => {
-          const counter = here.counters.get(label)!;
-          return {
-            label,
-            begin: () => counter.reset(),
-            op: checked(label, op, N),
-            end: (t) => sampleOf(label, t, counter.counts, counter.total(), counter.readKeys()),
-          };
-        }),
-        {
-          rounds: opts.rounds,
-          warmup: 1,
-          ms: opts.ms,
-          chunk: C1_CHUNK,
-          probe: serverCpu,
-          progress: `L2 ${backend.kind}, concurrency 1, one process`,
-        },
-      );
-    } else {
-      const contenders: Contender<L2Sample>[] = [...here.ops].map(([label, op]) => ({
-        label,
-        run: async () => {
-          const counter = here.counters.get(label)!;
-          counter.reset();
-          const server0 = serverCpu();
-          const r = await concurrentRate(checked(label, op, N), c, opts.ms);
-          const probed = serverCpu() - server0;
-          return sampleOf(
-            label,
-            { ops: r.ops, ms: r.ops / (r.opsPerSec / 1000), cpuUs: r.cpuUsPerOp * r.ops, probed },
-            counter.counts,
-            counter.total(),
-            counter.readKeys(),
-          );
-        },
-      }));
-      result = await interleaved(contenders, {
-        rounds: opts.rounds,
-        warmup: 1,
-        progress: `L2 ${backend.kind}, concurrency ${c}`,
-      });
-    }
-    const { method, factory } = here.computations();
-    if (method !== 0 || factory !== 0) {
+    const contenders: Contender<L2Sample>[] = ops.map(([label, op]) => ({
+      label,
+      run: async () => {
+        const counter = counters[label]!;
+        counter.reset();
+        const server0 = processCpuUs(backend.pid) ?? NaN;
+        const r = await concurrentRate(checked(label, op), c, opts.ms);
+        const server = (processCpuUs(backend.pid) ?? NaN) - server0;
+        const calls = counter.total();
+        mix[label] = Object.entries(counter.counts)
+          .map(([name, n]) => `${name} ${(n / r.ops).toFixed(3)}`)
+          .join(', ');
+        return {
+          opsPerSec: r.opsPerSec,
+          cpuUsPerOp: r.cpuUsPerOp,
+          serverCpuUsPerOp: server / r.ops,
+          callsPerOp: calls / r.ops,
+          keysPerCall: counter.readKeys() / Math.max(1, calls),
+        };
+      },
+    }));
+    // Concurrency 1 is latency: the contenders alternate every few calls within a round (see
+    // alternated), so the server's drift does not decide a ratio of a few per cent.
+    const result =
+      c === 1
+        ? await alternated<L2Sample>(
+            ops.map(([label, op]) => ({
+              label,
+              begin: () => counters[label]!.reset(),
+              op: checked(label, op),
+              end: (t) => {
+                const counter = counters[label]!;
+                const calls = counter.total();
+                mix[label] = Object.entries(counter.counts)
+                  .map(([name, n]) => `${name} ${(n / t.ops).toFixed(3)}`)
+                  .join(', ');
+                return {
+                  opsPerSec: (t.ops / t.ms) * 1000,
+                  cpuUsPerOp: t.cpuUs / t.ops,
+                  serverCpuUsPerOp: t.probed / t.ops,
+                  callsPerOp: calls / t.ops,
+                  keysPerCall: counter.readKeys() / Math.max(1, calls),
+                };
+              },
+            })),
+            {
+              rounds: opts.rounds,
+              warmup: 1,
+              ms: opts.ms,
+              chunk: C1_CHUNK,
+              probe: () => processCpuUs(backend.pid) ?? NaN,
+              progress: `L2 ${backend.kind}, concurrency 1`,
+            },
+          )
+        : await interleaved(contenders, {
+            rounds: opts.rounds,
+            warmup: 1,
+            progress: `L2 ${backend.kind}, concurrency ${c}`,
+          });
+    if (methodCalls !== 0 || factoryCalls !== 0) {
       throw new Error(
-        `L2 ${backend.kind} c=${c}: ${method} method and ${factory} factory calls: not all hits`,
+        `L2 ${backend.kind} c=${c}: ${methodCalls} method and ${factoryCalls} factory calls: not all hits`,
       );
     }
     const rows = rowsOf(result, BARE, 'opsPerSec', {
@@ -211,90 +324,33 @@ export async function l2Groups(backend: Backend, opts: L2Options): Promise<Group
               0.5,
             ),
           ];
-    const notes = [
-      `nestjs-dynamo-cache vs bare SDK, time per hit: ${fmtStat(result.paired(BARE, OURS, 'opsPerSec'), fmtRatio)}; CPU per hit: ${fmtStat(result.paired(OURS, BARE, 'cpuUsPerOp'), fmtRatio)}`,
-      `nestjs-dynamo-cache vs bentocache, throughput: ${fmtStat(result.paired(OURS, BENTO, 'opsPerSec'), fmtRatio)}; CPU per hit: ${fmtStat(result.paired(OURS, BENTO, 'cpuUsPerOp'), fmtRatio)} (bentocache ÷ ours: ${fmtStat(invert(result.paired(OURS, BENTO, 'cpuUsPerOp')), fmtRatio)})`,
-    ];
-    if (oneProcess !== undefined) {
-      const per = (label: string): string =>
-        `${fmtStat(oneProcess.paired(BARE, label, 'opsPerSec'), fmtRatio)} the time, ${fmtStat(oneProcess.paired(label, BARE, 'cpuUsPerOp'), fmtRatio)} the CPU`;
-      notes.push(
-        `The same three in this one process, taking turns every ${C1_CHUNK} calls (so they share its heap, JIT and event loop; not what an application sees, and not what the target is judged on), vs the bare SDK: nestjs-dynamo-cache ${per(OURS)}; bentocache ${per(BENTO)}; bare SDK ${fmtRate(oneProcess.stat(BARE, 'opsPerSec').median)} here vs ${fmtRate(result.stat(BARE, 'opsPerSec').median)} in a process of its own`,
-      );
-    }
     groups.push({
       intro:
         c === opts.concurrencies[0]
-          ? `Each contender runs c concurrent workers over ${N.toLocaleString('en')} distinct pre-written keys, one key after the other (concurrent calls ask for different keys), for ${opts.ms} ms per turn; ${backend.label} runs in its own process on the other core. At concurrency 1 (latency) each contender runs in a process of its own, as an application using it would, and they take turns of ${C1_TURN_MS} ms within a round until each has run ${opts.ms} ms, so the server's drift falls on all alike; CPU is each process's own. The three SDK clients get the options DynamoCacheModule gives its own client (cacheMiddleware: true, 1 s connection and socket timeouts), and each counts its calls (test/support/call-counter.ts). Every value was compared whole once before the rounds (in every process), and its id on every call; 0 method and 0 factory calls while measured.`
+          ? `Each contender runs c concurrent workers over ${N.toLocaleString('en')} distinct pre-written keys, one key after the other (concurrent calls ask for different keys), for ${opts.ms} ms per turn (at concurrency 1 the contenders instead take turns every ${C1_CHUNK} calls within a round until each has run ${opts.ms} ms, so the server's drift over a few milliseconds falls on all alike); ${backend.label} runs in its own process on the other core. The three SDK clients get the options DynamoCacheModule gives its own client (cacheMiddleware: true, 1 s connection and socket timeouts), and each counts its calls (test/support/call-counter.ts). Every value was compared whole once before the rounds, and its id on every call; 0 method and 0 factory calls while measured.`
           : undefined,
       name: `L2 hit, ${backend.label}, concurrency ${c}: ${N.toLocaleString('en')} distinct keys, ops/s`,
       baseline: BARE,
       higherIsBetter: true,
       rows,
       columns: [
-        c === 1 ? 'client CPU µs/op (its process)' : 'client CPU µs/op (this process)',
+        'client CPU µs/op (this process)',
         'client CPU vs baseline (paired; lower is better)',
         'DynamoDB calls/op',
         'DynamoDB server CPU µs/op (its process)',
       ],
       targets,
-      notes,
+      notes: [
+        `nestjs-dynamo-cache vs bare SDK, time per hit: ${fmtStat(result.paired(BARE, OURS, 'opsPerSec'), fmtRatio)}; CPU per hit: ${fmtStat(result.paired(OURS, BARE, 'cpuUsPerOp'), fmtRatio)}`,
+        `nestjs-dynamo-cache vs bentocache, throughput: ${fmtStat(result.paired(OURS, BENTO, 'opsPerSec'), fmtRatio)}; CPU per hit: ${fmtStat(result.paired(OURS, BENTO, 'cpuUsPerOp'), fmtRatio)} (bentocache ÷ ours: ${fmtStat(invert(result.paired(OURS, BENTO, 'cpuUsPerOp')), fmtRatio)})`,
+      ],
     });
   }
 
-  await here.close();
+  await app.close();
+  await bento.disconnect();
+  bareClient.destroy();
+  bentoClient.destroy();
+  admin.destroy();
   return groups;
-}
-
-/** Concurrency 1 with each contender in a process of its own, taking turns (see takeTurns). */
-async function ownProcesses(
-  backend: Backend,
-  opts: L2Options,
-  keys: number,
-  sampleOf: (
-    label: string,
-    t: { ops: number; ms: number; cpuUs: number; probed: number },
-    counts: Record<string, number>,
-    calls: number,
-    readKeys: number,
-  ) => L2Sample,
-): Promise<InterleavedResult<L2Sample>> {
-  const children = new Map<ContenderLabel, ContenderProcess>();
-  try {
-    for (const label of LABELS) {
-      children.set(label, await startContender({ endpoint: backend.endpoint, label, keys }));
-    }
-    const result = await takeTurns<L2Sample>(
-      LABELS.map((label) => {
-        const child = children.get(label)!;
-        return {
-          label,
-          begin: async () => {
-            await child.ask({ type: 'round' });
-          },
-          turn: async (ms) => child.ask({ type: 'turn', ms }),
-          end: async (t) => {
-            const stats = await child.ask({ type: 'stats' });
-            if (stats.method !== 0 || stats.factory !== 0) {
-              throw new Error(
-                `L2 ${backend.kind} c=1, ${label}: ${stats.method} method and ${stats.factory} factory calls: not all hits`,
-              );
-            }
-            return sampleOf(label, t, stats.counts, stats.calls, stats.readKeys);
-          },
-        };
-      }),
-      {
-        rounds: opts.rounds,
-        warmup: 1,
-        ms: opts.ms,
-        turnMs: C1_TURN_MS,
-        probe: () => processCpuUs(backend.pid) ?? NaN,
-        progress: `L2 ${backend.kind}, concurrency 1, a process each`,
-      },
-    );
-    return result;
-  } finally {
-    for (const child of children.values()) await child.stop();
-  }
 }
