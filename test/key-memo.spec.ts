@@ -49,4 +49,12 @@ describe('KeyMemo (the L1 hit path key cache)', () => {
     for (let i = 0; i < 1000; i++) expect(memo.key(['k', i])).toBe(encodeKey(['k', i]));
     expect((memo as unknown as { size: number }).size).toBeLessThanOrEqual(10);
   });
+
+  it('with a limit of 0 (an L1 of size 0) holds nothing and still answers what encodeKey answers', () => {
+    const memo = new KeyMemo(0, 'ns');
+    for (let i = 0; i < 100; i++) expect(memo.key(['k', i])).toBe(encodeKey(['k', i]));
+    const held = memo as unknown as { size: number; roots: unknown[] };
+    expect(held.size).toBe(0);
+    expect(held.roots.filter((root) => root !== undefined)).toHaveLength(0);
+  });
 });

@@ -29,6 +29,8 @@ export class KeyMemo {
   key(args: readonly unknown[]): string {
     const n = args.length;
     if (n === 0) return (this.noArgs ??= encodeKey(args, this.namespace));
+    // A memo that may hold nothing (an L1 of size 0) would build and drop a Map on every call.
+    if (this.limit === 0) return encodeKey(args, this.namespace);
     if (n > 4) return encodeKey(args, this.namespace);
     let node = this.roots[n];
     if (node === undefined) node = this.roots[n] = new Map();
