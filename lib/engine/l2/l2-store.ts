@@ -335,15 +335,19 @@ export class L2Store {
     namespace: string,
     consistent: boolean,
   ): Promise<RawItem | undefined> {
+    // Written out, not `[PARTITION_KEY]` (which adds the property to each new object): a literal
+    // of one fixed shape; `satisfies` keeps its name PARTITION_KEY's.
+    const key = { cache_key: { S: cacheKey } } satisfies Record<
+      typeof PARTITION_KEY,
+      AttributeValue
+    >;
     const out = await this.call('GetItem', namespace, true, (client, abortSignal) =>
       client.send(
         new GetItemCommand(
-          // Written out (`cache_key` is PARTITION_KEY): one plain object shape per call, which the
-          // SDK's serializer handles fastest. Eventually consistent is DynamoDB's default: the
-          // field is sent only when it says more.
+          // Eventually consistent is DynamoDB's default: the field is sent only when it says more.
           consistent
-            ? { TableName: this.table, Key: { cache_key: { S: cacheKey } }, ConsistentRead: true }
-            : { TableName: this.table, Key: { cache_key: { S: cacheKey } } },
+            ? { TableName: this.table, Key: key, ConsistentRead: true }
+            : { TableName: this.table, Key: key },
         ),
         sendOptions(abortSignal),
       ),
