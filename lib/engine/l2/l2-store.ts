@@ -336,7 +336,7 @@ export class L2Store {
     consistent: boolean,
   ): Promise<RawItem | undefined> {
     // Written out, not `[PARTITION_KEY]` (which adds the property to each new object): a literal
-    // of one fixed shape; `satisfies` keeps its name PARTITION_KEY's.
+    // of one fixed shape. `satisfies` fails the build if PARTITION_KEY ever names another key.
     const key = { cache_key: { S: cacheKey } } satisfies Record<
       typeof PARTITION_KEY,
       AttributeValue
