@@ -2,17 +2,29 @@
  * The HTTP benchmark's server, in a process of its own (pinned to the server core; the load
  * generator runs on the other one). One Nest app on Express or Fastify (argv), with the same GET
  * route in three variants for each of two bodies (small, ~48 KB JSON): uncached, cached by
- * DynamoCacheInterceptor (`@DynamoCached`), cached by @nestjs/cache-manager's CacheInterceptor.
+ * DynamoCacheInterceptor (`@DynamoCached`), cached by @nestjs/cache-manager's CacheInterceptor;
+ * and the ceiling of any interceptor: one that answers every request with the body's JSON text
+ * itself, without a cache or the handler.
  * With `fastPath` in its arguments, the module's `fastPath` option is on (a second server).
  * Every handler counts its calls; the parent asks for the counts over IPC (`'counts'`) to check
  * that the cached variants were all hits.
  */
 import 'reflect-metadata';
-import { Controller, Get, Module, UseInterceptors, type INestApplication } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  Injectable,
+  Module,
+  UseInterceptors,
+  type ExecutionContext,
+  type INestApplication,
+  type NestInterceptor,
+} from '@nestjs/common';
 import { CacheInterceptor, CacheModule, CacheTTL } from '@nestjs/cache-manager';
-import { NestFactory } from '@nestjs/core';
+import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { AddressInfo } from 'node:net';
+import { of, type Observable } from 'rxjs';
 import { DynamoCached, DynamoCacheModule } from '../lib/index.js';
 import { LARGE_BODY, SMALL_BODY } from './bodies.js';
 
@@ -37,6 +49,49 @@ class SmallDynamoController {
   body() {
     count('/small/dynamo');
     return SMALL_BODY;
+  }
+}
+
+/**
+ * What no caching interceptor can beat: no key, no look-up, the handler never called, the body
+ * sent as JSON text made once (with the headers that spare the framework any work on it). A
+ * cached route through Nest's interceptor chain costs at least this.
+ */
+@Injectable()
+class ConstantInterceptor implements NestInterceptor {
+  private readonly texts = {
+    small: JSON.stringify(SMALL_BODY),
+    large: JSON.stringify(LARGE_BODY),
+  };
+
+  constructor(private readonly host: HttpAdapterHost) {}
+
+  intercept(context: ExecutionContext): Observable<unknown> {
+    const adapter = this.host.httpAdapter;
+    const response: unknown = context.switchToHttp().getResponse();
+    adapter.setHeader(response, 'Content-Type', 'application/json; charset=utf-8');
+    adapter.setHeader(response, 'ETag', 'W/"constant"');
+    return of(context.getClass() === SmallFloorController ? this.texts.small : this.texts.large);
+  }
+}
+
+@Controller('small')
+@UseInterceptors(ConstantInterceptor)
+class SmallFloorController {
+  @Get('floor')
+  body() {
+    count('/small/floor');
+    return SMALL_BODY;
+  }
+}
+
+@Controller('large')
+@UseInterceptors(ConstantInterceptor)
+class LargeFloorController {
+  @Get('floor')
+  body() {
+    count('/large/floor');
+    return LARGE_BODY;
   }
 }
 
@@ -104,9 +159,11 @@ async function main(): Promise<void> {
     ],
     controllers: [
       SmallPlainController,
+      SmallFloorController,
       SmallDynamoController,
       SmallCacheManagerController,
       LargePlainController,
+      LargeFloorController,
       LargeDynamoController,
       LargeCacheManagerController,
     ],

@@ -11,7 +11,7 @@ import {
   type INestApplication,
 } from '@nestjs/common';
 import { ExpressAdapter } from '@nestjs/platform-express';
-import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { Exclude } from 'class-transformer';
 import { get } from 'node:http';
@@ -83,6 +83,13 @@ class ReportsController {
   report(@Param('id') id: string) {
     this.runs++;
     return big(id);
+  }
+
+  @Get('note/:id')
+  @DynamoCached(60)
+  note(@Param('id') id: string) {
+    this.runs++;
+    return { id, text: 'café ✓ 😀 "quoted" \\ \u2028 end' };
   }
 
   @Get('counted/:id')
@@ -233,6 +240,26 @@ describe.each(adapters)(
       expect(a.app.get(AccountsController).runs + b.app.get(AccountsController).runs).toBe(1);
     });
 
+    it("a short body with non-ASCII text: the hit (L1) and another app's hit (L2) are byte-identical to the miss", async () => {
+      const table = await fx.dynamo.table();
+      const a = await boot(table);
+      const miss = await fetchRaw(`${a.url}/note/n1`);
+      await settleAll(fx.apps);
+      const hit = await fetchRaw(`${a.url}/note/n1`);
+      const b = await boot(table);
+      const fromL2 = await fetchRaw(`${b.url}/note/n1`);
+      expect([miss.cache, hit.cache, fromL2.cache]).toEqual(['MISS', 'HIT', 'HIT']);
+      expect(JSON.parse(miss.bytes.toString())).toEqual({
+        id: 'n1',
+        text: 'café ✓ 😀 "quoted" \\ \u2028 end',
+      });
+      // Multi-byte characters: a Content-Length counted in characters would cut the body short.
+      expect(miss.bytes.length).toBeGreaterThan(miss.bytes.toString().length);
+      expect(hit.bytes.equals(miss.bytes)).toBe(true);
+      expect(fromL2.bytes.equals(miss.bytes)).toBe(true);
+      expect([hit.type, fromL2.type]).toEqual([miss.type, miss.type]);
+    });
+
     it('a hit serializes nothing: the text is made once per entry, then every hit sends it as is', async () => {
       const table = await fx.dynamo.table();
       const a = await boot(table);
@@ -249,3 +276,49 @@ describe.each(adapters)(
     });
   },
 );
+
+describe(`replayed JSON bodies as Fastify's onSend hooks see them (${testServerKind()})`, () => {
+  const fx = useTestDynamo();
+
+  it('a short body reaches onSend as the same JSON string on the miss and on the hit; a 48 KB one as bytes of that text', async () => {
+    const table = await fx.dynamo.table();
+    const moduleRef = await Test.createTestingModule({
+      imports: [DynamoCacheModule.forRoot({ table, client: fx.dynamo.client() })],
+      controllers: [ReportsController],
+    }).compile();
+    const app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), {
+      logger: false,
+    });
+    const seen: { url: string; payload: unknown }[] = [];
+    app
+      .getHttpAdapter()
+      .getInstance()
+      .addHook('onSend', async (request, _reply, payload) => {
+        seen.push({ url: request.url, payload });
+        return payload;
+      });
+    await app.listen(0, '127.0.0.1');
+    fx.apps.push(app);
+    const url = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+    const fetchText = (path: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        get(`${url}${path}`, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+        }).on('error', reject);
+      });
+    for (const path of ['/note/s1', '/report/l1']) {
+      await fetchText(path);
+      await settleAll(fx.apps);
+      await fetchText(path);
+    }
+    const [shortMiss, shortHit, longMiss, longHit] = seen.map((s) => s.payload);
+    expect(seen.map((s) => s.url)).toEqual(['/note/s1', '/note/s1', '/report/l1', '/report/l1']);
+    expect(typeof shortMiss).toBe('string');
+    expect(shortHit).toBe(shortMiss);
+    expect(typeof longMiss).toBe('string');
+    expect(Buffer.isBuffer(longHit)).toBe(true);
+    expect((longHit as Buffer).toString()).toBe(longMiss);
+  });
+});

@@ -39,7 +39,7 @@ interface ExpressResponse extends FrontResponse {
 interface FastifyReply {
   code(status: number): FastifyReply;
   headers(values: Readonly<Record<string, string>>): FastifyReply;
-  send(payload: Buffer): FastifyReply;
+  send(payload: string | Buffer): FastifyReply;
 }
 
 interface FastifyContext {
@@ -126,7 +126,7 @@ function wrapFastify(
 }
 
 function sendFastify(reply: FastifyReply, answer: FastAnswer): FastifyReply {
-  return reply.code(answer.status).headers(answer.headers).send(answer.bytes);
+  return reply.code(answer.status).headers(answer.headers).send(answer.payload);
 }
 
 /** The symbol under which a Fastify request keeps its route context, once found. */

@@ -1,6 +1,6 @@
 import type { CacheNamespace } from '../engine/namespace/cache-namespace.js';
 import { DynamoCacheRouteResponse } from './cached-response.js';
-import { storedJsonBytes } from './json-replay.js';
+import { storedJsonBytes, storedJsonPayload } from './json-replay.js';
 import { mayShare, requestKey, type KeyedRequest } from './request-key.js';
 
 /** How a route served through the fast path keys its requests (what the interceptor uses). */
@@ -11,12 +11,15 @@ export interface FastRoute {
   readonly privateHeaders: readonly string[];
 }
 
-/** A stored response the fast path may send: its status, headers and JSON bytes. */
+/** A stored response the fast path may send: its status, headers and JSON text. */
 export interface FastAnswer {
   readonly status: number;
   /** Lower-cased names: the stored headers, `x-cache`, `etag` and a JSON `content-type`. */
   readonly headers: Readonly<Record<string, string>>;
+  /** The JSON text, as bytes (Express). */
   readonly bytes: Buffer;
+  /** The JSON text as Fastify sends it: a string when short, else the bytes (storedJsonPayload). */
+  readonly payload: string | Buffer;
 }
 
 /**
@@ -69,14 +72,15 @@ function answerOf(stored: DynamoCacheRouteResponse): FastAnswer | undefined {
   let answer = answers.get(stored);
   if (answer === undefined) {
     const bytes = storedJsonBytes(stored.body);
-    if (bytes === undefined) answer = null;
+    const payload = storedJsonPayload(stored.body);
+    if (bytes === undefined || payload === undefined) answer = null;
     else {
       const headers: Record<string, string> = { ...stored.headers };
       headers['content-type'] ??= 'application/json; charset=utf-8';
       headers['x-cache'] = 'HIT';
       const etag = stored.headers.etag ?? stored.etag;
       if (etag !== undefined) headers.etag = etag;
-      answer = { status: stored.status, headers: Object.freeze(headers), bytes };
+      answer = { status: stored.status, headers: Object.freeze(headers), bytes, payload };
     }
     answers.set(stored, answer);
   }

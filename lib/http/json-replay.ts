@@ -79,23 +79,52 @@ export function sentAsJson(body: unknown, headers: ResponseHeaders, response: un
 }
 
 /**
- * The JSON text of each replayed body, encoded once per process and entry (L1 holds the body):
- * sent as these bytes, a hit costs neither serialization nor encoding.
+ * The JSON text of each replayed body, made once per process and entry (L1 holds the body): a
+ * short text as a string, a longer one as bytes (see {@link storedJsonPayload}).
  */
-const texts = new WeakMap<object, Buffer>();
+const payloads = new WeakMap<object, string | Buffer>();
+/** The bytes of the short texts, for Express (made on its first hit). */
+const shortBytes = new WeakMap<object, Buffer>();
 
-/** The stored JSON text of a replayed body, as bytes; `undefined` for a body that is not an object. */
-export function storedJsonBytes(body: unknown): Buffer | undefined {
-  return body === null || typeof body !== 'object' ? undefined : textOf(body);
+/**
+ * Texts shorter than this (in UTF-16 units) are kept as strings. A string body that size goes out
+ * in one piece with the response's headers (bytes take a second buffer in the socket's write);
+ * a longer one costs more to join to the headers and encode than that second buffer does.
+ */
+const SHORT_TEXT = 1000;
+
+function payloadOf(body: object): string | Buffer {
+  let payload = payloads.get(body);
+  if (payload === undefined) {
+    const text = JSON.stringify(body);
+    payload = text.length < SHORT_TEXT ? text : Buffer.from(text);
+    payloads.set(body, payload);
+  }
+  return payload;
 }
 
-function textOf(body: object): Buffer {
-  let text = texts.get(body);
-  if (text === undefined) {
-    text = Buffer.from(JSON.stringify(body));
-    texts.set(body, text);
+/**
+ * The stored JSON text of a replayed body as Fastify sends it cheapest: a string when short (what
+ * Fastify itself sends after serializing), else bytes; `undefined` for a body that is not an object.
+ */
+export function storedJsonPayload(body: unknown): string | Buffer | undefined {
+  return body === null || typeof body !== 'object' ? undefined : payloadOf(body);
+}
+
+/**
+ * The stored JSON text of a replayed body as bytes (what Express sends); `undefined` for a body
+ * that is not an object.
+ */
+export function storedJsonBytes(body: unknown): Buffer | undefined {
+  if (body === null || typeof body !== 'object') return undefined;
+  const payload = payloadOf(body);
+  if (typeof payload !== 'string') return payload;
+  let bytes = shortBytes.get(body);
+  if (bytes === undefined) {
+    bytes = Buffer.from(payload);
+    shortBytes.set(body, bytes);
   }
-  return text;
+  return bytes;
 }
 
 /**
@@ -116,9 +145,9 @@ export function sendStoredJson(response: unknown, body: unknown): void {
   const reply = asFastify(response);
   if (reply !== undefined) {
     const send = reply.send;
-    // Bytes, with the JSON content type already set, go out as they are.
+    // The text, with the JSON content type already set, goes out as it is.
     reply.send = function (this: FastifyLikeReply, payload: unknown) {
-      return send.call(this, payload === body ? textOf(body) : payload);
+      return send.call(this, payload === body ? payloadOf(body) : payload);
     };
     return;
   }
@@ -130,6 +159,6 @@ export function sendStoredJson(response: unknown, body: unknown): void {
     if (this.get?.('Content-Type') === undefined) {
       this.set?.('Content-Type', 'application/json; charset=utf-8');
     }
-    return this.send(textOf(body));
+    return this.send(storedJsonBytes(body));
   };
 }
