@@ -38,7 +38,7 @@ const VARIANTS: [Variant, string][] = [
   ['dynamo', 'nestjs-dynamo-cache DynamoCacheInterceptor'],
   ['fast', 'nestjs-dynamo-cache with fastPath: true'],
   ['cache-manager', '@nestjs/cache-manager CacheInterceptor'],
-  ['floor', 'ceiling of any interceptor: one answering with the JSON text, no cache'],
+  ['floor', 'ceiling of any interceptor: a constant JSON text sent as a hit is, no cache'],
 ];
 const CONNECTIONS = 20;
 const ADAPTER_NAME: Record<Adapter, string> = { express: 'Express', fastify: 'Fastify' };
