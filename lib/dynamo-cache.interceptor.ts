@@ -364,7 +364,8 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     }
     const adapter = this.httpAdapterHost?.httpAdapter;
     if (restore && adapter) {
-      adapter.status(response, stored.status);
+      // Nest has set the route's status already; most hits replay that one.
+      if (response.statusCode !== stored.status) adapter.status(response, stored.status);
       for (const name of Object.keys(stored.headers)) {
         adapter.setHeader(response, name, stored.headers[name] as string);
       }

@@ -12,7 +12,8 @@ import {
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter, RouteSchema } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
-import { get } from 'node:http';
+import { createRequire } from 'node:module';
+import { createServer, get, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { map, type Observable } from 'rxjs';
 import { DynamoCached, DynamoCacheModule } from '../lib/index.js';
@@ -68,6 +69,14 @@ class FilteredController {
   }
 }
 
+const require = createRequire(import.meta.url);
+
+/** The parts of an Express application this spec uses. */
+interface ExpressInstance {
+  use(path: string, app: ExpressInstance): unknown;
+  set(setting: string, value: unknown): unknown;
+}
+
 function fetchText(url: string): Promise<{ cache: string | undefined; text: string }> {
   return new Promise((resolve, reject) => {
     get(url, (res) => {
@@ -118,6 +127,41 @@ describe(`replayed JSON text and the framework's own serializer (${testServerKin
     const hit = await fetchText(`${url}/card/c1`);
     expect(miss).toEqual({ cache: 'MISS', text: '{"id":"c1","card":"************1111"}' });
     expect(hit).toEqual({ cache: 'HIT', text: miss.text });
+  });
+
+  it('Express: a JSON setting made after the entry was stored, on the app or inherited from the parent it is mounted in, is honoured by the next hit', async () => {
+    const table = await fx.dynamo.table();
+    const express = require('express') as () => ExpressInstance;
+    const parent = express();
+    const child = express();
+    const moduleRef = await Test.createTestingModule({
+      imports: [DynamoCacheModule.forRoot({ table, client: fx.dynamo.client() })],
+      controllers: [CardsController],
+    }).compile();
+    const app = moduleRef.createNestApplication(new ExpressAdapter(child), { logger: false });
+    await app.init();
+    fx.apps.push(app);
+    parent.use('/api', child);
+    const server = createServer(parent as unknown as RequestListener);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/card/c2`;
+      const body = { id: 'c2', card: '4111111111111111' };
+      const miss = await fetchText(url);
+      await settleAll(fx.apps);
+      const plainHit = await fetchText(url);
+      expect([miss.cache, plainHit.cache]).toEqual(['MISS', 'HIT']);
+      expect(plainHit.text).toBe(JSON.stringify(body));
+      // Inherited: the mounted app's settings fall back to its parent's.
+      parent.set('json spaces', 2);
+      const spaced = await fetchText(url);
+      expect(spaced).toEqual({ cache: 'HIT', text: JSON.stringify(body, null, 2) });
+      child.set('json spaces', 1);
+      const own = await fetchText(url);
+      expect(own).toEqual({ cache: 'HIT', text: JSON.stringify(body, null, 1) });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('Fastify with a response schema that coerces (same length): every hit is serialized by the schema like the miss', async () => {

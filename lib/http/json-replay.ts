@@ -5,7 +5,7 @@ interface ExpressLikeResponse {
   send(body: unknown): unknown;
   get?(name: string): unknown;
   set?(name: string, value: string): unknown;
-  app?: { get(setting: string): unknown };
+  app?: Parameters<typeof plainExpressJsonApp>[0];
 }
 
 interface FastifyLikeReply {
@@ -36,13 +36,28 @@ function asExpress(response: unknown): ExpressLikeResponse | undefined {
 }
 
 /** Express's `res.json` is `JSON.stringify` only while the app sets none of its JSON options. */
-export function plainExpressJson(res: { app?: { get(setting: string): unknown } }): boolean {
+export function plainExpressJson(res: {
+  app?: Parameters<typeof plainExpressJsonApp>[0];
+}): boolean {
   const app = res.app;
   return app !== undefined && plainExpressJsonApp(app);
 }
 
 /** {@link plainExpressJson} of an Express application. */
-export function plainExpressJsonApp(app: { get(setting: string): unknown }): boolean {
+export function plainExpressJsonApp(app: {
+  get(setting: string): unknown;
+  settings?: Readonly<Record<string, unknown>>;
+}): boolean {
+  // `settings` inherits a parent application's (a mounted one): a property read follows that
+  // chain as `app.get` does, without its per-call walk.
+  const settings = app.settings;
+  if (settings !== null && typeof settings === 'object') {
+    return (
+      settings['json replacer'] === undefined &&
+      settings['json spaces'] === undefined &&
+      !settings['json escape']
+    );
+  }
   return (
     app.get('json replacer') === undefined &&
     app.get('json spaces') === undefined &&
