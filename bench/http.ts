@@ -257,6 +257,9 @@ export async function httpGroups(opts: {
         };
         judge('uncached', vsBase, ceilingVsBase, goal.base);
         judge('CacheInterceptor', vsCm, ceilingVsCm, goal.cm);
+        notes.push(
+          `DynamoCacheInterceptor (fastPath off) vs the ceiling: ${fmtRatio(result.paired(ours, floor, 'rps'))} (what its key, look-up and replayed headers cost on top of the chain)`,
+        );
         groups.push({
           intro:
             groups.length === 0
