@@ -12,13 +12,13 @@ import {
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter, RouteSchema } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
-import { createRequire } from 'node:module';
 import { createServer, get, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { map, type Observable } from 'rxjs';
 import { DynamoCached, DynamoCacheModule } from '../lib/index.js';
 import { settleAll } from './support/apps.js';
 import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
+import { express } from './support/express-types.js';
 
 /*
  * A hit sends the miss's JSON text only when the framework's serializer is JSON.stringify for
@@ -67,14 +67,6 @@ class FilteredController {
   filtered(@Param('id') id: string) {
     return { id };
   }
-}
-
-const require = createRequire(import.meta.url);
-
-/** The parts of an Express application this spec uses. */
-interface ExpressInstance {
-  use(path: string, app: ExpressInstance): unknown;
-  set(setting: string, value: unknown): unknown;
 }
 
 function fetchText(url: string): Promise<{ cache: string | undefined; text: string }> {
@@ -131,7 +123,6 @@ describe(`replayed JSON text and the framework's own serializer (${testServerKin
 
   it('Express: a JSON setting made after the entry was stored, on the app or inherited from the parent it is mounted in, is honoured by the next hit', async () => {
     const table = await fx.dynamo.table();
-    const express = require('express') as () => ExpressInstance;
     const parent = express();
     const child = express();
     const moduleRef = await Test.createTestingModule({

@@ -1,11 +1,18 @@
 import type { ResponseHeaders } from './response-policy.js';
 
+/** The parts of an Express application read for its JSON settings. */
+interface ExpressAppLike {
+  get(setting: string): unknown;
+  /** Express's own settings object (inheriting a parent application's when mounted). */
+  settings?: Readonly<Record<string, unknown>>;
+}
+
 interface ExpressLikeResponse {
   json(body: unknown): unknown;
   send(body: unknown): unknown;
   get?(name: string): unknown;
   set?(name: string, value: string): unknown;
-  app?: Parameters<typeof plainExpressJsonApp>[0];
+  app?: ExpressAppLike;
 }
 
 interface FastifyLikeReply {
@@ -36,18 +43,13 @@ function asExpress(response: unknown): ExpressLikeResponse | undefined {
 }
 
 /** Express's `res.json` is `JSON.stringify` only while the app sets none of its JSON options. */
-export function plainExpressJson(res: {
-  app?: Parameters<typeof plainExpressJsonApp>[0];
-}): boolean {
+export function plainExpressJson(res: { app?: ExpressAppLike }): boolean {
   const app = res.app;
   return app !== undefined && plainExpressJsonApp(app);
 }
 
 /** {@link plainExpressJson} of an Express application. */
-export function plainExpressJsonApp(app: {
-  get(setting: string): unknown;
-  settings?: Readonly<Record<string, unknown>>;
-}): boolean {
+export function plainExpressJsonApp(app: ExpressAppLike): boolean {
   // `settings` inherits a parent application's (a mounted one): a property read follows that
   // chain as `app.get` does, without its per-call walk.
   const settings = app.settings;
