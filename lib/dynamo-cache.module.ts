@@ -81,7 +81,9 @@ const providers: Provider[] = [
  * connection timeout and a socket (inactivity) timeout of `l2Timeout` where
  * `clientConfig.requestHandler`, given as options, leaves them unset (not `requestTimeout`: the
  * SDK's handler now only logs a warning when that one passes, and the request keeps its socket),
- * and its retries stop at `l2Timeout` (`boundRetries`).
+ * and its retries stop at `l2Timeout` (`boundRetries`). The connection timeout also bounds a call
+ * that waits for a free socket (the handler counts it from the start of the request until the
+ * request has a socket), so a call the cache gave up on never leaves later.
  */
 function moduleClientConfig(o: ResolvedDynamoCacheOptions): DynamoDBClientConfig {
   if (o.l2Timeout === null) return { cacheMiddleware: true, ...o.clientConfig };

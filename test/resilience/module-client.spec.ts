@@ -177,6 +177,66 @@ async function startStallableFront(
   return front;
 }
 
+/**
+ * A front for DynamoDB that, while `trickleMs` > 0, hands the client the next response one byte
+ * every 40 ms for `trickleMs`, then the rest: the connection stays busy (and active, so no socket
+ * timeout ends it) that long.
+ */
+async function startTricklingFront(
+  targetPort: number,
+): Promise<{ endpoint: string; trickleMs: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => {
+        sockets.delete(socket);
+        client.destroy();
+        upstream.destroy();
+      });
+      socket.on('error', () => socket.destroy());
+    }
+    client.pipe(upstream);
+    let pending = Buffer.alloc(0);
+    let until = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const pump = (): void => {
+      timer = undefined;
+      if (client.destroyed || pending.length === 0) return;
+      if (Date.now() >= until) {
+        client.write(pending);
+        pending = Buffer.alloc(0);
+        return;
+      }
+      client.write(pending.subarray(0, 1));
+      pending = pending.subarray(1);
+      timer = setTimeout(pump, 40);
+    };
+    upstream.on('data', (chunk: Buffer) => {
+      if (pending.length === 0 && timer === undefined) {
+        if (front.trickleMs === 0) {
+          client.write(chunk);
+          return;
+        }
+        until = Date.now() + front.trickleMs;
+      }
+      pending = Buffer.concat([pending, chunk]);
+      if (timer === undefined) pump();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const front = {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    trickleMs: 0,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  return front;
+}
+
 describe('the client the module builds', () => {
   let proxy: TcpProxy;
   beforeEach(async () => {
@@ -351,6 +411,68 @@ describe('the client the module builds', () => {
       await b.cache.settle();
       expect(b.cache.stats().total.l2Errors - before).toBe(0);
       expect(noOptions(b.options)).toBe(true);
+    });
+  });
+
+  /*
+   * The module's client has a pool of sockets (the SDK's default is 50): a call made while all of
+   * them are busy waits in the HTTP agent's queue, where no socket timeout runs. A call the cache
+   * gave up on at l2Timeout (and reported as failed) must not leave later, when a socket frees:
+   * a write would then land over anything written meanwhile. The connection timeout the module
+   * fills in drops it: the SDK's handler counts it from the start of the request until the
+   * request has a socket (without it, this test fails: the abandoned write lands).
+   */
+  describe('a cache call waiting for a free socket when l2Timeout passes', () => {
+    it('is dropped from the queue: a write the cache gave up on while it waited never overwrites a newer value, and no per-call options are passed', async () => {
+      const front = await startTricklingFront(Number(new URL(fx.dynamo.endpoint).port));
+      try {
+        const table = await fx.dynamo.table();
+        const a = await boot(
+          {
+            l2Timeout: 200,
+            onError: 'bypass',
+            circuitBreaker: false,
+            clientConfig: {
+              requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets: 1 }) },
+            },
+          },
+          front.endpoint,
+          table,
+        );
+        // Another instance of the service, talking to DynamoDB directly.
+        const b = await boot({}, fx.dynamo.endpoint, table);
+        await miss(a);
+        // The application's own call on the client holds its only socket for about 700 ms.
+        front.trickleMs = 700;
+        const ownStarted = Date.now();
+        const own = a.client.send(
+          new GetItemCommand({ TableName: table, Key: { cache_key: { S: 'not-a-cache-key' } } }),
+        );
+        await sleep(50);
+        front.trickleMs = 0;
+        // Queued behind it, the cache's write is given up at l2Timeout.
+        const started = Date.now();
+        await a.cache.set('rates', ['EUR'], 'v1-abandoned').catch(() => undefined);
+        expect(Date.now() - started).toBeLessThan(500);
+        expect(a.cache.stats().total.l2Errors).toBeGreaterThanOrEqual(1);
+        // Later, B writes a newer value; then the socket frees.
+        await b.cache.set('rates', ['EUR'], 'v2');
+        // The application's own call is not bounded by l2Timeout.
+        expect((await own).Item).toBeUndefined();
+        expect(Date.now() - ownStarted).toBeGreaterThanOrEqual(500);
+        await sleep(300);
+        const reader = await boot({}, fx.dynamo.endpoint, table);
+        expect(await reader.cache.get('rates', ['EUR'])).toBe('v2');
+        // The socket serves the cache again.
+        const before = a.cache.stats().total.l2Errors;
+        await miss(a, 'GBP');
+        expect(a.cache.stats().total.l2Errors - before).toBe(0);
+        expect(a.client.config.cacheMiddleware).toBe(true);
+        expect(noOptions(a.options)).toBe(true);
+      } finally {
+        await Promise.all(fx.apps.splice(0).map((app) => app.close()));
+        await front.close();
+      }
     });
   });
 
