@@ -34,9 +34,13 @@ export function withRetryDeadline(client: DynamoDBClient, timeoutMs: number): Ca
   if (byTimeout === undefined) wrappers.set(client, (byTimeout = new Map()));
   let wrapper = byTimeout.get(timeoutMs);
   if (wrapper === undefined) {
-    const send = (command: { input: object }, ...rest: unknown[]): unknown => {
+    const send = (command: { input: object }, options?: unknown): unknown => {
       deadlines.set(command.input, { at: Date.now() + timeoutMs, timeoutMs });
-      return (client.send as (...args: unknown[]) => unknown).apply(client, [command, ...rest]);
+      return (client.send as (command: unknown, options?: unknown) => unknown).call(
+        client,
+        command,
+        options,
+      );
     };
     wrapper = { send: send as DynamoDBClient['send'] };
     byTimeout.set(timeoutMs, wrapper);
