@@ -3,6 +3,8 @@
  * group uses, its statistics (min/median/max, paired ratios), the result types and formatting.
  */
 
+import { seededRandom } from '../test/support/seeded-random.js';
+
 /** The spread of a figure over the rounds. */
 export interface Stat {
   min: number;
@@ -422,16 +424,4 @@ export function ratioChart(title: string, subtitle: string, bars: Bar[]): string
     '</svg>',
   );
   return parts.join('\n');
-}
-
-/** A small seeded generator (mulberry32) of numbers in [0, 1): the same sequence on every run. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -11,6 +11,7 @@ import {
   testServerKind,
   type TestDynamo,
 } from './support/dynamo-server.js';
+import { seededRandom } from './support/seeded-random.js';
 
 /**
  * Method calls allowed in total with the lease on. Measured: exactly 50 (perfect) in every run on
@@ -49,18 +50,6 @@ class CatalogService {
     this.calls++;
     return { key, digest: 'computed-in-the-parent', cents: -1 };
   }
-}
-
-/** mulberry32: a tiny seeded PRNG, so each worker's order is random yet reproducible. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function shuffled<T>(items: readonly T[], seed: number): T[] {

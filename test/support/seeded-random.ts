@@ -1,0 +1,18 @@
+/**
+ * A small seeded generator (mulberry32) of numbers in [0, 1): the same sequence for the same seed
+ * on every run, so a randomized test or benchmark is reproducible.
+ *
+ * @example
+ * const random = seededRandom(42);
+ * const pick = keys[Math.floor(random() * keys.length)];
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
