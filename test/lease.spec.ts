@@ -61,7 +61,11 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
   }> {
     const client = fx.dynamo.client();
     const calls = countCalls(client);
-    const moduleRef = await bootCache({ table, client, ...extra }, [ReportService]);
+    // These tests count calls: a first request slowed past the default l2Timeout by a busy
+    // machine (DynamoDB Local warming up) would fail the read and skip the lease.
+    const moduleRef = await bootCache({ table, client, l2Timeout: 10_000, ...extra }, [
+      ReportService,
+    ]);
     fx.apps.push(moduleRef);
     return {
       service: moduleRef.get(ReportService),
