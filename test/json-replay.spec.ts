@@ -132,6 +132,31 @@ const adapters = [
   ['fastify', () => new FastifyAdapter()],
 ] as const;
 
+/** GET with a Host shared by every app (the key includes it), the body as raw bytes. */
+function fetchRaw(
+  url: string,
+): Promise<{ cache: string | null; type: string | null; bytes: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = get(url, { headers: { host: 'reports.example' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        try {
+          expect(res.statusCode).toBe(200);
+          resolve({
+            cache: (res.headers['x-cache'] as string | undefined) ?? null,
+            type: res.headers['content-type'] ?? null,
+            bytes: Buffer.concat(chunks),
+          });
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
+    });
+    req.on('error', reject);
+  });
+}
+
 describe.each(adapters)(
   `replayed JSON bodies on %s (${testServerKind()})`,
   (_name, makeAdapter) => {
@@ -150,31 +175,6 @@ describe.each(adapters)(
         app,
         url: `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`,
       };
-    }
-
-    /** GET with a Host shared by every app (the key includes it), the body as raw bytes. */
-    function fetchRaw(
-      url: string,
-    ): Promise<{ cache: string | null; type: string | null; bytes: Buffer }> {
-      return new Promise((resolve, reject) => {
-        const req = get(url, { headers: { host: 'reports.example' } }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => {
-            try {
-              expect(res.statusCode).toBe(200);
-              resolve({
-                cache: (res.headers['x-cache'] as string | undefined) ?? null,
-                type: res.headers['content-type'] ?? null,
-                bytes: Buffer.concat(chunks),
-              });
-            } catch (err) {
-              reject(err as Error);
-            }
-          });
-        });
-        req.on('error', reject);
-      });
     }
 
     it("a 48 KB JSON body: the hit (L1) and another app's hit (L2) are byte-identical to the miss", async () => {
@@ -300,18 +300,10 @@ describe(`replayed JSON bodies as Fastify's onSend hooks see them (${testServerK
     await app.listen(0, '127.0.0.1');
     fx.apps.push(app);
     const url = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
-    const fetchText = (path: string): Promise<string> =>
-      new Promise((resolve, reject) => {
-        get(`${url}${path}`, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => resolve(Buffer.concat(chunks).toString()));
-        }).on('error', reject);
-      });
     for (const path of ['/note/s1', '/report/l1']) {
-      await fetchText(path);
+      expect((await fetchRaw(`${url}${path}`)).cache).toBe('MISS');
       await settleAll(fx.apps);
-      await fetchText(path);
+      expect((await fetchRaw(`${url}${path}`)).cache).toBe('HIT');
     }
     const [shortMiss, shortHit, longMiss, longHit] = seen.map((s) => s.payload);
     expect(seen.map((s) => s.url)).toEqual(['/note/s1', '/note/s1', '/report/l1', '/report/l1']);

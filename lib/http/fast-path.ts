@@ -71,16 +71,25 @@ const answers = new WeakMap<DynamoCacheRouteResponse, FastAnswer | null>();
 function answerOf(stored: DynamoCacheRouteResponse): FastAnswer | undefined {
   let answer = answers.get(stored);
   if (answer === undefined) {
-    const bytes = storedJsonBytes(stored.body);
-    const payload = storedJsonPayload(stored.body);
-    if (bytes === undefined || payload === undefined) answer = null;
+    const body = stored.body;
+    const payload = storedJsonPayload(body);
+    if (payload === undefined) answer = null;
     else {
       const headers: Record<string, string> = { ...stored.headers };
       headers['content-type'] ??= 'application/json; charset=utf-8';
       headers['x-cache'] = 'HIT';
       const etag = stored.headers.etag ?? stored.etag;
       if (etag !== undefined) headers.etag = etag;
-      answer = { status: stored.status, headers: Object.freeze(headers), bytes, payload };
+      let bytes: Buffer | undefined;
+      answer = {
+        status: stored.status,
+        headers: Object.freeze(headers),
+        payload,
+        // Made on the first Express hit only: a Fastify process never needs a short text's bytes.
+        get bytes(): Buffer {
+          return (bytes ??= storedJsonBytes(body) as Buffer);
+        },
+      };
     }
     answers.set(stored, answer);
   }
