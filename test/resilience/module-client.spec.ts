@@ -142,12 +142,17 @@ async function errorsAfterStall(b: Booted, proxy: TcpProxy): Promise<number> {
 const twoSockets = (): Agent => new Agent({ keepAlive: true, maxSockets: 2 });
 
 /**
- * A front for DynamoDB whose new connections either go through (`stalled: false`) or are
- * accepted and never answered (`stalled: true`, like a DynamoDB that stopped responding).
+ * A front for DynamoDB. Its new connections either go through (`stalled: false`) or are accepted
+ * and never answered (`stalled: true`, like a DynamoDB that stopped responding). While `trickleMs`
+ * > 0, the next response reaches the client one byte every 40 ms for `trickleMs`, then the rest:
+ * the connection stays busy (and active, so no socket timeout ends it) that long.
  */
-async function startStallableFront(
-  targetPort: number,
-): Promise<{ endpoint: string; stalled: boolean; close(): Promise<void> }> {
+async function startFront(targetPort: number): Promise<{
+  endpoint: string;
+  stalled: boolean;
+  trickleMs: number;
+  close(): Promise<void>;
+}> {
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     sockets.add(client);
@@ -163,40 +168,6 @@ async function startStallableFront(
     upstream.on('error', () => client.destroy());
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const front = {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    stalled: false,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-  return front;
-}
-
-/**
- * A front for DynamoDB that, while `trickleMs` > 0, hands the client the next response one byte
- * every 40 ms for `trickleMs`, then the rest: the connection stays busy (and active, so no socket
- * timeout ends it) that long.
- */
-async function startTricklingFront(
-  targetPort: number,
-): Promise<{ endpoint: string; trickleMs: number; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(targetPort, '127.0.0.1');
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('close', () => {
-        sockets.delete(socket);
-        client.destroy();
-        upstream.destroy();
-      });
-      socket.on('error', () => socket.destroy());
-    }
     client.pipe(upstream);
     let pending = Buffer.alloc(0);
     let until = 0;
@@ -228,6 +199,7 @@ async function startTricklingFront(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const front = {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    stalled: false,
     trickleMs: 0,
     close: async () => {
       for (const socket of sockets) socket.destroy();
@@ -424,7 +396,7 @@ describe('the client the module builds', () => {
    */
   describe('a cache call waiting for a free socket when l2Timeout passes', () => {
     it('is dropped from the queue: a write the cache gave up on while it waited never overwrites a newer value, and no per-call options are passed', async () => {
-      const front = await startTricklingFront(Number(new URL(fx.dynamo.endpoint).port));
+      const front = await startFront(Number(new URL(fx.dynamo.endpoint).port));
       try {
         const table = await fx.dynamo.table();
         const a = await boot(
@@ -555,7 +527,7 @@ describe('the client the module builds', () => {
     async function readAfterStallMs(
       requestHandler: DynamoDBClientConfig['requestHandler'],
     ): Promise<number> {
-      const front = await startStallableFront(Number(new URL(fx.dynamo.endpoint).port));
+      const front = await startFront(Number(new URL(fx.dynamo.endpoint).port));
       try {
         const b = await boot(
           {
