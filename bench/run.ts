@@ -11,6 +11,7 @@
  *   npm run bench -- --dynamodb-local    adds DynamoDB Local to a quick run
  *   npm run bench -- --no-dynamodb-local leaves it out of a full run
  *   BENCH_ONLY=l1,l2,stampede,http,memory  runs only those groups (results not written)
+ *   BENCH_L2_CONCURRENCY=1,16            the L2 group at those concurrencies only (results not written)
  */
 import 'reflect-metadata';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -65,6 +66,7 @@ const quick = argv.includes('--quick');
 const withDynamoDbLocal =
   argv.includes('--dynamodb-local') || (!quick && !argv.includes('--no-dynamodb-local'));
 const only = (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean);
+const l2Concurrencies = (process.env.BENCH_L2_CONCURRENCY ?? '').split(',').filter(Boolean);
 const runs = (group: string): boolean => only.length === 0 || only.includes(group);
 
 const L1_MS = quick ? 100 : 400;
@@ -72,7 +74,7 @@ const ROUNDS = quick ? 3 : 7;
 const L2 = {
   quick,
   keys: quick ? 500 : 2_000,
-  concurrencies: [1, 16, 64],
+  concurrencies: l2Concurrencies.length > 0 ? l2Concurrencies.map(Number) : [1, 16, 64],
   ms: quick ? 250 : 1_000,
   rounds: quick ? 3 : 9,
 };
@@ -610,8 +612,8 @@ function report(
   }
   const out = md.join('\n');
   console.log('\n' + out);
-  if (only.length) {
-    log(`BENCH_ONLY=${only.join(',')}: results not written`);
+  if (only.length || l2Concurrencies.length) {
+    log('BENCH_ONLY or BENCH_L2_CONCURRENCY set: results not written');
     return;
   }
   const dir = join(ROOT, quick ? 'bench/results/quick' : 'bench/results');

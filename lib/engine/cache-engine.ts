@@ -499,15 +499,7 @@ export class CacheEngine {
         onError: s.onError,
         logger: s.logger,
         abortRequests: s.abortRequests,
-        observe: (call) => {
-          for (const observer of this.callObservers) {
-            try {
-              observer(call);
-            } catch {
-              // An observer's fault must not reach the call it observes.
-            }
-          }
-        },
+        observers: this.callObservers,
       });
       this.stores.set(table, store);
     }

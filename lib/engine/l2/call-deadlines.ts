@@ -1,0 +1,90 @@
+/** One call's place in a {@link CallDeadlines} queue. */
+export interface CallDeadline {
+  /** The call ended in time: its `expire` will not run. */
+  end(): void;
+}
+
+class Waiting implements CallDeadline {
+  prev: Waiting | undefined = undefined;
+  next: Waiting | undefined = undefined;
+
+  constructor(
+    readonly at: number,
+    readonly expire: () => void,
+    private readonly queue: CallDeadlines,
+  ) {}
+
+  end(): void {
+    this.queue.remove(this);
+  }
+}
+
+/**
+ * The deadlines of calls that all have the same timeout, kept by one timer instead of one per
+ * call. Calls start in order, so their deadlines come in order: a linked list in start order is
+ * already sorted, starting and ending a call is O(1), and the timer is set again only when it
+ * fires (once per `timeoutMs` at most while calls keep coming). A `setTimeout` and
+ * `clearTimeout` per DynamoDB call was a measurable share of a one-at-a-time L2 hit.
+ *
+ * The timer does not keep the process alive on its own (`unref`): a call in flight holds the
+ * socket (or the SDK's own timer) that does. A deadline never fires early; it fires at most a
+ * millisecond or so late.
+ *
+ * @example
+ * const deadlines = new CallDeadlines(200);
+ * const deadline = deadlines.start(() => abandon(new L2TimeoutError(200)));
+ * send().finally(() => deadline.end());
+ */
+export class CallDeadlines {
+  private head: Waiting | undefined;
+  private tail: Waiting | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(readonly timeoutMs: number) {}
+
+  /** Starts the clock of one call: `expire` runs once `timeoutMs` has passed, unless ended first. */
+  start(expire: () => void): CallDeadline {
+    const waiting = new Waiting(performance.now() + this.timeoutMs, expire, this);
+    const tail = this.tail;
+    if (tail === undefined) this.head = waiting;
+    else {
+      tail.next = waiting;
+      waiting.prev = tail;
+    }
+    this.tail = waiting;
+    if (this.timer === undefined) this.arm(this.timeoutMs);
+    return waiting;
+  }
+
+  /** Unlinks `waiting` (a second call does nothing). */
+  remove(waiting: Waiting): void {
+    const { prev, next } = waiting;
+    if (prev === undefined && this.head !== waiting) return;
+    if (prev === undefined) this.head = next;
+    else prev.next = next;
+    if (next === undefined) this.tail = prev;
+    else next.prev = prev;
+    waiting.prev = waiting.next = undefined;
+  }
+
+  private arm(ms: number): void {
+    this.timer = setTimeout(this.fire, ms);
+    this.timer.unref();
+  }
+
+  private readonly fire = (): void => {
+    this.timer = undefined;
+    const now = performance.now();
+    // A timer can fire a little before its time by this clock (it counts from the event loop's
+    // cached time): what is not yet due waits for the next one.
+    for (let first = this.head; first !== undefined && first.at <= now; first = this.head) {
+      this.remove(first);
+      try {
+        first.expire();
+      } catch {
+        // One call's abandonment must not keep the others from theirs.
+      }
+    }
+    if (this.head !== undefined) this.arm(Math.max(1, Math.ceil(this.head.at - now)));
+  };
+}
