@@ -200,7 +200,7 @@ export class CacheEngine {
         publish: (message) => this.publish(message),
         engineId: this.leaseOwner,
         leaseOwner: this.leaseOwner,
-        track: (work, holdMs) => this.track(work, holdMs),
+        track: (work, holdMs, settled) => this.track(work, holdMs, settled),
       };
       ns = new CacheNamespace(
         {
@@ -506,10 +506,11 @@ export class CacheEngine {
     return store;
   }
 
-  private track<T>(work: Promise<T>, holdMs = 0): Promise<T> {
+  private track<T>(work: Promise<T>, holdMs = 0, settled?: () => void): Promise<T> {
     this.pending.set(work, Date.now() + holdMs + this.l2BoundMs());
     const done = (): void => {
       this.pending.delete(work);
+      settled?.();
     };
     work.then(done, done);
     return work;

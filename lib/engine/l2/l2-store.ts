@@ -213,7 +213,7 @@ export class L2Store {
       },
     },
     READS_IN_FLIGHT,
-    () => this.options.timeoutMs,
+    () => this.deadlines,
   );
 
   constructor(

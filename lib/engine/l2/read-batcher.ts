@@ -1,4 +1,5 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { CallDeadlines } from './call-deadlines.js';
 
 /** An item as DynamoDB returns it. */
 export type RawItem = Record<string, AttributeValue>;
@@ -41,7 +42,8 @@ interface Waiting {
  * few; the results are the same items. Strongly consistent reads are not batched by the caller.
  *
  * @example
- * const batcher = new ReadBatcher(reads, 4);
+ * const deadlines = new CallDeadlines(200);
+ * const batcher = new ReadBatcher(reads, 4, () => deadlines);
  * const item = await batcher.read('app:RatesService.rate/9f86d081…', 'RatesService.rate');
  */
 export class ReadBatcher {
@@ -51,8 +53,8 @@ export class ReadBatcher {
   constructor(
     private readonly reads: BatchedReads,
     private readonly maxInFlight: number,
-    /** How long a queued read may wait in all (ms; `null` = no limit): a read's `l2Timeout`. */
-    private readonly waitLimitMs: () => number | null = () => null,
+    /** What bounds a queued read in all (none = no limit): the deadlines of the store's calls. */
+    private readonly deadlines: () => CallDeadlines | undefined = () => undefined,
   ) {}
 
   /** The item of `key`, or `undefined` when there is none. Rejects when DynamoDB fails. */
@@ -64,26 +66,26 @@ export class ReadBatcher {
       return single;
     }
     return new Promise((resolve, reject) => {
-      const limit = this.waitLimitMs();
-      if (limit === null) {
+      const deadlines = this.deadlines();
+      if (deadlines === undefined) {
         this.queue.push({ key, namespace, resolve, reject });
         return;
       }
       // Queued behind other requests, a read is still bounded by its own limit, however long
       // its batch takes to leave or to come back.
-      const timer = setTimeout(() => {
+      const deadline = deadlines.start(() => {
         this.queue = this.queue.filter((waiting) => waiting !== entry);
         reject(this.reads.waitTimeout(namespace));
-      }, limit);
+      });
       const entry: Waiting = {
         key,
         namespace,
         resolve: (item) => {
-          clearTimeout(timer);
+          deadline.end();
           resolve(item);
         },
         reject: (error) => {
-          clearTimeout(timer);
+          deadline.end();
           reject(error);
         },
       };

@@ -115,9 +115,10 @@ export interface NamespaceContext {
   readonly leaseOwner?: string;
   /**
    * Registers a computation or a write so shutdown can wait for it: for `holdMs` (a computation's
-   * `computeTimeout`; 0 for a write) plus the time a DynamoDB call may take, no longer.
+   * `computeTimeout`; 0 for a write) plus the time a DynamoDB call may take, no longer. `settled`
+   * runs once it has settled (one reaction for both).
    */
-  track<T>(work: Promise<T>, holdMs?: number): Promise<T>;
+  track<T>(work: Promise<T>, holdMs?: number, settled?: () => void): Promise<T>;
 }
 
 /**
@@ -380,13 +381,12 @@ export class CacheNamespace {
       this.load(miss, thisArg, args, fn as (...args: unknown[]) => T | Promise<T>),
       // Past its computeTimeout a computation writes nothing: no reason to wait for it longer.
       this.computeTimeoutMs,
+      () => {
+        if (this.inflight.get(encoded) === flight) this.inflight.delete(encoded);
+      },
     );
     const flight: Flight = { promise, miss };
     this.inflight.set(encoded, flight);
-    const settled = (): void => {
-      if (this.inflight.get(encoded) === flight) this.inflight.delete(encoded);
-    };
-    promise.then(settled, settled);
     return this.answer(flight);
   }
 
