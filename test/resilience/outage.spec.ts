@@ -237,4 +237,43 @@ describe('DynamoDB stops in the middle of the traffic', () => {
       await dynamo.start();
     }
   });
+
+  it('a logger that throws on every warning loses no result and leaves no unhandled rejection, through the outage and the recovery', async () => {
+    class ThrowingLogger extends RecordingLogger {
+      override warn(message: unknown): void {
+        super.warn(message);
+        throw new Error('the logger is down');
+      }
+    }
+    const logger = new ThrowingLogger();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => {
+      unhandled.push(reason);
+    };
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const cooldownMs = 500;
+      const { app } = await boot(
+        { onError: 'bypass', l2Timeout: 5000, circuitBreaker: { failures: 2, cooldownMs } },
+        logger,
+      );
+      const service = app.get(SquareService);
+      const engine = app.get(CacheEngine);
+      expect(await service.square(-1)).toBe(1);
+      await dynamo.stop();
+      for (let n = 0; n < 10; n++) expect(await service.square(n)).toBe(n * n);
+      expect(engine.circuit()).toBe('open');
+      await dynamo.start();
+      await until(() => engine.circuit() === 'half-open', cooldownMs + 2000);
+      for (let n = 100; n < 110; n++) expect(await service.square(n)).toBe(n * n);
+      expect(engine.circuit()).toBe('closed');
+      // Both warnings were attempted (and threw): the failure and "answers again".
+      expect(logger.matching(/serving without L2/)).toHaveLength(1);
+      expect(logger.matching(/L2 is back in use/)).toHaveLength(1);
+      await sleep(50);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });

@@ -892,7 +892,11 @@ export class L2Store {
           { namespace, cause },
         );
         if (number > this.lastFailed) this.lastFailed = number;
-        this.failed(error, permit);
+        try {
+          this.failed(error, permit);
+        } catch {
+          // A logger's fault: the call's own error stands (here it would be an unhandled rejection).
+        }
         reject(error);
       };
       let sent: Promise<T>;
@@ -925,9 +929,13 @@ export class L2Store {
         // A call that was already on its way when a later one failed says nothing about recovery.
         if (number >= this.lastFailed && (this.breaker.success() || this.failing)) {
           this.failing = false;
-          this.options.logger.warn(
-            `DynamoDB table "${this.table}" answers again; L2 is back in use`,
-          );
+          try {
+            this.options.logger.warn(
+              `DynamoDB table "${this.table}" answers again; L2 is back in use`,
+            );
+          } catch {
+            // A logger's fault does not lose the answer.
+          }
         }
         resolve(pick === undefined ? (result as unknown as U) : pick(result));
       }, fail);
