@@ -66,7 +66,16 @@ const quick = argv.includes('--quick');
 const withDynamoDbLocal =
   argv.includes('--dynamodb-local') || (!quick && !argv.includes('--no-dynamodb-local'));
 const only = (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean);
-const l2Concurrencies = (process.env.BENCH_L2_CONCURRENCY ?? '').split(',').filter(Boolean);
+const l2Concurrencies = (process.env.BENCH_L2_CONCURRENCY ?? '')
+  .split(',')
+  .filter(Boolean)
+  .map((c) => {
+    const n = Number(c);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new Error(`BENCH_L2_CONCURRENCY: "${c}" is not a positive whole number`);
+    }
+    return n;
+  });
 const runs = (group: string): boolean => only.length === 0 || only.includes(group);
 
 const L1_MS = quick ? 100 : 400;
@@ -74,7 +83,7 @@ const ROUNDS = quick ? 3 : 7;
 const L2 = {
   quick,
   keys: quick ? 500 : 2_000,
-  concurrencies: l2Concurrencies.length > 0 ? l2Concurrencies.map(Number) : [1, 16, 64],
+  concurrencies: l2Concurrencies.length > 0 ? l2Concurrencies : [1, 16, 64],
   ms: quick ? 250 : 1_000,
   rounds: quick ? 3 : 9,
 };

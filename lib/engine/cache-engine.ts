@@ -291,8 +291,9 @@ export class CacheEngine {
   }
 
   /**
-   * Tells `observer` of every DynamoDB call the cache makes (operation, table, namespace,
-   * duration, failure), e.g. for a latency histogram; returns the function that stops it.
+   * Tells `observer` of every DynamoDB call the cache starts from then on (operation, table,
+   * namespace, duration, failure), e.g. for a latency histogram; returns the function that stops
+   * it. While no observer is registered, calls are not timed at all.
    *
    * @example
    * const off = engine.observeCalls((c) => histogram.record(c.durationMs, { operation: c.operation }));

@@ -1,3 +1,4 @@
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { Injectable, type LoggerService } from '@nestjs/common';
 import type { TestingModule } from '@nestjs/testing';
 import { CacheEngine } from '../../lib/engine/cache-engine.js';
@@ -275,5 +276,54 @@ describe('DynamoDB stops in the middle of the traffic', () => {
     } finally {
       process.off('unhandledRejection', onUnhandled);
     }
+  });
+
+  it('a client answering a GetItem with nothing is a failed read: no call hangs, and reads work again once it answers', async () => {
+    // No L1: every call reads DynamoDB.
+    const { client, app } = await boot({
+      onError: 'bypass',
+      l2Timeout: 5000,
+      circuitBreaker: false,
+      maxsize: 0,
+    });
+    const service = app.get(SquareService);
+    const engine = app.get(CacheEngine);
+    for (let n = 0; n < 10; n++) expect(await service.square(n)).toBe(n * n);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => {
+      unhandled.push(reason);
+    };
+    process.on('unhandledRejection', onUnhandled);
+    service.calls = 0;
+    // One branch only: the client's GetItem answers `undefined` (a stub without a response).
+    const send = client.send.bind(client) as (...args: unknown[]) => Promise<unknown>;
+    let empty = 0;
+    const odd = (command: unknown, ...rest: unknown[]): Promise<unknown> => {
+      if (!(command instanceof GetItemCommand)) return send(command, ...rest);
+      empty++;
+      return Promise.resolve(undefined);
+    };
+    (client as { send: unknown }).send = odd;
+    try {
+      service.calls = 0;
+      // More at once than the reads the table keeps in flight (4): none may be left waiting.
+      const values = await Promise.all(Array.from({ length: 10 }, (_, n) => service.square(n)));
+      expect(values).toEqual(Array.from({ length: 10 }, (_, n) => n * n));
+      // Each read answered with nothing failed and computed; the rest went out batched
+      // (BatchGetItem, answered) and hit.
+      expect(empty).toBeGreaterThan(0);
+      expect(service.calls).toBe(empty);
+      expect(engine.stats().total.l2Errors).toBe(empty);
+    } finally {
+      (client as { send: unknown }).send = send;
+    }
+    // The table's read slots were all given back: these are L2 hits again.
+    service.calls = 0;
+    const again = await Promise.all(Array.from({ length: 10 }, (_, n) => service.square(n)));
+    expect(again).toEqual(Array.from({ length: 10 }, (_, n) => n * n));
+    expect(service.calls).toBe(0);
+    await sleep(50);
+    process.off('unhandledRejection', onUnhandled);
+    expect(unhandled).toEqual([]);
   });
 });

@@ -1,3 +1,6 @@
+/** The longest delay `setTimeout` takes (a longer one fires after 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** One call's place in a {@link CallDeadlines} queue. */
 export interface CallDeadline {
   /** The call ended in time: its `expire` will not run. */
@@ -23,8 +26,9 @@ class Waiting implements CallDeadline {
  * The deadlines of calls that all have the same timeout, kept by one timer instead of one per
  * call. Calls start in order, so their deadlines come in order: a linked list in start order is
  * already sorted, starting and ending a call is O(1), and the timer is set again only when it
- * fires (once per `timeoutMs` at most while calls keep coming). A `setTimeout` and
- * `clearTimeout` per DynamoDB call was a measurable share of a one-at-a-time L2 hit.
+ * fires (once per `timeoutMs` while calls end in time; at each deadline while they expire). A
+ * `setTimeout` and `clearTimeout` per DynamoDB call was a measurable share of a one-at-a-time L2
+ * hit.
  *
  * The timer does not keep the process alive on its own (`unref`): a call in flight holds the
  * socket (or the SDK's own timer) that does. A deadline never fires early; it fires at most a
@@ -39,6 +43,8 @@ export class CallDeadlines {
   private head: Waiting | undefined;
   private tail: Waiting | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** Expiring calls: one that starts meanwhile (from an expiry's own code) waits for the re-arm. */
+  private firing = false;
 
   constructor(readonly timeoutMs: number) {}
 
@@ -52,7 +58,9 @@ export class CallDeadlines {
       waiting.prev = tail;
     }
     this.tail = waiting;
-    if (this.timer === undefined) this.arm(this.timeoutMs);
+    // No timer means no call was waiting (the timer stays set when the list empties): this one
+    // is the first due.
+    if (this.timer === undefined && !this.firing) this.arm(this.timeoutMs);
     return waiting;
   }
 
@@ -68,12 +76,15 @@ export class CallDeadlines {
   }
 
   private arm(ms: number): void {
-    this.timer = setTimeout(this.fire, ms);
+    // Longer than Node's timers allow, it would fire at once, again and again: the list's own
+    // check keeps a call that is not yet due waiting.
+    this.timer = setTimeout(this.fire, Math.min(ms, MAX_TIMER_MS));
     this.timer.unref();
   }
 
   private readonly fire = (): void => {
     this.timer = undefined;
+    this.firing = true;
     const now = performance.now();
     // A timer can fire a little before its time by this clock (it counts from the event loop's
     // cached time): what is not yet due waits for the next one.
@@ -85,6 +96,7 @@ export class CallDeadlines {
         // One call's abandonment must not keep the others from theirs.
       }
     }
+    this.firing = false;
     if (this.head !== undefined) this.arm(Math.max(1, Math.ceil(this.head.at - now)));
   };
 }

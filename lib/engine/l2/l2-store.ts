@@ -881,6 +881,8 @@ export class L2Store {
     return new Promise<U>((resolve, reject) => {
       let over = false;
       let deadline: CallDeadline | undefined;
+      // Neither settles the call twice, and neither may throw: a throw here would be an
+      // unhandled rejection, and the call would never settle.
       const fail = (cause: unknown): void => {
         if (over) return;
         over = true;
@@ -895,7 +897,7 @@ export class L2Store {
         try {
           this.failed(error, permit);
         } catch {
-          // A logger's fault: the call's own error stands (here it would be an unhandled rejection).
+          // A logger's fault: the call's own error stands.
         }
         reject(error);
       };
@@ -911,7 +913,11 @@ export class L2Store {
           // and retry back-off, but the call is given up at this moment whatever it does.
           deadline = deadlines.start(() => {
             const cause = new L2TimeoutError(deadlines.timeoutMs);
-            signal?.abort(cause);
+            try {
+              signal?.abort(cause);
+            } catch {
+              // The handler's fault: the call is given up all the same.
+            }
             fail(cause);
           });
           // Without an abort signal, the SDK's retries of an abandoned call are cut off instead.
@@ -923,6 +929,14 @@ export class L2Store {
       }
       sent.then((result) => {
         if (over) return;
+        let value: U;
+        try {
+          value = pick === undefined ? (result as unknown as U) : pick(result);
+        } catch (cause) {
+          // An answer that is not one (a stub client resolving nothing): a failed call.
+          fail(cause);
+          return;
+        }
         over = true;
         deadline?.end();
         if (startedAt >= 0) this.observed(operation, namespace, startedAt, false);
@@ -937,7 +951,7 @@ export class L2Store {
             // A logger's fault does not lose the answer.
           }
         }
-        resolve(pick === undefined ? (result as unknown as U) : pick(result));
+        resolve(value);
       }, fail);
     });
   }
@@ -1004,7 +1018,12 @@ function itemOf(out: { Item?: RawItem }): RawItem | undefined {
 function message(err: unknown): string {
   if (err instanceof Error)
     return err.name && err.name !== 'Error' ? `${err.name}: ${err.message}` : err.message;
-  return String(err);
+  try {
+    return String(err);
+  } catch {
+    // An object without a way to a string (no prototype, say).
+    return Object.prototype.toString.call(err);
+  }
 }
 
 /**

@@ -16,8 +16,9 @@ interface Deadline {
 
 /**
  * Where {@link withRetryDeadline} leaves a call's deadline: on its command's input, which the SDK
- * hands to every middleware as `args.input`. A symbol is never serialized or enumerated, and the
- * inputs are the cache's own objects; a `WeakMap` by input cost a measurable share of a hit.
+ * hands to every middleware as `args.input`. The inputs are the cache's own objects, and a symbol
+ * key is never serialized into a request (an SDK `logger` that prints inputs shows it); a
+ * `WeakMap` by input cost a measurable share of a hit.
  */
 const DEADLINE = Symbol('nestjs-dynamo-cache:deadline');
 
