@@ -1,3 +1,4 @@
+import { PendingWork } from './pending-work.js';
 import { DynamoCacheError } from '../errors.js';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { randomUUID } from 'node:crypto';
@@ -141,7 +142,7 @@ export class CacheEngine {
   private readonly warnedDifferent = new Set<string>();
   private readonly stores = new Map<string, L2Store>();
   /** Work shutdown waits for, and until when (ms epoch) it is worth waiting. */
-  private readonly pending = new Map<Promise<unknown>, number>();
+  private readonly pending = new PendingWork();
   private readonly owners = new Map<
     string,
     { readonly value: object; readonly description: string }
@@ -445,13 +446,7 @@ export class CacheEngine {
   private async waitForPending(): Promise<void> {
     for (;;) {
       const now = Date.now();
-      const live: Promise<unknown>[] = [];
-      let until = now;
-      for (const [work, deadline] of this.pending) {
-        if (deadline <= now) continue;
-        live.push(work);
-        until = Math.max(until, deadline);
-      }
+      const { works: live, until } = this.pending.live(now);
       if (live.length === 0) return;
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
@@ -479,7 +474,7 @@ export class CacheEngine {
       for (const ns of this.namespaces.values()) ns.sweep(now);
       // Work past its deadline is no longer waited for; a promise that never settles must not
       // be held here for good either.
-      for (const [work, deadline] of this.pending) if (deadline <= now) this.pending.delete(work);
+      this.pending.dropExpired(now);
     }, SWEEP_TICK_MS);
     // Housekeeping must never keep a process alive.
     this.sweeper.unref();
@@ -508,9 +503,9 @@ export class CacheEngine {
   }
 
   private track<T>(work: Promise<T>, holdMs = 0, settled?: () => void): Promise<T> {
-    this.pending.set(work, Date.now() + holdMs + this.l2BoundMs());
+    const entry = this.pending.add(work, Date.now() + holdMs + this.l2BoundMs());
     const done = (): void => {
-      this.pending.delete(work);
+      this.pending.remove(entry);
       settled?.();
     };
     work.then(done, done);

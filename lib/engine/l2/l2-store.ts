@@ -291,14 +291,28 @@ export class L2Store {
     // A static ttl is judged before decoding: an expired value is never decoded.
     const until = typeof policy.ttl === 'function' ? Infinity : freshUntil(decoded, policy.ttl);
     if (nowS >= until + policy.grace) return this.expired(cacheKey, decoded.tRaw, namespace);
-    const judge = (value: DecodedValue): L2Read | Promise<L2Read> =>
-      this.judge(cacheKey, item, decoded, value, until, policy, namespace, nowS);
     if (decoded.compression === undefined) {
       const value = this.codec.decode(decoded.bytes, decoded.classes, namespace);
-      return value instanceof Promise ? value.then(judge) : judge(value);
+      // No closure on the usual path (a value without classes, judged at once).
+      if (!(value instanceof Promise)) {
+        return this.judge(cacheKey, item, decoded, value, until, policy, namespace, nowS);
+      }
+      return value.then((restored) =>
+        this.judge(cacheKey, item, decoded, restored, until, policy, namespace, nowS),
+      );
     }
     return decompressValue(decoded.bytes, decoded.compression).then(
-      async (bytes) => judge(await this.codec.decode(bytes, decoded.classes, namespace)),
+      async (bytes) =>
+        this.judge(
+          cacheKey,
+          item,
+          decoded,
+          await this.codec.decode(bytes, decoded.classes, namespace),
+          until,
+          policy,
+          namespace,
+          nowS,
+        ),
       (cause: unknown): L2Read => ({
         status: 'corrupt',
         reason: `value cannot be decoded (${message(cause)})`,

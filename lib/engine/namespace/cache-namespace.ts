@@ -927,6 +927,11 @@ export class CacheNamespace {
       : encodeKey(this.keyFn(...args), this.name, 'key');
   }
 
+  /**
+   * A miss of L1: L2, then (see {@link loadFurther}) the lease and the function, with the stale
+   * value as the fallback. The usual L2 hit is answered here, in a small async function: each
+   * call allocates its function's whole frame, and the rest of the miss path is most of it.
+   */
   private async load<T>(
     miss: Miss,
     thisArg: unknown,
@@ -935,56 +940,12 @@ export class CacheNamespace {
   ): Promise<T> {
     const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, miss.encoded);
     try {
-      if (
-        miss.revalidate !== undefined &&
-        (await this.revalidate(miss.encoded, cacheKey, miss.revalidate))
-      ) {
-        return miss.revalidate.value as T;
+      if (miss.revalidate !== undefined || miss.forceFresh) {
+        return await this.loadFurther(miss, cacheKey, undefined, thisArg, args, fn);
       }
-      if (miss.forceFresh) return await this.compute(miss, cacheKey, thisArg, args, fn);
       const read = await this.readL2(cacheKey);
       if (read.status === 'hit') return this.fromL2(miss.encoded, read, this.mayFill(miss)) as T;
-      if (read.status === 'stale') {
-        // What L2 holds now (it may be newer than a stale L1 copy).
-        if (miss.stale?.entry !== undefined) miss.stale = undefined;
-        this.foundStale(miss, {
-          value: read.value,
-          staleUntil: (read.freshUntil + this.policy.grace) * 1000,
-          found: read,
-        });
-      } else if (
-        read !== L2_FAILED &&
-        read !== L2_THROTTLED &&
-        miss.stale?.entry !== undefined &&
-        lost(read, miss.stale.entry)
-      ) {
-        // Deleted, cleared or expired past grace elsewhere: no longer a value to fall back on.
-        miss.stale = undefined;
-      }
-      // An unreadable item may carry a bogus (future) t that a conditional write would respect.
-      if (read.status === 'corrupt') {
-        miss.repair = read.tRaw === undefined ? 'any' : { seenT: read.tRaw };
-      }
-      // A throttled read is a busy key, not a failing table: the lease still applies.
-      if (this.lease === false || read === L2_FAILED) {
-        return await this.compute(miss, cacheKey, thisArg, args, fn);
-      }
-      const outcome = await this.awaitLease(cacheKey, this.lease, miss);
-      if (outcome.status === 'hit') {
-        return this.fromL2(miss.encoded, outcome, this.mayFill(miss)) as T;
-      }
-      // Another process is refreshing it: the stale value until then.
-      if (outcome.status === 'held' && miss.stale !== undefined) {
-        miss.resolvedStale = true;
-        return miss.stale.value as T;
-      }
-      if (outcome.status !== 'acquired')
-        return await this.compute(miss, cacheKey, thisArg, args, fn);
-      try {
-        return await this.compute(miss, cacheKey, thisArg, args, fn);
-      } finally {
-        this.releaseLease(cacheKey, miss, this.lease);
-      }
+      return await this.loadFurther(miss, cacheKey, read, thisArg, args, fn);
     } catch (err) {
       const stale = miss.stale;
       if (stale === undefined || stale.staleUntil <= Date.now() || !servedStaleOn(err)) throw err;
@@ -995,6 +956,72 @@ export class CacheNamespace {
       return stale.value as T;
     } finally {
       this.finish(miss);
+    }
+  }
+
+  /**
+   * The rest of {@link load}, from what L2 answered (`first`), or from the start for an entry to
+   * revalidate or a fresh computation (`first` undefined).
+   */
+  private async loadFurther<T>(
+    miss: Miss,
+    cacheKey: string,
+    first: L2Read | undefined,
+    thisArg: unknown,
+    args: readonly unknown[],
+    fn: (...args: unknown[]) => T | Promise<T>,
+  ): Promise<T> {
+    let read = first;
+    if (read === undefined) {
+      if (
+        miss.revalidate !== undefined &&
+        (await this.revalidate(miss.encoded, cacheKey, miss.revalidate))
+      ) {
+        return miss.revalidate.value as T;
+      }
+      if (miss.forceFresh) return await this.compute(miss, cacheKey, thisArg, args, fn);
+      read = await this.readL2(cacheKey);
+      if (read.status === 'hit') return this.fromL2(miss.encoded, read, this.mayFill(miss)) as T;
+    }
+    if (read.status === 'stale') {
+      // What L2 holds now (it may be newer than a stale L1 copy).
+      if (miss.stale?.entry !== undefined) miss.stale = undefined;
+      this.foundStale(miss, {
+        value: read.value,
+        staleUntil: (read.freshUntil + this.policy.grace) * 1000,
+        found: read,
+      });
+    } else if (
+      read !== L2_FAILED &&
+      read !== L2_THROTTLED &&
+      miss.stale?.entry !== undefined &&
+      lost(read, miss.stale.entry)
+    ) {
+      // Deleted, cleared or expired past grace elsewhere: no longer a value to fall back on.
+      miss.stale = undefined;
+    }
+    // An unreadable item may carry a bogus (future) t that a conditional write would respect.
+    if (read.status === 'corrupt') {
+      miss.repair = read.tRaw === undefined ? 'any' : { seenT: read.tRaw };
+    }
+    // A throttled read is a busy key, not a failing table: the lease still applies.
+    if (this.lease === false || read === L2_FAILED) {
+      return await this.compute(miss, cacheKey, thisArg, args, fn);
+    }
+    const outcome = await this.awaitLease(cacheKey, this.lease, miss);
+    if (outcome.status === 'hit') {
+      return this.fromL2(miss.encoded, outcome, this.mayFill(miss)) as T;
+    }
+    // Another process is refreshing it: the stale value until then.
+    if (outcome.status === 'held' && miss.stale !== undefined) {
+      miss.resolvedStale = true;
+      return miss.stale.value as T;
+    }
+    if (outcome.status !== 'acquired') return await this.compute(miss, cacheKey, thisArg, args, fn);
+    try {
+      return await this.compute(miss, cacheKey, thisArg, args, fn);
+    } finally {
+      this.releaseLease(cacheKey, miss, this.lease);
     }
   }
 
