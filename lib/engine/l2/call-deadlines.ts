@@ -1,3 +1,5 @@
+import { LinkedList, type ListNode } from '../linked-list.js';
+
 /** The longest delay `setTimeout` takes (a longer one fires after 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -7,18 +9,18 @@ export interface CallDeadline {
   end(): void;
 }
 
-class Waiting implements CallDeadline {
+class Waiting implements CallDeadline, ListNode<Waiting> {
   prev: Waiting | undefined = undefined;
   next: Waiting | undefined = undefined;
 
   constructor(
     readonly at: number,
     readonly expire: () => void,
-    private readonly queue: CallDeadlines,
+    private readonly list: LinkedList<Waiting>,
   ) {}
 
   end(): void {
-    this.queue.remove(this);
+    this.list.remove(this);
   }
 }
 
@@ -40,8 +42,7 @@ class Waiting implements CallDeadline {
  * send().finally(() => deadline.end());
  */
 export class CallDeadlines {
-  private head: Waiting | undefined;
-  private tail: Waiting | undefined;
+  private readonly list = new LinkedList<Waiting>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** Expiring calls: one that starts meanwhile (from an expiry's own code) waits for the re-arm. */
   private firing = false;
@@ -50,29 +51,12 @@ export class CallDeadlines {
 
   /** Starts the clock of one call: `expire` runs once `timeoutMs` has passed, unless ended first. */
   start(expire: () => void): CallDeadline {
-    const waiting = new Waiting(performance.now() + this.timeoutMs, expire, this);
-    const tail = this.tail;
-    if (tail === undefined) this.head = waiting;
-    else {
-      tail.next = waiting;
-      waiting.prev = tail;
-    }
-    this.tail = waiting;
+    const waiting = new Waiting(performance.now() + this.timeoutMs, expire, this.list);
+    this.list.push(waiting);
     // No timer means no call was waiting (the timer stays set when the list empties): this one
     // is the first due.
     if (this.timer === undefined && !this.firing) this.arm(this.timeoutMs);
     return waiting;
-  }
-
-  /** Unlinks `waiting` (a second call does nothing). */
-  remove(waiting: Waiting): void {
-    const { prev, next } = waiting;
-    if (prev === undefined && this.head !== waiting) return;
-    if (prev === undefined) this.head = next;
-    else prev.next = next;
-    if (next === undefined) this.tail = prev;
-    else next.prev = prev;
-    waiting.prev = waiting.next = undefined;
   }
 
   private arm(ms: number): void {
@@ -88,8 +72,9 @@ export class CallDeadlines {
     const now = performance.now();
     // A timer can fire a little before its time by this clock (it counts from the event loop's
     // cached time): what is not yet due waits for the next one.
-    for (let first = this.head; first !== undefined && first.at <= now; first = this.head) {
-      this.remove(first);
+    const list = this.list;
+    for (let first = list.head; first !== undefined && first.at <= now; first = list.head) {
+      list.remove(first);
       try {
         first.expire();
       } catch {
@@ -97,6 +82,6 @@ export class CallDeadlines {
       }
     }
     this.firing = false;
-    if (this.head !== undefined) this.arm(Math.max(1, Math.ceil(this.head.at - now)));
+    if (list.head !== undefined) this.arm(Math.max(1, Math.ceil(list.head.at - now)));
   };
 }
