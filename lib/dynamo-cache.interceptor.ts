@@ -323,17 +323,22 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     return this.replay(request, response, first.value, 'HIT', true);
   }
 
-  /** Sends a body with its entity tag (or 304 when the request's `If-None-Match` matches it). */
+  /**
+   * Sends a body with its entity tag (or 304 when the request's `If-None-Match` matches it).
+   * `etagSet`: the replayed headers carried it already (setting a header again costs a hit on
+   * Express its validation once more).
+   */
   private answer(
     request: HttpRequestLike,
     response: HttpResponseLike,
     body: unknown,
     etag: string | undefined,
     label: 'HIT' | 'MISS',
+    etagSet = false,
   ): Observable<unknown> {
     this.setHeader(response, 'X-Cache', label);
     if (etag === undefined || isStream(body)) return of(body);
-    this.setHeader(response, 'ETag', etag);
+    if (!etagSet) this.setHeader(response, 'ETag', etag);
     const status = response.statusCode ?? 200;
     const adapter = this.httpAdapterHost?.httpAdapter;
     // Conditional requests apply to successful responses only (RFC 9110 §13.2.1).
@@ -363,7 +368,8 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       return of(stored);
     }
     const adapter = this.httpAdapterHost?.httpAdapter;
-    if (restore && adapter) {
+    const replayed = restore && adapter !== undefined;
+    if (replayed) {
       // Nest has set the route's status already; most hits replay that one.
       if (response.statusCode !== stored.status) adapter.status(response, stored.status);
       for (const name of Object.keys(stored.headers)) {
@@ -372,7 +378,15 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       // Sent as the JSON text it went out as on the miss, not serialized again.
       if (stored.json === true) sendStoredJson(response, stored.body);
     }
-    return this.answer(request, response, stored.body, stored.headers.etag ?? stored.etag, label);
+    const storedEtag = stored.headers.etag;
+    return this.answer(
+      request,
+      response,
+      stored.body,
+      storedEtag ?? stored.etag,
+      label,
+      replayed && storedEtag !== undefined,
+    );
   }
 
   /**
