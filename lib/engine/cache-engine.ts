@@ -1,4 +1,3 @@
-import { PendingWork } from './pending-work.js';
 import { DynamoCacheError } from '../errors.js';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { randomUUID } from 'node:crypto';
@@ -27,6 +26,7 @@ import type { ClassRef } from './values/class-record.js';
 import { ClassRegistry } from './values/class-registry.js';
 import type { CacheSerializer } from './values/serializer.js';
 import { ValueCodec } from './values/value-codec.js';
+import { PendingWork } from './pending-work.js';
 
 /** Engine-wide settings, already validated. */
 export interface CacheEngineSettings {

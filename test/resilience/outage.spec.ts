@@ -280,7 +280,7 @@ describe('DynamoDB stops in the middle of the traffic', () => {
 
   it('a client answering a GetItem with nothing is a failed read: no call hangs, and reads work again once it answers', async () => {
     // No L1: every call reads DynamoDB.
-    const { client, app } = await boot({
+    const { table, client, app } = await boot({
       onError: 'bypass',
       l2Timeout: 5000,
       circuitBreaker: false,
@@ -289,12 +289,19 @@ describe('DynamoDB stops in the middle of the traffic', () => {
     const service = app.get(SquareService);
     const engine = app.get(CacheEngine);
     for (let n = 0; n < 10; n++) expect(await service.square(n)).toBe(n * n);
+    // A second instance on the same table, with a client that answers.
+    const appB = await bootLogged(
+      { table, client: dynamo.client(), onError: 'bypass', l2Timeout: 5000, maxsize: 0 },
+      [SquareService],
+      false,
+    );
+    apps.push(appB);
+    const serviceB = appB.get(SquareService);
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown): void => {
       unhandled.push(reason);
     };
     process.on('unhandledRejection', onUnhandled);
-    service.calls = 0;
     // One branch only: the client's GetItem answers `undefined` (a stub without a response).
     const send = client.send.bind(client) as (...args: unknown[]) => Promise<unknown>;
     let empty = 0;
@@ -307,8 +314,14 @@ describe('DynamoDB stops in the middle of the traffic', () => {
     try {
       service.calls = 0;
       // More at once than the reads the table keeps in flight (4): none may be left waiting.
-      const values = await Promise.all(Array.from({ length: 10 }, (_, n) => service.square(n)));
+      // Meanwhile the second instance reads the same keys: L2 hits, whatever A recomputes.
+      const [values, valuesB] = await Promise.all([
+        Promise.all(Array.from({ length: 10 }, (_, n) => service.square(n))),
+        Promise.all(Array.from({ length: 10 }, (_, n) => serviceB.square(n))),
+      ]);
       expect(values).toEqual(Array.from({ length: 10 }, (_, n) => n * n));
+      expect(valuesB).toEqual(values);
+      expect(serviceB.calls).toBe(0);
       // Each read answered with nothing failed and computed; the rest went out batched
       // (BatchGetItem, answered) and hit.
       expect(empty).toBeGreaterThan(0);
@@ -322,6 +335,11 @@ describe('DynamoDB stops in the middle of the traffic', () => {
     const again = await Promise.all(Array.from({ length: 10 }, (_, n) => service.square(n)));
     expect(again).toEqual(Array.from({ length: 10 }, (_, n) => n * n));
     expect(service.calls).toBe(0);
+    // What A wrote back while its reads failed is what B reads.
+    expect(await Promise.all(Array.from({ length: 10 }, (_, n) => serviceB.square(n)))).toEqual(
+      again,
+    );
+    expect(serviceB.calls).toBe(0);
     await sleep(50);
     process.off('unhandledRejection', onUnhandled);
     expect(unhandled).toEqual([]);

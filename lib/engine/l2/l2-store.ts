@@ -197,24 +197,7 @@ export class L2Store {
   private lastFailed = 0;
 
   /** Coalesces concurrent eventually consistent reads into `BatchGetItem` calls. */
-  private readonly batcher = new ReadBatcher(
-    {
-      single: (key, namespace) => this.getItem(key, namespace, false),
-      batch: (keys, namespace) => this.batchGetItems(keys, namespace),
-      keyOf: (item) => item[PARTITION_KEY]?.S,
-      backOff: (attempt, left, namespace) => this.backOff(attempt, 'BatchGetItem', left, namespace),
-      waitTimeout: (namespace) => {
-        const cause = new L2TimeoutError(this.options.timeoutMs ?? 0);
-        return new DynamoCacheError(
-          'BatchGetItem',
-          `BatchGetItem on table "${this.table}" failed: ${cause.message}, waiting for its batch`,
-          { namespace, cause },
-        );
-      },
-    },
-    READS_IN_FLIGHT,
-    () => this.deadlines,
-  );
+  private readonly batcher: ReadBatcher;
 
   constructor(
     private readonly client: () => DynamoDBClient,
@@ -227,6 +210,25 @@ export class L2Store {
     this.breaker = new CircuitBreaker(this.options.circuitBreaker);
     const timeoutMs = this.options.timeoutMs;
     this.deadlines = timeoutMs === null ? undefined : new CallDeadlines(timeoutMs);
+    this.batcher = new ReadBatcher(
+      {
+        single: (key, namespace) => this.getItem(key, namespace, false),
+        batch: (keys, namespace) => this.batchGetItems(keys, namespace),
+        keyOf: (item) => item[PARTITION_KEY]?.S,
+        backOff: (attempt, left, namespace) =>
+          this.backOff(attempt, 'BatchGetItem', left, namespace),
+        waitTimeout: (namespace) => {
+          const cause = new L2TimeoutError(timeoutMs ?? 0);
+          return new DynamoCacheError(
+            'BatchGetItem',
+            `BatchGetItem on table "${this.table}" failed: ${cause.message}, waiting for its batch`,
+            { namespace, cause },
+          );
+        },
+      },
+      READS_IN_FLIGHT,
+      this.deadlines,
+    );
   }
 
   /** The circuit breaker's state for this table. */

@@ -43,7 +43,7 @@ interface Waiting {
  *
  * @example
  * const deadlines = new CallDeadlines(200);
- * const batcher = new ReadBatcher(reads, 4, () => deadlines);
+ * const batcher = new ReadBatcher(reads, 4, deadlines);
  * const item = await batcher.read('app:RatesService.rate/9f86d081…', 'RatesService.rate');
  */
 export class ReadBatcher {
@@ -54,7 +54,7 @@ export class ReadBatcher {
     private readonly reads: BatchedReads,
     private readonly maxInFlight: number,
     /** What bounds a queued read in all (none = no limit): the deadlines of the store's calls. */
-    private readonly deadlines: () => CallDeadlines | undefined = () => undefined,
+    private readonly deadlines?: CallDeadlines,
   ) {}
 
   /** The item of `key`, or `undefined` when there is none. Rejects when DynamoDB fails. */
@@ -66,7 +66,7 @@ export class ReadBatcher {
       return single;
     }
     return new Promise((resolve, reject) => {
-      const deadlines = this.deadlines();
+      const deadlines = this.deadlines;
       if (deadlines === undefined) {
         this.queue.push({ key, namespace, resolve, reject });
         return;
