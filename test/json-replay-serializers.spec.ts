@@ -175,3 +175,137 @@ describe(`replayed JSON text and the framework's own serializer (${testServerKin
     expect(hit).toEqual({ cache: 'HIT', text: miss.text });
   });
 });
+
+/** A constant body served by a cached route and by an uncached one. */
+const SHARED = { kind: 'shared', n: 7 };
+
+@Controller()
+class MixedController {
+  @Get('cached/:id')
+  @DynamoCached(60)
+  cached(@Param('id') id: string) {
+    return { id, cached: true };
+  }
+
+  @Get('shared-cached')
+  @DynamoCached(60)
+  sharedCached() {
+    return SHARED;
+  }
+
+  @Get('plain/:id')
+  plain(@Param('id') id: string) {
+    return { id, cached: false };
+  }
+
+  @Get('shared-plain')
+  sharedPlain() {
+    return SHARED;
+  }
+}
+
+/** Notes, once each response has gone out, whether it carries a `json` or `send` of its own. */
+const ownMethods: string[] = [];
+
+@Injectable()
+class ShapeProbe implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const response = context.switchToHttp().getResponse<object & { raw?: object }>();
+    const node = (response.raw ?? response) as { once(e: string, f: () => void): void };
+    node.once('finish', () => {
+      for (const name of ['json', 'send']) {
+        if (Object.prototype.hasOwnProperty.call(response, name)) ownMethods.push(name);
+      }
+    });
+    return next.handle();
+  }
+}
+
+describe(`replayed JSON text: the rest of the app (${testServerKind()})`, () => {
+  const fx = useTestDynamo();
+
+  async function boot(
+    table: string,
+    adapter: ExpressAdapter | FastifyAdapter,
+    setup: (app: INestApplication) => void = () => undefined,
+  ): Promise<string> {
+    const moduleRef = await Test.createTestingModule({
+      imports: [DynamoCacheModule.forRoot({ table, client: fx.dynamo.client() })],
+      controllers: [MixedController],
+      providers: [ShapeProbe],
+    }).compile();
+    const app = moduleRef.createNestApplication(adapter, { logger: false });
+    app.useGlobalInterceptors(app.get(ShapeProbe));
+    setup(app);
+    await app.listen(0, '127.0.0.1');
+    fx.apps.push(app);
+    return `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+  }
+
+  for (const kind of ['Express', 'Fastify'] as const) {
+    it(`${kind}: after hits, the app's uncached routes (the same body object included) answer as before, and no response gets a method of its own`, async () => {
+      const table = await fx.dynamo.table();
+      const url = await boot(
+        table,
+        kind === 'Express' ? new ExpressAdapter() : new FastifyAdapter(),
+      );
+      ownMethods.length = 0;
+      const first = await fetchText(`${url}/cached/a`);
+      const shared = await fetchText(`${url}/shared-cached`);
+      await settleAll(fx.apps);
+      const texts: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const hit = await fetchText(`${url}/cached/a`);
+        const sharedHit = await fetchText(`${url}/shared-cached`);
+        const plain = await fetchText(`${url}/plain/p${i}`);
+        const sharedPlain = await fetchText(`${url}/shared-plain`);
+        expect([hit.cache, sharedHit.cache, plain.cache, sharedPlain.cache]).toEqual([
+          'HIT',
+          'HIT',
+          undefined,
+          undefined,
+        ]);
+        texts.push(hit.text, sharedHit.text, plain.text, sharedPlain.text);
+      }
+      expect([first.cache, shared.cache]).toEqual(['MISS', 'MISS']);
+      for (let i = 0; i < 3; i++) {
+        expect(texts.slice(i * 4, i * 4 + 4)).toEqual([
+          first.text,
+          shared.text,
+          JSON.stringify({ id: `p${i}`, cached: false }),
+          JSON.stringify(SHARED),
+        ]);
+      }
+      expect(first.text).toBe(JSON.stringify({ id: 'a', cached: true }));
+      expect(ownMethods).toEqual([]);
+    });
+  }
+
+  it("Express: two apps in one process, one with 'json spaces': each app's hits and other routes keep to its own settings", async () => {
+    const plainUrl = await boot(await fx.dynamo.table(), new ExpressAdapter());
+    const spacedUrl = await boot(await fx.dynamo.table(), new ExpressAdapter(), (app) => {
+      (app.getHttpAdapter().getInstance() as { set(k: string, v: unknown): void }).set(
+        'json spaces',
+        2,
+      );
+    });
+    const body = { id: 'a', cached: true };
+    const misses = [
+      await fetchText(`${plainUrl}/cached/a`),
+      await fetchText(`${spacedUrl}/cached/a`),
+    ];
+    await settleAll(fx.apps);
+    for (let i = 0; i < 2; i++) {
+      const plainHit = await fetchText(`${plainUrl}/cached/a`);
+      const spacedHit = await fetchText(`${spacedUrl}/cached/a`);
+      const spacedPlain = await fetchText(`${spacedUrl}/shared-plain`);
+      expect(plainHit).toEqual({ cache: 'HIT', text: JSON.stringify(body) });
+      expect(spacedHit).toEqual({ cache: 'HIT', text: JSON.stringify(body, null, 2) });
+      expect(spacedPlain.text).toBe(JSON.stringify(SHARED, null, 2));
+    }
+    expect(misses.map((m) => m.text)).toEqual([
+      JSON.stringify(body),
+      JSON.stringify(body, null, 2),
+    ]);
+  });
+});

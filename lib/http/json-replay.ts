@@ -144,15 +144,25 @@ export function storedJsonBytes(body: unknown): Buffer | undefined {
   return bytes;
 }
 
+/** The body each response replays (see {@link sendStoredJson}), until the response is collected. */
+const replaying = new WeakMap<object, object>();
+/** The response and reply prototypes whose `json` / `send` look the replayed body up. */
+const patched = new WeakSet<object>();
+
 /**
  * Makes this response send `body` as its stored JSON text, without serializing it again: Express's
- * `res.json` and Fastify's `reply.send` are replaced, for this response only, by one that sends
- * the text when given this very object, and does exactly what it did before otherwise (a route
- * schema, the app's JSON settings). So an outer interceptor that passes the body on (logging,
- * timing) keeps the fast path, and one that returns another value (a mapping interceptor,
- * `ClassSerializerInterceptor`) gets that value serialized as usual. (One that changes the
- * cached object in place would be ignored: cached values are shared by every hit and must not
- * be changed.)
+ * `res.json` and Fastify's `reply.send`, when given this very object for this response, send the
+ * text; given anything else, or for any other response, they do exactly what they did before (a
+ * route schema, the app's JSON settings). So an outer interceptor that passes the body on
+ * (logging, timing) keeps the fast path, and one that returns another value (a mapping
+ * interceptor, `ClassSerializerInterceptor`) gets that value serialized as usual. (One that
+ * changes the cached object in place would be ignored: cached values are shared by every hit and
+ * must not be changed.)
+ *
+ * The method is wrapped once on the response's prototype (Express: the app's `response`; Fastify:
+ * the route context's `Reply`), and the body noted per response in a `WeakMap`: a method set on
+ * each response object changed its shape, and the framework's own code on that object then ran
+ * measurably slower.
  *
  * @example
  * sendStoredJson(response, stored.body); // then return the body as usual
@@ -161,21 +171,56 @@ export function sendStoredJson(response: unknown, body: unknown): void {
   if (body === null || typeof body !== 'object') return;
   const reply = asFastify(response);
   if (reply !== undefined) {
-    const send = reply.send;
-    // The text, with the JSON content type already set, goes out as it is.
-    reply.send = function (this: FastifyLikeReply, payload: unknown) {
-      return send.call(this, payload === body ? payloadOf(body) : payload);
-    };
+    replayVia(reply, 'send', replayFastify);
+    replaying.set(reply, body);
     return;
   }
   const res = asExpress(response);
   if (res === undefined || !plainExpressJson(res)) return;
-  const json = res.json;
-  res.json = function (this: ExpressLikeResponse, payload: unknown) {
-    if (payload !== body) return json.call(this, payload);
-    if (this.get?.('Content-Type') === undefined) {
-      this.set?.('Content-Type', 'application/json; charset=utf-8');
-    }
-    return this.send(storedJsonBytes(body));
-  };
+  replayVia(res, 'json', replayExpress);
+  replaying.set(res, body);
+}
+
+type Replay = (self: object, body: object, original: (...args: unknown[]) => unknown) => unknown;
+
+/**
+ * Wraps `name` on the prototype `target` inherits it from (once per prototype): a call on a
+ * response that replays a body, with that body as its only argument, goes to `replay`; any other
+ * goes to the method it replaced, with all its arguments. A response whose method is its own
+ * (set by the application) is wrapped on itself.
+ */
+function replayVia(target: object, name: 'json' | 'send', replay: Replay): void {
+  const holder = Object.prototype.hasOwnProperty.call(target, name)
+    ? target
+    : (Object.getPrototypeOf(target) as object | null);
+  if (holder === null || patched.has(holder)) return;
+  const original = (holder as Record<string, unknown>)[name] as (...args: unknown[]) => unknown;
+  if (typeof original !== 'function') return;
+  patched.add(holder);
+  Object.defineProperty(holder, name, {
+    configurable: true,
+    enumerable: Object.prototype.propertyIsEnumerable.call(holder, name),
+    writable: true,
+    value: function (this: object, ...args: unknown[]): unknown {
+      const body = replaying.get(this);
+      if (body === undefined || args.length !== 1 || args[0] !== body) {
+        return original.apply(this, args);
+      }
+      return replay(this, body, original);
+    },
+  });
+}
+
+/** Fastify: the text, with the JSON content type already set, goes out as it is. */
+function replayFastify(self: object, body: object, send: (...args: unknown[]) => unknown): unknown {
+  return send.call(self, payloadOf(body));
+}
+
+/** Express: the stored bytes (the app's JSON settings were checked when the hit began). */
+function replayExpress(self: object, body: object): unknown {
+  const res = self as ExpressLikeResponse;
+  if (res.get?.('Content-Type') === undefined) {
+    res.set?.('Content-Type', 'application/json; charset=utf-8');
+  }
+  return res.send(storedJsonBytes(body));
 }
