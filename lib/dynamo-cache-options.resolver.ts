@@ -21,6 +21,7 @@ import type {
   DynamoCacheModuleOptions,
   ResolvedDynamoCacheOptions,
 } from './interfaces/dynamo-cache-module-options.interface.js';
+import { CREDENTIAL_HEADERS } from './http/request-key.js';
 
 /**
  * Default L1 capacity per namespace: bounded, so a route keyed by what clients send (URLs, query
@@ -315,13 +316,6 @@ export async function resolveModuleOptions(
     unless: o.unless,
   };
 }
-
-/** Request headers that identify a client, whatever the options say. */
-export const CREDENTIAL_HEADERS: readonly string[] = [
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-];
 
 function resolvePrivateHeaders(value: unknown): readonly string[] {
   if (value === undefined) return CREDENTIAL_HEADERS;

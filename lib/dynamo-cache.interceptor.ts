@@ -13,7 +13,6 @@ import { from, lastValueFrom, of, type Observable } from 'rxjs';
 import { DYNAMO_CACHE_OPTIONS } from './dynamo-cache.constants.js';
 import { fastPathEligible } from './dynamo-cache-fast-path.reader.js';
 import { readRoute, type RouteInfo } from './dynamo-cache-route.reader.js';
-import { CREDENTIAL_HEADERS } from './dynamo-cache-options.resolver.js';
 import { CacheEngine } from './engine/cache-engine.js';
 import type { CacheNamespace } from './engine/namespace/cache-namespace.js';
 import { isThenable } from './engine/namespace/is-thenable.js';
@@ -22,7 +21,7 @@ import { DynamoCacheRouteResponse } from './http/cached-response.js';
 import { FastPathRoutes } from './http/fast-path.js';
 import { installFastPath } from './http/fast-path-adapters.js';
 import { sendStoredJson, sentAsJson } from './http/json-replay.js';
-import { mayShare, requestKey, type KeyedRequest } from './http/request-key.js';
+import { CREDENTIAL_HEADERS, mayShare, requestKey, type KeyedRequest } from './http/request-key.js';
 import {
   entityTag,
   matchesIfNoneMatch,
@@ -376,7 +375,7 @@ export class DynamoCacheInterceptor implements NestInterceptor {
         adapter.setHeader(response, name, stored.headers[name] as string);
       }
       // Sent as the JSON text it went out as on the miss, not serialized again.
-      if (stored.json === true) sendStoredJson(response, stored.body);
+      if (stored.json === true) sendStoredJson(response, stored.body, adapter.getType());
     }
     const storedEtag = stored.headers.etag;
     return this.answer(

@@ -164,12 +164,15 @@ const patched = new WeakSet<object>();
  * each response object changed its shape, and the framework's own code on that object then ran
  * measurably slower.
  *
+ * @param adapter the HTTP adapter's type (`HttpAdapter.getType()`), when known: on `'express'`
+ *   the response is not probed for Fastify's reply methods (a miss that walks its prototypes)
+ *
  * @example
- * sendStoredJson(response, stored.body); // then return the body as usual
+ * sendStoredJson(response, stored.body, adapter.getType()); // then return the body as usual
  */
-export function sendStoredJson(response: unknown, body: unknown): void {
+export function sendStoredJson(response: unknown, body: unknown, adapter?: string): void {
   if (body === null || typeof body !== 'object') return;
-  const reply = asFastify(response);
+  const reply = adapter === 'express' ? undefined : asFastify(response);
   if (reply !== undefined) {
     replayVia(reply, 'send', replayFastify);
     replaying.set(reply, body);

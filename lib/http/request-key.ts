@@ -90,11 +90,14 @@ function decodeName(raw: string): string {
   }
 }
 
+/** What a proxy says of the original host and scheme. */
+const PROXY_HEADERS = ['x-forwarded-host', 'x-forwarded-proto', 'forwarded'] as const;
+
 function hostOf(headers: Readonly<Record<string, string | string[] | undefined>>): string {
   let host = headerValue(headers.host ?? headers[':authority'])?.toLowerCase() ?? '';
   // What a proxy says of the original request is what an app behind it may render (absolute
   // links, tenants): it joins the key, never replaces the Host it came with.
-  for (const name of ['x-forwarded-host', 'x-forwarded-proto', 'forwarded']) {
+  for (const name of PROXY_HEADERS) {
     const value = headerValue(headers[name]);
     if (value !== null) host += ` ${name}=${value.toLowerCase()}`;
   }
@@ -106,6 +109,13 @@ function headerValue(value: string | string[] | undefined): string | null {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
+/** Request headers that identify a client, whatever the options say. */
+export const CREDENTIAL_HEADERS: readonly string[] = [
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+];
+
 /**
  * Whether a request may use the shared cache: it may not carry a credential (`private`, lower-cased
  * names) unless the route varies on every one it carries, so each client gets its own entry.
@@ -116,6 +126,14 @@ export function mayShare(
   vary: readonly string[],
 ): boolean {
   const headers = request.headers ?? {};
+  // The usual case, the built-in credentials and no vary, read as three named properties.
+  if (privateHeaders === CREDENTIAL_HEADERS && vary.length === 0) {
+    return (
+      headers.authorization === undefined &&
+      headers['proxy-authorization'] === undefined &&
+      headers.cookie === undefined
+    );
+  }
   for (const name of privateHeaders) {
     if (headers[name] !== undefined && !vary.includes(name)) return false;
   }
