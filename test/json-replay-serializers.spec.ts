@@ -204,8 +204,12 @@ class MixedController {
   }
 }
 
-/** Notes, once each response has gone out, whether it carries a `json` or `send` of its own. */
+/**
+ * Notes, once each response has gone out, whether it carries a `json` or `send` of its own, and
+ * whether its framework's method (Express `json`, Fastify `send`) is still listed by `for…in`.
+ */
 const ownMethods: string[] = [];
+const unlisted: string[] = [];
 
 @Injectable()
 class ShapeProbe implements NestInterceptor {
@@ -216,6 +220,10 @@ class ShapeProbe implements NestInterceptor {
       for (const name of ['json', 'send']) {
         if (Object.prototype.hasOwnProperty.call(response, name)) ownMethods.push(name);
       }
+      const method = response.raw === undefined ? 'json' : 'send';
+      let listed = false;
+      for (const key in response) if (key === method) listed = true;
+      if (!listed) unlisted.push(method);
     });
     return next.handle();
   }
@@ -250,6 +258,7 @@ describe(`replayed JSON text: the rest of the app (${testServerKind()})`, () => 
         kind === 'Express' ? new ExpressAdapter() : new FastifyAdapter(),
       );
       ownMethods.length = 0;
+      unlisted.length = 0;
       const first = await fetchText(`${url}/cached/a`);
       const shared = await fetchText(`${url}/shared-cached`);
       await settleAll(fx.apps);
@@ -278,6 +287,7 @@ describe(`replayed JSON text: the rest of the app (${testServerKind()})`, () => 
       }
       expect(first.text).toBe(JSON.stringify({ id: 'a', cached: true }));
       expect(ownMethods).toEqual([]);
+      expect(unlisted).toEqual([]);
     });
   }
 

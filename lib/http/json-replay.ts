@@ -187,10 +187,10 @@ export function sendStoredJson(response: unknown, body: unknown, adapter?: strin
 type Replay = (self: object, body: object, original: (...args: unknown[]) => unknown) => unknown;
 
 /**
- * Wraps `name` on the prototype `target` inherits it from (once per prototype): a call on a
- * response that replays a body, with that body as its only argument, goes to `replay`; any other
- * goes to the method it replaced, with all its arguments. A response whose method is its own
- * (set by the application) is wrapped on itself.
+ * Wraps `name` on the response's prototype (once per prototype), as an own property that shadows
+ * the method it inherits: a call on a response that replays a body, with that body as its only
+ * argument, goes to `replay`; any other goes to the method it replaced, with all its arguments. A
+ * response whose method is its own (set by the application) is wrapped on itself.
  */
 function replayVia(target: object, name: 'json' | 'send', replay: Replay): void {
   const holder = Object.prototype.hasOwnProperty.call(target, name)
@@ -202,7 +202,7 @@ function replayVia(target: object, name: 'json' | 'send', replay: Replay): void 
   patched.add(holder);
   Object.defineProperty(holder, name, {
     configurable: true,
-    enumerable: Object.prototype.propertyIsEnumerable.call(holder, name),
+    enumerable: enumerableIn(holder, name),
     writable: true,
     value: function (this: object, ...args: unknown[]): unknown {
       const body = replaying.get(this);
@@ -212,6 +212,15 @@ function replayVia(target: object, name: 'json' | 'send', replay: Replay): void 
       return replay(this, body, original);
     },
   });
+}
+
+/** Whether `name` is enumerable where `target` finds it: the wrapper keeps what it shadows. */
+function enumerableIn(target: object, name: string): boolean {
+  for (let o: object | null = target; o !== null; o = Object.getPrototypeOf(o) as object | null) {
+    const descriptor = Object.getOwnPropertyDescriptor(o, name);
+    if (descriptor !== undefined) return descriptor.enumerable === true;
+  }
+  return false;
 }
 
 /** Fastify: the text, with the JSON content type already set, goes out as it is. */
