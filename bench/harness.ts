@@ -304,7 +304,13 @@ export function target(what: string, ratio: Stat, op: '>=' | '<=', threshold: nu
 }
 
 export function fmtTarget(t: Target): string {
-  return `**${t.pass ? 'PASS' : 'FAIL'}** ${t.what}: ${fmtRatioStat(t.ratio)} (target ${t.op === '>=' ? '≥' : '≤'} ${t.threshold}x, judged on the median)`;
+  // A median that rounds onto the threshold is also shown to three places: a FAIL never reads
+  // "1.00x (target ≥ 1x)" without the figure that decided it.
+  const exact =
+    fmtRatio(t.ratio.median) === fmtRatio(t.threshold)
+      ? ` (median ${t.ratio.median.toFixed(3)}x)`
+      : '';
+  return `**${t.pass ? 'PASS' : 'FAIL'}** ${t.what}: ${fmtRatioStat(t.ratio)}${exact} (target ${t.op === '>=' ? '≥' : '≤'} ${t.threshold}x, judged on the median)`;
 }
 
 /** Rows of a group from an interleaved run: one per contender, ratios paired per round. */
