@@ -69,9 +69,13 @@ class FilteredController {
   }
 }
 
-function fetchText(url: string): Promise<{ cache: string | undefined; text: string }> {
+/** GETs `url`, with `host` as its Host header when given (instances are keyed by the host asked). */
+function fetchText(
+  url: string,
+  host?: string,
+): Promise<{ cache: string | undefined; text: string }> {
   return new Promise((resolve, reject) => {
-    get(url, (res) => {
+    get(url, { headers: host === undefined ? {} : { host } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () =>
@@ -251,23 +255,26 @@ describe(`replayed JSON text: the rest of the app (${testServerKind()})`, () => 
   }
 
   for (const kind of ['Express', 'Fastify'] as const) {
-    it(`${kind}: after hits, the app's uncached routes (the same body object included) answer as before, and no response gets a method of its own`, async () => {
+    it(`${kind}: after hits, from L2 on a second instance and from L1, the apps' uncached routes (the same body object included) answer as before, and no response gets a method of its own`, async () => {
       const table = await fx.dynamo.table();
-      const url = await boot(
-        table,
-        kind === 'Express' ? new ExpressAdapter() : new FastifyAdapter(),
-      );
+      const adapter = () => (kind === 'Express' ? new ExpressAdapter() : new FastifyAdapter());
+      // Two instances on one table: A stores the entries, B's first hits come from L2.
+      const a = await boot(table, adapter());
+      const b = await boot(table, adapter());
       ownMethods.length = 0;
       unlisted.length = 0;
-      const first = await fetchText(`${url}/cached/a`);
-      const shared = await fetchText(`${url}/shared-cached`);
+      const first = await fetchText(`${a}/cached/a`);
+      const shared = await fetchText(`${a}/shared-cached`);
       await settleAll(fx.apps);
       const texts: string[] = [];
-      for (let i = 0; i < 3; i++) {
-        const hit = await fetchText(`${url}/cached/a`);
-        const sharedHit = await fetchText(`${url}/shared-cached`);
-        const plain = await fetchText(`${url}/plain/p${i}`);
-        const sharedPlain = await fetchText(`${url}/shared-plain`);
+      const rounds = [b, a, b];
+      // Both asked under A's host: route entries are keyed by it.
+      const host = new URL(a).host;
+      for (const [i, url] of rounds.entries()) {
+        const hit = await fetchText(`${url}/cached/a`, host);
+        const sharedHit = await fetchText(`${url}/shared-cached`, host);
+        const plain = await fetchText(`${url}/plain/p${i}`, host);
+        const sharedPlain = await fetchText(`${url}/shared-plain`, host);
         expect([hit.cache, sharedHit.cache, plain.cache, sharedPlain.cache]).toEqual([
           'HIT',
           'HIT',
@@ -277,7 +284,7 @@ describe(`replayed JSON text: the rest of the app (${testServerKind()})`, () => 
         texts.push(hit.text, sharedHit.text, plain.text, sharedPlain.text);
       }
       expect([first.cache, shared.cache]).toEqual(['MISS', 'MISS']);
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < rounds.length; i++) {
         expect(texts.slice(i * 4, i * 4 + 4)).toEqual([
           first.text,
           shared.text,
