@@ -35,12 +35,29 @@ import type { ResolvedDynamoCacheOptions } from './interfaces/dynamo-cache-modul
 const INTERCEPTORS_METADATA = '__interceptors__';
 
 /**
- * Calls (their argument lists, which every interceptor of one call shares: Nest builds one
- * execution context per call) already taken by the first (outermost) DynamoCacheInterceptor that
- * saw them. A WeakSet rather than a property on the request: a new property changes the request
- * object's shape, and the framework's own code on that object then runs measurably slower.
+ * Marks a call as taken by the first (outermost) DynamoCacheInterceptor that saw it: Nest builds
+ * one execution context per call and hands it to every interceptor of that call. A property on
+ * Nest's context object rather than on the request (a new property changes the request's shape,
+ * and the framework's own code on it then runs measurably slower) or an entry in a weak set (an
+ * insertion per request: ~1% of a small hit's server CPU on Express, profiled).
  */
-const HANDLED = new WeakSet<object>();
+const TAKEN = Symbol('nestjs-dynamo-cache.taken');
+/** Calls whose context cannot take the mark (a frozen one): their argument lists. */
+const TAKEN_CALLS = new WeakSet<object>();
+
+/** Whether another DynamoCacheInterceptor took this call already; if not, this one takes it. */
+function takenBefore(context: ExecutionContext): boolean {
+  const marked = context as unknown as Record<symbol, unknown>;
+  if (marked[TAKEN] === true) return true;
+  if (Object.isExtensible(context)) {
+    marked[TAKEN] = true;
+    return false;
+  }
+  const call = context.getArgs();
+  if (TAKEN_CALLS.has(call)) return true;
+  TAKEN_CALLS.add(call);
+  return false;
+}
 
 /**
  * Thrown out of the cached computation to carry a result that must not be stored (a stream, a
@@ -64,6 +81,8 @@ interface HttpResponseLike {
   getHeaders?(): Record<string, unknown>;
   /** Fastify: the Node response under the reply. */
   raw?: unknown;
+  /** Express: Node's. */
+  setHeader?(name: string, value: string): unknown;
 }
 
 /** What a GraphQL server puts in its context: the HTTP request, under one of these names. */
@@ -170,10 +189,9 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     const type = context.getType<string>();
     if (type === 'graphql') return this.interceptResolver(context, next);
     if (type !== 'http') return next.handle();
-    // One call's interceptors share its argument list: the first (outermost) one caches.
+    // One call's interceptors share its context: the first (outermost) one caches.
+    if (takenBefore(context)) return next.handle();
     const call = context.getArgs();
-    if (HANDLED.has(call)) return next.handle();
-    HANDLED.add(call);
     // An HTTP call's arguments: the request and the response (what switchToHttp() reads).
     const request = call[0] as HttpRequestLike;
     const response = call[1] as HttpResponseLike;
@@ -372,7 +390,7 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       // Nest has set the route's status already; most hits replay that one.
       if (response.statusCode !== stored.status) adapter.status(response, stored.status);
       for (const name of Object.keys(stored.headers)) {
-        adapter.setHeader(response, name, stored.headers[name] as string);
+        this.setHeader(response, name, stored.headers[name] as string);
       }
       // Sent as the JSON text it went out as on the miss, not serialized again.
       if (stored.json === true) sendStoredJson(response, stored.body, adapter.getType());
@@ -397,9 +415,7 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     context: ExecutionContext,
     next: CallHandler,
   ): Observable<unknown> | Promise<Observable<unknown>> {
-    const call = context.getArgs();
-    if (HANDLED.has(call)) return next.handle();
-    HANDLED.add(call);
+    if (takenBefore(context)) return next.handle();
     const route = this.route(context);
     // A global interceptor caches routes by default, but resolvers only when asked to.
     if (!route.decorated || !route.cacheable) return next.handle();
@@ -598,10 +614,36 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     return String(adapter ? adapter.getRequestUrl(request) : (request.originalUrl ?? request.url));
   }
 
+  /** Whether headers go straight to Node's `setHeader` (see {@link setHeader}); decided once. */
+  private nodeHeaders: boolean | undefined;
+
+  /**
+   * Sets a response header through the adapter; under Nest's own `ExpressAdapter`, whose
+   * `setHeader` is Express's `res.set` (a string copy and, for `Content-Type`, a MIME look-up that
+   * values stored as Express had set them do not need), with Node's `setHeader` directly.
+   */
   private setHeader(response: HttpResponseLike, name: string, value: string): void {
     const adapter = this.httpAdapterHost?.httpAdapter;
-    if (adapter) adapter.setHeader(response, name, value);
+    if (adapter === undefined) return;
+    this.nodeHeaders ??= isNestExpressAdapter(adapter);
+    if (this.nodeHeaders && typeof response.setHeader === 'function') {
+      response.setHeader(name, value);
+    } else {
+      adapter.setHeader(response, name, value);
+    }
   }
+}
+
+/** Nest's `ExpressAdapter` itself (not a subclass, which may set headers its own way). */
+function isNestExpressAdapter(adapter: object): boolean {
+  const proto = Object.getPrototypeOf(adapter) as { constructor?: { name?: string } } | null;
+  return (
+    proto !== null &&
+    proto.constructor?.name === 'ExpressAdapter' &&
+    (adapter as { setHeader?: unknown }).setHeader ===
+      (proto as { setHeader?: unknown }).setHeader &&
+    (adapter as { getType?(): string }).getType?.() === 'express'
+  );
 }
 
 /** The default trackBy: a subclass that keeps it is keyed without a second look-up. */

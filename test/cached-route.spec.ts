@@ -16,9 +16,11 @@ import {
   StreamableFile,
   UseGuards,
   UseInterceptors,
+  type CallHandler,
   type ExecutionContext,
   type INestApplication,
   type MessageEvent,
+  type NestInterceptor,
   type Provider,
   type Type,
 } from '@nestjs/common';
@@ -213,6 +215,15 @@ class UserCacheInterceptor extends DynamoCacheInterceptor {
     const req = context.switchToHttp().getRequest<{ headers: Record<string, string> }>();
     const user = req.headers['x-user'];
     return user === undefined ? undefined : ['user', user];
+  }
+}
+
+/** Freezes the call's execution context before the interceptors inside it see it. */
+@Injectable()
+class FreezeContext implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    Object.freeze(context);
+    return next.handle();
   }
 }
 
@@ -739,6 +750,25 @@ describe.each(adapters)('DynamoCacheInterceptor on %s (dynalite)', (_name, makeA
         /TenantController\.profile: DynamoCacheInterceptor .*UserCacheInterceptor/,
       ),
     ]);
+  });
+
+  it("lets the outermost interceptor cache when the call's context is frozen too (one entry, keyed by it)", async () => {
+    const table = await fx.dynamo.table();
+    const { url, hits } = await boot(table, {
+      controllers: [TenantController],
+      providers: [{ provide: APP_INTERCEPTOR, useClass: FreezeContext }],
+      global: DynamoCacheInterceptor,
+      warnings: [],
+    });
+    const first = await request(url).get('/tenant/profile').set('x-user', 'ann').expect(200);
+    const r = await request(url).get('/tenant/profile').set('x-user', 'ben').expect(200);
+    expect(first.headers['x-cache']).toBe('MISS');
+    expect(r.headers['x-cache']).toBe('HIT');
+    expect(r.body).toEqual({ user: 'ann', n: 1 });
+    expect(hits.get('profile')).toBe(1);
+    await settle();
+    const keys = (await scanTable(fx.admin, table)).map((i) => i.cache_key!.S);
+    expect(keys).toEqual([routeKey('TenantController.profile', ['GET', '/tenant/profile'])]);
   });
 
   it('does not wrap a @DynamoCached controller method as a service method', async () => {

@@ -1,0 +1,214 @@
+import { Controller, Get, Header, HttpCode, Param, type INestApplication } from '@nestjs/common';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { Test } from '@nestjs/testing';
+import type { AddressInfo } from 'node:net';
+import { DynamoCached, DynamoCacheModule } from '../lib/index.js';
+import { settleAll } from './support/apps.js';
+import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
+import { headersOf, raw, type Answer } from './support/raw-http.js';
+
+/** The parts of Express's request and response the middleware below touches. */
+interface Req {
+  url: string;
+}
+interface Res {
+  locals: unknown;
+  send(...args: unknown[]): unknown;
+}
+
+/*
+ * On Express, a hit that asks nothing more of `res.send` than its length and bytes (a 200 with its
+ * ETag, no conditional request header, no Transfer-Encoding) ends the response itself. What goes
+ * out must be what `res.send` sent: the miss's status, headers (but X-Cache) and bytes, from L1
+ * and from another instance's L2 on one table, HEAD without the body; everything else goes
+ * through `res.send`, which then does what it always did (a 304 for a fresh conditional request).
+ */
+
+const LAST_MODIFIED = 'Wed, 21 Oct 2015 07:28:00 GMT';
+
+@Controller()
+class DocsController {
+  runs = 0;
+
+  @Get('doc/:id')
+  @DynamoCached(60)
+  doc(@Param('id') id: string) {
+    this.runs++;
+    return { id, text: 'café ✓ 😀', n: [1, 2, 3] };
+  }
+
+  @Get('dated/:id')
+  @DynamoCached(60)
+  @Header('Last-Modified', LAST_MODIFIED)
+  dated(@Param('id') id: string) {
+    this.runs++;
+    return { id, dated: true };
+  }
+
+  @Get('made/:id')
+  @HttpCode(203)
+  @DynamoCached({ ttl: 60, statuses: [203] })
+  made(@Param('id') id: string) {
+    this.runs++;
+    return { id, made: true };
+  }
+}
+
+describe(`hits on Express end the response themselves where res.send would only send (${testServerKind()})`, () => {
+  const fx = useTestDynamo();
+
+  interface Booted {
+    app: INestApplication;
+    port: number;
+    /** The URLs whose response went through `res.send`, in order. */
+    sends: string[];
+  }
+
+  async function boot(
+    table: string,
+    freezeLocals = false,
+    adapter: ExpressAdapter = new ExpressAdapter(),
+  ): Promise<Booted> {
+    const moduleRef = await Test.createTestingModule({
+      imports: [DynamoCacheModule.forRoot({ table, client: fx.dynamo.client() })],
+      controllers: [DocsController],
+    }).compile();
+    const app = moduleRef.createNestApplication(adapter, { logger: false });
+    const sends: string[] = [];
+    app.use((req: Req, res: Res, next: () => void) => {
+      if (freezeLocals) res.locals = Object.freeze(Object.create(null) as object);
+      const send = res.send;
+      res.send = function (this: Res, ...args: unknown[]) {
+        sends.push(req.url);
+        return send.apply(this, args);
+      };
+      next();
+    });
+    await app.listen(0, '127.0.0.1');
+    fx.apps.push(app);
+    return { app, port: (app.getHttpServer().address() as AddressInfo).port, sends };
+  }
+
+  /** The answer's headers, X-Cache aside (MISS on the miss, HIT on a hit). */
+  const described = (answer: Answer): Record<string, string> => {
+    const headers = headersOf(answer.head);
+    delete headers['x-cache'];
+    return headers;
+  };
+
+  const runs = (...apps: Booted[]): number =>
+    apps.reduce((n, b) => n + b.app.get(DocsController).runs, 0);
+
+  it("GET hits from L1 and from another instance's L2: the miss's status, headers and bytes, without res.send; HEAD: the same head, no body", async () => {
+    const table = await fx.dynamo.table();
+    const a = await boot(table);
+    const b = await boot(table);
+    const miss = await raw(a.port, '/doc/d1');
+    await settleAll(fx.apps);
+    const fromL1 = await raw(a.port, '/doc/d1');
+    const fromL2 = await raw(b.port, '/doc/d1');
+    const head = await raw(b.port, '/doc/d1', {}, 'HEAD');
+
+    expect(headersOf(miss.head)['x-cache']).toBe('MISS');
+    expect(JSON.parse(miss.body.toString('utf8'))).toEqual({
+      id: 'd1',
+      text: 'café ✓ 😀',
+      n: [1, 2, 3],
+    });
+    for (const hit of [fromL1, fromL2]) {
+      expect(hit.status).toBe(200);
+      expect(headersOf(hit.head)['x-cache']).toBe('HIT');
+      expect(described(hit)).toEqual(described(miss));
+      expect(hit.body.equals(miss.body)).toBe(true);
+    }
+    expect(head.status).toBe(200);
+    expect(described(head)).toEqual(described(miss));
+    expect(headersOf(head.head)['content-length']).toBe(String(miss.body.length));
+    expect(head.body.length).toBe(0);
+    // The miss went out through Express's res.json and res.send; the hits did not.
+    expect([...a.sends, ...b.sends]).toEqual(['/doc/d1']);
+    expect(runs(a, b)).toBe(1);
+  });
+
+  it('a conditional request goes through res.send: a fresh If-Modified-Since is answered 304 as Express answers it, a stale one 200 with the bytes', async () => {
+    const table = await fx.dynamo.table();
+    const a = await boot(table);
+    const b = await boot(table);
+    const miss = await raw(a.port, '/dated/x');
+    await settleAll(fx.apps);
+    const fresh = await raw(b.port, '/dated/x', { 'If-Modified-Since': LAST_MODIFIED });
+    const stale = await raw(b.port, '/dated/x', {
+      'If-Modified-Since': 'Tue, 20 Oct 2015 07:28:00 GMT',
+    });
+    // Express itself, on a route this package does not serve from the cache: a miss.
+    const uncached = await raw(a.port, '/dated/y', { 'If-Modified-Since': LAST_MODIFIED });
+
+    expect(headersOf(miss.head)['last-modified']).toBe(LAST_MODIFIED);
+    expect(uncached.status).toBe(304);
+    expect(fresh.status).toBe(304);
+    expect(fresh.body.length).toBe(0);
+    expect(headersOf(fresh.head)['x-cache']).toBe('HIT');
+    expect(stale.status).toBe(200);
+    expect(described(stale)).toEqual(described(miss));
+    expect(stale.body.equals(miss.body)).toBe(true);
+    expect(b.sends).toEqual(['/dated/x', '/dated/x']);
+    expect(runs(a, b)).toBe(2);
+  });
+
+  it('another status the route stores (203) goes through res.send, with its status and bytes, from L1 and L2', async () => {
+    const table = await fx.dynamo.table();
+    const a = await boot(table);
+    const b = await boot(table);
+    const miss = await raw(a.port, '/made/m');
+    await settleAll(fx.apps);
+    const fromL1 = await raw(a.port, '/made/m');
+    const fromL2 = await raw(b.port, '/made/m');
+    expect(miss.status).toBe(203);
+    for (const hit of [fromL1, fromL2]) {
+      expect(hit.status).toBe(203);
+      expect(headersOf(hit.head)['x-cache']).toBe('HIT');
+      expect(described(hit)).toEqual(described(miss));
+      expect(hit.body.equals(miss.body)).toBe(true);
+    }
+    expect(a.sends).toEqual(['/made/m', '/made/m']);
+    expect(b.sends).toEqual(['/made/m']);
+    expect(runs(a, b)).toBe(1);
+  });
+
+  it('res.locals frozen by middleware: hits still replay the stored bytes (noted elsewhere), without res.send', async () => {
+    const table = await fx.dynamo.table();
+    const a = await boot(table, true);
+    const b = await boot(table, true);
+    const miss = await raw(a.port, '/doc/f');
+    await settleAll(fx.apps);
+    const fromL1 = await raw(a.port, '/doc/f');
+    const fromL2 = await raw(b.port, '/doc/f');
+    for (const hit of [fromL1, fromL2]) {
+      expect(hit.status).toBe(200);
+      expect(described(hit)).toEqual(described(miss));
+      expect(hit.body.equals(miss.body)).toBe(true);
+    }
+    expect([...a.sends, ...b.sends]).toEqual(['/doc/f']);
+    expect(runs(a, b)).toBe(1);
+  });
+
+  it("an adapter that sets headers its own way (a subclass of ExpressAdapter) still sets a hit's headers", async () => {
+    const table = await fx.dynamo.table();
+    const set: string[] = [];
+    class RecordingAdapter extends ExpressAdapter {
+      override setHeader(response: unknown, name: string, value: string): unknown {
+        set.push(name.toLowerCase());
+        return super.setHeader(response, name, value);
+      }
+    }
+    const a = await boot(table, false, new RecordingAdapter());
+    const miss = await raw(a.port, '/doc/s');
+    await settleAll(fx.apps);
+    set.length = 0;
+    const hit = await raw(a.port, '/doc/s');
+    expect(described(hit)).toEqual(described(miss));
+    expect(hit.body.equals(miss.body)).toBe(true);
+    // The replayed headers (as stored), then X-Cache.
+    expect(set).toEqual(['etag', 'content-type', 'x-cache']);
+  });
+});
