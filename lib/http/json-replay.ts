@@ -188,9 +188,9 @@ const patched = new WeakSet<object>();
  * must not be changed.)
  *
  * The method is wrapped once on the response's prototype (Express: the app's `response`; Fastify:
- * the route context's `Reply`), and the body noted per response in a `WeakMap`: a method set on
- * each response object changed its shape, and the framework's own code on that object then ran
- * measurably slower.
+ * the route context's `Reply`), and the body noted per response (Express: in its `res.locals`;
+ * otherwise in a `WeakMap`): a method set on each response object changed its shape, and the
+ * framework's own code on that object then ran measurably slower.
  *
  * @param adapter the HTTP adapter's type (`HttpAdapter.getType()`), when known: on `'express'`
  *   the response is not probed for Fastify's reply methods (a miss that walks its prototypes)
