@@ -7,13 +7,34 @@ import { settleAll } from './support/apps.js';
 import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
 import { headersOf, raw, type Answer } from './support/raw-http.js';
 
-/** The parts of Express's request and response the middleware below touches. */
+/** The parts of Express's request and response the code below touches. */
 interface Req {
   url: string;
 }
 interface Res {
+  req: Req;
+  app: object;
   locals: unknown;
   send(...args: unknown[]): unknown;
+}
+
+/** The URLs whose response went through Express's own `res.send`, per Express application. */
+const expressSends = new Map<object, string[]>();
+const counted = new WeakSet<object>();
+
+/**
+ * Counts the calls of Express's own `res.send` where Express keeps it (the prototype the app's
+ * `response` object inherits from), so a response still finds it there as Express's.
+ */
+function countExpressSends(expressApp: { response: object }): void {
+  const proto = Object.getPrototypeOf(expressApp.response) as Res;
+  if (counted.has(proto)) return;
+  counted.add(proto);
+  const send = proto.send;
+  proto.send = function (this: Res, ...args: unknown[]) {
+    expressSends.get(this.app)?.push(this.req.url);
+    return send.apply(this, args);
+  };
 }
 
 /*
@@ -60,33 +81,43 @@ describe(`hits on Express end the response themselves where res.send would only 
   interface Booted {
     app: INestApplication;
     port: number;
-    /** The URLs whose response went through `res.send`, in order. */
+    /** The URLs whose response went through Express's `res.send`, in order. */
     sends: string[];
+    /** What an application's own `res.send` (set by its middleware) was given, when it has one. */
+    ownSends: { url: string; body: unknown }[];
   }
 
   async function boot(
     table: string,
-    freezeLocals = false,
-    adapter: ExpressAdapter = new ExpressAdapter(),
+    o: { freezeLocals?: boolean; ownSend?: boolean; adapter?: ExpressAdapter } = {},
   ): Promise<Booted> {
     const moduleRef = await Test.createTestingModule({
       imports: [DynamoCacheModule.forRoot({ table, client: fx.dynamo.client() })],
       controllers: [DocsController],
     }).compile();
-    const app = moduleRef.createNestApplication(adapter, { logger: false });
+    const app = moduleRef.createNestApplication(o.adapter ?? new ExpressAdapter(), {
+      logger: false,
+    });
+    const expressApp = app.getHttpAdapter().getInstance() as { response: object };
+    countExpressSends(expressApp);
     const sends: string[] = [];
+    expressSends.set(expressApp, sends);
+    const ownSends: Booted['ownSends'] = [];
     app.use((req: Req, res: Res, next: () => void) => {
-      if (freezeLocals) res.locals = Object.freeze(Object.create(null) as object);
-      const send = res.send;
-      res.send = function (this: Res, ...args: unknown[]) {
-        sends.push(req.url);
-        return send.apply(this, args);
-      };
+      if (o.freezeLocals) res.locals = Object.freeze(Object.create(null) as object);
+      if (o.ownSend) {
+        // What body-logging middleware does: a send of the response's own, around Express's.
+        const send = res.send;
+        res.send = function (this: Res, ...args: unknown[]) {
+          ownSends.push({ url: req.url, body: args[0] });
+          return send.apply(this, args);
+        };
+      }
       next();
     });
     await app.listen(0, '127.0.0.1');
     fx.apps.push(app);
-    return { app, port: (app.getHttpServer().address() as AddressInfo).port, sends };
+    return { app, port: (app.getHttpServer().address() as AddressInfo).port, sends, ownSends };
   }
 
   /** The answer's headers, X-Cache aside (MISS on the miss, HIT on a hit). */
@@ -177,8 +208,8 @@ describe(`hits on Express end the response themselves where res.send would only 
 
   it('res.locals frozen by middleware: hits still replay the stored bytes (noted elsewhere), without res.send', async () => {
     const table = await fx.dynamo.table();
-    const a = await boot(table, true);
-    const b = await boot(table, true);
+    const a = await boot(table, { freezeLocals: true });
+    const b = await boot(table, { freezeLocals: true });
     const miss = await raw(a.port, '/doc/f');
     await settleAll(fx.apps);
     const fromL1 = await raw(a.port, '/doc/f');
@@ -201,7 +232,7 @@ describe(`hits on Express end the response themselves where res.send would only 
         return super.setHeader(response, name, value);
       }
     }
-    const a = await boot(table, false, new RecordingAdapter());
+    const a = await boot(table, { adapter: new RecordingAdapter() });
     const miss = await raw(a.port, '/doc/s');
     await settleAll(fx.apps);
     set.length = 0;
@@ -210,5 +241,29 @@ describe(`hits on Express end the response themselves where res.send would only 
     expect(hit.body.equals(miss.body)).toBe(true);
     // The replayed headers (as stored), then X-Cache.
     expect(set).toEqual(['etag', 'content-type', 'x-cache']);
+  });
+
+  it("an application's own res.send (body-logging middleware) still gets every hit's bytes, from L1 and L2", async () => {
+    const table = await fx.dynamo.table();
+    const a = await boot(table, { ownSend: true });
+    const b = await boot(table, { ownSend: true });
+    const miss = await raw(a.port, '/doc/o');
+    await settleAll(fx.apps);
+    const fromL1 = await raw(a.port, '/doc/o');
+    const fromL2 = await raw(b.port, '/doc/o');
+    for (const hit of [fromL1, fromL2]) {
+      expect(described(hit)).toEqual(described(miss));
+      expect(hit.body.equals(miss.body)).toBe(true);
+    }
+    // The miss's send got the JSON text (from res.json); each hit's, the stored bytes of it.
+    expect(a.ownSends.map((s) => s.url)).toEqual(['/doc/o', '/doc/o']);
+    expect(b.ownSends.map((s) => s.url)).toEqual(['/doc/o']);
+    const [first, second] = a.ownSends;
+    expect(first!.body).toBe(miss.body.toString('utf8'));
+    for (const hit of [second!, b.ownSends[0]!]) {
+      expect(Buffer.isBuffer(hit.body)).toBe(true);
+      expect((hit.body as Buffer).equals(miss.body)).toBe(true);
+    }
+    expect(runs(a, b)).toBe(1);
   });
 });

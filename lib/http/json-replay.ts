@@ -275,11 +275,12 @@ function replayExpress(self: object, body: object): unknown {
 
 /**
  * Whether `res.send(bytes)` would do no more than set `Content-Length` and end the response with
- * those bytes (without the body for HEAD): a 200 that carries its `ETag` already (Express makes
- * none), no `Transfer-Encoding`, and a request without `If-None-Match` or `If-Modified-Since`
- * (Express would answer a fresh one with 304; the interceptor has answered a matching
- * `If-None-Match` before this). Ending it here spares a hit Express's checks and header
- * look-ups; everything else goes through `send`.
+ * those bytes (without the body for HEAD): `send` is Express's own (no middleware or application
+ * set one of its own on the response or the app's response object, e.g. to log bodies), a 200
+ * that carries its `ETag` already (Express makes none), no `Transfer-Encoding`, and a request
+ * without `If-None-Match` or `If-Modified-Since` (Express would answer a fresh one with 304; the
+ * interceptor has answered a matching `If-None-Match` before this). Ending it here spares a hit
+ * Express's checks and header look-ups; everything else goes through `send`.
  */
 function endsAsSendWould(res: ExpressLikeResponse): res is ExpressLikeResponse & {
   req: NonNullable<ExpressLikeResponse['req']>;
@@ -290,6 +291,7 @@ function endsAsSendWould(res: ExpressLikeResponse): res is ExpressLikeResponse &
   const headers = req?.headers;
   return (
     res.statusCode === 200 &&
+    sendIsExpress(res) &&
     typeof res.getHeader === 'function' &&
     typeof res.setHeader === 'function' &&
     typeof res.end === 'function' &&
@@ -298,5 +300,21 @@ function endsAsSendWould(res: ExpressLikeResponse): res is ExpressLikeResponse &
     headers['if-modified-since'] === undefined &&
     res.getHeader('etag') !== undefined &&
     res.getHeader('transfer-encoding') === undefined
+  );
+}
+
+/**
+ * Whether `res.send` is the one Express's response prototype holds: the response inherits it from
+ * the app's `response` object, which inherits it from Express's, with no `send` of its own on
+ * either of the first two.
+ */
+function sendIsExpress(res: ExpressLikeResponse): boolean {
+  const appResponse = Object.getPrototypeOf(res) as object | null;
+  const expressResponse =
+    appResponse === null ? null : (Object.getPrototypeOf(appResponse) as object | null);
+  return (
+    expressResponse !== null &&
+    Object.prototype.hasOwnProperty.call(expressResponse, 'send') &&
+    res.send === (expressResponse as { send?: unknown }).send
   );
 }
