@@ -41,6 +41,13 @@ const VARIANTS: [Variant, string][] = [
   ['floor', 'ceiling of any interceptor: a constant JSON text sent as a hit is, no cache'],
 ];
 const CONNECTIONS = 20;
+/**
+ * Unmeasured load on a route right before each of its measured turns. A server that sat idle while
+ * the others were measured answers its next turn slower (measured on Express's small body: the
+ * first route after 15 s idle at 8.2k requests/s, 9.1k with this burst before it, 9.9k with no
+ * idle): without it, the routes first in a server's sequence paid for that, whatever their code.
+ */
+const WARM_SECONDS = 1;
 const ADAPTER_NAME: Record<Adapter, string> = { express: 'Express', fastify: 'Fastify' };
 const SIZE = (b: Body): string =>
   b === 'small'
@@ -149,6 +156,7 @@ export async function httpGroups(opts: {
           contenders.push({
             label: label(server.adapter, body, variant),
             run: async () => {
+              await gen.run(url, WARM_SECONDS, CONNECTIONS);
               const pid = server.child.pid ?? -1;
               const cpu0 = processCpuUs(pid) ?? NaN;
               const start = performance.now();
@@ -263,7 +271,7 @@ export async function httpGroups(opts: {
         groups.push({
           intro:
             groups.length === 0
-              ? `Two Nest apps per adapter (the second with the module's \`fastPath\` on, measured on its cached routes only), each in its own process on the server core; the load generator (${gen.name}, ${CONNECTIONS} connections, keep-alive) in another process on the client core. All 20 routes (2 adapters x 2 bodies x 5 variants) run once per round in the same order, ${seconds} s each, ${rounds} rounds after a warm-up round; each ratio is taken against the uncached route of the same adapter and body in the same round. Every route's body was checked (status 200, JSON content type, deep-equal to the expected body) before the rounds; the cached routes' handlers ran 0 times while measured. Server CPU: the server process's CPU time over the turn (/proc), divided by the requests.`
+              ? `Two Nest apps per adapter (the second with the module's \`fastPath\` on, measured on its cached routes only), each in its own process on the server core; the load generator (${gen.name}, ${CONNECTIONS} connections, keep-alive) in another process on the client core. All 20 routes (2 adapters x 2 bodies x 5 variants) run once per round in the same order, ${seconds} s each (after ${WARM_SECONDS} s of unmeasured load on the same route, so that a server idle while the others ran starts every turn alike), ${rounds} rounds after a warm-up round; each ratio is taken against the uncached route of the same adapter and body in the same round. Every route's body was checked (status 200, JSON content type, deep-equal to the expected body) before the rounds; the cached routes' handlers ran 0 times while measured. Server CPU: the server process's CPU time over the turn (/proc), divided by the requests.`
               : undefined,
           name: `HTTP ${ADAPTER_NAME[server.adapter]}, ${SIZE(body)}: GET req/s, ${CONNECTIONS} connections`,
           baseline:
@@ -282,7 +290,7 @@ export async function httpGroups(opts: {
     }
     return {
       groups,
-      generator: `${gen.name}, ${CONNECTIONS} connections, ${seconds} s per route and round, ${rounds} rounds after 1 warm-up round`,
+      generator: `${gen.name}, ${CONNECTIONS} connections, ${seconds} s per route and round after ${WARM_SECONDS} s unmeasured, ${rounds} rounds after 1 warm-up round`,
     };
   } finally {
     for (const s of servers) {
