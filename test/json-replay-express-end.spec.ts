@@ -87,10 +87,13 @@ describe(`hits on Express end the response themselves where res.send would only 
     ownSends: { url: string; body: unknown }[];
   }
 
-  async function boot(
-    table: string,
-    o: { freezeLocals?: boolean; ownSend?: boolean; adapter?: ExpressAdapter } = {},
-  ): Promise<Booted> {
+  interface BootOptions {
+    freezeLocals?: boolean;
+    ownSend?: boolean;
+    adapter?: ExpressAdapter;
+  }
+
+  async function boot(table: string, o: BootOptions = {}): Promise<Booted> {
     const moduleRef = await Test.createTestingModule({
       imports: [DynamoCacheModule.forRoot({ table, client: fx.dynamo.client() })],
       controllers: [DocsController],
@@ -130,28 +133,41 @@ describe(`hits on Express end the response themselves where res.send would only 
   const runs = (...apps: Booted[]): number =>
     apps.reduce((n, b) => n + b.app.get(DocsController).runs, 0);
 
-  it("GET hits from L1 and from another instance's L2: the miss's status, headers and bytes, without res.send; HEAD: the same head, no body", async () => {
+  /** Two instances on one table: the miss on A, then a hit from A's L1 and one from B's L2. */
+  async function missThenHits(
+    path: string,
+    o: BootOptions = {},
+  ): Promise<{ a: Booted; b: Booted; miss: Answer; hits: Answer[] }> {
     const table = await fx.dynamo.table();
-    const a = await boot(table);
-    const b = await boot(table);
-    const miss = await raw(a.port, '/doc/d1');
+    const a = await boot(table, o);
+    const b = await boot(table, o);
+    const miss = await raw(a.port, path);
     await settleAll(fx.apps);
-    const fromL1 = await raw(a.port, '/doc/d1');
-    const fromL2 = await raw(b.port, '/doc/d1');
+    const fromL1 = await raw(a.port, path);
+    const fromL2 = await raw(b.port, path);
+    return { a, b, miss, hits: [fromL1, fromL2] };
+  }
+
+  /** A hit went out as the miss did: its status, headers (but `X-Cache: HIT`) and bytes. */
+  function expectAsMiss(hit: Answer, miss: Answer): void {
+    expect(hit.status).toBe(miss.status);
+    expect(headersOf(hit.head)['x-cache']).toBe('HIT');
+    expect(described(hit)).toEqual(described(miss));
+    expect(hit.body.equals(miss.body)).toBe(true);
+  }
+
+  it("GET hits from L1 and from another instance's L2: the miss's status, headers and bytes, without res.send; HEAD: the same head, no body", async () => {
+    const { a, b, miss, hits } = await missThenHits('/doc/d1');
     const head = await raw(b.port, '/doc/d1', {}, 'HEAD');
 
+    expect(miss.status).toBe(200);
     expect(headersOf(miss.head)['x-cache']).toBe('MISS');
     expect(JSON.parse(miss.body.toString('utf8'))).toEqual({
       id: 'd1',
       text: 'café ✓ 😀',
       n: [1, 2, 3],
     });
-    for (const hit of [fromL1, fromL2]) {
-      expect(hit.status).toBe(200);
-      expect(headersOf(hit.head)['x-cache']).toBe('HIT');
-      expect(described(hit)).toEqual(described(miss));
-      expect(hit.body.equals(miss.body)).toBe(true);
-    }
+    for (const hit of hits) expectAsMiss(hit, miss);
     expect(head.status).toBe(200);
     expect(described(head)).toEqual(described(miss));
     expect(headersOf(head.head)['content-length']).toBe(String(miss.body.length));
@@ -187,38 +203,17 @@ describe(`hits on Express end the response themselves where res.send would only 
   });
 
   it('another status the route stores (203) goes through res.send, with its status and bytes, from L1 and L2', async () => {
-    const table = await fx.dynamo.table();
-    const a = await boot(table);
-    const b = await boot(table);
-    const miss = await raw(a.port, '/made/m');
-    await settleAll(fx.apps);
-    const fromL1 = await raw(a.port, '/made/m');
-    const fromL2 = await raw(b.port, '/made/m');
+    const { a, b, miss, hits } = await missThenHits('/made/m');
     expect(miss.status).toBe(203);
-    for (const hit of [fromL1, fromL2]) {
-      expect(hit.status).toBe(203);
-      expect(headersOf(hit.head)['x-cache']).toBe('HIT');
-      expect(described(hit)).toEqual(described(miss));
-      expect(hit.body.equals(miss.body)).toBe(true);
-    }
+    for (const hit of hits) expectAsMiss(hit, miss);
     expect(a.sends).toEqual(['/made/m', '/made/m']);
     expect(b.sends).toEqual(['/made/m']);
     expect(runs(a, b)).toBe(1);
   });
 
   it('res.locals frozen by middleware: hits still replay the stored bytes (noted elsewhere), without res.send', async () => {
-    const table = await fx.dynamo.table();
-    const a = await boot(table, { freezeLocals: true });
-    const b = await boot(table, { freezeLocals: true });
-    const miss = await raw(a.port, '/doc/f');
-    await settleAll(fx.apps);
-    const fromL1 = await raw(a.port, '/doc/f');
-    const fromL2 = await raw(b.port, '/doc/f');
-    for (const hit of [fromL1, fromL2]) {
-      expect(hit.status).toBe(200);
-      expect(described(hit)).toEqual(described(miss));
-      expect(hit.body.equals(miss.body)).toBe(true);
-    }
+    const { a, b, miss, hits } = await missThenHits('/doc/f', { freezeLocals: true });
+    for (const hit of hits) expectAsMiss(hit, miss);
     expect([...a.sends, ...b.sends]).toEqual(['/doc/f']);
     expect(runs(a, b)).toBe(1);
   });
@@ -244,17 +239,8 @@ describe(`hits on Express end the response themselves where res.send would only 
   });
 
   it("an application's own res.send (body-logging middleware) still gets every hit's bytes, from L1 and L2", async () => {
-    const table = await fx.dynamo.table();
-    const a = await boot(table, { ownSend: true });
-    const b = await boot(table, { ownSend: true });
-    const miss = await raw(a.port, '/doc/o');
-    await settleAll(fx.apps);
-    const fromL1 = await raw(a.port, '/doc/o');
-    const fromL2 = await raw(b.port, '/doc/o');
-    for (const hit of [fromL1, fromL2]) {
-      expect(described(hit)).toEqual(described(miss));
-      expect(hit.body.equals(miss.body)).toBe(true);
-    }
+    const { a, b, miss, hits } = await missThenHits('/doc/o', { ownSend: true });
+    for (const hit of hits) expectAsMiss(hit, miss);
     // The miss's send got the JSON text (from res.json); each hit's, the stored bytes of it.
     expect(a.ownSends.map((s) => s.url)).toEqual(['/doc/o', '/doc/o']);
     expect(b.ownSends.map((s) => s.url)).toEqual(['/doc/o']);
