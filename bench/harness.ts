@@ -10,6 +10,11 @@ export interface Stat {
   min: number;
   median: number;
   max: number;
+  /**
+   * A 95% confidence interval of the median (see {@link medianInterval}); absent with fewer than
+   * 6 values, where no two of them bound one.
+   */
+  interval?: { low: number; high: number };
 }
 
 /** What one round of one contender measured: metric name → value. */
@@ -39,12 +44,43 @@ export function statOf(values: readonly number[]): Stat {
   const s = [...values].sort((x, y) => x - y);
   const mid = s.length >> 1;
   const median = s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-  return { min: s[0]!, median, max: s[s.length - 1]! };
+  const stat: Stat = { min: s[0]!, median, max: s[s.length - 1]! };
+  const ranks = medianInterval(s.length);
+  if (ranks !== undefined) stat.interval = { low: s[ranks.low]!, high: s[ranks.high]! };
+  return stat;
 }
 
-/** `1 / x` of a stat (min and max swap). */
+/**
+ * The ranks (0-based, in sorted order) of the two values that bound a confidence interval of at
+ * least 95% for the median of `n` values, whatever their distribution: the median lies below
+ * the j-th smallest of n independent values with the probability that fewer than j of them fall
+ * below it, a binomial(n, ½) tail. So the interval needs no assumption about the shape of the
+ * rounds' spread, only that rounds are independent. `undefined` for n < 6.
+ *
+ * @example
+ * medianInterval(18) // { low: 4, high: 13 }: the 5th and 14th of 18 sorted values
+ */
+export function medianInterval(n: number): { low: number; high: number } | undefined {
+  // P(X <= k) for X ~ Binomial(n, 1/2), accumulated term by term.
+  let term = 2 ** -n;
+  let tail = 0;
+  let j = 0;
+  for (let k = 0; k < n; k++) {
+    tail += term;
+    if (tail > 0.025) break;
+    j = k + 1;
+    term = (term * (n - k)) / (k + 1);
+  }
+  return j === 0 ? undefined : { low: j - 1, high: n - j };
+}
+
+/** `1 / x` of a stat (min and max swap, so do the interval's ends). */
 export function invert(s: Stat): Stat {
-  return { min: 1 / s.max, median: 1 / s.median, max: 1 / s.min };
+  const out: Stat = { min: 1 / s.max, median: 1 / s.median, max: 1 / s.min };
+  if (s.interval !== undefined) {
+    out.interval = { low: 1 / s.interval.high, high: 1 / s.interval.low };
+  }
+  return out;
 }
 
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
@@ -281,6 +317,12 @@ export interface Target {
   op: '>=' | '<=';
   threshold: number;
   pass: boolean;
+  /**
+   * Whether the verdict stands beyond the rounds' noise: the 95% interval of the median lies
+   * wholly on the verdict's side of the threshold. `false` when the interval spans it (another
+   * run of the same code may well judge otherwise), or when there were too few rounds for one.
+   */
+  clear: boolean;
 }
 
 export interface Group {
@@ -299,8 +341,11 @@ export interface Group {
 }
 
 export function target(what: string, ratio: Stat, op: '>=' | '<=', threshold: number): Target {
-  const pass = op === '>=' ? ratio.median >= threshold : ratio.median <= threshold;
-  return { what, ratio, op, threshold, pass };
+  const meets = (v: number): boolean => (op === '>=' ? v >= threshold : v <= threshold);
+  const pass = meets(ratio.median);
+  const i = ratio.interval;
+  const clear = i !== undefined && meets(i.low) === pass && meets(i.high) === pass;
+  return { what, ratio, op, threshold, pass, clear };
 }
 
 export function fmtTarget(t: Target): string {
@@ -310,7 +355,12 @@ export function fmtTarget(t: Target): string {
     fmtRatio(t.ratio.median) === fmtRatio(t.threshold)
       ? ` (median ${t.ratio.median.toFixed(3)}x)`
       : '';
-  return `**${t.pass ? 'PASS' : 'FAIL'}** ${t.what}: ${fmtRatioStat(t.ratio)}${exact} (target ${t.op === '>=' ? '≥' : '≤'} ${t.threshold}x, judged on the median)`;
+  const i = t.ratio.interval;
+  const margin =
+    i === undefined
+      ? 'too few rounds for an interval of the median'
+      : `95% interval of the median ${fmtRatio(i.low)}–${fmtRatio(i.high)}: ${t.clear ? 'clear' : 'within the noise'}`;
+  return `**${t.pass ? 'PASS' : 'FAIL'}** ${t.what}: ${fmtRatioStat(t.ratio)}${exact} (target ${t.op === '>=' ? '≥' : '≤'} ${t.threshold}x, judged on the median; ${margin})`;
 }
 
 /** Rows of a group from an interleaved run: one per contender, ratios paired per round. */

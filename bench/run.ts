@@ -563,6 +563,7 @@ function report(
   const date = new Date().toISOString();
   const targets: Target[] = groups.flatMap((g) => g.targets ?? []);
   const passed = targets.filter((t) => t.pass).length;
+  const unclear = targets.filter((t) => !t.clear);
   const fmtLoad = (l: number[]): string => l.map((v) => v.toFixed(2)).join(' ');
   const md: string[] = [
     `# Benchmark results${quick ? ' (quick mode: short rounds, figures are indicative only)' : ''}`,
@@ -578,7 +579,7 @@ function report(
     `- Cores: ${corePlan().description}.`,
     `- DynamoDB: ${ctx.servers.join('; ')}.`,
     ctx.loadGenerator ? `- HTTP load: ${ctx.loadGenerator}.` : '',
-    `- Method: contenders in interleaved rounds (A B C A B C …, a full GC before each turn, one unmeasured warm-up round); figures are median [min–max] over the rounds; ratios are paired (each round against the baseline of the same round), then median [min–max]. Ratios > 1x are better than the baseline. Targets are judged on the median of their paired ratios. CPU per op: the process's CPU time (user + system, every thread) over the turn, divided by the ops.`,
+    `- Method: contenders in interleaved rounds (A B C A B C …, a full GC before each turn, one unmeasured warm-up round); figures are median [min–max] over the rounds; ratios are paired (each round against the baseline of the same round), then median [min–max]. Ratios > 1x are better than the baseline. Targets are judged on the median of their paired ratios; each also shows a 95% confidence interval of that median (distribution-free, from the rounds' order statistics), and a verdict whose interval spans the threshold is marked "within the noise": another run of the same code may judge it otherwise. CPU per op: the process's CPU time (user + system, every thread) over the turn, divided by the ops.`,
     `- Duration: ${Object.entries(ctx.durations)
       .map(([k, v]) => `${k} ${v} s`)
       .join(', ')}.`,
@@ -596,6 +597,12 @@ function report(
   ].filter((line, i, all) => line !== '' || all[i - 1] !== '');
   if (targets.length) {
     md.push(`## Targets: ${passed} of ${targets.length} met`, '');
+    md.push(
+      unclear.length === 0
+        ? 'Every verdict is clear of the noise (its 95% interval of the median is on one side of the threshold).'
+        : `${targets.length - unclear.length} verdicts are clear of the noise; ${unclear.length} within it (${unclear.filter((t) => t.pass).length} PASS, ${unclear.filter((t) => !t.pass).length} FAIL), where another run of the same code may judge otherwise.`,
+      '',
+    );
     for (const t of targets) md.push(`- ${fmtTarget(t)}`);
     md.push('');
   }
