@@ -178,6 +178,59 @@ describe(`replayed JSON text and the framework's own serializer (${testServerKin
     expect(miss).toEqual({ cache: 'MISS', text: '{"id":"f1"}' });
     expect(hit).toEqual({ cache: 'HIT', text: miss.text });
   });
+
+  it("Fastify: preSerialization hooks get the body on every hit, as on the miss, and the hits' bytes are the miss's (L1 and another instance's L2)", async () => {
+    const table = await fx.dynamo.table();
+    const seen: { app: string; payload: unknown }[] = [];
+    const withHook = (name: string) => (app: INestApplication) => {
+      const fastify = (app.getHttpAdapter() as FastifyAdapter).getInstance();
+      fastify.addHook('preSerialization', (_req, _reply, payload, done) => {
+        seen.push({ app: name, payload });
+        done(null, payload);
+      });
+    };
+    const a = await boot(table, new FastifyAdapter(), [CardsController], withHook('a'));
+    const b = await boot(table, new FastifyAdapter(), [CardsController], withHook('b'));
+    const miss = await fetchText(`${a}/card/c1`, 'api.test');
+    await settleAll(fx.apps);
+    const l1 = await fetchText(`${a}/card/c1`, 'api.test');
+    const l2 = await fetchText(`${b}/card/c1`, 'api.test');
+    const body = { id: 'c1', card: '4111111111111111' };
+    expect(miss).toEqual({ cache: 'MISS', text: JSON.stringify(body) });
+    expect(l1).toEqual({ cache: 'HIT', text: miss.text });
+    expect(l2).toEqual({ cache: 'HIT', text: miss.text });
+    expect(seen).toEqual([
+      { app: 'a', payload: body },
+      { app: 'a', payload: body },
+      { app: 'b', payload: body },
+    ]);
+  });
+
+  it('Fastify: a serializer the application gives the reply (in a hook) serializes every hit, as it did the miss', async () => {
+    const table = await fx.dynamo.table();
+    const serialized: unknown[] = [];
+    const url = await boot(table, new FastifyAdapter(), [CardsController], (app) => {
+      const fastify = (app.getHttpAdapter() as FastifyAdapter).getInstance();
+      fastify.addHook('onRequest', (_req, reply, done) => {
+        // With a serializer of its own a reply gets no JSON type from Fastify: the app sets it.
+        reply.type('application/json; charset=utf-8');
+        reply.serializer((payload: unknown) => {
+          serialized.push(payload);
+          return JSON.stringify(payload);
+        });
+        done();
+      });
+    });
+    const miss = await fetchText(`${url}/card/c2`);
+    await settleAll(fx.apps);
+    const afterMiss = serialized.length;
+    const hit = await fetchText(`${url}/card/c2`);
+    const body = { id: 'c2', card: '4111111111111111' };
+    expect(miss).toEqual({ cache: 'MISS', text: JSON.stringify(body) });
+    // Not the stored text handed to it as a string (and serialized once more, in quotes).
+    expect(hit).toEqual({ cache: 'HIT', text: miss.text });
+    expect(serialized.slice(afterMiss)).toEqual([body]);
+  });
 });
 
 /** A constant body served by a cached route and by an uncached one. */

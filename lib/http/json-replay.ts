@@ -24,6 +24,8 @@ interface ExpressLikeResponse {
 interface FastifyLikeReply {
   send(payload: unknown): unknown;
   serialize(payload: unknown): string;
+  /** Sets this reply's own serializer (`null`: the route's again). */
+  serializer?(fn: ((payload: unknown) => unknown) | null): unknown;
   raw: unknown;
 }
 
@@ -174,7 +176,7 @@ function replayedBy(res: object): object | undefined {
   const noted = locals !== null && typeof locals === 'object' ? locals[REPLAYING] : undefined;
   return noted !== undefined ? (noted as object) : replaying.get(res);
 }
-/** The response and reply prototypes whose `json` / `send` look the replayed body up. */
+/** The Express response prototypes whose `json` looks the replayed body up. */
 const patched = new WeakSet<object>();
 
 /**
@@ -187,10 +189,12 @@ const patched = new WeakSet<object>();
  * changes the cached object in place would be ignored: cached values are shared by every hit and
  * must not be changed.)
  *
- * The method is wrapped once on the response's prototype (Express: the app's `response`; Fastify:
- * the route context's `Reply`), and the body noted per response (Express: in its `res.locals`;
- * otherwise in a `WeakMap`): a method set on each response object changed its shape, and the
- * framework's own code on that object then ran measurably slower.
+ * On Fastify the reply gets a serializer of its own for the text (see {@link serializeAsStored}),
+ * unless the application gave it one (which then serializes the body, as on the miss). On
+ * Express `res.json` is wrapped once on the app's `response` prototype, and the body noted per
+ * response in its `res.locals` (in a `WeakMap` where `res.locals` cannot take it): a method set
+ * on each response object changed its shape, and the framework's own code on that object then
+ * ran measurably slower.
  *
  * @param adapter the HTTP adapter's type (`HttpAdapter.getType()`), when known: on `'express'`
  *   the response is not probed for Fastify's reply methods (a miss that walks its prototypes)
@@ -202,8 +206,14 @@ export function sendStoredJson(response: unknown, body: unknown, adapter?: strin
   if (body === null || typeof body !== 'object') return;
   const reply = adapter === 'express' ? undefined : asFastify(response);
   if (reply !== undefined) {
-    replayVia(reply, 'send', replayFastify);
-    replaying.set(reply, body);
+    // A reply the application gave a serializer of its own (in a hook) has the body serialized
+    // by it, as on the miss; so has one without Fastify's slot for it (not Fastify's own reply).
+    if (ownSerializer(reply) === 'none') {
+      serializeAsStored(
+        reply as FastifyLikeReply & Required<Pick<FastifyLikeReply, 'serializer'>>,
+        body,
+      );
+    }
     return;
   }
   // On Express the response is Express's (its `json` is checked where it is wrapped).
@@ -216,6 +226,55 @@ export function sendStoredJson(response: unknown, body: unknown, adapter?: strin
   if (!noteInLocals(res, body)) replaying.set(res, body);
 }
 
+/**
+ * Fastify's slot for a reply's own serializer (`Symbol('fastify.reply.serializer')`, `null` until
+ * `reply.serializer(fn)`), found on the first reply that has it. A reply of another copy of
+ * Fastify (another symbol) has no such property: it reads `undefined`, and takes the other way.
+ */
+let serializerSlot: symbol | undefined;
+
+/**
+ * Whether this Fastify reply has a serializer of its own (`reply.serializer(fn)`): `'none'` or
+ * `'set'`, read in Fastify's slot for it; `'unknown'` where the reply has no such slot or method
+ * (not Fastify's own reply, or a Fastify that keeps it elsewhere).
+ */
+function ownSerializer(reply: FastifyLikeReply): 'none' | 'set' | 'unknown' {
+  if (typeof reply.serializer !== 'function') return 'unknown';
+  let slot = serializerSlot;
+  if (slot === undefined) {
+    const found = Object.getOwnPropertySymbols(reply).find(
+      (symbol) => symbol.description === 'fastify.reply.serializer',
+    );
+    // Only a reply that has the slot tells: one without (a stand-in) is not remembered.
+    if (found === undefined) return 'unknown';
+    slot = serializerSlot = found;
+  }
+  const own = (reply as unknown as Record<symbol, unknown>)[slot];
+  return own === null ? 'none' : own === undefined ? 'unknown' : 'set';
+}
+
+/**
+ * Fastify: gives this reply a serializer of its own (`reply.serializer(fn)`, in a slot every
+ * reply has, so the reply keeps its shape and nothing is noted elsewhere) that returns the stored
+ * text for the replayed body. Fastify calls it where it would have serialized the body, after the
+ * route's `preSerialization` hooks, which so run on a hit as on the miss. Any other payload (an
+ * outer interceptor's value, an error's reply, a hook's replacement) goes to the route's own
+ * serializer, response schema included; a string is sent as it is, as Fastify sends one.
+ */
+function serializeAsStored(
+  reply: FastifyLikeReply & Required<Pick<FastifyLikeReply, 'serializer'>>,
+  body: object,
+): void {
+  const payload = payloadOf(body);
+  reply.serializer((value: unknown): unknown => {
+    if (value === body) return payload;
+    if (typeof value === 'string') return value;
+    // The route's serializer from here on: the reply's own is Fastify's first choice.
+    reply.serializer(null);
+    return reply.serialize(value);
+  });
+}
+
 type Replay = (self: object, body: object, original: (...args: unknown[]) => unknown) => unknown;
 
 /**
@@ -224,7 +283,7 @@ type Replay = (self: object, body: object, original: (...args: unknown[]) => unk
  * argument, goes to `replay`; any other goes to the method it replaced, with all its arguments. A
  * response whose method is its own (set by the application) is wrapped on itself.
  */
-function replayVia(target: object, name: 'json' | 'send', replay: Replay): void {
+function replayVia(target: object, name: 'json', replay: Replay): void {
   const holder = Object.prototype.hasOwnProperty.call(target, name)
     ? target
     : (Object.getPrototypeOf(target) as object | null);
@@ -253,11 +312,6 @@ function enumerableIn(target: object, name: string): boolean {
     if (descriptor !== undefined) return descriptor.enumerable === true;
   }
   return false;
-}
-
-/** Fastify: the text, with the JSON content type already set, goes out as it is. */
-function replayFastify(self: object, body: object, send: (...args: unknown[]) => unknown): unknown {
-  return send.call(self, payloadOf(body));
 }
 
 /** Express: the stored bytes (the app's JSON settings were checked when the hit began). */
