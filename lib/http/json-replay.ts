@@ -229,7 +229,8 @@ export function sendStoredJson(response: unknown, body: unknown, adapter?: strin
 /**
  * Fastify's slot for a reply's own serializer (`Symbol('fastify.reply.serializer')`, `null` until
  * `reply.serializer(fn)`), found on the first reply that has it. A reply of another copy of
- * Fastify (another symbol) has no such property: it reads `undefined`, and takes the other way.
+ * Fastify (another symbol) has no such property: it reads `undefined`, and its hits serialize the
+ * body as usual.
  */
 let serializerSlot: symbol | undefined;
 
