@@ -208,12 +208,7 @@ export function sendStoredJson(response: unknown, body: unknown, adapter?: strin
   if (reply !== undefined) {
     // A reply the application gave a serializer of its own (in a hook) has the body serialized
     // by it, as on the miss; so has one without Fastify's slot for it (not Fastify's own reply).
-    if (ownSerializer(reply) === 'none') {
-      serializeAsStored(
-        reply as FastifyLikeReply & Required<Pick<FastifyLikeReply, 'serializer'>>,
-        body,
-      );
-    }
+    if (serializerSlotFree(reply)) serializeAsStored(reply, body);
     return;
   }
   // On Express the response is Express's (its `json` is checked where it is wrapped).
@@ -234,24 +229,24 @@ export function sendStoredJson(response: unknown, body: unknown, adapter?: strin
  */
 let serializerSlot: symbol | undefined;
 
+type SerializableReply = FastifyLikeReply & Required<Pick<FastifyLikeReply, 'serializer'>>;
+
 /**
- * Whether this Fastify reply has a serializer of its own (`reply.serializer(fn)`): `'none'` or
- * `'set'`, read in Fastify's slot for it; `'unknown'` where the reply has no such slot or method
- * (not Fastify's own reply, or a Fastify that keeps it elsewhere).
+ * Whether this Fastify reply has `reply.serializer` and no serializer of its own yet (Fastify's
+ * slot for it holds `null`); `false` too for a reply without that slot (not Fastify's own).
  */
-function ownSerializer(reply: FastifyLikeReply): 'none' | 'set' | 'unknown' {
-  if (typeof reply.serializer !== 'function') return 'unknown';
+function serializerSlotFree(reply: FastifyLikeReply): reply is SerializableReply {
+  if (typeof reply.serializer !== 'function') return false;
   let slot = serializerSlot;
   if (slot === undefined) {
     const found = Object.getOwnPropertySymbols(reply).find(
       (symbol) => symbol.description === 'fastify.reply.serializer',
     );
     // Only a reply that has the slot tells: one without (a stand-in) is not remembered.
-    if (found === undefined) return 'unknown';
+    if (found === undefined) return false;
     slot = serializerSlot = found;
   }
-  const own = (reply as unknown as Record<symbol, unknown>)[slot];
-  return own === null ? 'none' : own === undefined ? 'unknown' : 'set';
+  return (reply as unknown as Record<symbol, unknown>)[slot] === null;
 }
 
 /**
@@ -262,13 +257,10 @@ function ownSerializer(reply: FastifyLikeReply): 'none' | 'set' | 'unknown' {
  * outer interceptor's value, an error's reply, a hook's replacement) goes to the route's own
  * serializer, response schema included; a string is sent as it is, as Fastify sends one.
  */
-function serializeAsStored(
-  reply: FastifyLikeReply & Required<Pick<FastifyLikeReply, 'serializer'>>,
-  body: object,
-): void {
-  const payload = payloadOf(body);
+function serializeAsStored(reply: SerializableReply, body: object): void {
   reply.serializer((value: unknown): unknown => {
-    if (value === body) return payload;
+    // Looked up only when Fastify serializes (not for a 304, which sends no body).
+    if (value === body) return payloadOf(body);
     if (typeof value === 'string') return value;
     // The route's serializer from here on: the reply's own is Fastify's first choice.
     reply.serializer(null);
