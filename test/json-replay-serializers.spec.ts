@@ -206,30 +206,37 @@ describe(`replayed JSON text and the framework's own serializer (${testServerKin
     ]);
   });
 
-  it('Fastify: a serializer the application gives the reply (in a hook) serializes every hit, as it did the miss', async () => {
+  it("Fastify: a serializer the application gives the reply (in a hook) serializes every hit, as it did the miss (L1 and another instance's L2)", async () => {
     const table = await fx.dynamo.table();
-    const serialized: unknown[] = [];
-    const url = await boot(table, new FastifyAdapter(), [CardsController], (app) => {
+    const serialized: { app: string; payload: unknown }[] = [];
+    const withSerializer = (name: string) => (app: INestApplication) => {
       const fastify = (app.getHttpAdapter() as FastifyAdapter).getInstance();
       fastify.addHook('onRequest', (_req, reply, done) => {
         // With a serializer of its own a reply gets no JSON type from Fastify: the app sets it.
         reply.type('application/json; charset=utf-8');
         reply.serializer((payload: unknown) => {
-          serialized.push(payload);
+          serialized.push({ app: name, payload });
           return JSON.stringify(payload);
         });
         done();
       });
-    });
-    const miss = await fetchText(`${url}/card/c2`);
+    };
+    const a = await boot(table, new FastifyAdapter(), [CardsController], withSerializer('a'));
+    const b = await boot(table, new FastifyAdapter(), [CardsController], withSerializer('b'));
+    const miss = await fetchText(`${a}/card/c2`, 'api.test');
     await settleAll(fx.apps);
     const afterMiss = serialized.length;
-    const hit = await fetchText(`${url}/card/c2`);
+    const l1 = await fetchText(`${a}/card/c2`, 'api.test');
+    const l2 = await fetchText(`${b}/card/c2`, 'api.test');
     const body = { id: 'c2', card: '4111111111111111' };
     expect(miss).toEqual({ cache: 'MISS', text: JSON.stringify(body) });
     // Not the stored text handed to it as a string (and serialized once more, in quotes).
-    expect(hit).toEqual({ cache: 'HIT', text: miss.text });
-    expect(serialized.slice(afterMiss)).toEqual([body]);
+    expect(l1).toEqual({ cache: 'HIT', text: miss.text });
+    expect(l2).toEqual({ cache: 'HIT', text: miss.text });
+    expect(serialized.slice(afterMiss)).toEqual([
+      { app: 'a', payload: body },
+      { app: 'b', payload: body },
+    ]);
   });
 });
 
