@@ -217,7 +217,7 @@ export function sendStoredJson(response: unknown, body: unknown, adapter?: strin
       ? (response as ExpressLikeResponse)
       : asExpress(response);
   if (res === undefined || !plainExpressJson(res)) return;
-  replayVia(res, 'json', replayExpress);
+  wrapJson(res);
   if (!noteInLocals(res, body)) replaying.set(res, body);
 }
 
@@ -268,32 +268,31 @@ function serializeAsStored(reply: SerializableReply, body: object): void {
   });
 }
 
-type Replay = (self: object, body: object, original: (...args: unknown[]) => unknown) => unknown;
-
 /**
- * Wraps `name` on the response's prototype (once per prototype), as an own property that shadows
- * the method it inherits: a call on a response that replays a body, with that body as its only
- * argument, goes to `replay`; any other goes to the method it replaced, with all its arguments. A
- * response whose method is its own (set by the application) is wrapped on itself.
+ * Wraps Express's `json` on the response's prototype (once per prototype), as an own property
+ * that shadows the method it inherits: a call on a response that replays a body, with that body
+ * as its only argument, sends the stored bytes ({@link replayExpress}); any other goes to the
+ * method it replaced, with all its arguments. A response whose `json` is its own (set by the
+ * application) is wrapped on itself.
  */
-function replayVia(target: object, name: 'json', replay: Replay): void {
-  const holder = Object.prototype.hasOwnProperty.call(target, name)
+function wrapJson(target: object): void {
+  const holder = Object.prototype.hasOwnProperty.call(target, 'json')
     ? target
     : (Object.getPrototypeOf(target) as object | null);
   if (holder === null || patched.has(holder)) return;
-  const original = (holder as Record<string, unknown>)[name] as (...args: unknown[]) => unknown;
+  const original = (holder as Record<string, unknown>).json as (...args: unknown[]) => unknown;
   if (typeof original !== 'function') return;
   patched.add(holder);
-  Object.defineProperty(holder, name, {
+  Object.defineProperty(holder, 'json', {
     configurable: true,
-    enumerable: enumerableIn(holder, name),
+    enumerable: enumerableIn(holder, 'json'),
     writable: true,
     value: function (this: object, ...args: unknown[]): unknown {
       const body = replayedBy(this);
       if (body === undefined || args.length !== 1 || args[0] !== body) {
         return original.apply(this, args);
       }
-      return replay(this, body, original);
+      return replayExpress(this, body);
     },
   });
 }
