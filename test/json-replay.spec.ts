@@ -280,7 +280,7 @@ describe.each(adapters)(
 describe(`replayed JSON bodies as Fastify's onSend hooks see them (${testServerKind()})`, () => {
   const fx = useTestDynamo();
 
-  it('a short body reaches onSend as the same JSON string on the miss and on the hit; a 48 KB one as bytes of that text', async () => {
+  it('a short body and a 48 KB one reach onSend as the same JSON string on the miss and on the hit', async () => {
     const table = await fx.dynamo.table();
     const moduleRef = await Test.createTestingModule({
       imports: [DynamoCacheModule.forRoot({ table, client: fx.dynamo.client() })],
@@ -310,7 +310,6 @@ describe(`replayed JSON bodies as Fastify's onSend hooks see them (${testServerK
     expect(typeof shortMiss).toBe('string');
     expect(shortHit).toBe(shortMiss);
     expect(typeof longMiss).toBe('string');
-    expect(Buffer.isBuffer(longHit)).toBe(true);
-    expect((longHit as Buffer).toString()).toBe(longMiss);
+    expect(longHit).toBe(longMiss);
   });
 });

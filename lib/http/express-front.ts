@@ -1,5 +1,5 @@
 import type { FastAnswer, FastPathRoutes } from './fast-path.js';
-import { plainExpressJsonApp } from './json-replay.js';
+import { expressJsonIsOwn, plainExpressJsonApp } from './json-replay.js';
 import type { KeyedRequest } from './request-key.js';
 
 // Express only: answering a hit where Express's router is entered. On Express, routing and
@@ -236,7 +236,8 @@ export class ExpressFront {
       !sameLayers(stack, learned.layers) ||
       learned.passing.some(handlesGet) ||
       !bodyless(req) ||
-      !this.ready()
+      !this.ready() ||
+      !expressJsonIsOwn(res)
     ) {
       return false;
     }

@@ -4,7 +4,7 @@ import {
   type FrontRequest,
   type FrontResponse,
 } from './express-front.js';
-import { plainExpressJson } from './json-replay.js';
+import { expressJsonIsOwn, fastifyReplySerializerFree, plainExpressJson } from './json-replay.js';
 import type { FastAnswer, FastPathRoutes } from './fast-path.js';
 import type { KeyedRequest } from './request-key.js';
 
@@ -43,6 +43,8 @@ interface FastifyReply {
 }
 
 interface FastifyContext {
+  /** The route's `preSerialization` hooks (`null` when none). */
+  readonly preSerialization?: readonly unknown[] | null;
   handler: (
     this: unknown,
     request: KeyedRequest & { method: string },
@@ -91,7 +93,8 @@ function wrapExpress(
   const original = layer.handle;
   if (typeof original !== 'function' || original.length !== 3) return undefined;
   layer.handle = function fastPath(req, res, next) {
-    if (req.method === 'GET' && plainExpressJson(res)) {
+    // A `json` of the application's or a middleware's (masking fields) serializes every body.
+    if (req.method === 'GET' && plainExpressJson(res) && expressJsonIsOwn(res)) {
       const url = urlOf(req);
       const answer = routes.find(route, url, req);
       if (answer !== undefined) {
@@ -115,7 +118,13 @@ function wrapFastify(
   const original = context.handler;
   if (typeof original !== 'function') return undefined;
   context.handler = function fastPath(request, reply) {
-    if (request.method === 'GET') {
+    // A stored text is sent as a string, which Fastify sends without its preSerialization hooks
+    // or a serializer set on the reply: where those could change the body, Nest answers.
+    if (
+      request.method === 'GET' &&
+      (context.preSerialization ?? []).length === 0 &&
+      fastifyReplySerializerFree(reply)
+    ) {
       const answer = routes.find(context, urlOf(request), request);
       if (answer !== undefined) return sendFastify(reply, answer);
     }

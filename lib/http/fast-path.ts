@@ -1,6 +1,6 @@
 import type { CacheNamespace } from '../engine/namespace/cache-namespace.js';
 import { DynamoCacheRouteResponse } from './cached-response.js';
-import { storedJsonBytes, storedJsonPayload } from './json-replay.js';
+import { storedJsonBytes, storedJsonText } from './json-replay.js';
 import { mayShare, requestKey, type KeyedRequest } from './request-key.js';
 
 /** How a route served through the fast path keys its requests (what the interceptor uses). */
@@ -18,8 +18,8 @@ export interface FastAnswer {
   readonly headers: Readonly<Record<string, string>>;
   /** The JSON text, as bytes (Express). */
   readonly bytes: Buffer;
-  /** The JSON text as Fastify sends it: a string when short, else the bytes (storedJsonPayload). */
-  readonly payload: string | Buffer;
+  /** The JSON text, as a string (Fastify: what its serializer gives `onSend` hooks). */
+  readonly payload: string;
 }
 
 /**
@@ -72,7 +72,7 @@ function answerOf(stored: DynamoCacheRouteResponse): FastAnswer | undefined {
   let answer = answers.get(stored);
   if (answer === undefined) {
     const body = stored.body;
-    const payload = storedJsonPayload(body);
+    const payload = storedJsonText(body);
     if (payload === undefined) answer = null;
     else {
       const headers: Record<string, string> = { ...stored.headers };
@@ -85,7 +85,7 @@ function answerOf(stored: DynamoCacheRouteResponse): FastAnswer | undefined {
         status: stored.status,
         headers: Object.freeze(headers),
         payload,
-        // Made on the first Express hit only: a Fastify process never needs a short text's bytes.
+        // Made on the first Express hit only: a Fastify process never needs the bytes.
         get bytes(): Buffer {
           return (bytes ??= storedJsonBytes(body) as Buffer);
         },

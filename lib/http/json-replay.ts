@@ -1,3 +1,4 @@
+import { ServerResponse } from 'node:http';
 import type { ResponseHeaders } from './response-policy.js';
 
 /** The parts of an Express application read for its JSON settings. */
@@ -103,37 +104,27 @@ export function sentAsJson(body: unknown, headers: ResponseHeaders, response: un
   }
 }
 
-/**
- * The JSON text of each replayed body, made once per process and entry (L1 holds the body): a
- * short text as a string, a longer one as bytes (see {@link storedJsonPayload}).
- */
-const payloads = new WeakMap<object, string | Buffer>();
-/** The bytes of the short texts, for Express (made on its first hit). */
-const shortBytes = new WeakMap<object, Buffer>();
+/** The JSON text of each replayed body, made once per process and entry (L1 holds the body). */
+const texts = new WeakMap<object, string>();
+/** The bytes of those texts, for Express (made on its first hit). */
+const bytesOf = new WeakMap<object, Buffer>();
 
-/**
- * Texts shorter than this (in UTF-16 units) are kept as strings. A string body that size goes out
- * in one piece with the response's headers (bytes take a second buffer in the socket's write);
- * a longer one costs more to join to the headers and encode than that second buffer does.
- */
-const SHORT_TEXT = 1000;
-
-function payloadOf(body: object): string | Buffer {
-  let payload = payloads.get(body);
-  if (payload === undefined) {
-    const text = JSON.stringify(body);
-    payload = text.length < SHORT_TEXT ? text : Buffer.from(text);
-    payloads.set(body, payload);
+function textOf(body: object): string {
+  let text = texts.get(body);
+  if (text === undefined) {
+    text = JSON.stringify(body);
+    texts.set(body, text);
   }
-  return payload;
+  return text;
 }
 
 /**
- * The stored JSON text of a replayed body as Fastify sends it cheapest: a string when short (what
- * Fastify itself sends after serializing), else bytes; `undefined` for a body that is not an object.
+ * The stored JSON text of a replayed body as Fastify sends it: a string, as its own serializer
+ * gives it (so `onSend` hooks get what they got on the miss); `undefined` for a body that is not
+ * an object.
  */
-export function storedJsonPayload(body: unknown): string | Buffer | undefined {
-  return body === null || typeof body !== 'object' ? undefined : payloadOf(body);
+export function storedJsonText(body: unknown): string | undefined {
+  return body === null || typeof body !== 'object' ? undefined : textOf(body);
 }
 
 /**
@@ -142,12 +133,10 @@ export function storedJsonPayload(body: unknown): string | Buffer | undefined {
  */
 export function storedJsonBytes(body: unknown): Buffer | undefined {
   if (body === null || typeof body !== 'object') return undefined;
-  const payload = payloadOf(body);
-  if (typeof payload !== 'string') return payload;
-  let bytes = shortBytes.get(body);
+  let bytes = bytesOf.get(body);
   if (bytes === undefined) {
-    bytes = Buffer.from(payload);
-    shortBytes.set(body, bytes);
+    bytes = Buffer.from(textOf(body));
+    bytesOf.set(body, bytes);
   }
   return bytes;
 }
@@ -192,9 +181,10 @@ const patched = new WeakSet<object>();
  * On Fastify the reply gets a serializer of its own for the text (see {@link serializeAsStored}),
  * unless the application gave it one (which then serializes the body, as on the miss). On
  * Express `res.json` is wrapped once on the app's `response` prototype, and the body noted per
- * response in its `res.locals` (in a `WeakMap` where `res.locals` cannot take it): a method set
- * on each response object changed its shape, and the framework's own code on that object then
- * ran measurably slower.
+ * response in its `res.locals` (in a `WeakMap` where `res.locals` cannot take it), unless the
+ * application or a middleware set a `json` of its own (masking fields, logging bodies), which
+ * then serializes the body as on the miss. (A method set on each response object changed its
+ * shape, and the framework's own code on that object then ran measurably slower.)
  *
  * @param adapter the HTTP adapter's type (`HttpAdapter.getType()`), when known: on `'express'`
  *   the response is not probed for Fastify's reply methods (a miss that walks its prototypes)
@@ -218,7 +208,47 @@ export function sendStoredJson(response: unknown, body: unknown, adapter?: strin
       : asExpress(response);
   if (res === undefined || !plainExpressJson(res)) return;
   wrapJson(res);
+  // A `json` of the application's or a middleware's (masking, logging) stands in front of ours:
+  // it serializes the body as on the miss.
+  if (!replaysJson(res)) return;
   if (!noteInLocals(res, body)) replaying.set(res, body);
+}
+
+/** The `json` wrappers {@link wrapJson} installed. */
+const wrappers = new WeakSet<object>();
+
+/**
+ * Whether `res.json` is Express's own, as this package may replace it (its own wrapper over
+ * Express's, or Express's method itself): no application or middleware `json` in front of it,
+ * which a hit sending stored bytes would skip (one that masks fields, or logs bodies).
+ *
+ * @example
+ * if (req.method === 'GET' && expressJsonIsOwn(res)) return sendFastAnswer(res, answer);
+ */
+export function expressJsonIsOwn(res: object): boolean {
+  const json = (res as { json?: unknown }).json;
+  return typeof json === 'function' && (wrappers.has(json) || json === expressJsonAbove(res));
+}
+
+/**
+ * Express's own `json`, when it is the one `target` finds: the first `json` up its prototype
+ * chain (past the app's response object, and a mounting app's) is on Express's response object,
+ * the one right above Node's `ServerResponse`; `undefined` when another stands in front of it.
+ */
+function expressJsonAbove(target: object): unknown {
+  for (let o: object | null = target; o !== null; o = Object.getPrototypeOf(o) as object | null) {
+    if (!Object.prototype.hasOwnProperty.call(o, 'json')) continue;
+    return Object.getPrototypeOf(o) === ServerResponse.prototype
+      ? (o as { json?: unknown }).json
+      : undefined;
+  }
+  return undefined;
+}
+
+/** Whether `res.json` is the wrapper that replays a noted body. */
+function replaysJson(res: object): boolean {
+  const json = (res as { json?: unknown }).json;
+  return typeof json === 'function' && wrappers.has(json);
 }
 
 /**
@@ -230,6 +260,18 @@ export function sendStoredJson(response: unknown, body: unknown, adapter?: strin
 let serializerSlot: symbol | undefined;
 
 type SerializableReply = FastifyLikeReply & Required<Pick<FastifyLikeReply, 'serializer'>>;
+
+/**
+ * Whether a Fastify reply has no serializer of its own (set with `reply.serializer(fn)`, e.g. in
+ * a hook): one that has would serialize the body, not send a stored text.
+ *
+ * @example
+ * if (fastifyReplySerializerFree(reply)) return reply.send(storedJsonText(body));
+ */
+export function fastifyReplySerializerFree(reply: unknown): boolean {
+  const fastify = asFastify(reply);
+  return fastify !== undefined && serializerSlotFree(fastify);
+}
 
 /**
  * Whether this Fastify reply has `reply.serializer` and no serializer of its own yet (Fastify's
@@ -260,7 +302,7 @@ function serializerSlotFree(reply: FastifyLikeReply): reply is SerializableReply
 function serializeAsStored(reply: SerializableReply, body: object): void {
   reply.serializer((value: unknown): unknown => {
     // Looked up only when Fastify serializes (not for a 304, which sends no body).
-    if (value === body) return payloadOf(body);
+    if (value === body) return textOf(body);
     if (typeof value === 'string') return value;
     // The route's serializer from here on: the reply's own is Fastify's first choice.
     reply.serializer(null);
@@ -269,31 +311,34 @@ function serializeAsStored(reply: SerializableReply, body: object): void {
 }
 
 /**
- * Wraps Express's `json` on the response's prototype (once per prototype), as an own property
- * that shadows the method it inherits: a call on a response that replays a body, with that body
- * as its only argument, sends the stored bytes ({@link replayExpress}); any other goes to the
- * method it replaced, with all its arguments. A response whose `json` is its own (set by the
- * application) is wrapped on itself.
+ * Wraps Express's `json` on the app's response object (the response's prototype; once per app),
+ * as an own property that shadows the method it inherits from Express's: a call on a response
+ * that replays a body, with that body as its only argument, sends the stored bytes
+ * ({@link replayExpress}); any other goes to Express's method, with all its arguments. Nothing is
+ * wrapped where the application set a `json` of its own (on the response or the app's response
+ * object): that one serializes every body, hits included (see {@link replaysJson}).
  */
 function wrapJson(target: object): void {
-  const holder = Object.prototype.hasOwnProperty.call(target, 'json')
-    ? target
-    : (Object.getPrototypeOf(target) as object | null);
+  if (Object.prototype.hasOwnProperty.call(target, 'json')) return;
+  const holder = Object.getPrototypeOf(target) as object | null;
   if (holder === null || patched.has(holder)) return;
-  const original = (holder as Record<string, unknown>).json as (...args: unknown[]) => unknown;
+  // Only over Express's own `json`: not over the application's, nor a mounting app's.
+  const original = expressJsonAbove(holder) as ((...args: unknown[]) => unknown) | undefined;
   if (typeof original !== 'function') return;
   patched.add(holder);
+  const wrapper = function (this: object, ...args: unknown[]): unknown {
+    const body = replayedBy(this);
+    if (body === undefined || args.length !== 1 || args[0] !== body) {
+      return original.apply(this, args);
+    }
+    return replayExpress(this, body);
+  };
+  wrappers.add(wrapper);
   Object.defineProperty(holder, 'json', {
     configurable: true,
     enumerable: enumerableIn(holder, 'json'),
     writable: true,
-    value: function (this: object, ...args: unknown[]): unknown {
-      const body = replayedBy(this);
-      if (body === undefined || args.length !== 1 || args[0] !== body) {
-        return original.apply(this, args);
-      }
-      return replayExpress(this, body);
-    },
+    value: wrapper,
   });
 }
 
