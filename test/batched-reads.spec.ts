@@ -543,6 +543,8 @@ describe(`batched L2 reads (${testServerKind()})`, () => {
         namespace: 'quotes',
         message: `BatchGetItem on table "${table}": 46 requests still unprocessed after 5 retries`,
       });
+      // Throttling by another name: a lease waiter told this waits on, as for a throttled GetItem.
+      expect((error as DynamoCacheError).cause).toMatchObject({ name: 'UnprocessedRequestsError' });
     }
     expect(computed).toEqual([]);
   });

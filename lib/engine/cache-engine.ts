@@ -202,6 +202,7 @@ export class CacheEngine {
         engineId: this.leaseOwner,
         leaseOwner: this.leaseOwner,
         track: (work, holdMs, settled) => this.track(work, holdMs, settled),
+        callBoundMs: this.l2BoundMs(),
       };
       ns = new CacheNamespace(
         {

@@ -42,6 +42,7 @@ import { CallDeadlines, type CallDeadline } from './call-deadlines.js';
 import { L2AbortSignal, L2TimeoutError } from './l2-timeout.js';
 import { BATCH_GET_KEYS, ReadBatcher, type RawItem } from './read-batcher.js';
 import { withRetryDeadline, type CacheClient } from './retry-deadline.js';
+import { UnprocessedRequestsError } from './throttling.js';
 import type { DecodedValue, EncodedValue, ValueCodec } from '../values/value-codec.js';
 import {
   compressValue,
@@ -169,6 +170,24 @@ const BATCH_WRITE_LIMIT = 25;
 const READS_IN_FLIGHT = 4;
 /** Retries of a batch's unprocessed items before giving up. */
 const BATCH_RETRIES = 5;
+
+/** The wait before retry `attempt` (1, 2, …) of what a batch call left unprocessed. */
+const backOffMs = (attempt: number): number => 25 * 2 ** attempt;
+
+/**
+ * The most DynamoDB calls a batch write of `requests` may make, and the longest it may wait
+ * between them: every batch retried for unprocessed items as often as it may be. What shutdown
+ * allows a `deleteMany`.
+ *
+ * @example
+ * batchWriteBound(400); // { calls: 96, waitMs: 24800 }
+ */
+export function batchWriteBound(requests: number): { calls: number; waitMs: number } {
+  const batches = Math.ceil(requests / BATCH_WRITE_LIMIT);
+  let waitMs = 0;
+  for (let attempt = 1; attempt <= BATCH_RETRIES; attempt++) waitMs += backOffMs(attempt);
+  return { calls: batches * (1 + BATCH_RETRIES), waitMs: batches * waitMs };
+}
 
 const MISS: L2Read = { status: 'miss' };
 const TOMBSTONE: L2Read = { status: 'miss', tombstone: true };
@@ -528,7 +547,8 @@ export class L2Store {
       const error = new DynamoCacheError(
         operation,
         `${operation} on table "${this.table}": ${left} requests still unprocessed after ${BATCH_RETRIES} retries`,
-        { namespace },
+        // Throttled, as a GetItem of the same keys would have been: a lease waiter waits on.
+        { namespace, cause: new UnprocessedRequestsError(left) },
       );
       // Throttling that outlasted the retries is a failure like any other: the breaker counts
       // it, and it is logged.
@@ -536,7 +556,7 @@ export class L2Store {
       this.failed(error, 'call');
       throw error;
     }
-    await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
+    await new Promise((resolve) => setTimeout(resolve, backOffMs(attempt)));
   }
 
   /**

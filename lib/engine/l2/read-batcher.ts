@@ -1,4 +1,5 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { LinkedList, type ListNode } from '../linked-list.js';
 import type { CallDeadlines } from './call-deadlines.js';
 
 /** An item as DynamoDB returns it. */
@@ -27,7 +28,8 @@ export interface BatchedReads {
 /** DynamoDB's most keys in one `BatchGetItem` call. */
 export const BATCH_GET_KEYS = 100;
 
-interface Waiting {
+/** A queued read: a node of the queue, so one that times out leaves it in O(1). */
+interface Waiting extends ListNode<Waiting> {
   readonly key: string;
   readonly namespace: string;
   resolve(item: RawItem | undefined): void;
@@ -47,7 +49,7 @@ interface Waiting {
  * const item = await batcher.read('app:RatesService.rate/9f86d081…', 'RatesService.rate');
  */
 export class ReadBatcher {
-  private queue: Waiting[] = [];
+  private readonly queue = new LinkedList<Waiting>();
   private inFlight = 0;
 
   constructor(
@@ -59,7 +61,7 @@ export class ReadBatcher {
 
   /** The item of `key`, or `undefined` when there is none. Rejects when DynamoDB fails. */
   read(key: string, namespace: string): Promise<RawItem | undefined> {
-    if (this.inFlight < this.maxInFlight && this.queue.length === 0) {
+    if (this.inFlight < this.maxInFlight && this.queue.head === undefined) {
       this.inFlight++;
       const single = this.reads.single(key, namespace);
       single.then(this.done, this.done);
@@ -68,13 +70,13 @@ export class ReadBatcher {
     return new Promise((resolve, reject) => {
       const deadlines = this.deadlines;
       if (deadlines === undefined) {
-        this.queue.push({ key, namespace, resolve, reject });
+        this.queue.push({ key, namespace, resolve, reject, prev: undefined, next: undefined });
         return;
       }
       // Queued behind other requests, a read is still bounded by its own limit, however long
       // its batch takes to leave or to come back.
       const deadline = deadlines.start(() => {
-        this.queue = this.queue.filter((waiting) => waiting !== entry);
+        this.queue.remove(entry);
         reject(this.reads.waitTimeout(namespace));
       });
       const entry: Waiting = {
@@ -88,6 +90,8 @@ export class ReadBatcher {
           deadline.end();
           reject(error);
         },
+        prev: undefined,
+        next: undefined,
       };
       this.queue.push(entry);
     });
@@ -99,18 +103,19 @@ export class ReadBatcher {
   };
 
   private drain(): void {
-    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
-      // Up to 100 distinct keys; waiters of one key share its item.
+    const queue = this.queue;
+    while (this.inFlight < this.maxInFlight && queue.head !== undefined) {
+      // Up to 100 distinct keys, from the head; waiters of one key share its item.
       const byKey = new Map<string, Waiting[]>();
-      let taken = 0;
-      for (const waiting of this.queue) {
+      for (let waiting: Waiting | undefined = queue.head; waiting !== undefined;) {
         const same = byKey.get(waiting.key);
+        if (same === undefined && byKey.size >= BATCH_GET_KEYS) break;
+        const next: Waiting | undefined = waiting.next;
+        queue.remove(waiting);
         if (same !== undefined) same.push(waiting);
-        else if (byKey.size < BATCH_GET_KEYS) byKey.set(waiting.key, [waiting]);
-        else break;
-        taken++;
+        else byKey.set(waiting.key, [waiting]);
+        waiting = next;
       }
-      this.queue = this.queue.slice(taken);
       this.inFlight++;
       this.fetch(byKey).then(this.done, this.done);
     }

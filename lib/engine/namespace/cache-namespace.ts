@@ -15,7 +15,14 @@ import { CircuitOpenError } from '../l2/circuit-breaker.js';
 import { isThrottled } from '../l2/throttling.js';
 import { namespaceMarkerKey, tagMarkerKey } from '../l2/item-codec.js';
 import type { EntryLife } from '../l2/item-codec.js';
-import type { ItemHead, L2Found, L2Read, L2Store, ReadPolicy } from '../l2/l2-store.js';
+import {
+  batchWriteBound,
+  type ItemHead,
+  type L2Found,
+  type L2Read,
+  type L2Store,
+  type ReadPolicy,
+} from '../l2/l2-store.js';
 import type { RawItem } from '../l2/read-batcher.js';
 import type { ClassRef } from '../values/class-record.js';
 import { UnstorableValueError, type EncodedValue, type ValueCodec } from '../values/value-codec.js';
@@ -119,6 +126,15 @@ export interface NamespaceContext {
    * runs once it has settled (one reaction for both).
    */
   track<T>(work: Promise<T>, holdMs?: number, settled?: () => void): Promise<T>;
+  /** The longest one DynamoDB call may keep shutdown waiting (what `track` adds to `holdMs`). */
+  readonly callBoundMs: number;
+}
+
+/** A `set`, `delete`, `expire` or `deleteMany` on its way to DynamoDB (see `inOrder`). */
+interface OrderedWrite {
+  readonly done: Promise<void>;
+  /** Until when shutdown waits for it (ms): its own calls' bound after the writes it waits for. */
+  readonly until: number;
 }
 
 /**
@@ -273,7 +289,7 @@ export class CacheNamespace {
   private readonly invalidations = new InvalidationLog();
   private readonly warned = new Set<string>();
   /** The latest `set` or `delete` of each key still on its way to DynamoDB, to keep them in order. */
-  private readonly invalidating = new Map<string, Promise<unknown>>();
+  private readonly invalidating = new Map<string, OrderedWrite>();
   private flights = 0;
   private nextSweepAt = 0;
 
@@ -466,29 +482,34 @@ export class CacheNamespace {
     );
     this.l1.set(encoded, entry);
     const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, encoded);
-    await this.inOrder([encoded], async () => {
-      // An explicit overwrite: attempted even while the circuit is open (see L2Store.write).
-      const outcome = await this.writeL2(
-        cacheKey,
-        value,
-        tS,
-        {
-          ttl: life.ttl,
-          grace: this.policy.grace,
-          own: options.ttl !== undefined,
-          tags: life.tags,
-        },
-        { gated: false },
-      );
-      if (outcome !== 'written') entry.tRaw = undefined;
-      if (outcome === 'not-stored') await this.writeTombstone(cacheKey);
-      this.ctx.publish({
-        source: this.ctx.engineId,
-        kind: 'keys',
-        namespace: this.name,
-        keys: [encoded],
-      });
-    });
+    await this.inOrder(
+      [encoded],
+      async () => {
+        // An explicit overwrite: attempted even while the circuit is open (see L2Store.write).
+        const outcome = await this.writeL2(
+          cacheKey,
+          value,
+          tS,
+          {
+            ttl: life.ttl,
+            grace: this.policy.grace,
+            own: options.ttl !== undefined,
+            tags: life.tags,
+          },
+          { gated: false },
+        );
+        if (outcome !== 'written') entry.tRaw = undefined;
+        if (outcome === 'not-stored') await this.writeTombstone(cacheKey);
+        this.ctx.publish({
+          source: this.ctx.engineId,
+          kind: 'keys',
+          namespace: this.name,
+          keys: [encoded],
+        });
+      },
+      // The value, and a tombstone where it cannot be stored.
+      2,
+    );
   }
 
   /**
@@ -520,26 +541,33 @@ export class CacheNamespace {
       this.invalidateLocally(key);
       this.l1.delete(key);
     }
-    await this.inOrder(encoded, async () => {
-      const cacheKeys = encoded.map((key) => buildCacheKey(this.ctx.keyPrefix, this.name, key));
-      try {
-        await this.ctx.track(
-          this.ctx.l2.invalidateMany(cacheKeys, this.name, this.tombstoneLifeSeconds),
-        );
-        this.stats.l2Deletes += cacheKeys.length;
-        if (this.ctx.events.active) {
-          for (const key of cacheKeys) this.ctx.events.emit('delete', this.name, () => key);
+    // One BatchWriteItem per 25 keys, each retried for what DynamoDB leaves unprocessed.
+    const { calls, waitMs } = batchWriteBound(encoded.length);
+    await this.inOrder(
+      encoded,
+      async () => {
+        const cacheKeys = encoded.map((key) => buildCacheKey(this.ctx.keyPrefix, this.name, key));
+        try {
+          await this.ctx.track(
+            this.ctx.l2.invalidateMany(cacheKeys, this.name, this.tombstoneLifeSeconds),
+          );
+          this.stats.l2Deletes += cacheKeys.length;
+          if (this.ctx.events.active) {
+            for (const key of cacheKeys) this.ctx.events.emit('delete', this.name, () => key);
+          }
+        } catch (err) {
+          this.l2Failed(err as DynamoCacheError);
         }
-      } catch (err) {
-        this.l2Failed(err as DynamoCacheError);
-      }
-      this.ctx.publish({
-        source: this.ctx.engineId,
-        kind: 'keys',
-        namespace: this.name,
-        keys: encoded,
-      });
-    });
+        this.ctx.publish({
+          source: this.ctx.engineId,
+          kind: 'keys',
+          namespace: this.name,
+          keys: encoded,
+        });
+      },
+      calls,
+      waitMs,
+    );
   }
 
   /**
@@ -648,18 +676,38 @@ export class CacheNamespace {
    * Runs an invalidation's DynamoDB writes after the previous `set` or `delete` of the same keys
    * in this process have been answered: both are unconditional writes, and a retried earlier one
    * must not land after a later one. Ends the invalidations opened by `invalidateLocally`.
+   *
+   * Shutdown waits for the whole of it, the wait for the earlier writes included (a write queued
+   * behind another has not started when shutdown looks): until the earlier ones' bound, then
+   * `calls` DynamoDB calls (and `waitMs` of back-off between them) more.
    */
-  private async inOrder(keys: readonly string[], write: () => Promise<void>): Promise<void> {
-    const previous = keys.flatMap((key) => this.invalidating.get(key) ?? []);
+  private async inOrder(
+    keys: readonly string[],
+    write: () => Promise<void>,
+    calls = 1,
+    waitMs = 0,
+  ): Promise<void> {
+    const now = Date.now();
+    const previous: Promise<void>[] = [];
+    let startBy = now;
+    for (const key of keys) {
+      const earlier = this.invalidating.get(key);
+      if (earlier === undefined) continue;
+      previous.push(earlier.done);
+      if (earlier.until > startBy) startBy = earlier.until;
+    }
+    const bound = this.ctx.callBoundMs;
+    const until = startBy + calls * bound + waitMs;
     const after = previous.length === 0 ? write() : Promise.allSettled(previous).then(write);
-    const mine = after.finally(() => {
+    const done = after.finally(() => {
       for (const key of keys) {
         if (this.invalidating.get(key) === mine) this.invalidating.delete(key);
         this.endInvalidation(key);
       }
     });
+    const mine: OrderedWrite = { done, until };
     for (const key of keys) this.invalidating.set(key, mine);
-    await mine;
+    await this.ctx.track(done, until - now - bound);
   }
 
   /** Empties this process's L1 (L2 is untouched). */
