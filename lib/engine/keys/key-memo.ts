@@ -36,7 +36,10 @@ export class KeyMemo {
     if (node === undefined) node = this.roots[n] = new Map();
     for (let i = 0; i < n - 1; i++) {
       const v = args[i];
-      if (!memoizable(v)) return encodeKey(args, this.namespace);
+      // A hole reads as undefined, which the encoding keeps apart: only the slow path tells.
+      if (!memoizable(v) || (v === undefined && !(i in args))) {
+        return encodeKey(args, this.namespace);
+      }
       let next = node.get(v) as Node | undefined;
       if (next === undefined) {
         // Every node counts toward the limit, inner ones too: distinct first arguments each
@@ -48,7 +51,9 @@ export class KeyMemo {
       node = next;
     }
     const last = args[n - 1];
-    if (!memoizable(last)) return encodeKey(args, this.namespace);
+    if (!memoizable(last) || (last === undefined && !(n - 1 in args))) {
+      return encodeKey(args, this.namespace);
+    }
     let key = node.get(last) as string | undefined;
     if (key === undefined) {
       key = encodeKey(args, this.namespace);

@@ -11,6 +11,11 @@ export interface L1Entry {
    * plus `l1MaxAge`. The only field the hit path reads.
    */
   validUntil: number;
+  /**
+   * What DynamoDB holds of it is known until then (its last check, or its fill, plus `l1MaxAge`):
+   * past its expiry, it is served as a stale value without a look only before then.
+   */
+  checkedUntil: number;
   /** Fresh until then; `Infinity` when no ttl applies. */
   expiresAt: number;
   /** Kept, to be served if recomputing fails (grace), until then; `expiresAt` without grace. */

@@ -43,6 +43,7 @@ import { L2AbortSignal, L2TimeoutError } from './l2-timeout.js';
 import { BATCH_GET_KEYS, ReadBatcher, type RawItem } from './read-batcher.js';
 import { withRetryDeadline, type CacheClient } from './retry-deadline.js';
 import { UnprocessedRequestsError } from './throttling.js';
+import { ttlProblem } from '../namespace/entry-policy.js';
 import type { DecodedValue, EncodedValue, ValueCodec } from '../values/value-codec.js';
 import {
   compressValue,
@@ -100,6 +101,26 @@ export function freshUntil(
   const own = item.e ?? Infinity;
   if (item.own === true || readerTtl === null) return own;
   return Math.min(own, item.t + readerTtl);
+}
+
+/**
+ * Until when an entry is fresh by a reader's ttl function of its value. A function that throws or
+ * returns no usable ttl for it leaves the entry the expiry its writer gave it (`e`), or, for an
+ * item without one (written by 0.1.0), none: expired, and computed again.
+ */
+function untilByFunction(
+  item: { readonly t: number; readonly e?: number },
+  ttl: (value: unknown) => number | null,
+  value: unknown,
+): number {
+  let seconds: unknown;
+  try {
+    seconds = ttl(value);
+  } catch {
+    seconds = undefined;
+  }
+  if (ttlProblem(seconds) !== undefined) return item.e ?? -Infinity;
+  return freshUntil(item, seconds as number | null);
 }
 
 /** What a projected read of an item returns: no value, just what tells whether it changed. */
@@ -358,7 +379,11 @@ export class L2Store {
     }
     let until = staticUntil;
     if (typeof policy.ttl === 'function') {
-      until = freshUntil(decoded, policy.ttl(value.value));
+      // An entry `set` with a ttl of its own keeps it: the function is not asked.
+      until =
+        decoded.own === true
+          ? freshUntil(decoded, null)
+          : untilByFunction(decoded, policy.ttl, value.value);
       if (nowS >= until + policy.grace) return this.expired(cacheKey, decoded.tRaw, namespace);
     }
     const found: L2Found = {

@@ -239,6 +239,11 @@ interface StaleValue {
   readonly staleUntil: number;
   readonly entry?: L1Entry;
   readonly found?: L2Found;
+  /**
+   * An L1 copy not checked against DynamoDB within `l1MaxAge`: served only once L2 has shown it
+   * not deleted, cleared or expired elsewhere, or when L2 cannot be read and recomputing fails.
+   */
+  readonly unchecked?: true;
 }
 
 /** A computation in flight: what its callers wait for, and the miss it serves. */
@@ -367,9 +372,14 @@ export class CacheNamespace {
         if (entry.validUntil > now) return Promise.resolve(this.l1Hit(encoded, entry) as T);
         if (entry.expiresAt > now) revalidate = entry;
         else if (entry.staleUntil > now) {
+          const checked = entry.checkedUntil > now;
           // A failing computation is not retried before its backoff is over.
-          if (entry.retryAt > now) return Promise.resolve(this.staleHit(encoded, entry.value) as T);
-          stale = { value: entry.value, staleUntil: entry.staleUntil, entry };
+          if (checked && entry.retryAt > now) {
+            return Promise.resolve(this.staleHit(encoded, entry.value) as T);
+          }
+          stale = checked
+            ? { value: entry.value, staleUntil: entry.staleUntil, entry }
+            : { value: entry.value, staleUntil: entry.staleUntil, entry, unchecked: true };
         } else this.l1.delete(encoded);
       }
     }
@@ -580,22 +590,30 @@ export class CacheNamespace {
     const nowMs = Date.now();
     this.invalidateLocally(encoded);
     this.expireLocally(encoded, nowMs);
-    await this.inOrder([encoded], async () => {
-      const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, encoded);
-      try {
-        await this.ctx.track(
-          this.ctx.l2.expire(cacheKey, nowMs / 1000, this.policy.grace, this.name),
-        );
-      } catch (err) {
-        this.l2Failed(err as DynamoCacheError);
-      }
-      this.ctx.publish({
-        source: this.ctx.engineId,
-        kind: 'expire',
-        namespace: this.name,
-        keys: [encoded],
-      });
-    });
+    await this.inOrder(
+      [encoded],
+      async () => {
+        const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, encoded);
+        try {
+          const expired = await this.ctx.track(
+            this.ctx.l2.expire(cacheKey, nowMs / 1000, this.policy.grace, this.name),
+          );
+          // No value to keep for grace (none yet, or only in some process's L1): a tombstone then
+          // keeps computations in flight anywhere from writing theirs as fresh, as a delete does.
+          if (!expired) await this.writeTombstone(cacheKey);
+        } catch (err) {
+          this.l2Failed(err as DynamoCacheError);
+        }
+        this.ctx.publish({
+          source: this.ctx.engineId,
+          kind: 'expire',
+          namespace: this.name,
+          keys: [encoded],
+        });
+      },
+      // The expiry, and a tombstone where there was no value.
+      2,
+    );
   }
 
   /**
@@ -774,7 +792,12 @@ export class CacheNamespace {
         miss.resolvedStale ? (this.staleHit(miss.encoded, value) as T) : (value as T),
       );
     }
-    if (timeoutMs === 0 && miss.stale !== undefined && miss.stale.staleUntil > Date.now()) {
+    if (
+      timeoutMs === 0 &&
+      miss.stale !== undefined &&
+      miss.stale.unchecked === undefined &&
+      miss.stale.staleUntil > Date.now()
+    ) {
       return Promise.resolve(this.staleHit(miss.encoded, miss.stale.value) as T);
     }
     return new Promise<T>((resolve, reject) => {
@@ -798,7 +821,7 @@ export class CacheNamespace {
           // The stale value as known when the timer fires: L2 may have shown the one it was
           // armed with deleted, cleared or superseded. Past its grace, none: wait on.
           const stale = miss.stale;
-          if (stale === undefined) {
+          if (stale === undefined || stale.unchecked === true) {
             (miss.onStale ??= []).push(arm);
             return;
           }
@@ -807,7 +830,7 @@ export class CacheNamespace {
           }
         }, timeoutMs);
       };
-      if (miss.stale !== undefined) arm();
+      if (miss.stale !== undefined && miss.stale.unchecked === undefined) arm();
       else (miss.onStale ??= []).push(arm);
     });
   }
@@ -855,9 +878,11 @@ export class CacheNamespace {
     nowMs: number,
   ): L1Entry {
     const expiresAt = freshUntilS * 1000;
+    const checkedUntil = nowMs + this.nextCheckMs();
     return {
       value,
-      validUntil: Math.min(expiresAt, nowMs + this.nextCheckMs()),
+      validUntil: Math.min(expiresAt, checkedUntil),
+      checkedUntil,
       expiresAt,
       staleUntil: expiresAt + this.graceMs,
       tRaw,
@@ -881,10 +906,11 @@ export class CacheNamespace {
       // Checked against markers read up to l1MaxAge ago: served without a look only until they
       // are that old, so a clear or deleteByTag elsewhere is seen within l1MaxAge.
       if (this.l1MaxAgeMs !== Infinity) {
-        entry.validUntil = Math.min(
-          entry.validUntil,
+        entry.checkedUntil = Math.min(
+          entry.checkedUntil,
           this.ctx.markers.trustedUntil(markerKeys, this.l1MaxAgeMs),
         );
+        entry.validUntil = Math.min(entry.validUntil, entry.checkedUntil);
       }
       this.l1.set(encoded, entry);
     }
@@ -946,7 +972,8 @@ export class CacheNamespace {
         ? head === undefined
         : head?.t === entry.t && head.expired === undefined;
     if (current && same && entry.t > this.ctx.markers.latestKnown(markerKeys)) {
-      entry.validUntil = Math.min(entry.expiresAt, Date.now() + this.nextCheckMs());
+      entry.checkedUntil = Date.now() + this.nextCheckMs();
+      entry.validUntil = Math.min(entry.expiresAt, entry.checkedUntil);
       this.l1Hit(encoded, entry);
       return true;
     }
@@ -1039,14 +1066,18 @@ export class CacheNamespace {
         staleUntil: (read.freshUntil + this.policy.grace) * 1000,
         found: read,
       });
-    } else if (
-      read !== L2_FAILED &&
-      read !== L2_THROTTLED &&
-      miss.stale?.entry !== undefined &&
-      lost(read, miss.stale.entry)
-    ) {
-      // Deleted, cleared or expired past grace elsewhere: no longer a value to fall back on.
-      miss.stale = undefined;
+    } else if (read !== L2_FAILED && read !== L2_THROTTLED && miss.stale?.entry !== undefined) {
+      const entry = miss.stale.entry;
+      if (lost(read, entry)) {
+        // Deleted, cleared or expired past grace elsewhere: no longer a value to fall back on.
+        miss.stale = undefined;
+        if (this.l1.get(miss.encoded) === entry) this.l1.delete(miss.encoded);
+      } else if (miss.stale.unchecked === true) {
+        // Shown still current: served as stale from now on, for another l1MaxAge.
+        entry.checkedUntil = Date.now() + this.nextCheckMs();
+        miss.stale = undefined;
+        this.foundStale(miss, { value: entry.value, staleUntil: entry.staleUntil, entry });
+      }
     }
     // An unreadable item may carry a bogus (future) t that a conditional write would respect.
     if (read.status === 'corrupt') {
@@ -1092,7 +1123,7 @@ export class CacheNamespace {
       );
     }
     const value = await result;
-    if (this.unless?.(value, ...(args as unknown[])) === true) return value;
+    if (this.unless !== undefined && this.skips(value, args)) return value;
     const life = entryLife(this.ttl, this.tags, value, args);
     if ('problem' in life) {
       this.warnOnce('life', `${life.problem}; the result was returned but not cached`);
@@ -1100,6 +1131,22 @@ export class CacheNamespace {
     }
     await this.fill(miss, cacheKey, value, life);
     return value;
+  }
+
+  /**
+   * Whether `unless` keeps this result out of the cache. One that throws does too (the result is
+   * still returned), as a ttl or tags function that throws does.
+   */
+  private skips(value: unknown, args: readonly unknown[]): boolean {
+    try {
+      return this.unless?.(value, ...args) === true;
+    } catch (err) {
+      this.warnOnce(
+        'unless',
+        `the unless function threw: ${(err as Error)?.message ?? String(err)}; the result was returned but not cached`,
+      );
+      return true;
+    }
   }
 
   /**
@@ -1130,9 +1177,20 @@ export class CacheNamespace {
       return;
     const freshUntil = life.ttl === null ? Infinity : tS + life.ttl;
     const toL1 = (tRaw: string | undefined): void => {
-      if (this.mayFill(miss)) {
-        this.l1.set(encoded, this.newEntry(value, tS, tRaw, freshUntil, life.tags, Date.now()));
+      if (!this.mayFill(miss)) return;
+      const entry = this.newEntry(value, tS, tRaw, freshUntil, life.tags, Date.now());
+      // A clear or deleteByTag elsewhere since the computation began is not known here: the
+      // entry is checked within l1MaxAge of that beginning (and of the markers' last read), so
+      // such an invalidation is seen within l1MaxAge however long the computation took.
+      if (this.l1MaxAgeMs !== Infinity) {
+        entry.checkedUntil = Math.min(
+          entry.checkedUntil,
+          miss.startedMs + this.l1MaxAgeMs,
+          this.ctx.markers.trustedUntil(this.markerKeys(life.tags), this.l1MaxAgeMs),
+        );
+        entry.validUntil = Math.min(entry.validUntil, entry.checkedUntil);
       }
+      this.l1.set(encoded, entry);
     };
     let outcome: WriteOutcome;
     try {

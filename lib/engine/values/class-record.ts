@@ -130,7 +130,10 @@ export function recordClasses(
     // first path) in the serializer's order.
     const children: [unknown, ClassPathStep][] = [];
     if (Array.isArray(obj)) {
-      for (const k of Object.keys(obj)) {
+      const keys = Object.keys(obj);
+      // An array's `length` is its one own property that is not enumerable.
+      assertOnlyEnumerable(obj, node, keys.length + 1);
+      for (const k of keys) {
         const index = Number(k);
         children.push([
           (obj as unknown as Record<string, unknown>)[k],
@@ -153,7 +156,9 @@ export function recordClasses(
     } else if (isOpaqueBuiltin(obj)) {
       assertNoOwnProperties(obj, node, 'a built-in object (Date, RegExp, Error, boxed value)');
     } else {
-      for (const k of Object.keys(obj)) children.push([(obj as Record<string, unknown>)[k], k]);
+      const keys = Object.keys(obj);
+      assertOnlyEnumerable(obj, node, keys.length);
+      for (const k of keys) children.push([(obj as Record<string, unknown>)[k], k]);
     }
     for (let i = children.length - 1; i >= 0; i--) {
       const [child, step] = children[i] as [unknown, ClassPathStep];
@@ -179,6 +184,30 @@ function isOpaqueBuiltin(obj: object): boolean {
     types.isRegExp(obj) ||
     types.isNativeError(obj) ||
     types.isBoxedPrimitive(obj)
+  );
+}
+
+/**
+ * Symbol-keyed and non-enumerable own properties: the serializer drops them without a word, so
+ * another process would get the object without them. `names`: how many own string-keyed
+ * properties an object with no such property has.
+ */
+function assertOnlyEnumerable(obj: object, node: Node, names: number): void {
+  const symbols = Object.getOwnPropertySymbols(obj);
+  if (symbols.length > 0) {
+    throw new UnrecordableValueError(
+      `${formatClassPath(pathOf(node))} has a symbol-keyed property (${String(symbols[0])}), which the serializer does not keep`,
+    );
+  }
+  const own = Object.getOwnPropertyNames(obj);
+  if (own.length === names) return;
+  const hidden = own.find(
+    (k) =>
+      !Object.prototype.propertyIsEnumerable.call(obj, k) &&
+      !(k === 'length' && Array.isArray(obj)),
+  );
+  throw new UnrecordableValueError(
+    `${formatClassPath(pathOf(node))} has a non-enumerable property (${String(hidden)}), which the serializer does not keep`,
   );
 }
 
