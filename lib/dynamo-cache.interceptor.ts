@@ -21,7 +21,13 @@ import { DynamoCacheRouteResponse } from './http/cached-response.js';
 import { FastPathRoutes } from './http/fast-path.js';
 import { installFastPath } from './http/fast-path-adapters.js';
 import { sendStoredJson, sentAsJson } from './http/json-replay.js';
-import { CREDENTIAL_HEADERS, mayShare, requestKey, type KeyedRequest } from './http/request-key.js';
+import {
+  CREDENTIAL_HEADERS,
+  hostOf,
+  mayShare,
+  requestKey,
+  type KeyedRequest,
+} from './http/request-key.js';
 import {
   entityTag,
   matchesIfNoneMatch,
@@ -42,6 +48,12 @@ const INTERCEPTORS_METADATA = '__interceptors__';
  * insertion per request: ~1% of a small hit's server CPU on Express, profiled).
  */
 const TAKEN = Symbol('nestjs-dynamo-cache.taken');
+/**
+ * Responses answered with a stored value while their own handler ran on (a stale value served
+ * while it is refreshed): the headers they went out with describe that value.
+ */
+const answeredFromStore = new WeakSet<object>();
+
 /** Calls whose context cannot take the mark (a frozen one): their argument lists. */
 const TAKEN_CALLS = new WeakSet<object>();
 
@@ -299,13 +311,28 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       // Hooks, middleware and outer interceptors may still add Set-Cookie or Cache-Control:
       // only the response as sent says whether it may be shared.
       if (!(await sent(response))) throw new UncacheableResult(result);
+      // Answered 304 (its If-None-Match matched): the framework dropped the headers that
+      // describe a body (Express: its Content-Type). The next full response is stored instead.
+      if (response.statusCode === 304 && status !== 304) throw new UncacheableResult(result);
       const headers = responseHeaders(response);
       if (refusalOf(status, headers, route.statuses, route.vary) !== undefined) {
         throw new UncacheableResult(result);
       }
+      // Bytes labelled with an encoding may be the handler's own (pre-compressed): those cannot
+      // be told from compression middleware's work, whose header a hit does not replay.
+      if (headers['content-encoding'] !== undefined && ArrayBuffer.isView(result)) {
+        throw new UncacheableResult(result);
+      }
+      const replayed = replayedHeaders(headers);
+      // This response went out with a stored value (a stale one, while this computation
+      // refreshes it): its validators are that value's, not this result's.
+      if (answeredFromStore.has(response as object)) {
+        delete replayed.etag;
+        delete replayed['last-modified'];
+      }
       return new DynamoCacheRouteResponse(
         status,
-        replayedHeaders(headers),
+        replayed,
         result,
         etag,
         sentAsJson(result, headers, response) ? true : undefined,
@@ -337,6 +364,7 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       this.setHeader(response, 'X-Cache', 'MISS');
       return next.handle();
     }
+    answeredFromStore.add(response as object);
     return this.replay(request, response, first.value, 'HIT', true);
   }
 
@@ -436,7 +464,8 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       route.key === undefined
         ? args
         : (route.key as (p: unknown, a: unknown) => unknown)(parent, args),
-      headerText(request.headers?.host),
+      // As a route keys its host: an app behind a proxy may answer by the host it forwards.
+      hostOf(request.headers ?? {}),
     ];
     if (route.readsInfo) material.push(selectionOf(context.getArgByIndex(3)));
     for (const name of route.vary) material.push(request.headers?.[name] ?? null);
@@ -688,11 +717,6 @@ function sent(response: HttpResponseLike): Promise<boolean> {
     raw.once?.('finish', () => resolve(true));
     raw.once?.('close', () => resolve(raw.writableFinished === true));
   });
-}
-
-function headerText(value: string | string[] | undefined): string | null {
-  if (value === undefined) return null;
-  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 /**

@@ -1,3 +1,5 @@
+import { unescape } from 'node:querystring';
+
 /*
  * What identifies a cached route response (RFC 9111 §4: the method and the target URI): the
  * method (HEAD as GET), the host (lower-cased, port included, and what a proxy says of the
@@ -49,11 +51,16 @@ export function requestKey(
 }
 
 /**
- * The query string with its parameters sorted by name (stable: repeated parameters keep their
- * order, which may matter), kept as sent (no decoding, so two strings the framework would parse
- * differently never share a key), and only the `allowed` ones unless it is `'all'`: a name
- * allowed admits its bracket and dot forms too (`filter[status]`, `filter.status`), which
- * extended query parsers read as that parameter. `undefined` past {@link MAX_QUERY_PARAMETERS}.
+ * The query string with its parameters sorted by name, kept as sent (no decoding, so two strings
+ * the framework would parse differently never share a key), and only the `allowed` ones unless it
+ * is `'all'`: a name allowed admits its bracket and dot forms too (`filter[status]`,
+ * `filter.status`), which extended query parsers read as that parameter. `undefined` past
+ * {@link MAX_QUERY_PARAMETERS}.
+ *
+ * The sort is by each name's root as a parser may read it (decoded as leniently as Node's
+ * `querystring`, up to its first `[` or `.`, a leading `[x]` read as `x`, as `qs` reads it), and
+ * stable: parameters one parser could merge into one (`a=1&a=2`, `a=1&a[]=2`, two names that
+ * decode alike) keep their order, which decides what the handler gets.
  *
  * @example
  * normaliseQuery('b=2&a=1&utm=x', ['a', 'b']) // 'a=1&b=2'
@@ -69,31 +76,45 @@ export function normaliseQuery(
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
     const name = decodeName(eq === -1 ? pair : pair.slice(0, eq));
-    if (allowed === 'all' || allowed.some((a) => admits(a, name))) named.push([name, pair]);
+    const root = rootOf(name);
+    if (allowed === 'all' || allowed.some((a) => a === name || a === root)) {
+      named.push([root, pair]);
+    }
   }
   named.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
   return named.map(([, pair]) => pair).join('&');
 }
 
-function admits(allowed: string, name: string): boolean {
-  return (
-    name === allowed ||
-    (name.startsWith(allowed) && (name[allowed.length] === '[' || name[allowed.length] === '.'))
-  );
+/**
+ * The parameter a decoded name stands for in the parsers that read structure into names:
+ * `filter[status]` and `filter.status` are `filter`; `qs` reads a leading `[page]` as `page`.
+ */
+function rootOf(name: string): string {
+  let rest = name;
+  if (rest.startsWith('[')) {
+    const close = rest.indexOf(']');
+    if (close > 0) rest = rest.slice(1, close) + rest.slice(close + 1);
+  }
+  const cut = rest.search(/[[.]/);
+  return cut === -1 ? rest : rest.slice(0, cut);
 }
 
+/** A name decoded as Node's `querystring` decodes it: malformed escapes become U+FFFD. */
 function decodeName(raw: string): string {
-  try {
-    return decodeURIComponent(raw.replace(/\+/g, ' '));
-  } catch {
-    return raw;
-  }
+  return unescape(raw.replace(/\+/g, ' '));
 }
 
 /** What a proxy says of the original host and scheme. */
 const PROXY_HEADERS = ['x-forwarded-host', 'x-forwarded-proto', 'forwarded'] as const;
 
-function hostOf(headers: Readonly<Record<string, string | string[] | undefined>>): string {
+/**
+ * The host part of a key: the `Host` header, lower-cased, and what a proxy says of the original
+ * host and scheme (`X-Forwarded-Host`, `X-Forwarded-Proto`, `Forwarded`) when it sends them.
+ *
+ * @example
+ * hostOf({ host: 'Shop.Example', 'x-forwarded-proto': 'https' }) // 'shop.example x-forwarded-proto=https'
+ */
+export function hostOf(headers: Readonly<Record<string, string | string[] | undefined>>): string {
   let host = headerValue(headers.host ?? headers[':authority'])?.toLowerCase() ?? '';
   // What a proxy says of the original request is what an app behind it may render (absolute
   // links, tenants): it joins the key, never replaces the Host it came with.

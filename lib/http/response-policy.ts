@@ -51,9 +51,13 @@ export function replayedHeaders(headers: ResponseHeaders): Record<string, string
 }
 
 const REPLAYED = new Set(['cache-control', 'expires', 'last-modified', 'etag', 'link']);
-/** Computed by the framework, or set per request by middleware (a CSP nonce). */
+/**
+ * Computed by the framework, or set per request by middleware: a CSP nonce, the encoding of
+ * compression middleware (which compresses a hit again as its request accepts).
+ */
 const NOT_REPLAYED = new Set([
   'content-length',
+  'content-encoding',
   'content-security-policy',
   'content-security-policy-report-only',
 ]);
