@@ -401,7 +401,7 @@ async function memoryGroup(): Promise<Group> {
   const engine = (maxsize: number | null) =>
     new CacheEngine({
       client: () => fakeClient,
-      table: 't',
+      table: 'tbl',
       ttl: 3600,
       maxsize,
       keyPrefix: '',

@@ -11,7 +11,7 @@ import {
   DEFAULT_GRACE_BACKOFF,
   DEFAULT_L1_MAX_AGE,
 } from './engine/namespace/cache-namespace.js';
-import { tagsProblem } from './engine/namespace/entry-policy.js';
+import { MAX_TTL_S, tagsProblem } from './engine/namespace/entry-policy.js';
 import type { LeaseSettings } from './engine/l2/cache-lease.js';
 import type { DynamoCachedOptions } from './interfaces/dynamo-cached-options.interface.js';
 import type { ClassRef } from './engine/values/class-record.js';
@@ -38,35 +38,74 @@ function configError(option: string, problem: string): DynamoCacheError {
   return new DynamoCacheError('config', `DynamoCacheModule option "${option}" ${problem}`);
 }
 
-/** Checks a ttl: `null`/`undefined`, a positive finite number of seconds, or a function. */
+/** Checks a ttl: `null`/`undefined`, a positive number of seconds (up to 1e10), or a function. */
 export function assertTtl(value: unknown, where: string): void {
   if (value === null || value === undefined || typeof value === 'function') return;
-  if (!isPositiveNumber(value)) {
+  if (!isPositiveNumber(value) || value > MAX_TTL_S) {
     throw new DynamoCacheError(
       'config',
-      `${where} "ttl" must be a positive number of seconds, null, or a function of the result, got ${String(value)}`,
+      `${where} "ttl" must be a positive number of seconds up to ${MAX_TTL_S}, null, or a function of the result, got ${String(value)}`,
     );
   }
 }
 
-/** Checks an entry ttl (`set`): `null`/`undefined`, or a positive finite number of seconds. */
+/** Checks an entry ttl (`set`): `null`/`undefined`, or a positive number of seconds (up to 1e10). */
 export function assertEntryTtl(value: unknown, where: string): void {
   if (value === null || value === undefined) return;
-  if (!isPositiveNumber(value)) {
+  if (!isPositiveNumber(value) || value > MAX_TTL_S) {
     throw new DynamoCacheError(
       'config',
-      `${where} "ttl" must be a positive number of seconds or null, got ${String(value)}`,
+      `${where} "ttl" must be a positive number of seconds up to ${MAX_TTL_S} or null, got ${String(value)}`,
     );
   }
 }
 
-/** Checks a duration that may be zero (`grace`, `graceBackoff`, `timeout`), in `unit`. */
-export function assertDuration(value: unknown, option: string, unit: string, where: string): void {
+/**
+ * The most bytes (UTF-8) of a namespace: its keys and markers, after a `keyPrefix` of up to 512
+ * bytes, must fit DynamoDB's 2,048-byte partition key.
+ */
+export const MAX_NAMESPACE_BYTES = 1024;
+
+/** Why `value` cannot be a namespace, or `undefined`. */
+export function namespaceProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value === '') {
+    return `must be a non-empty string, got ${value === '' ? 'an empty string' : describeValue(value)}`;
+  }
+  const bytes = Buffer.byteLength(value);
+  return bytes > MAX_NAMESPACE_BYTES
+    ? `must be at most ${MAX_NAMESPACE_BYTES} bytes (UTF-8), got ${bytes}`
+    : undefined;
+}
+
+/** DynamoDB's rule for table names. */
+const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
+
+/** Why `value` cannot name a DynamoDB table (a name or a table ARN), or `undefined`. */
+export function tableProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string') return `must be a string, got ${describeValue(value)}`;
+  if (TABLE_NAME.test(value) || (value.startsWith('arn:') && value.length <= 1024)) {
+    return undefined;
+  }
+  return `must be a DynamoDB table name (3 to 255 letters, digits, "_", "-" or ".") or a table ARN, got ${JSON.stringify(value)}`;
+}
+
+/**
+ * Checks a duration that may be zero (`grace`, `graceBackoff`, `timeout`), in `unit`, up to `max`
+ * (what DynamoDB stores, for `grace`, which extends items' expiry).
+ */
+export function assertDuration(
+  value: unknown,
+  option: string,
+  unit: string,
+  where: string,
+  max = Infinity,
+): void {
   if (value === undefined) return;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > max) {
+    const bound = max === Infinity ? '' : ` up to ${max}`;
     throw new DynamoCacheError(
       'config',
-      `${where} "${option}" must be a non-negative number of ${unit}, got ${String(value)}`,
+      `${where} "${option}" must be a non-negative number of ${unit}${bound}, got ${String(value)}`,
     );
   }
 }
@@ -110,7 +149,7 @@ export function assertFreshness(
   where: string,
 ): void {
   assertTtl(o.ttl, where);
-  assertDuration(o.grace, 'grace', 'seconds', where);
+  assertDuration(o.grace, 'grace', 'seconds', where, MAX_TTL_S);
   assertDuration(o.graceBackoff, 'graceBackoff', 'seconds', where);
   assertDuration(o.timeout, 'timeout', 'milliseconds', where);
   assertL1MaxAge(o.l1MaxAge, where);
@@ -240,6 +279,26 @@ export async function resolveModuleOptions(
       'table',
       'is required: the name of a DynamoDB table whose partition key is cache_key (S)',
     );
+  }
+  const badTable = tableProblem(o.table);
+  if (badTable !== undefined) throw configError('table', badTable);
+  if (o.client !== undefined) {
+    if (o.client === null || typeof (o.client as { send?: unknown }).send !== 'function') {
+      throw configError('client', 'must be a DynamoDBClient (an object with a send method)');
+    }
+    // The module uses a given client as it is: options for a client it would build are not
+    // applied to it, which would go unnoticed.
+    for (const other of ['clientConfig', 'region'] as const) {
+      if (o[other] !== undefined) {
+        throw configError(
+          other,
+          'cannot be combined with "client": configure the client you pass, or let the module build one',
+        );
+      }
+    }
+  }
+  if (o.consistentRead !== undefined && typeof o.consistentRead !== 'boolean') {
+    throw configError('consistentRead', `must be true or false, got ${String(o.consistentRead)}`);
   }
   assertFreshness({ ...o, tags: undefined }, 'DynamoCacheModule option');
   assertMaxsize(o.maxsize, 'DynamoCacheModule option');

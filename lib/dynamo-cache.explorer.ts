@@ -1,3 +1,4 @@
+import type { MutationCache } from './decorators/cache-mutation.js';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, ModuleRef, Reflector } from '@nestjs/core';
 import {
@@ -129,8 +130,27 @@ export class DynamoCacheExplorer implements OnModuleInit {
     const instance = wrapper.instance;
     if (instance === null || typeof instance !== 'object') return;
     Object.defineProperty(instance, DYNAMO_CACHE_SERVICE_REF, {
-      value: this.service,
+      value: this.mutationCache(),
       configurable: true,
+    });
+  }
+
+  private mutations: MutationCache | undefined;
+
+  /** What `@DynamoCacheEvict` and `@DynamoCachePut` methods reach: the service, and `onError`. */
+  private mutationCache(): MutationCache {
+    const service = this.service;
+    const settings = this.engine.settings;
+    return (this.mutations ??= {
+      delete: (namespace, args) => service.delete(namespace, args),
+      set: (namespace, args, value) => service.set(namespace, args, value),
+      clear: (namespace) => service.clear(namespace),
+      deleteByTag: (tags) => service.deleteByTag(tags),
+      absorbs: (error) => {
+        if (settings.onError === 'throw') return false;
+        settings.logger.warn(`${error.message}; the method's result was returned`);
+        return true;
+      },
     });
   }
 

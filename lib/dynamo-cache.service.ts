@@ -12,7 +12,10 @@ import {
   assertMaxsize,
   assertTypes,
   assertUnless,
+  namespaceProblem,
+  tableProblem,
 } from './dynamo-cache-options.resolver.js';
+import { DynamoCacheError } from './errors.js';
 import type { TagsOption, TtlOption } from './engine/namespace/entry-policy.js';
 import { CacheEngine } from './engine/cache-engine.js';
 import type { CacheLookup } from './engine/namespace/cache-namespace.js';
@@ -33,7 +36,7 @@ import type { ClassRef } from './engine/values/class-record.js';
  *
  * @example
  * const sessions: DynamoCacheNamespaceOptions = { ttl: 900, maxsize: 10_000, table: 'sessions-cache' };
- * await cache.set('sessions', [sessionId], session, sessions);
+ * const session = await cache.wrap('sessions', [sessionId], () => loadSession(sessionId), sessions);
  */
 export interface DynamoCacheNamespaceOptions {
   /**
@@ -125,6 +128,13 @@ export class DynamoCacheService
     options?: DynamoCacheWrapOptions,
   ): Promise<T> {
     try {
+      checkCall('wrap', namespace, args);
+      if (typeof fn !== 'function') {
+        throw new DynamoCacheError(
+          'config',
+          `DynamoCacheService.wrap on "${namespace}": fn must be a function`,
+        );
+      }
       if (options === undefined) return this.ns(namespace).run(undefined, args, fn);
       const { forceFresh, ...namespaceOptions } = options;
       return this.ns(namespace, namespaceOptions).run(undefined, args, fn, {
@@ -152,6 +162,7 @@ export class DynamoCacheService
     options?: DynamoCacheReadOptions,
   ): Promise<CacheLookup<T>> {
     try {
+      checkCall('lookup', namespace, args);
       if (options?.types !== undefined) {
         assertTypes(options.types, `DynamoCacheService options for "${namespace}":`);
         this.engine.declareTypes(options.types, `a DynamoCacheService read of "${namespace}"`);
@@ -176,6 +187,7 @@ export class DynamoCacheService
     options?: DynamoCacheSetOptions,
   ): Promise<void> {
     try {
+      checkCall('set', namespace, args);
       if (options === undefined) return this.ns(namespace).set(args, value);
       const { ttl, ...namespaceOptions } = options;
       assertEntryTtl(ttl, `DynamoCacheService.set on "${namespace}":`);
@@ -196,6 +208,7 @@ export class DynamoCacheService
    */
   expire(namespace: string, args: readonly unknown[]): Promise<void> {
     try {
+      checkCall('expire', namespace, args);
       return this.ns(namespace).expire(args);
     } catch (err) {
       return Promise.reject(err as Error);
@@ -212,6 +225,7 @@ export class DynamoCacheService
    */
   clear(namespace: string): Promise<void> {
     try {
+      checkCall('clear', namespace);
       return this.ns(namespace).clear();
     } catch (err) {
       return Promise.reject(err as Error);
@@ -244,7 +258,12 @@ export class DynamoCacheService
    * tombstone so that no computation in flight, in any process, writes an older value back.
    */
   delete(namespace: string, args: readonly unknown[]): Promise<void> {
-    return this.ns(namespace).delete(args);
+    try {
+      checkCall('delete', namespace, args);
+      return this.ns(namespace).delete(args);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   /**
@@ -256,6 +275,13 @@ export class DynamoCacheService
    */
   deleteMany(namespace: string, argsList: readonly (readonly unknown[])[]): Promise<void> {
     try {
+      checkCall('deleteMany', namespace);
+      if (!Array.isArray(argsList) || !argsList.every((args) => Array.isArray(args))) {
+        throw new DynamoCacheError(
+          'config',
+          `DynamoCacheService.deleteMany on "${namespace}": argsList must be an array of argument arrays`,
+        );
+      }
       return this.ns(namespace).deleteMany(argsList);
     } catch (err) {
       return Promise.reject(err as Error);
@@ -339,6 +365,9 @@ export class DynamoCacheService
   private ns(namespace: string, options?: DynamoCacheNamespaceOptions) {
     if (options === undefined) return this.engine.namespace(namespace);
     const where = `DynamoCacheService options for "${namespace}":`;
+    const badTable = options.table === undefined ? undefined : tableProblem(options.table);
+    if (badTable !== undefined)
+      throw new DynamoCacheError('config', `${where} "table" ${badTable}`);
     assertFreshness(options, where);
     assertMaxsize(options.maxsize, where);
     assertComputeTimeout(options.computeTimeout, where);
@@ -348,5 +377,23 @@ export class DynamoCacheService
     if (types !== undefined)
       this.engine.declareTypes(types, `a DynamoCacheService call on "${namespace}"`);
     return this.engine.namespace(namespace, rest);
+  }
+}
+
+/**
+ * Checks what every call names: a namespace (a non-empty string, at most 1,024 bytes) and, where
+ * it takes one, an argument list (an array). Throws a `config` {@link DynamoCacheError}.
+ */
+function checkCall(method: string, namespace: unknown, ...args: [unknown?]): void {
+  const problem = namespaceProblem(namespace);
+  if (problem !== undefined) {
+    throw new DynamoCacheError('config', `DynamoCacheService.${method}: namespace ${problem}`);
+  }
+  if (args.length > 0 && !Array.isArray(args[0])) {
+    const got = args[0] === null ? 'null' : typeof args[0];
+    throw new DynamoCacheError(
+      'config',
+      `DynamoCacheService.${method} on "${String(namespace)}": args must be an array of the arguments, got ${got}`,
+    );
   }
 }

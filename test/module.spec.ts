@@ -178,7 +178,7 @@ describe('DynamoCacheModule', () => {
 
   describe('bad options fail at bootstrap, naming the option', () => {
     const base = (): DynamoCacheModuleOptions => ({
-      table: 't',
+      table: 'tbl',
       clientConfig: dynamo.clientConfig,
     });
     it.each<[string, Partial<DynamoCacheModuleOptions> | Record<string, unknown>, RegExp]>([
@@ -212,7 +212,10 @@ describe('DynamoCacheModule', () => {
       try {
         const compiling = Test.createTestingModule({
           imports: [
-            DynamoCacheModule.forRoot({ table: 't', clientConfig: { endpoint: dynamo.endpoint } }),
+            DynamoCacheModule.forRoot({
+              table: 'tbl',
+              clientConfig: { endpoint: dynamo.endpoint },
+            }),
           ],
         }).compile();
         await expect(compiling).rejects.toThrow(/"region" is missing/);
@@ -226,9 +229,9 @@ describe('DynamoCacheModule', () => {
       process.env.AWS_REGION = 'eu-west-1';
       try {
         const app = await Test.createTestingModule({
-          imports: [DynamoCacheModule.forRoot({ table: 't' })],
+          imports: [DynamoCacheModule.forRoot({ table: 'tbl' })],
         }).compile();
-        expect(app.get<ResolvedDynamoCacheOptions>(DYNAMO_CACHE_OPTIONS).table).toBe('t');
+        expect(app.get<ResolvedDynamoCacheOptions>(DYNAMO_CACHE_OPTIONS).table).toBe('tbl');
         await app.close();
       } finally {
         if (saved === undefined) delete process.env.AWS_REGION;
@@ -290,7 +293,7 @@ describe('DynamoCacheModule', () => {
         }
       }
       const compiling = Test.createTestingModule({
-        imports: [DynamoCacheModule.forRoot({ table: 't', clientConfig: dynamo.clientConfig })],
+        imports: [DynamoCacheModule.forRoot({ table: 'tbl', clientConfig: dynamo.clientConfig })],
         providers: [SyncService],
       })
         .compile()
@@ -309,7 +312,7 @@ describe('DynamoCacheModule', () => {
       const app = await Test.createTestingModule({
         imports: [
           DynamoCacheModule.forRoot({
-            table: 't',
+            table: 'tbl',
             onError,
             clientConfig: { ...unreachable, credentials },
           }),

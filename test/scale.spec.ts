@@ -45,8 +45,9 @@ describe(`scale: ${ENGINES} instances on one key (dynalite or DynamoDB Local)`, 
     expect(run.allAnswersEqual).toBe(true);
     const value = rate(run.rates, valueKey('cold'));
     const lease = rate(run.rates, `${valueKey('cold')}#lease`);
-    // Each instance's first read; the owner's second look (with the lease) and its write.
-    expect(value.total).toBeLessThanOrEqual(ENGINES + 2);
+    // Each instance's first read; the owner's second look (with the lease), its write, and its
+    // look before writing the copies (its value is still the key's).
+    expect(value.total).toBeLessThanOrEqual(ENGINES + 3);
     expect(value.total).toBeGreaterThanOrEqual(ENGINES);
     // Each instance's claim; the owner's release. No waiter looks at the lease again.
     expect(lease.total).toBe(ENGINES + 1);
@@ -63,8 +64,8 @@ describe(`scale: ${ENGINES} instances on one key (dynalite or DynamoDB Local)`, 
         LEASE_COPY_WAITERS * LOOKS_IN_FIRST_SECOND + 1,
       );
     }
-    // The scaled bound on every key, the owner's own two requests aside.
-    expect(run.rates[0]!.peakPerSecond).toBeLessThanOrEqual(ENGINES + 2);
+    // The scaled bound on every key, the owner's own three requests aside.
+    expect(run.rates[0]!.peakPerSecond).toBeLessThanOrEqual(ENGINES + 3);
     // Nothing else was touched.
     expect(run.rates.map((r) => r.key).sort()).toEqual(
       [valueKey('cold'), `${valueKey('cold')}#lease`, ...copies.map((c) => c.key)].sort(),

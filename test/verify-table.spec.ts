@@ -138,7 +138,7 @@ describe(`verifyTable (${testServerKind()})`, () => {
 
   it('"verifyTable" that is not a boolean is a config error', async () => {
     await expect(
-      bootCache({ table: 't', client: fx.dynamo.client(), verifyTable: 'yes' as never }, []),
+      bootCache({ table: 'tbl', client: fx.dynamo.client(), verifyTable: 'yes' as never }, []),
     ).rejects.toMatchObject({
       operation: 'config',
       message: expect.stringContaining('"verifyTable"'),

@@ -10,6 +10,11 @@ export interface MutationCache {
   set(namespace: string, args: readonly unknown[], value: unknown): Promise<void>;
   clear(namespace: string): Promise<void>;
   deleteByTag(tags: readonly string[]): Promise<void>;
+  /**
+   * Whether a failed eviction or put is logged and let go (`onError: 'bypass'`) rather than
+   * thrown: the method's own work is done by then, and its result must reach its caller.
+   */
+  absorbs?(error: DynamoCacheError): boolean;
 }
 
 type AnyMethod = (...args: unknown[]) => unknown;
@@ -40,18 +45,21 @@ export function wrapMutation(
         `${where}: no DynamoCacheModule reached this instance (import DynamoCacheModule in the application; request-scoped providers are not supported)`,
       );
     }
-    if (steps.before !== undefined) await steps.before(cache, args);
+    if (steps.before !== undefined) {
+      try {
+        await steps.before(cache, args);
+      } catch (err) {
+        const error = failure(where, err);
+        if (cache.absorbs?.(error) !== true) throw error;
+      }
+    }
     const result = await original.apply(this, args);
     if (steps.after !== undefined) {
       try {
         await steps.after(cache, result, args);
       } catch (err) {
-        const e = err instanceof DynamoCacheError ? err : undefined;
-        throw new DynamoCacheError(
-          e?.operation ?? 'config',
-          `${where}: ${e?.message ?? (err as Error)?.message ?? String(err)}`,
-          { namespace: e?.namespace, cause: e?.cause ?? err, result },
-        );
+        const error = failure(where, err, { result });
+        if (cache.absorbs?.(error) !== true) throw error;
       }
     }
     return result;
@@ -65,6 +73,16 @@ export function wrapMutation(
 }
 
 /** `Class.method`, for messages. */
+/** The error of a failed eviction or put, naming the decorated method (`result`: its result). */
+function failure(where: string, err: unknown, extra: { result?: unknown } = {}): DynamoCacheError {
+  const e = err instanceof DynamoCacheError ? err : undefined;
+  return new DynamoCacheError(
+    e?.operation ?? 'config',
+    `${where}: ${e?.message ?? (err as Error)?.message ?? String(err)}`,
+    { namespace: e?.namespace, cause: e?.cause ?? err, ...extra },
+  );
+}
+
 export function describeMethod(target: object, propertyKey: string | symbol): string {
   const name = (target as { constructor?: { name?: string } }).constructor?.name ?? '?';
   return `${name}.${String(propertyKey)}`;

@@ -1,5 +1,6 @@
 import { DynamoCacheError } from '../errors.js';
 import { describeMethod, mapArgs, wrapMutation, type MutationCache } from './cache-mutation.js';
+import { namespaceProblem } from '../dynamo-cache-options.resolver.js';
 
 /**
  * Options of {@link DynamoCacheEvict}.
@@ -86,11 +87,10 @@ function check(options: DynamoCacheEvictOptions, where: string): void {
   if (options.namespace === undefined && options.tags === undefined) {
     throw new DynamoCacheError('config', `${where}: give a "namespace" or "tags" to evict`);
   }
-  if (
-    options.namespace !== undefined &&
-    (typeof options.namespace !== 'string' || options.namespace === '')
-  ) {
-    throw new DynamoCacheError('config', `${where}: "namespace" must be a non-empty string`);
+  const badNamespace =
+    options.namespace === undefined ? undefined : namespaceProblem(options.namespace);
+  if (badNamespace !== undefined) {
+    throw new DynamoCacheError('config', `${where}: "namespace" ${badNamespace}`);
   }
   if (options.args !== undefined && typeof options.args !== 'function') {
     throw new DynamoCacheError(

@@ -1,5 +1,6 @@
 import { DynamoCacheError } from '../errors.js';
 import { describeMethod, mapArgs, wrapMutation } from './cache-mutation.js';
+import { namespaceProblem } from '../dynamo-cache-options.resolver.js';
 
 /**
  * Options of {@link DynamoCachePut}.
@@ -29,13 +30,12 @@ export interface DynamoCachePutOptions {
 export function DynamoCachePut(options: DynamoCachePutOptions): MethodDecorator {
   return (target, propertyKey, descriptor) => {
     const where = `@DynamoCachePut on ${describeMethod(target, propertyKey)}`;
-    if (
-      options === null ||
-      typeof options !== 'object' ||
-      typeof options.namespace !== 'string' ||
-      options.namespace === ''
-    ) {
-      throw new DynamoCacheError('config', `${where}: "namespace" must be a non-empty string`);
+    if (options === null || typeof options !== 'object') {
+      throw new DynamoCacheError('config', `${where}: expected an options object`);
+    }
+    const badNamespace = namespaceProblem(options.namespace);
+    if (badNamespace !== undefined) {
+      throw new DynamoCacheError('config', `${where}: "namespace" ${badNamespace}`);
     }
     if (options.args !== undefined && typeof options.args !== 'function') {
       throw new DynamoCacheError(

@@ -7,6 +7,8 @@ import {
   assertMaxsize,
   assertTypes,
   assertUnless,
+  namespaceProblem,
+  tableProblem,
 } from '../dynamo-cache-options.resolver.js';
 import { resolveLease } from '../engine/l2/cache-lease.js';
 import { DynamoCacheError } from '../errors.js';
@@ -82,17 +84,14 @@ export function DynamoCached(
     if (options.key !== undefined && typeof options.key !== 'function') {
       throw new DynamoCacheError('config', `${where} "key" must be a function of the arguments`);
     }
-    if (
-      options.namespace !== undefined &&
-      (typeof options.namespace !== 'string' || options.namespace === '')
-    ) {
-      throw new DynamoCacheError('config', `${where} "namespace" must be a non-empty string`);
+    const badNamespace =
+      options.namespace === undefined ? undefined : namespaceProblem(options.namespace);
+    if (badNamespace !== undefined) {
+      throw new DynamoCacheError('config', `${where} "namespace" ${badNamespace}`);
     }
-    if (
-      options.table !== undefined &&
-      (typeof options.table !== 'string' || options.table === '')
-    ) {
-      throw new DynamoCacheError('config', `${where} "table" must be a non-empty string`);
+    const badTable = options.table === undefined ? undefined : tableProblem(options.table);
+    if (badTable !== undefined) {
+      throw new DynamoCacheError('config', `${where} "table" ${badTable}`);
     }
     if (
       options.vary !== undefined &&

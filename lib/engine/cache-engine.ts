@@ -16,8 +16,14 @@ import {
   type NamespaceContext,
   type OnErrorPolicy,
 } from './namespace/cache-namespace.js';
-import { L2Store, type L2Call } from './l2/l2-store.js';
-import type { DynamoCacheBus, DynamoCacheBusMessage } from './invalidation/cache-bus.js';
+import { FUTURE_TOLERANCE_S, L2Store, type L2Call } from './l2/l2-store.js';
+import {
+  isBusMessage,
+  type DynamoCacheBus,
+  type DynamoCacheBusMessage,
+} from './invalidation/cache-bus.js';
+import { guardedLogger } from './guarded-logger.js';
+import { timerDelay } from './timer-delay.js';
 import { InvalidationMarkers } from './invalidation/invalidation-markers.js';
 import { tagMarkerKey } from './l2/item-codec.js';
 import { CacheEvents } from './namespace/cache-events.js';
@@ -158,7 +164,11 @@ export class CacheEngine {
   private readonly callObservers = new Set<(call: L2Call) => void>();
   private draining: Promise<void> | undefined;
 
-  constructor(readonly settings: CacheEngineSettings) {
+  /** The settings given, with the logger guarded (see {@link guardedLogger}). */
+  readonly settings: CacheEngineSettings;
+
+  constructor(settings: CacheEngineSettings) {
+    this.settings = { ...settings, logger: guardedLogger(settings.logger) };
     this.codec = new ValueCodec(settings.serializer, new ClassRegistry());
     this.declareTypes(settings.types, 'the module option "types"');
   }
@@ -321,10 +331,15 @@ export class CacheEngine {
 
   /** Applies another engine's invalidation (from the bus). */
   receive(message: DynamoCacheBusMessage): void {
-    if (message === null || typeof message !== 'object' || message.source === this.leaseOwner)
-      return;
+    // What arrives is whatever a peer (or anyone who can write to the bus) sent: only a well-formed
+    // message is applied, and markers only with a time that is a time (not past the clock skew
+    // items are allowed), so a forged one can neither poison a marker nor switch a cache off.
+    if (!isBusMessage(message) || message.source === this.leaseOwner) return;
     if (message.kind === 'markers') {
-      for (const marker of message.markers) this.markers.note(marker.key, marker.t);
+      const latest = Date.now() / 1000 + FUTURE_TOLERANCE_S;
+      for (const marker of message.markers) {
+        if (marker.t <= latest) this.markers.note(marker.key, marker.t);
+      }
       return;
     }
     this.namespaces.get(message.namespace)?.dropLocally(message.keys, message.kind === 'expire');
@@ -453,7 +468,7 @@ export class CacheEngine {
       await Promise.race([
         Promise.allSettled(live),
         new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, until - now);
+          timer = setTimeout(resolve, timerDelay(until - now));
         }),
       ]);
       clearTimeout(timer);

@@ -1,6 +1,7 @@
 import {
   Inject,
   Injectable,
+  Logger,
   Optional,
   type OnModuleDestroy,
   type OnModuleInit,
@@ -42,6 +43,7 @@ export interface DynamoCacheMetricsOptions {
 @Injectable()
 export class DynamoCacheMetrics implements OnModuleInit, OnModuleDestroy {
   private readonly stops: (() => void)[] = [];
+  private readonly logger = new Logger('DynamoCacheMetrics');
 
   constructor(
     @Inject(CacheEngine) private readonly engine: CacheEngine,
@@ -50,8 +52,22 @@ export class DynamoCacheMetrics implements OnModuleInit, OnModuleDestroy {
     private readonly options: DynamoCacheMetricsOptions | null = null,
   ) {}
 
-  /** Creates the instruments and starts counting. */
+  /**
+   * Creates the instruments and starts counting. A meter that cannot make them leaves the
+   * application without these metrics (one warning), never without its start.
+   */
   onModuleInit(): void {
+    try {
+      this.start();
+    } catch (err) {
+      this.onModuleDestroy();
+      this.logger.warn(
+        `OpenTelemetry metrics are off: the meter failed to create its instruments (${(err as Error)?.message ?? String(err)})`,
+      );
+    }
+  }
+
+  private start(): void {
     const prefix = this.options?.prefix ?? 'dynamo_cache';
     const meter = (this.options?.meterProvider ?? metrics.getMeterProvider()).getMeter(
       'nestjs-dynamo-cache',

@@ -5,6 +5,7 @@ import { DYNAMO_CACHE_CLIENT, DYNAMO_CACHE_OPTIONS } from '../dynamo-cache.const
 import { CacheEngine } from '../engine/cache-engine.js';
 import { PARTITION_KEY } from '../engine/l2/item-codec.js';
 import type { ResolvedDynamoCacheOptions } from '../interfaces/dynamo-cache-module-options.interface.js';
+import { timerDelay } from '../engine/timer-delay.js';
 
 /**
  * Options of {@link DynamoCacheHealthIndicator.isHealthy}.
@@ -76,7 +77,8 @@ export class DynamoCacheHealthIndicator {
           { abortSignal: abort.signal },
         ),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${timeout} ms`)), timeout);
+          const fail = (): void => reject(new Error(`no answer within ${timeout} ms`));
+          timer = setTimeout(fail, timerDelay(timeout));
         }),
       ]);
     } catch (err) {

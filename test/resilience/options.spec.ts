@@ -10,7 +10,7 @@ import { dummyClientConfig } from '../support/dynamo-server.js';
 
 // Options are validated before any DynamoDB call, so no server is needed here.
 const base = (): DynamoCacheModuleOptions => ({
-  table: 't',
+  table: 'tbl',
   clientConfig: dummyClientConfig('http://127.0.0.1:9'),
 });
 

@@ -45,3 +45,36 @@ export interface DynamoCacheBus {
   /** Called at shutdown. */
   close?(): void | Promise<void>;
 }
+
+const isStringArray = (value: unknown): value is readonly string[] =>
+  Array.isArray(value) && value.every((item) => typeof item === 'string');
+
+/**
+ * Whether something received from a bus is a {@link DynamoCacheBusMessage}: the kind, and every
+ * field it needs of the right type (marker times finite numbers).
+ *
+ * @example
+ * if (isBusMessage(received)) engine.receive(received);
+ */
+export function isBusMessage(value: unknown): value is DynamoCacheBusMessage {
+  if (value === null || typeof value !== 'object') return false;
+  const m = value as Record<string, unknown>;
+  if (typeof m.source !== 'string') return false;
+  if (m.kind === 'markers') {
+    return (
+      Array.isArray(m.markers) &&
+      m.markers.every(
+        (marker: unknown) =>
+          marker !== null &&
+          typeof marker === 'object' &&
+          typeof (marker as { key?: unknown }).key === 'string' &&
+          Number.isFinite((marker as { t?: unknown }).t),
+      )
+    );
+  }
+  return (
+    (m.kind === 'keys' || m.kind === 'expire') &&
+    typeof m.namespace === 'string' &&
+    isStringArray(m.keys)
+  );
+}

@@ -1,7 +1,5 @@
 import { LinkedList, type ListNode } from '../linked-list.js';
-
-/** The longest delay `setTimeout` takes (a longer one fires after 1 ms). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+import { timerDelay } from '../timer-delay.js';
 
 /** One call's place in a {@link CallDeadlines} queue. */
 export interface CallDeadline {
@@ -62,7 +60,7 @@ export class CallDeadlines {
   private arm(ms: number): void {
     // Longer than Node's timers allow, it would fire at once, again and again: the list's own
     // check keeps a call that is not yet due waiting.
-    this.timer = setTimeout(this.fire, Math.min(ms, MAX_TIMER_MS));
+    this.timer = setTimeout(this.fire, timerDelay(ms));
     this.timer.unref();
   }
 

@@ -180,7 +180,7 @@ export interface L2Call {
 }
 
 /** Creation times this far ahead of our clock are not clock skew but a bad item. */
-const FUTURE_TOLERANCE_S = 300;
+export const FUTURE_TOLERANCE_S = 300;
 
 /** DynamoDB's most requests in one `BatchWriteItem` call. */
 const BATCH_WRITE_LIMIT = 25;
@@ -850,14 +850,40 @@ export class L2Store {
     count: number,
     lifeMs: number,
     namespace: string,
+    sparing?: string,
   ): Promise<void> {
     const now = Date.now();
     const items = Array.from({ length: count }, (_, i) =>
       encodeLeaseCopy(cacheKey, i, owner, valueItem, now, lifeMs),
     );
-    await this.batchWrite(
-      items.map((Item) => ({ PutRequest: { Item } })),
-      namespace,
+    if (sparing === undefined) {
+      await this.batchWrite(
+        items.map((Item) => ({ PutRequest: { Item } })),
+        namespace,
+      );
+      return;
+    }
+    // Copies of a lease taken over, written by the taker: late (throttled, retried), they must not
+    // replace the copies the taker's own waiters read (the same keys), so each is conditional.
+    await Promise.all(
+      items.map((Item) =>
+        this.call('PutItem', namespace, true, (client, abortSignal) =>
+          conditional(
+            client.send(
+              new PutItemCommand({
+                TableName: this.table,
+                Item,
+                ConditionExpression: 'attribute_not_exists(#lo) OR #lo <> :spared',
+                ExpressionAttributeNames: { '#lo': 'lo' },
+                ExpressionAttributeValues: { ':spared': { S: sparing } },
+              }),
+              sendOptions(abortSignal),
+            ),
+            undefined,
+            undefined,
+          ),
+        ),
+      ),
     );
   }
 

@@ -1,4 +1,5 @@
 import type { DynamoCacheError } from '../../errors.js';
+import { isThenable } from './is-thenable.js';
 
 /** What a cache event reports. */
 export type CacheEventType = 'hit' | 'miss' | 'stale' | 'write' | 'refused' | 'delete' | 'error';
@@ -61,10 +62,14 @@ export class CacheEvents {
     const event: CacheEvent = { type, namespace, key: key(), ...extra };
     for (const listener of set) {
       try {
-        listener(event);
+        const returned: unknown = listener(event);
+        // An async listener's rejection would otherwise be unhandled, and end the process.
+        if (isThenable(returned)) returned.then(undefined, ignore);
       } catch {
         // A listener's fault must not reach the call it observes.
       }
     }
   }
 }
+
+const ignore = (): void => undefined;

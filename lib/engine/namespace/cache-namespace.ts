@@ -13,6 +13,7 @@ import {
 } from '../l2/cache-lease.js';
 import { CircuitOpenError } from '../l2/circuit-breaker.js';
 import { isThrottled } from '../l2/throttling.js';
+import { timerDelay } from '../timer-delay.js';
 import { namespaceMarkerKey, tagMarkerKey } from '../l2/item-codec.js';
 import type { EntryLife } from '../l2/item-codec.js';
 import {
@@ -210,6 +211,13 @@ interface Miss {
   readonly encoded: string;
   readonly started: number;
   readonly startedMs: number;
+  /**
+   * When the method was called (after the reads and any wait for a lease): its result reflects
+   * what was true then, so it is what the conditional write and the item's `t` are stamped with.
+   * An invalidation made while the call waited (a `delete` during another process's leased
+   * computation) then does not refuse every waiter's result in turn.
+   */
+  computedFromMs?: number;
   /**
    * An unreadable item is replaced whatever its `t` (it may be bogus, e.g. in the future), but
    * only if it is still the one read: `seenT` its `t`, or `any` when it had no usable `t`.
@@ -828,7 +836,7 @@ export class CacheNamespace {
           if (stale.staleUntil > Date.now() && settle()) {
             resolve(this.staleHit(miss.encoded, stale.value) as T);
           }
-        }, timeoutMs);
+        }, timerDelay(timeoutMs));
       };
       if (miss.stale !== undefined && miss.stale.unchecked === undefined) arm();
       else (miss.onStale ??= []).push(arm);
@@ -1114,6 +1122,7 @@ export class CacheNamespace {
   ): Promise<T> {
     this.stats.misses++;
     if (this.ctx.events.active) this.emit('miss', miss.encoded);
+    miss.computedFromMs = Date.now();
     const result = fn.apply(thisArg, args as unknown[]);
     if (this.requirePromise && !isThenable(result)) {
       throw new DynamoCacheError(
@@ -1171,7 +1180,7 @@ export class CacheNamespace {
       );
       return;
     }
-    const tS = miss.startedMs / 1000;
+    const tS = (miss.computedFromMs ?? miss.startedMs) / 1000;
     // A clear or deleteByTag made here since the computation began covers its result too.
     if (!this.mayFill(miss) || this.ctx.markers.latestKnown(this.markerKeys(life.tags)) >= tS)
       return;
@@ -1398,7 +1407,7 @@ export class CacheNamespace {
     const replaced = claim.status === 'acquired' ? claim.replaced : undefined;
     if (replaced !== undefined) {
       this.ctx
-        .track(this.writeCopies(cacheKey, replaced.owner, undefined, replaced.claims, lease))
+        .track(this.writeCopies(cacheKey, replaced.owner, undefined, replaced.claims, lease, owner))
         .catch((err: unknown) => this.leaseFailed(err as DynamoCacheError));
     }
     return claim;
@@ -1407,6 +1416,7 @@ export class CacheNamespace {
   /**
    * Writes the copies the waiters of `owner`'s lease (`claims` claims, its own included) read: of
    * `valueItem`, or, when `undefined`, saying there is no value. None when no one waited.
+   * `sparing`: the owner that took this lease over, whose own copies these never replace.
    */
   private async writeCopies(
     cacheKey: string,
@@ -1414,12 +1424,21 @@ export class CacheNamespace {
     valueItem: RawItem | undefined,
     claims: number,
     lease: LeaseSettings,
+    sparing?: string,
   ): Promise<void> {
     const copies = leaseCopyCount(claims);
     if (copies === 0) return;
     // Copies serve waits of at most waitMs (theirs may be longer: the lease's ttl).
     const lifeMs = Math.max(lease.waitMs, lease.ttlMs);
-    await this.ctx.l2.writeLeaseCopies(cacheKey, owner, valueItem, copies, lifeMs, this.name);
+    await this.ctx.l2.writeLeaseCopies(
+      cacheKey,
+      owner,
+      valueItem,
+      copies,
+      lifeMs,
+      this.name,
+      sparing,
+    );
   }
 
   /**
@@ -1472,9 +1491,34 @@ export class CacheNamespace {
       .track(
         this.ctx.l2
           .releaseLease(cacheKey, owner, this.name)
-          .then((claims) => this.writeCopies(cacheKey, owner, miss.shared, claims ?? 0, lease)),
+          .then(async (claims) =>
+            this.writeCopies(
+              cacheKey,
+              owner,
+              (claims ?? 0) > 1 ? await this.stillCurrent(cacheKey, miss.shared) : miss.shared,
+              claims ?? 0,
+              lease,
+            ),
+          ),
       )
       .catch((err: unknown) => this.leaseFailed(err as DynamoCacheError));
+  }
+
+  /**
+   * `item` (the value this lease's computation wrote or found), when it is still the key's value
+   * item: a `delete`, `expire` or newer value made since, before a waiter asked, must not reach
+   * that waiter through a copy. Read once the lease is given back (strongly consistent), so every
+   * waiter counted then asked before this look. `undefined` (copies saying "no value": the
+   * waiters claim again) when it changed.
+   */
+  private async stillCurrent(
+    cacheKey: string,
+    item: RawItem | undefined,
+  ): Promise<RawItem | undefined> {
+    const written = item?.t?.N;
+    if (written === undefined) return undefined;
+    const now = await this.ctx.l2.read(cacheKey, this.policy, this.name, true);
+    return now.status === 'hit' && now.tRaw === written ? item : undefined;
   }
 
   /** One lease owner id per computation: an older one's release must not drop a newer one's lease. */

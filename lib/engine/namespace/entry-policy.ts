@@ -41,12 +41,18 @@ export function tagsProblem(tags: unknown): string | undefined {
     : `tags[${bad}] must be a non-empty string of at most ${MAX_TAG_LENGTH} bytes (UTF-8)`;
 }
 
+/**
+ * The longest ttl (and grace) in seconds, about 317 years: an item's times must stay numbers
+ * DynamoDB stores (a ttl of 1e200 overflowed every write). `null` is "never expires".
+ */
+export const MAX_TTL_S = 1e10;
+
 /** Why a ttl (given, or returned by a ttl function) cannot be used, or `undefined`. */
 export function ttlProblem(ttl: unknown): string | undefined {
   if (ttl === null) return undefined;
-  return typeof ttl === 'number' && Number.isFinite(ttl) && ttl > 0
+  return typeof ttl === 'number' && Number.isFinite(ttl) && ttl > 0 && ttl <= MAX_TTL_S
     ? undefined
-    : `ttl must be a positive number of seconds or null, got ${String(ttl)}`;
+    : `ttl must be a positive number of seconds up to ${MAX_TTL_S} or null, got ${String(ttl)}`;
 }
 
 /**

@@ -1,0 +1,16 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+// Needs `npm run build` first (the script imports dist/).
+describe('a failing bus publish with a throwing logger', () => {
+  it('does not crash the process', () => {
+    const script = fileURLToPath(new URL('./fixtures/bus-publish-crash.mjs', import.meta.url));
+    const run = spawnSync(process.execPath, [script], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    expect(run.stdout).toContain('still alive');
+    expect(run.status).toBe(0);
+  });
+});

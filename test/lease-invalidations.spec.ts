@@ -1,0 +1,197 @@
+import { PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { buildCacheKey, encodeKey } from '../lib/index.js';
+import { CacheEngine, type CacheEngineSettings } from '../lib/engine/cache-engine.js';
+import { DEFAULT_LEASE, v8Serializer } from '../lib/index.js';
+import { sleep } from './support/apps.js';
+import { useTestDynamo } from './support/dynamo-server.js';
+
+const NS = 'Reports.report';
+const quiet = { warn: () => undefined, error: () => undefined };
+
+describe('the lease meets invalidations and takeovers (dynalite)', () => {
+  const fx = useTestDynamo();
+
+  function engine(
+    table: string,
+    extra: Partial<CacheEngineSettings> = {},
+    client: DynamoDBClient = fx.dynamo.client(),
+  ): CacheEngine {
+    const e = new CacheEngine({
+      client: () => client,
+      table,
+      ttl: 3600,
+      maxsize: 1000,
+      keyPrefix: '',
+      onError: 'bypass',
+      serializer: v8Serializer,
+      consistentRead: false,
+      logger: quiet,
+      circuitBreaker: false,
+      lease: { ...DEFAULT_LEASE, pollMs: 20 },
+      ...extra,
+    });
+    fx.apps.push({ close: () => e.close() });
+    return e;
+  }
+
+  /** A client whose lease release (DeleteItem on `…#lease`) takes `ms` longer. */
+  function slowRelease(ms: number): DynamoDBClient {
+    const client = fx.dynamo.client();
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const key = (args.input as { Key?: { cache_key?: { S?: string } } }).Key?.cache_key?.S;
+        if (context.commandName === 'DeleteItemCommand' && key?.endsWith('#lease')) await sleep(ms);
+        return next(args);
+      },
+      { step: 'initialize', name: 'slowRelease' },
+    );
+    return client;
+  }
+
+  function method(ms: number): { calls: () => number; fn: () => Promise<string> } {
+    let calls = 0;
+    return {
+      calls: () => calls,
+      fn: async () => {
+        const n = ++calls;
+        await sleep(ms);
+        return `v${n}`;
+      },
+    };
+  }
+
+  it('a waiter that asked after a delete() never gets the value the delete removed (via a lease copy)', async () => {
+    const table = await fx.dynamo.table();
+    const x = engine(table, {}, slowRelease(800));
+    const y = engine(table);
+    const z = engine(table);
+    const m = method(100);
+
+    // X computes v1, writes it, and is slow to give its lease back.
+    expect(await x.namespace(NS).run(null, ['k'], m.fn)).toBe('v1');
+    await sleep(20);
+    // Another process deletes the key: a tombstone newer than v1.
+    await z.namespace(NS).delete(['k']);
+    await sleep(20);
+    // Y asks after the delete: its read finds the tombstone, its claim finds X's lease.
+    const yAnswer = await y.namespace(NS).run(null, ['k'], m.fn);
+    await Promise.all([x.drain(), y.drain(), z.drain()]);
+    // Expected: Y recomputes (v2). The deleted v1 must not be served.
+    expect(yAnswer).toBe('v2');
+  });
+
+  it('same with expire() (no grace): a waiter asking after it never gets the expired value as fresh', async () => {
+    const table = await fx.dynamo.table();
+    const x = engine(table, {}, slowRelease(800));
+    const y = engine(table);
+    const z = engine(table);
+    const m = method(100);
+    expect(await x.namespace(NS).run(null, ['k'], m.fn)).toBe('v1');
+    await sleep(20);
+    await z.namespace(NS).expire(['k']);
+    await sleep(20);
+    const yAnswer = await y.namespace(NS).run(null, ['k'], m.fn);
+    await Promise.all([x.drain(), y.drain(), z.drain()]);
+    expect(yAnswer).toBe('v2');
+  });
+
+  it('after a delete() during a leased computation, the waiters that asked before it do not each recompute in turn', async () => {
+    const table = await fx.dynamo.table();
+    const lease = { ttlMs: 10_000, waitMs: 8000, pollMs: 20 };
+    const x = engine(table, { lease });
+    const ys = [engine(table, { lease }), engine(table, { lease }), engine(table, { lease })];
+    const z = engine(table, { lease });
+    const m = method(300);
+
+    const first = x.namespace(NS).run(null, ['k'], m.fn); // X wins the lease
+    await sleep(30);
+    const waiters = ys.map((y) => y.namespace(NS).run(null, ['k'], m.fn)); // they wait on X
+    await sleep(100);
+    await z.namespace(NS).delete(['k']); // X's value may no longer be written
+    const answers = await Promise.all([first, ...waiters]);
+    await Promise.all([x.drain(), z.drain(), ...ys.map((y) => y.drain())]);
+    const computedDuringWait = m.calls();
+
+    // A process asking now should find a value (one of the recomputations after the delete).
+    const fresh = engine(table, { lease });
+    const later = await fresh.namespace(NS).run(null, ['k'], m.fn);
+    expect(later).toBe(answers[1]);
+    // Expected: X's computation (refused by the delete) + one recomputation shared by the
+    // waiters, which is stored, so the later caller gets a hit.
+    expect({ computedDuringWait, laterComputed: m.calls() > computedDuringWait }).toEqual({
+      computedDuringWait: 2,
+      laterComputed: false,
+    });
+  });
+
+  it("a takeover's late 'failed' copies for the lapsed owner do not overwrite the new owner's value copies", async () => {
+    const table = await fx.dynamo.table();
+    const lease = { ttlMs: 10_000, waitMs: 4000, pollMs: 50 };
+    // T's copies saying "the lapsed owner left no value" reach DynamoDB late (as throttled ones
+    // retried with back-off do): held back 900 ms, whichever call writes them (a PutItem each, or
+    // a BatchWriteItem), so they land after T's own value copy.
+    const slowFailed = fx.dynamo.client();
+    slowFailed.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as {
+          Item?: Record<string, unknown>;
+          RequestItems?: Record<string, { PutRequest?: { Item: Record<string, unknown> } }[]>;
+        };
+        const items = [
+          ...(input.Item === undefined ? [] : [input.Item]),
+          ...Object.values(input.RequestItems ?? {})
+            .flat()
+            .map((r) => r.PutRequest?.Item ?? {}),
+        ];
+        const writes = ['PutItemCommand', 'BatchWriteItemCommand'].includes(
+          String(context.commandName),
+        );
+        if (writes && items.some((item) => item.f !== undefined)) await sleep(900);
+        return next(args);
+      },
+      { step: 'initialize', name: 'lateFailedCopies' },
+    );
+    const t = engine(table, { lease }, slowFailed);
+    const w2 = engine(table, { lease: { ...lease, pollMs: 1000 } });
+    const m = method(650);
+
+    // A lease left by a crashed process of this version (it writes copies), lapsing in 300 ms.
+    const until = Date.now() + 300;
+    const dead = 'dead-engine#' + NS + '#1';
+    await fx.admin.send(
+      new PutItemCommand({
+        TableName: table,
+        Item: {
+          cache_key: { S: buildCacheKey('', NS, encodeKey(['k'])) + '#lease' },
+          until: { N: String(until) },
+          owner: { S: dead },
+          c: { S: dead },
+          n: { N: '1' },
+          exp: { N: String(Math.ceil(until / 1000) + 1) },
+        },
+      }),
+    );
+    await sleep(400);
+    const owner = t.namespace(NS).run(null, ['k'], m.fn); // takes it over, computes 1 s
+    await sleep(100);
+    const w2Started = Date.now();
+    const a2 = w2.namespace(NS).run(null, ['k'], m.fn); // waits on T's lease
+    const answers = await Promise.all([owner, a2]);
+    const w2Took = Date.now() - w2Started;
+    await Promise.all([t.drain(), w2.drain()]);
+    expect(answers).toEqual(['v1', 'v1']);
+    expect({ calls: m.calls(), w2Quick: w2Took < 2500 }).toEqual({ calls: 1, w2Quick: true });
+  });
+
+  it('control: without the slow release, the waiter after a delete recomputes', async () => {
+    const table = await fx.dynamo.table();
+    const x = engine(table);
+    const y = engine(table);
+    const z = engine(table);
+    const m = method(100);
+    expect(await x.namespace(NS).run(null, ['k'], m.fn)).toBe('v1');
+    await x.drain();
+    await z.namespace(NS).delete(['k']);
+    expect(await y.namespace(NS).run(null, ['k'], m.fn)).toBe('v2');
+  });
+});
