@@ -25,46 +25,30 @@ describe('invalidations and computations in flight, stale copies elsewhere', () 
     return ref.get(DynamoCacheService);
   }
 
-  it("expire in B of a key with no item yet, while A computes it: A's result is not served as fresh afterwards", async () => {
-    const table = await fx.dynamo.table();
-    const a = await app(table);
-    const b = await app(table);
-    const g = gate();
-    let started = false;
-    const computing = a.wrap('ns', ['k'], async () => {
-      started = true;
-      await g.promise;
-      return 'old';
-    });
-    await until(() => started, 'A computing');
-    await sleep(20);
-    await b.expire('ns', ['k']); // computations of the key in flight, here or elsewhere, write nothing
-    g.open();
-    expect(await computing).toBe('old');
-    await a.settle();
-    // B (which never held the value) recomputes
-    expect(await b.wrap('ns', ['k'], async () => 'new')).toBe('new');
-  });
-
-  it("the same with delete: A's result is not served afterwards", async () => {
-    const table = await fx.dynamo.table();
-    const a = await app(table);
-    const b = await app(table);
-    const g = gate();
-    let started = false;
-    const computing = a.wrap('ns', ['k'], async () => {
-      started = true;
-      await g.promise;
-      return 'old';
-    });
-    await until(() => started, 'A computing');
-    await sleep(20);
-    await b.delete('ns', ['k']);
-    g.open();
-    expect(await computing).toBe('old');
-    await a.settle();
-    expect(await b.wrap('ns', ['k'], async () => 'new')).toBe('new');
-  });
+  it.each(['expire', 'delete'] as const)(
+    "%s in B of a key with no item yet, while A computes it: A's result is not served afterwards",
+    async (invalidation) => {
+      const table = await fx.dynamo.table();
+      const a = await app(table);
+      const b = await app(table);
+      const g = gate();
+      let started = false;
+      const computing = a.wrap('ns', ['k'], async () => {
+        started = true;
+        await g.promise;
+        return 'old';
+      });
+      await until(() => started, 'A computing');
+      await sleep(20);
+      // Computations of the key in flight, here or elsewhere, write nothing.
+      await b[invalidation]('ns', ['k']);
+      g.open();
+      expect(await computing).toBe('old');
+      await a.settle();
+      // B (which never held the value) recomputes.
+      expect(await b.wrap('ns', ['k'], async () => 'new')).toBe('new');
+    },
+  );
 
   it.each(['clear', 'deleteByTag'])(
     '%s in B while A computes: A no longer serves the covered result from L1 once l1MaxAge has passed since the invalidation',

@@ -58,43 +58,45 @@ describe('a logger that throws loses no result', () => {
       (error: unknown) => ({ error: String(error) }),
     );
 
-  it('an unserializable result: the caller gets it', async () => {
+  /** An application whose logger throws, on a table of its own. */
+  async function boot(bus?: DynamoCacheBus) {
     const table = await dynamo.table();
     const app = await bootCache(
-      { table, clientConfig: dynamo.clientConfig },
+      { table, clientConfig: dynamo.clientConfig, ...(bus === undefined ? {} : { bus }) },
       [Svc],
       new ThrowingLogger(),
     );
-    const out = await settle(app.get(Svc).withFunction('a'));
-    await app.get(DynamoCacheService).settle();
+    return { table, app, cache: app.get(DynamoCacheService) };
+  }
+
+  /** What `call` gave its caller, once the cache's own work is over and the app closed. */
+  async function outcome(
+    app: { close(): Promise<void> },
+    cache: DynamoCacheService,
+    call: Promise<unknown>,
+  ) {
+    const out = await settle(call);
+    await cache.settle();
     await sleep(50);
     await app.close();
+    return out;
+  }
+
+  it('an unserializable result: the caller gets it', async () => {
+    const { app, cache } = await boot();
+    const out = await outcome(app, cache, app.get(Svc).withFunction('a'));
     expect(out).toMatchObject({ value: { x: 'a' } });
     expect(unhandled).toEqual([]);
   });
 
   it('a ttl function that throws: the caller gets the result', async () => {
-    const table = await dynamo.table();
-    const app = await bootCache(
-      { table, clientConfig: dynamo.clientConfig },
-      [Svc],
-      new ThrowingLogger(),
-    );
-    const out = await settle(app.get(Svc).badTtl('a'));
-    await app.get(DynamoCacheService).settle();
-    await sleep(50);
-    await app.close();
-    expect(out).toEqual({ value: 'a!' });
+    const { app, cache } = await boot();
+    expect(await outcome(app, cache, app.get(Svc).badTtl('a'))).toEqual({ value: 'a!' });
     expect(unhandled).toEqual([]);
   });
 
   it('a corrupt L2 item: the caller gets the method result', async () => {
-    const table = await dynamo.table();
-    const app = await bootCache(
-      { table, clientConfig: dynamo.clientConfig },
-      [Svc],
-      new ThrowingLogger(),
-    );
+    const { table, app, cache } = await boot();
     const client = dynamo.client();
     // Find the key by writing once through a throwaway namespace instance is overkill: write a
     // corrupt item at the key the cache uses (namespace Svc.plain, args ['a']).
@@ -110,52 +112,32 @@ describe('a logger that throws loses no result', () => {
         },
       }),
     );
-    const out = await settle(app.get(Svc).plain('a'));
-    await app.get(DynamoCacheService).settle();
-    await sleep(50);
-    await app.close();
-    expect(out).toEqual({ value: 'a?' });
+    expect(await outcome(app, cache, app.get(Svc).plain('a'))).toEqual({ value: 'a?' });
     expect(unhandled).toEqual([]);
   });
 
   it('a bus whose publish rejects: a delete resolves and nothing is left unhandled', async () => {
-    const table = await dynamo.table();
-    const bus: DynamoCacheBus = {
+    const { app, cache } = await boot({
       publish: () => Promise.reject(new Error('redis down')),
       subscribe: () => undefined,
-    };
-    const app = await bootCache(
-      { table, clientConfig: dynamo.clientConfig, bus },
-      [Svc],
-      new ThrowingLogger(),
-    );
-    const cache = app.get(DynamoCacheService);
-    const out = await settle(cache.delete('Svc.plain', ['a']));
-    await sleep(50);
-    await app.close();
-    expect(out).toEqual({ value: undefined });
+    });
+    expect(await outcome(app, cache, cache.delete('Svc.plain', ['a']))).toEqual({
+      value: undefined,
+    });
     expect(unhandled).toEqual([]);
   });
 
-  it('a bus whose publish throws synchronously: a delete resolves', async () => {
-    const table = await dynamo.table();
-    const bus: DynamoCacheBus = {
+  it('a bus whose publish throws synchronously: a delete and a set resolve', async () => {
+    const { app, cache } = await boot({
       publish: () => {
         throw new Error('redis down');
       },
       subscribe: () => undefined,
-    };
-    const app = await bootCache(
-      { table, clientConfig: dynamo.clientConfig, bus },
-      [Svc],
-      new ThrowingLogger(),
-    );
-    const cache = app.get(DynamoCacheService);
-    const out = await settle(cache.delete('Svc.plain', ['a']));
-    const out2 = await settle(cache.set('Svc.plain', ['b'], 'x'));
-    await sleep(50);
-    await app.close();
-    expect(out).toEqual({ value: undefined });
-    expect(out2).toEqual({ value: undefined });
+    });
+    expect(await settle(cache.delete('Svc.plain', ['a']))).toEqual({ value: undefined });
+    expect(await outcome(app, cache, cache.set('Svc.plain', ['b'], 'x'))).toEqual({
+      value: undefined,
+    });
+    expect(unhandled).toEqual([]);
   });
 });
