@@ -14,7 +14,8 @@ type Target = object;
 
 /**
  * Whether a route's cached responses may be served before Nest's pipeline (`fastPath`): nothing
- * that pipeline would run for it could change the answer. So: no guard (global, `APP_GUARD`,
+ * that pipeline would run for it could change the answer. So: a controller Nest builds once (not
+ * request-scoped) whose class is the one its instance names, no guard (global, `APP_GUARD`,
  * controller, method), no interceptor other than `cacheInterceptor` itself (exactly that class),
  * no `@Header()`, `@Redirect()` or `@Render()`, no host-bound controller, and no versioning by
  * header, media type or custom extractor (a path then maps to one handler). The application's
@@ -31,6 +32,13 @@ export function fastPathEligible(
 ): boolean {
   const config = applicationConfig(moduleRef);
   if (config === undefined) return false;
+  // The class the execution context names is the instance's `constructor`, which a mixin may
+  // have replaced: Nest reads the controller's guards from the class it registered. Only a class
+  // whose prototype holds the handler is surely that one.
+  if (!holdsHandler(controller, handler)) return false;
+  // A request-scoped controller (or one depending on request-scoped providers) is built for each
+  // request before the interceptors, and what fails there (a tenant missing) answers instead.
+  if (!staticController(moduleRef, controller)) return false;
   const versioning = config.getVersioning();
   if (versioning !== undefined && versioning.type !== VersioningType.URI) return false;
   if (config.getGlobalGuards().length > 0 || config.getGlobalRequestGuards().length > 0) {
@@ -54,6 +62,43 @@ export function fastPathEligible(
     if (Reflect.getMetadata(key, handler) !== undefined) return false;
   }
   return true;
+}
+
+/** Whether `handler` is the method `controller`'s prototype (chain) holds under its name. */
+function holdsHandler(controller: Target, handler: Target): boolean {
+  const prototype = (controller as { prototype?: unknown }).prototype;
+  const name = (handler as { name?: unknown }).name;
+  return (
+    prototype !== null &&
+    typeof prototype === 'object' &&
+    typeof name === 'string' &&
+    (prototype as Record<string, unknown>)[name] === handler
+  );
+}
+
+interface ControllerWrapper {
+  isDependencyTreeStatic(): boolean;
+}
+
+/**
+ * Whether Nest registered `controller` with a static dependency tree (one instance for every
+ * request); `false` when it cannot be found in the container.
+ */
+function staticController(moduleRef: ModuleRef, controller: Target): boolean {
+  const container = (moduleRef as unknown as { container?: { getModules?(): unknown } }).container;
+  const modules = container?.getModules?.();
+  if (!(modules instanceof Map)) return false;
+  for (const module of modules.values() as IterableIterator<{ controllers?: unknown }>) {
+    const controllers = module?.controllers;
+    if (!(controllers instanceof Map)) continue;
+    const wrapper = controllers.get(controller) as Partial<ControllerWrapper> | undefined;
+    if (wrapper !== undefined) {
+      return (
+        typeof wrapper.isDependencyTreeStatic === 'function' && wrapper.isDependencyTreeStatic()
+      );
+    }
+  }
+  return false;
 }
 
 /** The application's settings (global guards and interceptors, versioning), from the container. */

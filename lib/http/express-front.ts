@@ -61,6 +61,15 @@ interface NestExpressAdapter {
   useBodyParser?(type: string): unknown;
 }
 
+/**
+ * Layers of a router as they were, with their handlers: a layer whose `handle` is replaced in
+ * place (an auth check put where a body parser was) is not the layer it was.
+ */
+interface LayerSnapshot {
+  readonly layers: readonly ExpressLayer[];
+  readonly handles: readonly unknown[];
+}
+
 /** Where a URL's GETs were routed, and what could change that. */
 interface Learned {
   readonly routes: FastPathRoutes;
@@ -68,7 +77,7 @@ interface Learned {
   /** The URL the route keyed the answer by (`originalUrl`: a mounting app may have cut it). */
   readonly keyUrl: string;
   /** The router's layers up to the route's, as they were (shared by the route's URLs). */
-  readonly layers: readonly ExpressLayer[];
+  readonly layers: LayerSnapshot;
   readonly length: number;
   /** Earlier routes of the same path that did not take GETs (one may come to). */
   readonly passing: readonly ExpressRoute[];
@@ -134,7 +143,7 @@ export class ExpressFront {
   /** Per route, the stack length at which a layer not Nest's was found before it. */
   private readonly blockedAt = new WeakMap<object, number>();
   /** Per route, the layers up to it as last seen (one array for all its URLs). */
-  private readonly layersOf = new WeakMap<object, readonly ExpressLayer[]>();
+  private readonly layersOf = new WeakMap<object, LayerSnapshot>();
 
   private constructor(
     private readonly app: ExpressApp,
@@ -210,7 +219,8 @@ export class ExpressFront {
     }
     let layers = this.layersOf.get(route);
     if (layers === undefined || !sameLayers(stack, layers)) {
-      layers = stack.slice(0, index + 1);
+      const kept = stack.slice(0, index + 1);
+      layers = { layers: kept, handles: kept.map((layer) => layer.handle) };
       this.layersOf.set(route, layers);
     }
     // Counted on every learning (a URL learned again included): at worst the memory starts
@@ -273,8 +283,12 @@ export class ExpressFront {
 }
 
 /** The layers before and at the route are still those (the same objects, in place). */
-function sameLayers(stack: readonly ExpressLayer[], layers: readonly ExpressLayer[]): boolean {
-  for (let i = 0; i < layers.length; i++) if (stack[i] !== layers[i]) return false;
+function sameLayers(stack: readonly ExpressLayer[], snapshot: LayerSnapshot): boolean {
+  const { layers, handles } = snapshot;
+  for (let i = 0; i < layers.length; i++) {
+    const layer = stack[i];
+    if (layer !== layers[i] || layer.handle !== handles[i]) return false;
+  }
   return true;
 }
 

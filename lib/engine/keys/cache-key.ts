@@ -90,6 +90,11 @@ function withArticle(name: string): string {
   return (/^[AEIOUaeiou]/.test(name) ? 'an ' : 'a ') + name;
 }
 
+/** A prototype with no properties of its own and nothing above it. */
+function isBarePrototype(proto: object): boolean {
+  return Object.getPrototypeOf(proto) === null && Reflect.ownKeys(proto).length === 0;
+}
+
 function className(obj: object): string {
   const proto = Object.getPrototypeOf(obj) as { constructor?: { name?: unknown } } | null;
   const name = proto?.constructor?.name;
@@ -202,7 +207,10 @@ function encodeObject(obj: object, walk: Walk): string {
   const proto = Object.getPrototypeOf(obj) as object | null;
   const plain = proto === null || proto === Object.prototype;
   const keys = Object.keys(obj).sort();
-  if (!plain && keys.length === 0) {
+  // A bare prototype (no properties, itself with none above: what fast-querystring gives
+  // Fastify's `request.query`) holds no hidden state: such an object is plain data, keyed as
+  // 0.1.0 keyed it (`c0:{}` when empty).
+  if (!plain && keys.length === 0 && !isBarePrototype(proto)) {
     return fail(
       walk,
       `is ${withArticle(className(obj) || 'class')} instance with no own enumerable properties (its state, if any, is hidden, e.g. in #private fields)`,

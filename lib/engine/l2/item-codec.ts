@@ -134,6 +134,10 @@ export function itemSize(item: Record<string, AttributeValue>): number {
     if (value.B !== undefined) size += value.B.byteLength;
     else if (value.S !== undefined) size += Buffer.byteLength(value.S);
     else if (value.N !== undefined) size += value.N.length + 1;
+    // Tags (a string set) count in full: up to 64 of up to 1,024 bytes each.
+    else if (value.SS !== undefined) {
+      for (const text of value.SS) size += Buffer.byteLength(text);
+    } else if (value.BOOL !== undefined || value.NULL !== undefined) size += 1;
   }
   return size;
 }

@@ -104,20 +104,30 @@ function pathOf(node: Node): ClassPathStep[] {
 export function recordClasses(
   value: unknown,
   onClass: (cls: ClassRef, name: string) => void,
+  { copiesShared = false }: { copiesShared?: boolean } = {},
 ): ClassRecord | undefined {
   if (value === null || typeof value !== 'object') return undefined;
   let record: ClassRecord | undefined;
   const seen = new Set<object>();
+  let shared: Node | undefined;
   const stack: Node[] = [{ obj: value, parent: undefined, step: undefined }];
   const push = (child: unknown, parent: Node, step: ClassPathStep): void => {
-    if (child !== null && typeof child === 'object' && !seen.has(child)) {
-      stack.push({ obj: child, parent, step });
-    }
+    if (child === null || typeof child !== 'object') return;
+    if (!seen.has(child)) stack.push({ obj: child, parent, step });
+    else shared ??= { obj: child, parent, step };
   };
   for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
     const obj = node.obj;
-    if (seen.has(obj)) continue;
+    if (seen.has(obj)) {
+      shared ??= node;
+      continue;
+    }
     seen.add(obj);
+    if (types.isRegExp(obj) && (obj as RegExp).lastIndex !== 0) {
+      throw new UnrecordableValueError(
+        `${formatClassPath(pathOf(node))} is a RegExp whose lastIndex (${(obj as RegExp).lastIndex}) the serializer does not keep`,
+      );
+    }
     const proto = Object.getPrototypeOf(obj) as object | null;
     if (proto === null || !isNativePrototype(obj, proto)) {
       const bare = proto === null || isBarePrototype(proto);
@@ -155,6 +165,10 @@ export function recordClasses(
       // Bytes: their own keys are their indices (listing them would cost as much as the bytes).
     } else if (isOpaqueBuiltin(obj)) {
       assertNoOwnProperties(obj, node, 'a built-in object (Date, RegExp, Error, boxed value)');
+      // An Error's cause goes with it (the serializer keeps it), instances included.
+      if (types.isNativeError(obj) && Object.prototype.hasOwnProperty.call(obj, 'cause')) {
+        children.push([(obj as { cause?: unknown }).cause, 'cause']);
+      }
     } else {
       const keys = Object.keys(obj);
       assertOnlyEnumerable(obj, node, keys.length);
@@ -164,6 +178,13 @@ export function recordClasses(
       const [child, step] = children[i] as [unknown, ClassPathStep];
       push(child, node, step);
     }
+  }
+  // A serializer that copies what the value shares (JSON) gives each copy its own path: only the
+  // first would get its class back.
+  if (copiesShared && record !== undefined && shared !== undefined) {
+    throw new UnrecordableValueError(
+      `${formatClassPath(pathOf(shared))} is an object found at another place of the value too, which the serializer copies apart, so its classes could not all be restored`,
+    );
   }
   return record;
 }

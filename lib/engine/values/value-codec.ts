@@ -33,10 +33,29 @@ export type DecodedValue =
  * data, the class record (see class-record.ts) the prototypes, found again through the registry.
  */
 export class ValueCodec {
+  /** Whether the serializer copies apart what a value shares (JSON does; `node:v8` does not). */
+  private copiesShared: boolean | undefined;
+
   constructor(
     readonly serializer: CacheSerializer,
     readonly registry: ClassRegistry,
   ) {}
+
+  /** Asked of the serializer once: does an object shared by two properties come back shared? */
+  private serializerCopiesShared(): boolean {
+    if (this.copiesShared === undefined) {
+      try {
+        const probe = {};
+        const back = this.serializer.deserialize(
+          this.serializer.serialize({ a: probe, b: probe }),
+        ) as { a?: unknown; b?: unknown } | null;
+        this.copiesShared = back?.a !== back?.b;
+      } catch {
+        this.copiesShared = true;
+      }
+    }
+    return this.copiesShared;
+  }
 
   /**
    * Serializes `value` and records its classes (admitting each to the registry). Throws
@@ -46,7 +65,9 @@ export class ValueCodec {
     await this.registry.ready();
     let record: ClassRecord | undefined;
     try {
-      record = recordClasses(value, (cls, name) => this.registry.admit(cls, name, namespace));
+      record = recordClasses(value, (cls, name) => this.registry.admit(cls, name, namespace), {
+        copiesShared: this.serializerCopiesShared(),
+      });
     } catch (err) {
       // Whatever stops the walk (a getter that throws, too) stops the value at L1, never the call.
       throw new UnstorableValueError(
