@@ -4,7 +4,17 @@ import {
   type FrontRequest,
   type FrontResponse,
 } from './express-front.js';
-import { expressJsonIsOwn, fastifyReplySerializerFree, plainExpressJson } from './json-replay.js';
+import {
+  expressJsonIsOwn,
+  fastifyReplySerializerFree,
+  plainExpressJson,
+  SHORT_TEXT,
+} from './json-replay.js';
+import {
+  fastifyRouteContext,
+  runsOnSendHooks,
+  type FastifyRouteContext,
+} from './fastify-context.js';
 import type { FastAnswer, FastPathRoutes } from './fast-path.js';
 import type { KeyedRequest } from './request-key.js';
 
@@ -42,9 +52,7 @@ interface FastifyReply {
   send(payload: string | Buffer): FastifyReply;
 }
 
-interface FastifyContext {
-  /** The route's `preSerialization` hooks (`null` when none). */
-  readonly preSerialization?: readonly unknown[] | null;
+interface FastifyContext extends Omit<FastifyRouteContext, 'handler'> {
   handler: (
     this: unknown,
     request: KeyedRequest & { method: string },
@@ -76,7 +84,7 @@ export function installFastPath(
 ): object | undefined {
   const route = (request as ExpressRequest).route;
   if (route !== undefined) return wrapExpress(route, routes, urlOf, adapter);
-  const context = fastifyContext(request);
+  const context = fastifyRouteContext(request) as FastifyContext | undefined;
   return context === undefined ? undefined : wrapFastify(context, routes, urlOf);
 }
 
@@ -126,7 +134,7 @@ function wrapFastify(
       fastifyReplySerializerFree(reply)
     ) {
       const answer = routes.find(context, urlOf(request), request);
-      if (answer !== undefined) return sendFastify(reply, answer);
+      if (answer !== undefined) return sendFastify(reply, answer, runsOnSendHooks(context));
     }
     return original.call(this, request, reply);
   };
@@ -134,26 +142,12 @@ function wrapFastify(
   return context;
 }
 
-function sendFastify(reply: FastifyReply, answer: FastAnswer): FastifyReply {
-  return reply.code(answer.status).headers(answer.headers).send(answer.payload);
-}
-
-/** The symbol under which a Fastify request keeps its route context, once found. */
-let contextSymbol: symbol | null | undefined;
-
-/** The route context of a Fastify request (the object whose `handler` Fastify calls). */
-function fastifyContext(request: unknown): FastifyContext | undefined {
-  if (request === null || typeof request !== 'object') return undefined;
-  if (contextSymbol === undefined) {
-    contextSymbol =
-      Object.getOwnPropertySymbols(request).find((s) => s.description === 'fastify.context') ??
-      null;
-  }
-  if (contextSymbol === null) return undefined;
-  const context = (request as Record<symbol, unknown>)[contextSymbol];
-  return context !== null &&
-    typeof context === 'object' &&
-    typeof (context as Partial<FastifyContext>).handler === 'function'
-    ? (context as FastifyContext)
-    : undefined;
+/**
+ * Sends a fast answer on Fastify: the JSON text as a string where `onSend` hooks may read it (what
+ * Fastify's serializer gives them on the miss), else a long text's bytes, which Fastify sends
+ * without measuring and encoding a string on every hit.
+ */
+function sendFastify(reply: FastifyReply, answer: FastAnswer, hooks: boolean): FastifyReply {
+  const payload = hooks || answer.payload.length < SHORT_TEXT ? answer.payload : answer.bytes;
+  return reply.code(answer.status).headers(answer.headers).send(payload);
 }

@@ -1,4 +1,5 @@
 import { ServerResponse } from 'node:http';
+import { fastifyRouteContext, runsOnSendHooks } from './fastify-context.js';
 import type { ResponseHeaders } from './response-policy.js';
 
 /** The parts of an Express application read for its JSON settings. */
@@ -25,6 +26,8 @@ interface ExpressLikeResponse {
 interface FastifyLikeReply {
   send(payload: unknown): unknown;
   serialize(payload: unknown): string;
+  /** The request this reply answers. */
+  request?: unknown;
   /** Sets this reply's own serializer (`null`: the route's again). */
   serializer?(fn: ((payload: unknown) => unknown) | null): unknown;
   raw: unknown;
@@ -103,6 +106,13 @@ export function sentAsJson(body: unknown, headers: ResponseHeaders, response: un
     return false;
   }
 }
+
+/**
+ * Texts shorter than this (in UTF-16 units) go to Fastify as strings whatever the hooks: one write
+ * with the response's headers. A longer one goes as bytes where no `onSend` hook reads it:
+ * Fastify would otherwise measure and encode the string on every hit (about 20 us for 48 KB).
+ */
+export const SHORT_TEXT = 1000;
 
 /** The JSON text of each replayed body, made once per process and entry (L1 holds the body). */
 const texts = new WeakMap<object, string>();
@@ -302,7 +312,13 @@ function serializerSlotFree(reply: FastifyLikeReply): reply is SerializableReply
 function serializeAsStored(reply: SerializableReply, body: object): void {
   reply.serializer((value: unknown): unknown => {
     // Looked up only when Fastify serializes (not for a 304, which sends no body).
-    if (value === body) return textOf(body);
+    if (value === body) {
+      const text = textOf(body);
+      // `onSend` hooks get what Fastify's serializer gives them on the miss: a string.
+      return text.length < SHORT_TEXT || runsOnSendHooks(fastifyRouteContext(reply.request))
+        ? text
+        : storedJsonBytes(body);
+    }
     if (typeof value === 'string') return value;
     // The route's serializer from here on: the reply's own is Fastify's first choice.
     reply.serializer(null);
