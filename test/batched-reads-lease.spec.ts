@@ -4,9 +4,10 @@ import type {
   DynamoDBClient,
   GetItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
-import { CacheEngine, type CacheEngineSettings } from '../lib/engine/cache-engine.js';
-import { buildCacheKey, DEFAULT_LEASE, encodeKey, v8Serializer } from '../lib/index.js';
+import { CacheEngine } from '../lib/engine/cache-engine.js';
+import { buildCacheKey, encodeKey } from '../lib/index.js';
 import { sleep } from './support/apps.js';
+import { engineSettings } from './support/engine-settings.js';
 import { useTestDynamo } from './support/dynamo-server.js';
 
 /*
@@ -56,20 +57,9 @@ describe('throttled L2 reads under a lease, batched or single', () => {
   const fx = useTestDynamo();
 
   function engine(client: DynamoDBClient, table: string): CacheEngine {
-    const settings: CacheEngineSettings = {
-      client: () => client,
-      table,
-      ttl: 600,
-      maxsize: 1000,
-      keyPrefix: '',
-      onError: 'bypass',
-      serializer: v8Serializer,
-      consistentRead: false,
-      logger: { warn: () => undefined, error: () => undefined },
-      l2Timeout: 10_000,
-      lease: DEFAULT_LEASE,
-    };
-    const e = new CacheEngine(settings);
+    const e = new CacheEngine(
+      engineSettings(client, table, { ttl: 600, l2Timeout: 10_000, circuitBreaker: undefined }),
+    );
     fx.apps.push({ close: () => e.drain() });
     return e;
   }

@@ -1,6 +1,11 @@
 import { Controller, Get, Param, type INestApplication } from '@nestjs/common';
 import { ExpressAdapter } from '@nestjs/platform-express';
-import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+
+/** The Fastify instance under a Nest Fastify application. */
+type FastifyInstance = ReturnType<
+  ReturnType<NestFastifyApplication['getHttpAdapter']>['getInstance']
+>;
 import { Test } from '@nestjs/testing';
 import type { AddressInfo } from 'node:net';
 import { DynamoCached, DynamoCacheModule } from '../lib/index.js';
@@ -124,22 +129,30 @@ describe('hits go through the application’s own serialization, as the miss did
   });
 
   describe.each([false, true])('Fastify, fastPath %s', (fastPath) => {
-    it('an onSend hook gets every hit’s text as a string, as on the miss, and its change is sent', async () => {
+    /** Two Fastify apps on one table, each given `hook` (added to its Fastify instance). */
+    async function bootTwo(hook: (fastify: FastifyInstance) => void): Promise<[number, number]> {
       const table = await fx.dynamo.table();
-      const seen: string[] = [];
       const boot = async (): Promise<number> => {
-        const app = (await compile(table, fastPath)).createNestApplication(new FastifyAdapter(), {
-          logger: false,
-        });
-        const fastify = (app.getHttpAdapter() as FastifyAdapter).getInstance();
+        const app = (await compile(table, fastPath)).createNestApplication<NestFastifyApplication>(
+          new FastifyAdapter(),
+          {
+            logger: false,
+          },
+        );
+        hook(app.getHttpAdapter().getInstance());
+        return listen(app);
+      };
+      return [await boot(), await boot()];
+    }
+
+    it('an onSend hook gets every hit’s text as a string, as on the miss, and its change is sent', async () => {
+      const seen: string[] = [];
+      const [a, b] = await bootTwo((fastify) =>
         fastify.addHook('onSend', async (_req, _reply, payload) => {
           seen.push(typeof payload);
           return typeof payload === 'string' ? payload.replace(CARD, MASKED) : payload;
-        });
-        return listen(app);
-      };
-      const a = await boot();
-      const b = await boot();
+        }),
+      );
       const miss = await raw(a, '/doc/d1');
       await settleAll(fx.apps);
       expect(miss.body.toString()).toContain(`"card":"${MASKED}"`);
@@ -151,17 +164,9 @@ describe('hits go through the application’s own serialization, as the miss did
     });
 
     it('a preSerialization hook masks every hit', async () => {
-      const table = await fx.dynamo.table();
-      const boot = async (): Promise<number> => {
-        const app = (await compile(table, fastPath)).createNestApplication(new FastifyAdapter(), {
-          logger: false,
-        });
-        const fastify = (app.getHttpAdapter() as FastifyAdapter).getInstance();
-        fastify.addHook('preSerialization', async (_req, _reply, payload) => mask(payload));
-        return listen(app);
-      };
-      const a = await boot();
-      const b = await boot();
+      const [a, b] = await bootTwo((fastify) =>
+        fastify.addHook('preSerialization', async (_req, _reply, payload) => mask(payload)),
+      );
       const miss = await raw(a, '/card/c1');
       await settleAll(fx.apps);
       expect(miss.body.toString()).toBe(`{"id":"c1","card":"${MASKED}"}`);

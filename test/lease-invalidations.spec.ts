@@ -1,12 +1,11 @@
 import { PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { buildCacheKey, encodeKey } from '../lib/index.js';
 import { CacheEngine, type CacheEngineSettings } from '../lib/engine/cache-engine.js';
-import { DEFAULT_LEASE, v8Serializer } from '../lib/index.js';
+import { buildCacheKey, DEFAULT_LEASE, encodeKey } from '../lib/index.js';
 import { sleep } from './support/apps.js';
+import { engineSettings } from './support/engine-settings.js';
 import { useTestDynamo } from './support/dynamo-server.js';
 
 const NS = 'Reports.report';
-const quiet = { warn: () => undefined, error: () => undefined };
 
 describe('the lease meets invalidations and takeovers (dynalite)', () => {
   const fx = useTestDynamo();
@@ -16,20 +15,9 @@ describe('the lease meets invalidations and takeovers (dynalite)', () => {
     extra: Partial<CacheEngineSettings> = {},
     client: DynamoDBClient = fx.dynamo.client(),
   ): CacheEngine {
-    const e = new CacheEngine({
-      client: () => client,
-      table,
-      ttl: 3600,
-      maxsize: 1000,
-      keyPrefix: '',
-      onError: 'bypass',
-      serializer: v8Serializer,
-      consistentRead: false,
-      logger: quiet,
-      circuitBreaker: false,
-      lease: { ...DEFAULT_LEASE, pollMs: 20 },
-      ...extra,
-    });
+    const e = new CacheEngine(
+      engineSettings(client, table, { lease: { ...DEFAULT_LEASE, pollMs: 20 }, ...extra }),
+    );
     fx.apps.push({ close: () => e.close() });
     return e;
   }

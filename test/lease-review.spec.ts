@@ -1,7 +1,8 @@
 import { PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CacheEngine, type CacheEngineSettings } from '../lib/engine/cache-engine.js';
-import { buildCacheKey, DEFAULT_LEASE, encodeKey, v8Serializer } from '../lib/index.js';
+import { buildCacheKey, DEFAULT_LEASE, encodeKey } from '../lib/index.js';
 import { scanTable, sleep } from './support/apps.js';
+import { engineSettings } from './support/engine-settings.js';
 import { useTestDynamo } from './support/dynamo-server.js';
 
 // The lease protocol's edges: takeovers (of a lease of this engine's, past computeTimeout),
@@ -12,7 +13,6 @@ import { useTestDynamo } from './support/dynamo-server.js';
 
 const NS = 'Review.report';
 const LEASE_SUFFIX = '#lease';
-const quiet = { warn: () => undefined, error: () => undefined };
 
 describe('lease review (dynalite)', () => {
   const fx = useTestDynamo();
@@ -23,20 +23,7 @@ describe('lease review (dynalite)', () => {
     extra: Partial<CacheEngineSettings> = {},
     client: DynamoDBClient = fx.dynamo.client(),
   ): CacheEngine {
-    const e = new CacheEngine({
-      client: () => client,
-      table,
-      ttl: 3600,
-      maxsize: 1000,
-      keyPrefix: '',
-      onError: 'bypass',
-      serializer: v8Serializer,
-      consistentRead: false,
-      logger: quiet,
-      circuitBreaker: false,
-      lease: { ...DEFAULT_LEASE },
-      ...extra,
-    });
+    const e = new CacheEngine(engineSettings(client, table, extra));
     fx.apps.push({ close: () => e.close() });
     return e;
   }
