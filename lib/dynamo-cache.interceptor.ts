@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import {
   Inject,
   Injectable,
@@ -474,7 +475,18 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     const hit = ns.peek(material);
     if (hit?.hit) return of(hit.value);
     return from(
-      ns.run(undefined, material, () => lastValueFrom(next.handle(), { defaultValue: undefined })),
+      ns
+        .run(undefined, material, async () => {
+          const value: unknown = await lastValueFrom(next.handle(), { defaultValue: undefined });
+          // A partial result (an Error where a value should be, which GraphQL answers as a field
+          // error) is answered, never stored: the next request asks the upstream again.
+          if (holdsError(value)) throw new UncacheableResult(value);
+          return value;
+        })
+        .catch((err: unknown) => {
+          if (err instanceof UncacheableResult) return err.value;
+          throw err;
+        }),
     );
   }
 
@@ -728,10 +740,14 @@ function selectionOf(info: unknown): string {
     {}) as Record<string, SelectionSetLike>;
   const nodes = ((info as { fieldNodes?: SelectionLike[] } | null)?.fieldNodes ??
     []) as SelectionLike[];
+  const variables = ((info as { variableValues?: Record<string, unknown> } | null)
+    ?.variableValues ?? {}) as Record<string, unknown>;
   const out = new Set<string>();
   const walk = (set: SelectionSetLike | undefined, prefix: string, depth: number): void => {
     if (set === undefined || depth > 32) return;
     for (const node of set.selectionSet?.selections ?? []) {
+      // What `@skip` / `@include` leave out is not selected: GraphQL will not run it.
+      if (!selected(node, variables)) continue;
       if (node.kind === 'Field') {
         const name = `${prefix}${node.name?.value ?? ''}`;
         out.add(name);
@@ -755,6 +771,51 @@ interface SelectionLike extends SelectionSetLike {
   readonly kind?: string;
   readonly name?: { readonly value?: string };
   readonly typeCondition?: { readonly name?: { readonly value?: string } };
+  readonly directives?: readonly DirectiveLike[];
+}
+interface DirectiveLike {
+  readonly name?: { readonly value?: string };
+  readonly arguments?: readonly {
+    readonly name?: { readonly value?: string };
+    readonly value?: {
+      readonly kind?: string;
+      readonly value?: unknown;
+      readonly name?: { readonly value?: string };
+    };
+  }[];
+}
+
+/**
+ * Whether a selection is run, by its `@skip(if:)` and `@include(if:)` (a literal or a variable);
+ * one whose condition cannot be read counts as selected (a key too specific is only a miss).
+ */
+function selected(node: SelectionLike, variables: Record<string, unknown>): boolean {
+  for (const directive of node.directives ?? []) {
+    const name = directive.name?.value;
+    if (name !== 'skip' && name !== 'include') continue;
+    const value = directive.arguments?.find((a) => a.name?.value === 'if')?.value;
+    const condition =
+      value?.kind === 'BooleanValue'
+        ? value.value
+        : value?.kind === 'Variable'
+          ? variables[value.name?.value ?? '']
+          : undefined;
+    if (typeof condition !== 'boolean') continue;
+    if (name === 'skip' ? condition : !condition) return false;
+  }
+  return true;
+}
+
+/** Whether a resolver's result is, or holds (as a list item or a property), an Error. */
+function holdsError(value: unknown): boolean {
+  if (isError(value)) return true;
+  if (value === null || typeof value !== 'object') return false;
+  const parts = Array.isArray(value) ? value : Object.values(value);
+  return parts.some(isError);
+}
+
+function isError(value: unknown): boolean {
+  return value instanceof Error || types.isNativeError(value);
 }
 
 /** The headers set on the response so far (by the handler, `@Header()`, inner interceptors). */

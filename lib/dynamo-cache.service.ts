@@ -357,9 +357,13 @@ export class DynamoCacheService
 
   /** Destroys the client if the module created it (after anything still in flight). */
   async onApplicationShutdown(): Promise<void> {
-    await this.engine.drain();
-    await this.engine.close();
-    this.client.destroy();
+    try {
+      await this.engine.drain();
+      await this.engine.close();
+    } finally {
+      // A bus that fails to close must not leave the client's sockets open.
+      this.client.destroy();
+    }
   }
 
   private ns(namespace: string, options?: DynamoCacheNamespaceOptions) {

@@ -211,13 +211,8 @@ describe(`cache bus (${testServerKind()})`, () => {
     let port = 0;
     let redisLog = '';
 
-    beforeAll(async () => {
-      if (!existsSync(REDIS_SERVER)) {
-        throw new Error(
-          `redis-server not found (on the PATH nor at ${REDIS_SERVER}): install it (apt-get install redis-server); this test needs a real Redis and does not skip`,
-        );
-      }
-      port = await freePort();
+    /** Starts redis-server on `port` and waits until it answers. */
+    async function startRedis(): Promise<void> {
       const child = spawn(
         REDIS_SERVER,
         ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
@@ -239,14 +234,55 @@ describe(`cache bus (${testServerKind()})`, () => {
         if (Date.now() > deadline) throw new Error(`redis-server did not start:\n${redisLog}`);
         await sleep(50);
       }
-    });
+    }
 
-    afterAll(async () => {
+    async function stopRedis(): Promise<void> {
       const child = redis;
       if (child === undefined || child.exitCode !== null) return;
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.kill('SIGTERM');
       await exited;
+    }
+
+    beforeAll(async () => {
+      if (!existsSync(REDIS_SERVER)) {
+        throw new Error(
+          `redis-server not found (on the PATH nor at ${REDIS_SERVER}): install it (apt-get install redis-server); this test needs a real Redis and does not skip`,
+        );
+      }
+      port = await freePort();
+      await startRedis();
+    });
+
+    afterAll(stopRedis);
+
+    it('Redis restarted: the bus reconnects, and B’s next delete reaches A again', async () => {
+      const table = await fx.dynamo.table();
+      const channel = `cache-bus-restart-${process.pid}-${Date.now()}`;
+      const a = await app(
+        table,
+        new RedisDynamoCacheBus({ host: '127.0.0.1', port, channel, retryDelay: 200 }),
+      );
+      const b = await app(
+        table,
+        new RedisDynamoCacheBus({ host: '127.0.0.1', port, channel, retryDelay: 200 }),
+      );
+      world.version = 1;
+      expect(await a.shop.rate('GBP')).toBe('GBP@v1');
+
+      await stopRedis();
+      await startRedis();
+      // l1MaxAge null: only the bus can tell A. Deletes B makes before its connections are back
+      // are lost (logged); one made after them reaches A.
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        world.version++;
+        await b.cache.delete(RATE, ['GBP']);
+        await sleep(300);
+        if ((await a.shop.rate('GBP')) === `GBP@v${world.version}`) break;
+        if (Date.now() > deadline) throw new Error('A never saw B’s delete after Redis came back');
+      }
+      await Promise.all(fx.apps.splice(0).map((m) => m.close()));
     });
 
     it('B’s delete reaches A through Redis at once; close() at shutdown closes every connection', async () => {

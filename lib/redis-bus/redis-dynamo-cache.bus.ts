@@ -4,7 +4,9 @@ import type { DynamoCacheBus, DynamoCacheBusMessage } from '../engine/invalidati
 
 /**
  * Options of {@link RedisDynamoCacheBus}: `@nestjs/microservices`' Redis options (host, port,
- * password, tls, retries…), and the channel the processes of one application share.
+ * password, tls, retries…), and the channel the processes of one application share. Unless
+ * `retryAttempts` says otherwise, the bus reconnects after a Redis outage for as long as it takes,
+ * every `retryDelay` (default 1000 ms).
  *
  * @example
  * const options: RedisDynamoCacheBusOptions = { host: 'redis', port: 6379, channel: 'orders-cache' };
@@ -33,8 +35,15 @@ export class RedisDynamoCacheBus implements DynamoCacheBus {
   private readonly server: ServerRedis;
 
   constructor(options: RedisDynamoCacheBusOptions = {}) {
-    const { channel = 'nestjs-dynamo-cache', ...redis } = options;
+    const { channel = 'nestjs-dynamo-cache', ...given } = options;
     this.channel = channel;
+    // The Redis transport reconnects only when told how often: without it, a Redis restart ended
+    // the bus for good (invalidations then reached the other processes only within l1MaxAge).
+    const redis = {
+      ...given,
+      retryAttempts: given.retryAttempts ?? Number.MAX_SAFE_INTEGER,
+      retryDelay: given.retryDelay ?? 1000,
+    };
     this.client = new ClientRedis(redis);
     this.server = new ServerRedis(redis);
   }
@@ -64,8 +73,8 @@ export class RedisDynamoCacheBus implements DynamoCacheBus {
     });
   }
 
-  /** Closes both Redis connections. */
+  /** Closes both Redis connections (one already closed by an outage is not an error). */
   async close(): Promise<void> {
-    await Promise.all([this.client.close(), this.server.close()]);
+    await Promise.allSettled([this.client.close(), this.server.close()]);
   }
 }
