@@ -1,11 +1,8 @@
 import {
   BadRequestException,
-  CanActivate,
   Controller,
-  ExecutionContext,
   Get,
   Inject,
-  Injectable,
   Scope,
   UseGuards,
   type INestApplication,
@@ -15,7 +12,7 @@ import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { DynamoCached, DynamoCacheModule } from '../lib/index.js';
-import { baseUrl, FAST_PATH, fetch, warm } from './support/fast-path-fixtures.js';
+import { baseUrl, FAST_PATH, fetch, LetInGuard, warm } from './support/fast-path-fixtures.js';
 import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
 
 /*
@@ -23,17 +20,6 @@ import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
  * constructor, a request-scoped controller). Each test states what the pipeline answers
  * (FAST_PATH_OFF=1 runs the file with `fastPath: false`, the reference).
  */
-
-/** Lets a request through when it says `x-let-in: yes`. */
-@Injectable()
-class LetInGuard implements CanActivate {
-  canActivate(context: ExecutionContext): boolean {
-    const req = context
-      .switchToHttp()
-      .getRequest<{ headers: Record<string, string | undefined> }>();
-    return req.headers['x-let-in'] === 'yes';
-  }
-}
 
 class Timestamped {
   stamp(): number {

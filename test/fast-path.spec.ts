@@ -1,11 +1,8 @@
 import {
-  CanActivate,
   ClassSerializerInterceptor,
   Controller,
-  ExecutionContext,
   Get,
   Header,
-  Injectable,
   Param,
   UseGuards,
   UseInterceptors,
@@ -26,7 +23,7 @@ import {
   type DynamoCacheModuleOptions,
 } from '../lib/index.js';
 import { settleAll, sleep } from './support/apps.js';
-import { fetch, type Reply } from './support/fast-path-fixtures.js';
+import { fetch, LetInGuard, type Reply } from './support/fast-path-fixtures.js';
 import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
 
 /*
@@ -34,17 +31,6 @@ import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
  * for routes where that pipeline could change nothing; everything else takes the usual path.
  * "Through the pipeline" is told by counting DynamoCacheInterceptor.intercept calls.
  */
-
-/** Lets a request through when it says `x-let-in: yes`. */
-@Injectable()
-class LetInGuard implements CanActivate {
-  canActivate(context: ExecutionContext): boolean {
-    const req = context
-      .switchToHttp()
-      .getRequest<{ headers: Record<string, string | undefined> }>();
-    return req.headers['x-let-in'] === 'yes';
-  }
-}
 
 const runs: Record<string, number> = {};
 const ran = (name: string): void => {

@@ -1,4 +1,10 @@
-import { Injectable, type INestApplication, type NestMiddleware } from '@nestjs/common';
+import {
+  Injectable,
+  type CanActivate,
+  type ExecutionContext,
+  type INestApplication,
+  type NestMiddleware,
+} from '@nestjs/common';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { settleAll } from './apps.js';
@@ -57,6 +63,17 @@ export async function warm(
   const hit = await fetch(url, headers);
   expect(hit.headers['x-cache']).toBe('HIT');
   return { miss, hit };
+}
+
+/** Lets a request through when it says `x-let-in: yes`. */
+@Injectable()
+export class LetInGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const req = context
+      .switchToHttp()
+      .getRequest<{ headers: Record<string, string | undefined> }>();
+    return req.headers['x-let-in'] === 'yes';
+  }
 }
 
 /** An authentication middleware: 401 unless `x-token: ok`. */
