@@ -4,12 +4,7 @@ import {
   type FrontRequest,
   type FrontResponse,
 } from './express-front.js';
-import {
-  expressJsonIsOwn,
-  fastifyReplySerializerFree,
-  plainExpressJson,
-  SHORT_TEXT,
-} from './json-replay.js';
+import { expressJsonIsOwn, fastifyReplySerializerFree, plainExpressJson } from './json-replay.js';
 import {
   fastifyRouteContext,
   runsOnSendHooks,
@@ -148,6 +143,8 @@ function wrapFastify(
  * without measuring and encoding a string on every hit.
  */
 function sendFastify(reply: FastifyReply, answer: FastAnswer, hooks: boolean): FastifyReply {
-  const payload = hooks || answer.payload.length < SHORT_TEXT ? answer.payload : answer.bytes;
-  return reply.code(answer.status).headers(answer.headers).send(payload);
+  return reply
+    .code(answer.status)
+    .headers(answer.headers)
+    .send(hooks ? answer.payload : answer.unread);
 }

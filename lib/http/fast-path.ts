@@ -1,6 +1,6 @@
 import type { CacheNamespace } from '../engine/namespace/cache-namespace.js';
 import { DynamoCacheRouteResponse } from './cached-response.js';
-import { storedJsonBytes, storedJsonText } from './json-replay.js';
+import { storedJsonBytes, storedJsonText, storedJsonUnread } from './json-replay.js';
 import { mayShare, requestKey, type KeyedRequest } from './request-key.js';
 
 /** How a route served through the fast path keys its requests (what the interceptor uses). */
@@ -20,6 +20,8 @@ export interface FastAnswer {
   readonly bytes: Buffer;
   /** The JSON text, as a string (Fastify: what its serializer gives `onSend` hooks). */
   readonly payload: string;
+  /** The JSON text as Fastify sends it where no `onSend` hook reads it (storedJsonUnread). */
+  readonly unread: string | Buffer;
 }
 
 /**
@@ -72,8 +74,7 @@ function answerOf(stored: DynamoCacheRouteResponse): FastAnswer | undefined {
   let answer = answers.get(stored);
   if (answer === undefined) {
     const body = stored.body;
-    const payload = storedJsonText(body);
-    if (payload === undefined) answer = null;
+    if (body === null || typeof body !== 'object') answer = null;
     else {
       const headers: Record<string, string> = { ...stored.headers };
       headers['content-type'] ??= 'application/json; charset=utf-8';
@@ -81,13 +82,19 @@ function answerOf(stored: DynamoCacheRouteResponse): FastAnswer | undefined {
       const etag = stored.headers.etag ?? stored.etag;
       if (etag !== undefined) headers.etag = etag;
       let bytes: Buffer | undefined;
+      let text: string | undefined;
       answer = {
         status: stored.status,
         headers: Object.freeze(headers),
-        payload,
-        // Made on the first Express hit only: a Fastify process never needs the bytes.
+        // Each made when first sent: an Express process never needs the text.
+        get payload(): string {
+          return (text ??= storedJsonText(body) as string);
+        },
         get bytes(): Buffer {
           return (bytes ??= storedJsonBytes(body) as Buffer);
+        },
+        get unread(): string | Buffer {
+          return storedJsonUnread(body) as string | Buffer;
         },
       };
     }

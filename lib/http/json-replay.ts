@@ -108,11 +108,11 @@ export function sentAsJson(body: unknown, headers: ResponseHeaders, response: un
 }
 
 /**
- * Texts shorter than this (in UTF-16 units) go to Fastify as strings whatever the hooks: one write
+ * Texts shorter than this go to Fastify as strings whatever the hooks: one write
  * with the response's headers. A longer one goes as bytes where no `onSend` hook reads it:
  * Fastify would otherwise measure and encode the string on every hit (about 20 us for 48 KB).
  */
-export const SHORT_TEXT = 1000;
+const SHORT_TEXT = 1000;
 
 /** The JSON text of each replayed body, made once per process and entry (L1 holds the body). */
 const texts = new WeakMap<object, string>();
@@ -145,9 +145,34 @@ export function storedJsonBytes(body: unknown): Buffer | undefined {
   if (body === null || typeof body !== 'object') return undefined;
   let bytes = bytesOf.get(body);
   if (bytes === undefined) {
-    bytes = Buffer.from(textOf(body));
+    // The text is not kept for them: a process that sends bytes (Express) holds each body's
+    // JSON once, not twice.
+    bytes = Buffer.from(texts.get(body) ?? JSON.stringify(body));
     bytesOf.set(body, bytes);
   }
+  return bytes;
+}
+
+/**
+ * The stored JSON text of a replayed body as Fastify sends it where no `onSend` hook reads it: a
+ * short text as a string (one write with the headers), a longer one as bytes (Fastify need not
+ * measure and encode it); whichever form is kept already. `undefined` for a body that is not an
+ * object.
+ *
+ * @example
+ * reply.send(hooks ? storedJsonText(body) : storedJsonUnread(body));
+ */
+export function storedJsonUnread(body: unknown): string | Buffer | undefined {
+  if (body === null || typeof body !== 'object') return undefined;
+  const kept = texts.get(body) ?? bytesOf.get(body);
+  if (kept !== undefined) return kept;
+  const text = JSON.stringify(body);
+  if (text.length < SHORT_TEXT) {
+    texts.set(body, text);
+    return text;
+  }
+  const bytes = Buffer.from(text);
+  bytesOf.set(body, bytes);
   return bytes;
 }
 
@@ -313,11 +338,9 @@ function serializeAsStored(reply: SerializableReply, body: object): void {
   reply.serializer((value: unknown): unknown => {
     // Looked up only when Fastify serializes (not for a 304, which sends no body).
     if (value === body) {
-      const text = textOf(body);
       // `onSend` hooks get what Fastify's serializer gives them on the miss: a string.
-      return text.length < SHORT_TEXT || runsOnSendHooks(fastifyRouteContext(reply.request))
-        ? text
-        : storedJsonBytes(body);
+      if (runsOnSendHooks(fastifyRouteContext(reply.request))) return textOf(body);
+      return storedJsonUnread(body) as string | Buffer;
     }
     if (typeof value === 'string') return value;
     // The route's serializer from here on: the reply's own is Fastify's first choice.

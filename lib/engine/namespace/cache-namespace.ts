@@ -217,7 +217,7 @@ interface Miss {
    * An invalidation made while the call waited (a `delete` during another process's leased
    * computation) then does not refuse every waiter's result in turn.
    */
-  computedFromMs?: number;
+  computedFromMs: number | undefined;
   /**
    * An unreadable item is replaced whatever its `t` (it may be bogus, e.g. in the future), but
    * only if it is still the one read: `seenT` its `t`, or `any` when it had no usable `t`.
@@ -410,6 +410,7 @@ export class CacheNamespace {
       onStale: undefined,
       resolvedStale: false,
       shared: undefined,
+      computedFromMs: undefined,
     };
     const promise = this.ctx.track(
       this.load(miss, thisArg, args, fn as (...args: unknown[]) => T | Promise<T>),
