@@ -79,15 +79,20 @@ export interface DynamoCacheWrapOptions extends DynamoCacheNamespaceOptions {
 }
 
 /**
- * Options of {@link DynamoCacheService.set}: the namespace's, except that a `ttl` (seconds or
- * `null`) is this entry's own, kept by every reader whatever its namespace's ttl.
+ * Options of {@link DynamoCacheService.set}: the namespace's, except that `ttl` (seconds or
+ * `null`) and `tags` are this entry's own: the ttl is kept by every reader whatever its
+ * namespace's ttl, and the tags are this entry's whatever the namespace's (they do not become
+ * the namespace's for later entries).
  *
  * @example
  * await cache.set('sessions', [id], session, { ttl: 15 * 60 }); // this session: 15 minutes
+ * await cache.set('users.byId', [user.id], user, { tags: [`org:${user.orgId}`] });
  */
 export interface DynamoCacheSetOptions extends Omit<DynamoCacheNamespaceOptions, 'ttl'> {
   /** This entry's own ttl in seconds; `null` = never expires. Default: the namespace's. */
   ttl?: number | null;
+  /** This entry's tags, for {@link DynamoCacheService.deleteByTag}. Default: the namespace's. */
+  tags?: TagsOption;
 }
 
 /**
@@ -189,9 +194,11 @@ export class DynamoCacheService
     try {
       checkCall('set', namespace, args);
       if (options === undefined) return this.ns(namespace).set(args, value);
-      const { ttl, ...namespaceOptions } = options;
-      assertEntryTtl(ttl, `DynamoCacheService.set on "${namespace}":`);
-      return this.ns(namespace, namespaceOptions).set(args, value, { ttl });
+      const { ttl, tags, ...namespaceOptions } = options;
+      const where = `DynamoCacheService.set on "${namespace}":`;
+      assertEntryTtl(ttl, where);
+      assertFreshness({ tags }, where);
+      return this.ns(namespace, namespaceOptions).set(args, value, { ttl, tags });
     } catch (err) {
       return Promise.reject(err as Error);
     }

@@ -201,4 +201,74 @@ describe('DynamoCacheService', () => {
       /namespace "shared" is already in use with ttl=60, maxsize=1000; a later use asked for ttl=5, maxsize=10/,
     );
   });
+
+  it('warns when a use without options fixed the settings that a later use asks for (tags, grace, l1MaxAge)', async () => {
+    const table = await fx.dynamo.table();
+    const logger = new RecordingLogger();
+    const moduleRef = await bootLogged({ table, client: fx.dynamo.client() }, [], logger);
+    fx.apps.push(moduleRef);
+    const cache = moduleRef.get(DynamoCacheService);
+    // The module's defaults, named: no change, no warning.
+    await cache.get('orders', [1]);
+    await cache.wrap('orders', [1], () => 'a', { grace: 0, l1MaxAge: 5, graceBackoff: 10 });
+    expect(logger.warnings).toEqual([]);
+    await cache.wrap('orders', [2], () => 'b', {
+      tags: (_: unknown, id: number) => [`order:${id}`],
+      grace: 60,
+      l1MaxAge: null,
+    });
+    expect(logger.warnings).toHaveLength(1);
+    expect(logger.warnings[0]).toMatch(
+      /namespace "orders" is already in use with grace=0, l1MaxAge=5, tags=unset; a later use asked for grace=60, l1MaxAge=null, tags=a function, which is ignored/,
+    );
+
+    // Tag lists are compared as sets; two functions cannot be compared.
+    const logged = new RecordingLogger();
+    const other = await bootLogged({ table, client: fx.dynamo.client() }, [], logged);
+    fx.apps.push(other);
+    const cache2 = other.get(DynamoCacheService);
+    await cache2.wrap('lists', [1], () => 1, { tags: ['a', 'b'], unless: () => false });
+    await cache2.wrap('lists', [2], () => 2, { tags: ['b', 'a'], unless: () => false });
+    expect(logged.warnings).toEqual([]);
+    await cache2.wrap('lists', [3], () => 3, { tags: ['a'] });
+    expect(logged.warnings).toHaveLength(1);
+    expect(logged.warnings[0]).toMatch(/tags=\["a","b"\]; a later use asked for tags=\["a"\]/);
+  });
+
+  it("set's tags are that entry's own: deleteByTag in another instance removes it, whoever used the namespace first", async () => {
+    const table = await fx.dynamo.table();
+    const a = await app(table);
+    const b = await app(table);
+    // A read first fixes the namespace (no tags of its own); set's tags still reach the entry.
+    expect(await a.cache.get('users.byId', [1])).toBeUndefined();
+    await a.cache.set('users.byId', [1], { id: 1, org: 7 }, { tags: ['org:7'] });
+    await a.cache.set(
+      'users.byId',
+      [2],
+      { id: 2, org: 8 },
+      { tags: (user: { org: number }) => [`org:${user.org}`] },
+    );
+    // A later entry without tags does not inherit the first set's.
+    await a.cache.set('users.byId', [3], { id: 3, org: 7 });
+    expect(await b.cache.get('users.byId', [1])).toEqual({ id: 1, org: 7 });
+    expect(await b.cache.get('users.byId', [2])).toEqual({ id: 2, org: 8 });
+
+    await b.cache.deleteByTag('org:7');
+    // B's own L1 copy goes at once; A sees the tag's marker within l1MaxAge (here: a fresh app).
+    expect(await b.cache.get('users.byId', [1])).toBeUndefined();
+    expect(await b.cache.get('users.byId', [2])).toEqual({ id: 2, org: 8 });
+    const c = await app(table);
+    expect(await c.cache.get('users.byId', [1])).toBeUndefined();
+    expect(await c.cache.get('users.byId', [2])).toEqual({ id: 2, org: 8 });
+    expect(await c.cache.get('users.byId', [3])).toEqual({ id: 3, org: 7 });
+    await b.cache.deleteByTag('org:8');
+    expect(await app(table).then((d) => d.cache.get('users.byId', [2]))).toBeUndefined();
+  });
+
+  it('set rejects bad tags with a config error naming the call', async () => {
+    const { cache } = await app(await fx.dynamo.table());
+    await expect(
+      cache.set('users.byId', [1], 1, { tags: 'org:7' as unknown as string[] }),
+    ).rejects.toThrow(/DynamoCacheService\.set on "users\.byId": .*tags/);
+  });
 });

@@ -11,6 +11,7 @@ import {
 import {
   CacheNamespace,
   DEFAULT_COMPUTE_TIMEOUT_MS,
+  DEFAULT_GRACE_BACKOFF,
   DEFAULT_L1_MAX_AGE,
   type CacheLogger,
   type NamespaceContext,
@@ -141,10 +142,8 @@ const SWEEP_TICK_MS = 1000;
  */
 export class CacheEngine {
   private readonly namespaces = new Map<string, CacheNamespace>();
-  private readonly fixed = new Map<
-    string,
-    { ttl: TtlOption; maxsize: number | null; table: string; computeTimeout: number }
-  >();
+  /** Each namespace's settings as fixed at its creation, to tell a later use that asks otherwise. */
+  private readonly fixed = new Map<string, FixedSettings>();
   private readonly warnedDifferent = new Set<string>();
   private readonly stores = new Map<string, L2Store>();
   /** Work shutdown waits for, and until when (ms epoch) it is worth waiting. */
@@ -194,11 +193,23 @@ export class CacheEngine {
     let ns = this.namespaces.get(name);
     if (ns === undefined) {
       const s = this.settings;
-      const fixed = {
+      const fixed: FixedSettings = {
         ttl: options.ttl === undefined ? s.ttl : options.ttl,
         maxsize: options.maxsize === undefined ? s.maxsize : options.maxsize,
         table: options.table ?? s.table,
         computeTimeout: options.computeTimeout ?? s.computeTimeout ?? DEFAULT_COMPUTE_TIMEOUT_MS,
+        // Defaults filled in as the namespace would, so a later use that names them is no change.
+        grace: options.grace ?? s.grace ?? 0,
+        graceBackoff: options.graceBackoff ?? s.graceBackoff ?? DEFAULT_GRACE_BACKOFF,
+        timeout: options.timeout ?? s.timeout,
+        l1MaxAge:
+          options.l1MaxAge !== undefined
+            ? options.l1MaxAge
+            : s.l1MaxAge === undefined
+              ? DEFAULT_L1_MAX_AGE
+              : s.l1MaxAge,
+        tags: options.tags,
+        unless: options.unless ?? s.unless,
       };
       const context: NamespaceContext = {
         keyPrefix: s.keyPrefix,
@@ -223,12 +234,12 @@ export class CacheEngine {
           requirePromise: options.requirePromise,
           lease: options.lease === undefined ? (s.lease ?? false) : options.lease,
           computeTimeout: fixed.computeTimeout,
-          unless: options.unless ?? s.unless,
-          grace: options.grace ?? s.grace,
-          graceBackoff: options.graceBackoff ?? s.graceBackoff,
-          timeout: options.timeout ?? s.timeout,
-          l1MaxAge: options.l1MaxAge === undefined ? s.l1MaxAge : options.l1MaxAge,
-          tags: options.tags,
+          unless: fixed.unless,
+          grace: fixed.grace,
+          graceBackoff: fixed.graceBackoff,
+          timeout: fixed.timeout,
+          l1MaxAge: fixed.l1MaxAge,
+          tags: fixed.tags,
         },
         context,
       );
@@ -236,12 +247,7 @@ export class CacheEngine {
       this.fixed.set(name, fixed);
       // The sweep also lets go of computations past computeTimeout, whatever the ttl.
       this.startSweeper();
-    } else if (
-      options.ttl !== undefined ||
-      options.maxsize !== undefined ||
-      options.table !== undefined ||
-      options.computeTimeout !== undefined
-    ) {
+    } else if (!this.warnedDifferent.has(name)) {
       this.warnIfDifferent(name, options);
     }
     return ns;
@@ -385,22 +391,18 @@ export class CacheEngine {
   }
 
   // A namespace's settings are fixed by its first use; say so when a later use asks otherwise,
-  // since two decorated methods sharing a `namespace` would otherwise disagree in silence.
+  // since two decorated methods sharing a `namespace`, or a `get` before a `wrap` with options,
+  // would otherwise disagree in silence.
   private warnIfDifferent(name: string, options: NamespaceOptions): void {
     const fixed = this.fixed.get(name);
-    if (fixed === undefined || this.warnedDifferent.has(name)) return;
-    // Functions (a ttl of the value) cannot be compared: each use builds its own.
-    const differs = (['ttl', 'maxsize', 'table', 'computeTimeout'] as const).filter(
-      (k) =>
-        options[k] !== undefined &&
-        options[k] !== fixed[k] &&
-        !(typeof options[k] === 'function' && typeof fixed[k] === 'function'),
-    );
+    if (fixed === undefined) return;
+    const differs = FIXED_SETTINGS.filter((k) => differentSetting(options[k], fixed[k]));
     if (differs.length === 0) return;
     this.warnedDifferent.add(name);
     this.settings.logger.warn(
-      `namespace "${name}" is already in use with ${differs.map((k) => `${k}=${String(fixed[k])}`).join(', ')}; ` +
-        `a later use asked for ${differs.map((k) => `${k}=${String(options[k])}`).join(', ')}, which is ignored`,
+      `namespace "${name}" is already in use with ${differs.map((k) => `${k}=${describeSetting(fixed[k])}`).join(', ')}; ` +
+        `a later use asked for ${differs.map((k) => `${k}=${describeSetting(options[k])}`).join(', ')}, which is ignored ` +
+        '(a namespace keeps the settings of its first use in the process: pass the same options to every use)',
     );
   }
 
@@ -527,4 +529,53 @@ export class CacheEngine {
     work.then(done, done);
     return work;
   }
+}
+
+/** The settings of a namespace that a later use cannot change (see `CacheEngine.namespace`). */
+interface FixedSettings {
+  ttl: TtlOption;
+  maxsize: number | null;
+  table: string;
+  computeTimeout: number;
+  grace: number;
+  graceBackoff: number;
+  timeout: number | undefined;
+  l1MaxAge: number | null;
+  tags: TagsOption | undefined;
+  unless: ((value: never, ...args: never[]) => boolean) | undefined;
+}
+
+const FIXED_SETTINGS = [
+  'ttl',
+  'maxsize',
+  'table',
+  'computeTimeout',
+  'grace',
+  'graceBackoff',
+  'timeout',
+  'l1MaxAge',
+  'tags',
+  'unless',
+] as const satisfies readonly (keyof FixedSettings & keyof NamespaceOptions)[];
+
+/**
+ * Whether a later use's setting (`undefined`: not given) asks for something other than the
+ * fixed one. Two functions cannot be compared (each use may build its own), a function and a
+ * value can; tag lists are compared as sets.
+ */
+function differentSetting(asked: unknown, fixed: unknown): boolean {
+  if (asked === undefined || asked === fixed) return false;
+  if (typeof asked === 'function' && typeof fixed === 'function') return false;
+  if (Array.isArray(asked) && Array.isArray(fixed)) {
+    const known = new Set<unknown>(fixed);
+    return new Set<unknown>(asked).size !== known.size || asked.some((tag) => !known.has(tag));
+  }
+  return true;
+}
+
+function describeSetting(value: unknown): string {
+  if (value === undefined) return 'unset';
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return JSON.stringify(value);
+  return String(value);
 }

@@ -466,20 +466,20 @@ export class CacheNamespace {
   /**
    * Stores `value` in both layers, as if the function had returned it; a computation of the key
    * in flight will write nothing. `ttl` gives this entry its own expiry, which readers keep to
-   * whatever their namespace's ttl. A value that cannot be stored in L2 (not serializable, too
-   * large, an unrestorable class) stays in L1 and leaves a tombstone in L2, so no process reads
-   * an older value.
+   * whatever their namespace's ttl; `tags` are this entry's (default: the namespace's). A value
+   * that cannot be stored in L2 (not serializable, too large, an unrestorable class) stays in L1
+   * and leaves a tombstone in L2, so no process reads an older value.
    */
   async set(
     args: readonly unknown[],
     value: unknown,
-    options: { ttl?: number | null } = {},
+    options: { ttl?: number | null; tags?: TagsOption } = {},
   ): Promise<void> {
     const encoded = this.encode(args);
-    // Checks the ttl too (given, or the namespace's function's result).
+    // Checks the ttl and tags too (given, or the namespace's functions' results).
     const life = entryLife(
       options.ttl === undefined ? this.ttl : options.ttl,
-      this.tags,
+      options.tags === undefined ? this.tags : options.tags,
       value,
       args,
     );
