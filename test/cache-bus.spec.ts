@@ -2,7 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import {
+  buildCacheKey,
   DynamoCacheService,
   encodeKey,
   type DynamoCacheBus,
@@ -130,6 +132,40 @@ describe(`cache bus (${testServerKind()})`, () => {
     fx.apps.push(moduleRef);
     return { shop: moduleRef.get(ShopService), cache: moduleRef.get(DynamoCacheService), calls };
   }
+
+  it('entries keyed by a long argument (over 512 characters): one DynamoDB item for both, B’s delete reaches A’s L1, the message carries the md5', async () => {
+    const table = await fx.dynamo.table();
+    const hub = new Set<MemoryBus>();
+    const busA = new MemoryBus(hub);
+    const busB = new MemoryBus(hub);
+    const a = await app(table, busA);
+    const b = await app(table, busB);
+    const filter = { text: 'f'.repeat(2000), page: 1 };
+    let version = 1;
+    let computed = 0;
+    const compute = async (): Promise<string> => `v${version}@${++computed}`;
+    expect(await a.cache.wrap('search', [filter], compute)).toBe('v1@1');
+    // B reads A's item: the DynamoDB key is the md5 of the whole encoding, as before.
+    expect(await b.cache.wrap('search', [{ ...filter }], compute)).toBe('v1@1');
+    const stored = await fx.dynamo.client().send(
+      new GetItemCommand({
+        TableName: table,
+        Key: { cache_key: { S: buildCacheKey('', 'search', encodeKey([filter])) } },
+      }),
+    );
+    expect(stored.Item).toBeDefined();
+
+    version = 2;
+    await b.cache.delete('search', [filter]);
+    expect(busB.sent.at(-1)).toMatchObject({
+      kind: 'keys',
+      namespace: 'search',
+      keys: [`#${buildCacheKey('', '', encodeKey([filter])).slice(1)}`],
+    });
+    // A's L1 copy is gone at once (l1MaxAge null: without the message A would serve v1).
+    expect(await a.cache.wrap('search', [filter], compute)).toBe('v2@2');
+    expect(await b.cache.wrap('search', [filter], compute)).toBe('v2@2');
+  });
 
   it('an in-memory bus: B’s delete, set, expire, clear and deleteByTag reach A’s L1 at once; A ignores its own messages', async () => {
     const table = await fx.dynamo.table();

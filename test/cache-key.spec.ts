@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { runInNewContext } from 'node:vm';
 import { isDeepStrictEqual } from 'node:util';
 import { buildCacheKey, DynamoCached, DynamoCacheError, encodeKey } from '../lib/index.js';
+import { compactKey, LONG_KEY_LENGTH } from '../lib/engine/keys/cache-key.js';
 import { bootCache, scanTable } from './support/apps.js';
 import { startDynamo } from './support/dynamo-server.js';
 
@@ -425,5 +426,20 @@ describe('hashing', () => {
     const b = buildCacheKey('', 'n', encodeKey(['\udc00']));
     expect(a).not.toBe(b);
     expect(a).toMatch(/^n\/[0-9a-f]{32}$/);
+  });
+});
+
+describe('compactKey (the form of a long key kept in memory)', () => {
+  it('keeps an encoding of up to 512 characters as it is, and a longer one as # and the md5 its cache_key holds', () => {
+    const short = encodeKey(['x'.repeat(500)]);
+    expect(short.length).toBeLessThanOrEqual(LONG_KEY_LENGTH);
+    expect(compactKey(short)).toBe(short);
+    const long = encodeKey([{ filter: 'y'.repeat(600) }]);
+    const compact = compactKey(long);
+    expect(compact).toMatch(/^#[0-9a-f]{32}$/);
+    expect(buildCacheKey('p:', 'NS', compact)).toBe(buildCacheKey('p:', 'NS', long));
+    expect(buildCacheKey('p:', 'NS', long)).toBe(
+      'p:NS/' + createHash('md5').update(long, 'utf8').digest('hex'),
+    );
   });
 });

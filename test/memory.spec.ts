@@ -12,9 +12,11 @@ interface Report {
   after: number;
   filled?: number;
   stats?: { misses: number };
+  computed?: number;
+  l1?: number[];
 }
 
-async function measure(kind: 'memo' | 'expiry'): Promise<Report> {
+async function measure(kind: 'memo' | 'expiry' | 'long'): Promise<Report> {
   const env: NodeJS.ProcessEnv = { ...process.env, PROBE: kind };
   delete env.NODE_OPTIONS; // a plain Node process, as in production
   const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', probe], {
@@ -42,6 +44,14 @@ describe('bounded memory (heap measured after gc() in a process of its own)', ()
     expect(held).toBeGreaterThan(20 * MB);
     // …and it is returned once they expire, with no read.
     expect(r.after - r.before).toBeLessThan(3 * MB);
+  });
+
+  it('1,000 entries keyed by 90 KB arguments (an object, a string) hold their keys as md5s, not whole', async () => {
+    const r = await measure('long');
+    expect(r.l1).toEqual([1000, 1000]);
+    expect(r.computed).toBe(0);
+    // Held whole, the keys alone were 2 x 1,000 x 90 KB (about 180 MB).
+    expect(r.after - r.before).toBeLessThan(5 * MB);
   });
 
   it.each(['express', 'fastify'])(

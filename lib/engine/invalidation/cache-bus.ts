@@ -5,7 +5,7 @@
  *
  * @example
  * const message: DynamoCacheBusMessage = {
- *   source: 'b1f0…', kind: 'keys', namespace: 'UsersService.find', keys: ['["u1"]'],
+ *   source: 'b1f0…', kind: 'keys', namespace: 'UsersService.find', keys: ['[s2:u1]'],
  * };
  */
 export type DynamoCacheBusMessage =
@@ -14,7 +14,10 @@ export type DynamoCacheBusMessage =
       readonly source: string;
       readonly kind: 'keys' | 'expire';
       readonly namespace: string;
-      /** Canonical key encodings (see `encodeKey`), as L1 holds them. */
+      /**
+       * Canonical key encodings (see `encodeKey`) as L1 holds them: one longer than 512
+       * characters as `#` and its md5 (see `compactKey`).
+       */
       readonly keys: readonly string[];
     }
   | {

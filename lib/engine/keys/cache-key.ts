@@ -272,8 +272,32 @@ function newWalk(namespace: string | undefined, source: KeyMaterialSource): Walk
   return { seen: new Set(), path: [], namespace, source };
 }
 
+/**
+ * Encodings longer than this are kept in memory by their md5 (see {@link compactKey}): an L1 entry,
+ * a computation in flight or a bus message then holds 33 characters, not a GraphQL query's
+ * variables whole. Every process must use the same length (bus messages carry the form).
+ */
+export const LONG_KEY_LENGTH = 512;
+
+/** Marks a compacted encoding; no canonical encoding starts with it (each starts with a tag). */
+const COMPACT = '#';
+
+/**
+ * The form of an encoded key that this process keeps in memory: the encoding itself, or for one
+ * longer than {@link LONG_KEY_LENGTH}, `#` and its md5, the same md5 that `cache_key` holds, so the
+ * DynamoDB key is unchanged ({@link buildCacheKey} accepts either form).
+ *
+ * @example
+ * compactKey(encodeKey([hugeFilter])) // '#9e107d9d372bb6826bd81d3542a419d6'
+ */
+export function compactKey(encoded: string): string {
+  return encoded.length > LONG_KEY_LENGTH ? COMPACT + hashKey(encoded) : encoded;
+}
+
 /** md5 hex of an encoded key: the part of `cache_key` after the namespace. */
 export function hashKey(encoded: string): string {
+  // A compacted key carries its md5 already.
+  if (encoded.charCodeAt(0) === 35 /* # */) return encoded.slice(1);
   // A lone surrogate would become U+FFFD in UTF-8, so two different strings could hash alike;
   // such (rare) keys are hashed in JSON-escaped form, which keeps every code unit.
   const text =

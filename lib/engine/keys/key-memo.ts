@@ -1,4 +1,4 @@
-import { encodeKey } from './cache-key.js';
+import { compactKey, encodeKey, LONG_KEY_LENGTH } from './cache-key.js';
 
 type Node = Map<unknown, unknown>;
 
@@ -25,20 +25,20 @@ export class KeyMemo {
     private readonly namespace: string,
   ) {}
 
-  /** The canonical encoding of `args`, from the memo when possible. */
+  /** The canonical encoding of `args` as kept in memory ({@link compactKey}), from the memo when possible. */
   key(args: readonly unknown[]): string {
     const n = args.length;
-    if (n === 0) return (this.noArgs ??= encodeKey(args, this.namespace));
+    if (n === 0) return (this.noArgs ??= this.encode(args));
     // A memo that may hold nothing (an L1 of size 0) would build and drop a Map on every call.
-    if (this.limit === 0) return encodeKey(args, this.namespace);
-    if (n > 4) return encodeKey(args, this.namespace);
+    if (this.limit === 0) return this.encode(args);
+    if (n > 4) return this.encode(args);
     let node = this.roots[n];
     if (node === undefined) node = this.roots[n] = new Map();
     for (let i = 0; i < n - 1; i++) {
       const v = args[i];
       // A hole reads as undefined, which the encoding keeps apart: only the slow path tells.
       if (!memoizable(v) || (v === undefined && !(i in args))) {
-        return encodeKey(args, this.namespace);
+        return this.encode(args);
       }
       let next = node.get(v) as Node | undefined;
       if (next === undefined) {
@@ -52,11 +52,11 @@ export class KeyMemo {
     }
     const last = args[n - 1];
     if (!memoizable(last) || (last === undefined && !(n - 1 in args))) {
-      return encodeKey(args, this.namespace);
+      return this.encode(args);
     }
     let key = node.get(last) as string | undefined;
     if (key === undefined) {
-      key = encodeKey(args, this.namespace);
+      key = this.encode(args);
       if (++this.size > this.limit) this.clear();
       else node.set(last, key);
     }
@@ -66,7 +66,11 @@ export class KeyMemo {
   /** Starts the memo over when it is full, and encodes `args` without it this once. */
   private reset(args: readonly unknown[]): string {
     this.clear();
-    return encodeKey(args, this.namespace);
+    return this.encode(args);
+  }
+
+  private encode(args: readonly unknown[]): string {
+    return compactKey(encodeKey(args, this.namespace));
   }
 
   clear(): void {
@@ -82,6 +86,8 @@ export class KeyMemo {
 function memoizable(v: unknown): boolean {
   switch (typeof v) {
     case 'string':
+      // The memo would keep a long argument alive (its Map key) as long as the memo lives.
+      return v.length <= LONG_KEY_LENGTH;
     case 'boolean':
     case 'undefined':
       return true;

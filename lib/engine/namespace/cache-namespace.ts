@@ -2,7 +2,7 @@ import { DynamoCacheError } from '../../errors.js';
 import type { DynamoCacheBusMessage } from '../invalidation/cache-bus.js';
 import { InvalidationLog } from '../invalidation/invalidation-log.js';
 import type { InvalidationMarkers } from '../invalidation/invalidation-markers.js';
-import { buildCacheKey, encodeKey } from '../keys/cache-key.js';
+import { buildCacheKey, compactKey, encodeKey } from '../keys/cache-key.js';
 import { KeyMemo } from '../keys/key-memo.js';
 import { createL1Cache, sweepExpired, type L1Cache, type L1Entry } from '../l1/l1-cache.js';
 import {
@@ -1005,10 +1005,11 @@ export class CacheNamespace {
     this.inflight.delete(encoded);
   }
 
+  /** The entry's key in this process's memory (L1, flights, bus): see compactKey. */
   private encode(args: readonly unknown[]): string {
     return this.keyFn === undefined
       ? this.keys.key(args)
-      : encodeKey(this.keyFn(...args), this.name, 'key');
+      : compactKey(encodeKey(this.keyFn(...args), this.name, 'key'));
   }
 
   /**
