@@ -1,3 +1,5 @@
+import { LONG_KEY_LENGTH } from '../keys/cache-key.js';
+
 /**
  * What one process tells the others when it invalidates: entries of a namespace by key
  * (`delete`, `deleteMany`, `set`: drop them from L1; `expire`: keep them as stale), or markers
@@ -49,12 +51,20 @@ export interface DynamoCacheBus {
   close?(): void | Promise<void>;
 }
 
-const isStringArray = (value: unknown): value is readonly string[] =>
-  Array.isArray(value) && value.every((item) => typeof item === 'string');
+/** A real marker key is a DynamoDB partition key: at most 2,048 bytes, so at most 2,048 characters. */
+const MAX_MARKER_KEY_LENGTH = 2048;
+/** A namespace is at most 1,024 bytes (checked where it is named). */
+const MAX_NAMESPACE_LENGTH = 1024;
+
+/** Entry keys as a process holds them: none is longer than a compacted one may be. */
+const isKeyArray = (value: unknown): value is readonly string[] =>
+  Array.isArray(value) &&
+  value.every((item) => typeof item === 'string' && item.length <= LONG_KEY_LENGTH);
 
 /**
  * Whether something received from a bus is a {@link DynamoCacheBusMessage}: the kind, and every
- * field it needs of the right type (marker times finite numbers).
+ * field it needs of the right type (marker times finite numbers), and no string longer than any
+ * this library sends (the receiver keeps keys for a while: a forged 1 MB key must not be).
  *
  * @example
  * if (isBusMessage(received)) engine.receive(received);
@@ -71,6 +81,7 @@ export function isBusMessage(value: unknown): value is DynamoCacheBusMessage {
           marker !== null &&
           typeof marker === 'object' &&
           typeof (marker as { key?: unknown }).key === 'string' &&
+          (marker as { key: string }).key.length <= MAX_MARKER_KEY_LENGTH &&
           Number.isFinite((marker as { t?: unknown }).t),
       )
     );
@@ -78,6 +89,7 @@ export function isBusMessage(value: unknown): value is DynamoCacheBusMessage {
   return (
     (m.kind === 'keys' || m.kind === 'expire') &&
     typeof m.namespace === 'string' &&
-    isStringArray(m.keys)
+    m.namespace.length <= MAX_NAMESPACE_LENGTH &&
+    isKeyArray(m.keys)
   );
 }
