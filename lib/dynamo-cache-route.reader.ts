@@ -81,7 +81,10 @@ export function readRoute(
     ]) === true;
   const mutates = rootType === 'Mutation' || rootType === 'Subscription';
 
-  const namespaceOptions = routeNamespaceOptions(options);
+  const namespaceOptions = routeNamespaceOptions(
+    options,
+    !resolver && passesResponseThrough(controller, methodName),
+  );
   return {
     cacheable: !writesResponse && !sse && !skipped && !mutates,
     decorated: options !== undefined,
@@ -102,10 +105,36 @@ export function readRoute(
 /**
  * The namespace options of a route or resolver from its `@DynamoCached` options: a route's entry
  * is the whole response, so its ttl, tags and unless functions are given its body; its key and
- * lease come from the interceptor and the module.
+ * lease come from the interceptor and the module. A handler that writes to the response itself
+ * (`passthrough`) has no soft `timeout`: a refresh behind a stale answer would run it on a
+ * response already sent (Express throws on its first header; what it set would be lost), so its
+ * callers wait for it, with the stale value only when it fails.
  */
-export function routeNamespaceOptions(options: DynamoCachedOptions | undefined): NamespaceOptions {
-  return toNamespaceOptions({ ...options, key: undefined, lease: undefined }, (value) =>
+export function routeNamespaceOptions(
+  options: DynamoCachedOptions | undefined,
+  passthrough: boolean,
+): NamespaceOptions {
+  const out = toNamespaceOptions({ ...options, key: undefined, lease: undefined }, (value) =>
     value instanceof DynamoCacheRouteResponse ? value.body : value,
+  );
+  if (passthrough) out.timeout = null;
+  return out;
+}
+
+/** Whether a handler takes the response with `@Res({ passthrough: true })` (or `@Next`). */
+export function passesResponseThrough(
+  controller: object,
+  methodName: string,
+): boolean {
+  const params = (Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, methodName) ?? {}) as Record<
+    string,
+    unknown
+  >;
+  return (
+    Reflect.getMetadata(RESPONSE_PASSTHROUGH_METADATA, controller, methodName) === true &&
+    Object.keys(params).some((k) => {
+      const type = Number(k.split(':')[0]);
+      return type === RESPONSE_PARAMTYPE || type === NEXT_PARAMTYPE;
+    })
   );
 }

@@ -13,7 +13,7 @@ import {
 } from './dynamo-cache-route.reader.js';
 import { CacheEngine, type NamespaceOwner } from './engine/cache-engine.js';
 import { toNamespaceOptions } from './dynamo-cache-options.resolver.js';
-import { routeNamespaceOptions } from './dynamo-cache-route.reader.js';
+import { passesResponseThrough, routeNamespaceOptions } from './dynamo-cache-route.reader.js';
 import { DynamoCacheError } from './errors.js';
 import type { DynamoCachedOptions } from './interfaces/dynamo-cached-options.interface.js';
 
@@ -184,7 +184,7 @@ export class DynamoCacheExplorer implements OnModuleInit {
         // Created now with the route's settings, so that an eviction or a `set` made before its
         // first request does not create it with the module's.
         this.engine.namespace(options.namespace ?? `${controller.name}.${name}`, {
-          ...routeNamespaceOptions(options),
+          ...routeNamespaceOptions(options, passesResponseThrough(controller, name)),
           owner: options.namespace === undefined ? owner : undefined,
         });
       }
@@ -226,7 +226,7 @@ export class DynamoCacheExplorer implements OnModuleInit {
     }
     this.engine.declareTypes(options.types, `@DynamoCached on ${name}`);
     this.engine.namespace(options.namespace ?? name, {
-      ...routeNamespaceOptions(options),
+      ...routeNamespaceOptions(options, false),
       owner: options.namespace === undefined ? owner : undefined,
     });
   }

@@ -301,14 +301,19 @@ export class DynamoCacheInterceptor implements NestInterceptor {
         throw err;
       }
       if (isStream(result)) {
-        own.resolve({ result, etag: undefined });
+        own.resolve({ result, etag: undefined, handlerTag: false });
         throw new UncacheableResult(result);
       }
       // The handler's status: an outer 304 (ours, or Express answering a conditional request
       // itself) does not change what the response is.
       const status = response.statusCode ?? 200;
-      const etag = entityTag(result);
-      own.resolve({ result, etag });
+      // The handler's own validator when it set one (a version, a row's hash); not one a stale
+      // answer already sent on this response (a refresh behind it).
+      const handlerTag = answeredFromStore.has(response as object)
+        ? undefined
+        : etagHeader(responseHeaders(response));
+      const etag = handlerTag ?? entityTag(result);
+      own.resolve({ result, etag, handlerTag: handlerTag !== undefined });
       // Hooks, middleware and outer interceptors may still add Set-Cookie or Cache-Control:
       // only the response as sent says whether it may be shared.
       if (!(await sent(response))) throw new UncacheableResult(result);
@@ -357,7 +362,8 @@ export class DynamoCacheInterceptor implements NestInterceptor {
           this.logger.warn(`${route.namespace}: ${(err as Error).message}`);
         }
       });
-      return this.answer(request, response, first.value.result, first.value.etag, 'MISS');
+      const { result, etag, handlerTag } = first.value;
+      return this.answer(request, response, result, etag, 'MISS', handlerTag);
     }
     if (first.kind === 'refused') {
       if (!(first.error instanceof UncacheableResult)) throw first.error;
@@ -694,6 +700,8 @@ const DEFAULT_TRACK_BY = DynamoCacheInterceptor.prototype.trackBy;
 interface OwnResult {
   readonly result: unknown;
   readonly etag: string | undefined;
+  /** The etag is the handler's own, set on the response already. */
+  readonly handlerTag: boolean;
 }
 
 interface Deferred<T> {
@@ -822,6 +830,12 @@ function isError(value: unknown): boolean {
 function responseHeaders(response: HttpResponseLike): ResponseHeaders {
   // Express responses and Fastify replies both have getHeaders(), names lower-cased.
   return typeof response.getHeaders === 'function' ? response.getHeaders() : {};
+}
+
+/** The `ETag` set on the response so far, if any. */
+function etagHeader(headers: ResponseHeaders): string | undefined {
+  const value = headers.etag;
+  return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
 function isStream(value: unknown): boolean {

@@ -96,8 +96,8 @@ export interface NamespaceOptions {
   grace?: number;
   /** Overrides the engine's `graceBackoff`. */
   graceBackoff?: number;
-  /** Overrides the engine's `timeout`. */
-  timeout?: number;
+  /** Overrides the engine's `timeout`; `null`: none, whatever the engine's. */
+  timeout?: number | null;
   /** Overrides the engine's `l1MaxAge`. */
   l1MaxAge?: number | null;
   /** The entries' tags, for `deleteByTag`. */
@@ -201,7 +201,7 @@ export class CacheEngine {
         // Defaults filled in as the namespace would, so a later use that names them is no change.
         grace: options.grace ?? s.grace ?? 0,
         graceBackoff: options.graceBackoff ?? s.graceBackoff ?? DEFAULT_GRACE_BACKOFF,
-        timeout: options.timeout ?? s.timeout,
+        timeout: options.timeout === undefined ? (s.timeout ?? null) : options.timeout,
         l1MaxAge:
           options.l1MaxAge !== undefined
             ? options.l1MaxAge
@@ -237,7 +237,7 @@ export class CacheEngine {
           unless: fixed.unless,
           grace: fixed.grace,
           graceBackoff: fixed.graceBackoff,
-          timeout: fixed.timeout,
+          timeout: fixed.timeout ?? undefined,
           l1MaxAge: fixed.l1MaxAge,
           tags: fixed.tags,
         },
@@ -539,7 +539,8 @@ interface FixedSettings {
   computeTimeout: number;
   grace: number;
   graceBackoff: number;
-  timeout: number | undefined;
+  /** `null`: no soft timeout. */
+  timeout: number | null;
   l1MaxAge: number | null;
   tags: TagsOption | undefined;
   unless: ((value: never, ...args: never[]) => boolean) | undefined;

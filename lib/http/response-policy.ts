@@ -50,7 +50,8 @@ export function replayedHeaders(headers: ResponseHeaders): Record<string, string
   return out;
 }
 
-const REPLAYED = new Set(['cache-control', 'expires', 'last-modified', 'etag', 'link']);
+// `vary` too: a hit that keeps `Cache-Control: public` must tell shared caches what it varies on.
+const REPLAYED = new Set(['cache-control', 'expires', 'last-modified', 'etag', 'link', 'vary']);
 /**
  * Computed by the framework, or set per request by middleware: a CSP nonce, the encoding of
  * compression middleware (which compresses a hit again as its request accepts).
