@@ -11,7 +11,7 @@ import {
   DEFAULT_GRACE_BACKOFF,
   DEFAULT_L1_MAX_AGE,
 } from './engine/namespace/cache-namespace.js';
-import { MAX_TTL_S, tagsProblem } from './engine/namespace/entry-policy.js';
+import { isWellFormed, MAX_TTL_S, tagsProblem } from './engine/namespace/entry-policy.js';
 import type { LeaseSettings } from './engine/l2/cache-lease.js';
 import type { DynamoCachedOptions } from './interfaces/dynamo-cached-options.interface.js';
 import type { ClassRef } from './engine/values/class-record.js';
@@ -72,9 +72,12 @@ export function namespaceProblem(value: unknown): string | undefined {
     return `must be a non-empty string, got ${value === '' ? 'an empty string' : describeValue(value)}`;
   }
   const bytes = Buffer.byteLength(value);
-  return bytes > MAX_NAMESPACE_BYTES
-    ? `must be at most ${MAX_NAMESPACE_BYTES} bytes (UTF-8), got ${bytes}`
-    : undefined;
+  if (bytes > MAX_NAMESPACE_BYTES) {
+    return `must be at most ${MAX_NAMESPACE_BYTES} bytes (UTF-8), got ${bytes}`;
+  }
+  return isWellFormed(value)
+    ? undefined
+    : `must be a well-formed string, got one with a lone surrogate (${JSON.stringify(value)}): it would share DynamoDB keys with another name`;
 }
 
 /** DynamoDB's rule for table names. */
@@ -311,6 +314,9 @@ export async function resolveModuleOptions(
   // Keys and markers (`{keyPrefix}#tag:{tag}#`, tags up to 1,024 bytes) must fit 2,048 bytes.
   if (o.keyPrefix !== undefined && Buffer.byteLength(o.keyPrefix) > 512) {
     throw configError('keyPrefix', 'must be at most 512 bytes (UTF-8)');
+  }
+  if (o.keyPrefix !== undefined && !isWellFormed(o.keyPrefix)) {
+    throw configError('keyPrefix', 'must be a well-formed string (no lone surrogate)');
   }
   if (o.onError !== undefined && o.onError !== 'throw' && o.onError !== 'bypass') {
     throw configError('onError', `must be 'throw' or 'bypass', got ${JSON.stringify(o.onError)}`);

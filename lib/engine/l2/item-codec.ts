@@ -1,4 +1,5 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { tagsProblem } from '../namespace/entry-policy.js';
 import { isValueCompression, type ValueCompression } from './value-compression.js';
 
 /*
@@ -194,8 +195,11 @@ export function inspectLife(
     expiry = typeof e.N === 'string' ? Number(e.N) : NaN;
     if (!Number.isFinite(expiry)) return { corrupt: 'e is not a finite number (N) attribute' };
   }
-  if (g !== undefined && !Array.isArray(g.SS)) {
-    return { corrupt: 'g is not a string set (SS) attribute' };
+  if (g !== undefined) {
+    if (!Array.isArray(g.SS)) return { corrupt: 'g is not a string set (SS) attribute' };
+    // Tags no writer could have written would make marker keys DynamoDB refuses: a miss instead.
+    const problem = tagsProblem(g.SS);
+    if (problem !== undefined) return { corrupt: `g: ${problem}` };
   }
   return { e: expiry, own: o?.BOOL === true, tags: g?.SS };
 }

@@ -34,11 +34,23 @@ export function tagsProblem(tags: unknown): string | undefined {
     return `an entry may carry at most ${MAX_TAGS} tags, got ${tags.length}`;
   // Bytes, not characters: a marker's key (`#tag:{tag}#`) must fit DynamoDB's 2,048 bytes.
   const bad = (tags as unknown[]).findIndex(
-    (tag) => typeof tag !== 'string' || tag === '' || Buffer.byteLength(tag) > MAX_TAG_LENGTH,
+    (tag) =>
+      typeof tag !== 'string' ||
+      tag === '' ||
+      Buffer.byteLength(tag) > MAX_TAG_LENGTH ||
+      !isWellFormed(tag),
   );
   return bad === -1
     ? undefined
-    : `tags[${bad}] must be a non-empty string of at most ${MAX_TAG_LENGTH} bytes (UTF-8)`;
+    : `tags[${bad}] must be a non-empty, well-formed string (no lone surrogate) of at most ${MAX_TAG_LENGTH} bytes (UTF-8)`;
+}
+
+/**
+ * Whether a string has no lone surrogate. One becomes U+FFFD in UTF-8, so two names that differ
+ * only there would share DynamoDB keys (another namespace's or tag's entries).
+ */
+export function isWellFormed(text: string): boolean {
+  return (text as string & { isWellFormed(): boolean }).isWellFormed();
 }
 
 /**
