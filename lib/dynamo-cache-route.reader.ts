@@ -122,10 +122,7 @@ export function routeNamespaceOptions(
 }
 
 /** Whether a handler takes the response with `@Res({ passthrough: true })` (or `@Next`). */
-export function passesResponseThrough(
-  controller: object,
-  methodName: string,
-): boolean {
+export function passesResponseThrough(controller: object, methodName: string): boolean {
   const params = (Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, methodName) ?? {}) as Record<
     string,
     unknown

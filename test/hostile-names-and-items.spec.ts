@@ -1,4 +1,4 @@
-import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   buildCacheKey,
   DynamoCacheError,
@@ -64,5 +64,34 @@ describe('names that would share DynamoDB keys, and items no writer could have w
     const b = await service(table);
     expect(await b.wrap('users', ['u1'], fresh)).toBe('fresh 1');
     expect(computed).toBe(1);
+  });
+
+  it('a clear marker dated far ahead (a clock years fast, a foreign write) does not switch the namespace off; the next clear replaces it', async () => {
+    const table = await fx.dynamo.table();
+    const ahead = Date.now() / 1000 + 365 * 86400;
+    await fx.admin.send(
+      new PutItemCommand({
+        TableName: table,
+        Item: { cache_key: { S: '#ns:users#' }, t: { N: String(ahead) } },
+      }),
+    );
+    const a = await service(table);
+    const b = await service(table);
+    let calls = 0;
+    const fn = async (): Promise<number> => ++calls;
+    expect(await a.wrap('users', ['u1'], fn)).toBe(1);
+    await a.settle();
+    // Served from DynamoDB in another instance: the marker is not taken at its word.
+    expect(await b.wrap('users', ['u1'], fn)).toBe(1);
+    // A clear now invalidates what was written before it, everywhere, and replaces the marker.
+    await a.clear('users');
+    expect(await a.wrap('users', ['u1'], fn)).toBe(2);
+    await a.settle();
+    expect(await (await service(table)).wrap('users', ['u1'], fn)).toBe(2);
+    const marker = await fx.admin.send(
+      new GetItemCommand({ TableName: table, Key: { cache_key: { S: '#ns:users#' } } }),
+    );
+    expect(Number(marker.Item?.t?.N)).toBeLessThan(Date.now() / 1000 + 1);
+    expect(calls).toBe(2);
   });
 });

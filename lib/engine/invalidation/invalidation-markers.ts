@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { ItemHead, L2Store } from '../l2/l2-store.js';
+import { FUTURE_TOLERANCE_S, type ItemHead, type L2Store } from '../l2/l2-store.js';
 
 /** Markers remembered per engine, at most: beyond that the least used are read again. */
 const MARKER_LIMIT = 10_000;
@@ -42,10 +42,18 @@ export class InvalidationMarkers {
     this.onNewer?.(key, t);
   }
 
-  /** Records markers read from the table (by a revalidation that read them with its item). */
+  /**
+   * Records markers read from the table (by a revalidation that read them with its item). One
+   * dated past the clock skew items are allowed ({@link FUTURE_TOLERANCE_S}) is not a time but a
+   * bad item (a clock far ahead, a foreign write): taken at its word it would invalidate every
+   * entry until then, so the cache of its namespace or tag would be off; it counts as none (the
+   * next `clear` or `deleteByTag` replaces it).
+   */
   learn(keys: readonly string[], heads: ReadonlyMap<string, ItemHead>, readAt: number): void {
+    const latest = Date.now() / 1000 + FUTURE_TOLERANCE_S;
     for (const key of keys) {
-      const t = heads.get(key)?.t ?? 0;
+      const read = heads.get(key)?.t ?? 0;
+      const t = read > latest ? 0 : read;
       const known = this.known.get(key);
       this.known.set(key, { t: Math.max(t, known?.t ?? 0), readAt });
       // Newly learned or newer: entries held here that it invalidates go now, not one by one.

@@ -541,7 +541,8 @@ export class L2Store {
 
   /**
    * Writes an invalidation marker (`clear`, `deleteByTag`): an item holding only `t`, which a
-   * later marker may replace but an earlier one may not.
+   * later marker may replace but an earlier one may not, nor one dated past the clock skew
+   * items are allowed (which readers ignore: this one replaces it).
    */
   async writeMarker(key: string, tSeconds: number, namespace: string): Promise<void> {
     await this.call('PutItem', namespace, false, (client, abortSignal) =>
@@ -550,9 +551,12 @@ export class L2Store {
           new PutItemCommand({
             TableName: this.table,
             Item: { [PARTITION_KEY]: { S: key }, t: { N: String(tSeconds) } },
-            ConditionExpression: 'attribute_not_exists(#k) OR #t < :t',
+            ConditionExpression: 'attribute_not_exists(#k) OR #t < :t OR #t > :future',
             ExpressionAttributeNames: { '#k': PARTITION_KEY, '#t': 't' },
-            ExpressionAttributeValues: { ':t': { N: String(tSeconds) } },
+            ExpressionAttributeValues: {
+              ':t': { N: String(tSeconds) },
+              ':future': { N: String(tSeconds + FUTURE_TOLERANCE_S) },
+            },
           }),
           sendOptions(abortSignal),
         ),
