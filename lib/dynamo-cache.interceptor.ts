@@ -16,6 +16,7 @@ import { fastPathEligible } from './dynamo-cache-fast-path.reader.js';
 import { readRoute, type RouteInfo } from './dynamo-cache-route.reader.js';
 import { CacheEngine } from './engine/cache-engine.js';
 import type { CacheNamespace } from './engine/namespace/cache-namespace.js';
+import { encodeKey } from './engine/keys/cache-key.js';
 import { isThenable } from './engine/namespace/is-thenable.js';
 import { DynamoCacheError } from './errors.js';
 import { DynamoCacheRouteResponse } from './http/cached-response.js';
@@ -474,7 +475,12 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       // As a route keys its host: an app behind a proxy may answer by the host it forwards.
       hostOf(request.headers ?? {}),
     ];
-    if (route.readsInfo) material.push(selectionOf(context.getArgByIndex(3)));
+    if (route.readsInfo) {
+      const selection = selectionOf(context.getArgByIndex(3));
+      // A nested argument that is no key material (an upload): run it uncached.
+      if (selection === undefined) return next.handle();
+      material.push(selection);
+    }
     for (const name of route.vary) material.push(request.headers?.[name] ?? null);
     const ns = (route.cache ??= this.routeNamespace(route));
     if (ns === null) return next.handle();
@@ -740,10 +746,12 @@ function sent(response: HttpResponseLike): Promise<boolean> {
 }
 
 /**
- * The fields a GraphQL query selects below this one, as a sorted list (fragments followed): part
- * of the key of a resolver that reads `@Info()` and may fetch only what is selected.
+ * The fields a GraphQL query selects below this one, with their arguments, as a sorted list
+ * (fragments followed, with their type conditions): part of the key of a resolver that reads
+ * `@Info()` and may fetch only what is selected. `undefined` when an argument cannot be key
+ * material.
  */
-function selectionOf(info: unknown): string {
+function selectionOf(info: unknown): string | undefined {
   const fragments = ((info as { fragments?: Record<string, SelectionSetLike> } | null)?.fragments ??
     {}) as Record<string, SelectionSetLike>;
   const nodes = ((info as { fieldNodes?: SelectionLike[] } | null)?.fieldNodes ??
@@ -757,29 +765,88 @@ function selectionOf(info: unknown): string {
       // What `@skip` / `@include` leave out is not selected: GraphQL will not run it.
       if (!selected(node, variables)) continue;
       if (node.kind === 'Field') {
-        const name = `${prefix}${node.name?.value ?? ''}`;
+        // Its arguments too (variables resolved): a look-ahead resolver fetches `posts(first: 3)`.
+        const name = `${prefix}${node.name?.value ?? ''}${argumentsOf(node, variables)}`;
         out.add(name);
         walk(node, `${name}.`, depth + 1);
       } else if (node.kind === 'FragmentSpread') {
-        walk(fragments[node.name?.value ?? ''], prefix, depth + 1);
+        // A named fragment's type condition, as an inline fragment's: `...F on Cat` is not `on Dog`.
+        const fragment = fragments[node.name?.value ?? ''];
+        walk(fragment, `${prefix}${fragment?.typeCondition?.name?.value ?? ''}:`, depth + 1);
       } else {
         walk(node, `${prefix}${node.typeCondition?.name?.value ?? ''}:`, depth + 1);
       }
     }
   };
-  for (const node of nodes) walk(node, '', 0);
+  try {
+    for (const node of nodes) walk(node, '', 0);
+  } catch (err) {
+    if (err instanceof DynamoCacheError) return undefined;
+    throw err;
+  }
   return [...out].sort().join(',');
+}
+
+/**
+ * A field's arguments as key text, sorted by name, values resolved (variables) and canonically
+ * encoded: `(first=[d3])`; '' without arguments.
+ */
+function argumentsOf(node: SelectionLike, variables: Record<string, unknown>): string {
+  const args = node.arguments;
+  if (args === undefined || args.length === 0) return '';
+  const named = args
+    .map((arg) => [arg.name?.value ?? '', astValue(arg.value, variables)] as const)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `(${encodeKey(named.map(([name, value]) => [name, value]))})`;
+}
+
+/** The value of a GraphQL literal or variable, untyped (enums as their names). */
+function astValue(node: ValueLike | undefined, variables: Record<string, unknown>): unknown {
+  switch (node?.kind) {
+    case 'Variable':
+      return variables[node.name?.value ?? ''] ?? null;
+    case 'IntValue':
+    case 'FloatValue':
+      return Number(node.value);
+    case 'StringValue':
+    case 'BooleanValue':
+      return node.value;
+    case 'EnumValue':
+      return `enum:${String(node.value)}`;
+    case 'ListValue':
+      return (node.values ?? []).map((v) => astValue(v, variables));
+    case 'ObjectValue':
+      return Object.fromEntries(
+        (node.fields ?? []).map((f) => [f.name?.value ?? '', astValue(f.value, variables)]),
+      );
+    default:
+      return null;
+  }
 }
 
 /** The parts of graphql-js AST nodes read by selectionOf. */
 interface SelectionSetLike {
   readonly selectionSet?: { readonly selections?: readonly SelectionLike[] };
+  readonly typeCondition?: { readonly name?: { readonly value?: string } };
 }
 interface SelectionLike extends SelectionSetLike {
   readonly kind?: string;
   readonly name?: { readonly value?: string };
-  readonly typeCondition?: { readonly name?: { readonly value?: string } };
   readonly directives?: readonly DirectiveLike[];
+  readonly arguments?: readonly {
+    readonly name?: { readonly value?: string };
+    readonly value?: ValueLike;
+  }[];
+}
+interface ValueLike {
+  readonly kind?: string;
+  readonly value?: unknown;
+  readonly name?: { readonly value?: string };
+  readonly values?: readonly ValueLike[];
+  readonly fields?: readonly {
+    readonly name?: { readonly value?: string };
+    readonly value?: ValueLike;
+  }[];
 }
 interface DirectiveLike {
   readonly name?: { readonly value?: string };
@@ -814,12 +881,22 @@ function selected(node: SelectionLike, variables: Record<string, unknown>): bool
   return true;
 }
 
-/** Whether a resolver's result is, or holds (as a list item or a property), an Error. */
+/**
+ * Whether a resolver's result is, or holds at any depth (list items, properties), an Error or a
+ * Promise: GraphQL answers either as a field error (it awaits a Promise-valued property), so the
+ * result is partial. Past 32 levels a value counts as holding one (a key too cautious is a miss).
+ */
 function holdsError(value: unknown): boolean {
-  if (isError(value)) return true;
-  if (value === null || typeof value !== 'object') return false;
-  const parts = Array.isArray(value) ? value : Object.values(value);
-  return parts.some(isError);
+  const seen = new Set<object>();
+  const walk = (part: unknown, depth: number): boolean => {
+    if (isError(part) || isThenable(part)) return true;
+    if (part === null || typeof part !== 'object' || seen.has(part)) return false;
+    if (depth > 32) return true;
+    seen.add(part);
+    const parts = Array.isArray(part) ? part : Object.values(part);
+    return parts.some((p) => walk(p, depth + 1));
+  };
+  return walk(value, 0);
 }
 
 function isError(value: unknown): boolean {
