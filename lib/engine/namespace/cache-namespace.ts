@@ -1489,20 +1489,25 @@ export class CacheNamespace {
    */
   private releaseLease(cacheKey: string, miss: Miss, lease: LeaseSettings): void {
     const owner = this.leaseOwnerOf(miss);
-    this.ctx
-      .track(
-        this.ctx.l2
-          .releaseLease(cacheKey, owner, this.name)
-          .then(async (claims) =>
-            this.writeCopies(
-              cacheKey,
-              owner,
-              (claims ?? 0) > 1 ? await this.stillCurrent(cacheKey, miss.shared) : miss.shared,
-              claims ?? 0,
-              lease,
-            ),
-          ),
-      )
+    const ctx = this.ctx;
+    // Each step is tracked as it starts, with its own bound: shutdown waits for the whole chain
+    // (give the lease back, look at the value, write the waiters' copies), as long as each call
+    // keeps within its own. Tracked as one piece, it was given one call's time, and a shutdown
+    // dropped the copies its waiters in other processes were polling for.
+    ctx
+      .track(ctx.l2.releaseLease(cacheKey, owner, this.name))
+      .then(async (released) => {
+        const claims = released ?? 0;
+        const copies = leaseCopyCount(claims);
+        if (copies === 0) return;
+        const item =
+          claims > 1 ? await ctx.track(this.stillCurrent(cacheKey, miss.shared)) : miss.shared;
+        const { calls, waitMs } = batchWriteBound(copies);
+        await ctx.track(
+          this.writeCopies(cacheKey, owner, item, claims, lease),
+          (calls - 1) * ctx.callBoundMs + waitMs,
+        );
+      })
       .catch((err: unknown) => this.leaseFailed(err as DynamoCacheError));
   }
 
