@@ -1,3 +1,4 @@
+import { HttpException } from '@nestjs/common';
 import type { Reflector } from '@nestjs/core';
 import { DYNAMO_CACHED_METADATA, NO_DYNAMO_CACHE_METADATA } from './dynamo-cache.constants.js';
 import type { NamespaceOptions, NamespaceOwner } from './engine/cache-engine.js';
@@ -118,7 +119,16 @@ export function routeNamespaceOptions(
     value instanceof DynamoCacheRouteResponse ? value.body : value,
   );
   if (passthrough) out.timeout = null;
+  out.staleOnError = failedToAnswer;
   return out;
+}
+
+/**
+ * Whether a handler's error is a failure to answer, which grace may hide with the last response,
+ * rather than its answer: a client error (`HttpException` under 500: a 404, a 403) is the answer.
+ */
+function failedToAnswer(error: unknown): boolean {
+  return !(error instanceof HttpException && error.getStatus() < 500);
 }
 
 /** Whether a handler takes the response with `@Res({ passthrough: true })` (or `@Next`). */

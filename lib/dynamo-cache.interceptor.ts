@@ -355,7 +355,17 @@ export class DynamoCacheInterceptor implements NestInterceptor {
         (error: unknown) => ({ kind: 'refused' as const, error }),
       ),
     ]);
-    if (first.kind === 'failed') throw first.error;
+    if (first.kind === 'failed') {
+      // Within grace, the namespace answers the handler's failure with the last response (not a
+      // client error: that is the handler's answer, see staleOnError); otherwise the error stands.
+      const fallback = await stored.then(
+        (value) => ({ value }),
+        () => undefined,
+      );
+      if (fallback === undefined) throw first.error;
+      answeredFromStore.add(response as object);
+      return this.replay(request, response, fallback.value, 'HIT', true);
+    }
     if (first.kind === 'own') {
       // The rest happens after this response: a cache fault must not reach it.
       stored.catch((err: unknown) => {

@@ -112,6 +112,12 @@ export interface NamespaceOptions {
   computeTimeout?: number;
   /** A result for which this returns `true` is not stored (overrides the engine's). */
   unless?: (value: never, ...args: never[]) => boolean;
+  /**
+   * Whether an error of the method may be answered with a stale value (within grace). Default:
+   * every error but the cache's own misuse. An error for which it returns `false` is an answer
+   * (a route's 404), never hidden and not retried later.
+   */
+  staleOnError?: (error: unknown) => boolean;
   /** Classes to restore from L2 by name (registered engine-wide; see {@link CacheEngine.declareTypes}). */
   types?: readonly ClassRef[];
   /**
@@ -235,6 +241,7 @@ export class CacheEngine {
           lease: options.lease === undefined ? (s.lease ?? false) : options.lease,
           computeTimeout: fixed.computeTimeout,
           unless: fixed.unless,
+          staleOnError: options.staleOnError,
           grace: fixed.grace,
           graceBackoff: fixed.graceBackoff,
           timeout: fixed.timeout ?? undefined,

@@ -70,6 +70,8 @@ export interface NamespaceSettings {
   types?: readonly ClassRef[];
   /** A result for which this returns `true` is returned but stored in neither layer. */
   unless?: (value: never, ...args: never[]) => boolean;
+  /** Whether an error of the method may be answered with a stale value (default: all but misuse). */
+  staleOnError?: (error: unknown) => boolean;
   /** Seconds an entry is kept past its expiry, served when recomputing it fails. Default 0. */
   grace?: number;
   /** Seconds between two attempts of a failing computation while its stale value is served. */
@@ -294,6 +296,7 @@ export class CacheNamespace {
   private readonly requirePromise: boolean;
   private readonly lease: LeaseSettings | false;
   private readonly unless: ((value: unknown, ...args: unknown[]) => boolean) | undefined;
+  private readonly staleOnError: ((error: unknown) => boolean) | undefined;
   private readonly l1: L1Cache;
   /** `maxsize: 0`: L1 keeps nothing, so no entry is made for it. */
   private readonly keepsL1: boolean;
@@ -330,6 +333,7 @@ export class CacheNamespace {
     this.requirePromise = settings.requirePromise ?? false;
     this.lease = settings.lease ?? false;
     this.unless = settings.unless as ((value: unknown, ...args: unknown[]) => boolean) | undefined;
+    this.staleOnError = settings.staleOnError;
     this.l1 = createL1Cache(settings.maxsize);
     this.keepsL1 = settings.maxsize !== 0;
     // As many remembered keys as L1 can hold, within reason: beyond that they would mostly miss.
@@ -1033,7 +1037,14 @@ export class CacheNamespace {
       return await this.loadFurther(miss, cacheKey, read, thisArg, args, fn);
     } catch (err) {
       const stale = miss.stale;
-      if (stale === undefined || stale.staleUntil <= Date.now() || !servedStaleOn(err)) throw err;
+      if (
+        stale === undefined ||
+        stale.staleUntil <= Date.now() ||
+        !servedStaleOn(err) ||
+        this.staleOnError?.(err) === false
+      ) {
+        throw err;
+      }
       this.backOff(miss, stale);
       // Counted per caller it answers (see answer): callers answered by the soft timeout
       // already have the stale value.

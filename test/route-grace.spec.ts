@@ -1,0 +1,80 @@
+import { Controller, Get, NotFoundException, type INestApplication } from '@nestjs/common';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { Test } from '@nestjs/testing';
+import type { AddressInfo } from 'node:net';
+import { DynamoCached, DynamoCacheModule } from '../lib/index.js';
+import { settleAll, sleep } from './support/apps.js';
+import { useTestDynamo } from './support/dynamo-server.js';
+import { headersOf, raw } from './support/raw-http.js';
+
+let n = 0;
+let upstream: 'up' | 'down' | 'gone' = 'up';
+
+@Controller('g')
+class RatesController {
+  @Get('rates')
+  @DynamoCached({ ttl: 1, grace: 3600 })
+  rates() {
+    if (upstream === 'down') throw new Error('upstream timeout');
+    if (upstream === 'gone') throw new NotFoundException('no rates');
+    return { v: ++n };
+  }
+}
+
+describe.each([
+  ['express', () => new ExpressAdapter()],
+  ['fastify', () => new FastifyAdapter()],
+] as const)(
+  'grace on a route (%s): the last response when the handler fails',
+  (_kind, makeAdapter) => {
+    const fx = useTestDynamo();
+
+    beforeEach(() => {
+      n = 0;
+      upstream = 'up';
+    });
+
+    async function boot(table: string): Promise<number> {
+      const moduleRef = await Test.createTestingModule({
+        imports: [DynamoCacheModule.forRoot({ table, client: fx.dynamo.client() })],
+        controllers: [RatesController],
+      }).compile();
+      const app: INestApplication = moduleRef.createNestApplication(makeAdapter(), {
+        logger: false,
+      });
+      await app.listen(0, '127.0.0.1');
+      fx.apps.push(app);
+      return (app.getHttpServer().address() as AddressInfo).port;
+    }
+
+    it('a handler that throws within grace: the request that ran it, and another instance, get the stale response', async () => {
+      const table = await fx.dynamo.table();
+      const a = await boot(table);
+      const b = await boot(table);
+      expect(JSON.parse((await raw(a, '/g/rates')).body.toString())).toEqual({ v: 1 });
+      await settleAll(fx.apps);
+      await sleep(1300); // stale, within grace
+      upstream = 'down';
+      for (const port of [a, b]) {
+        const r = await raw(port, '/g/rates');
+        expect(r.status).toBe(200);
+        expect(JSON.parse(r.body.toString())).toEqual({ v: 1 });
+        expect(headersOf(r.head)['x-cache']).toBe('HIT');
+      }
+    });
+
+    it('a client error (404) is the answer, not a failure: never hidden by the stale response', async () => {
+      const table = await fx.dynamo.table();
+      const a = await boot(table);
+      expect(JSON.parse((await raw(a, '/g/rates')).body.toString())).toEqual({ v: 1 });
+      await settleAll(fx.apps);
+      await sleep(1300);
+      upstream = 'gone';
+      expect((await raw(a, '/g/rates')).status).toBe(404);
+      expect((await raw(a, '/g/rates')).status).toBe(404);
+      upstream = 'up';
+      expect(JSON.parse((await raw(a, '/g/rates')).body.toString())).toEqual({ v: 2 });
+    });
+  },
+);
