@@ -235,6 +235,24 @@ describe('DynamoCacheService', () => {
     expect(logged.warnings[0]).toMatch(/tags=\["a","b"\]; a later use asked for tags=\["a"\]/);
   });
 
+  it('warns once when the process holds 1,000 namespaces (they are never released: names must be a fixed set)', async () => {
+    const logger = new RecordingLogger();
+    const moduleRef = await bootLogged(
+      { table: await fx.dynamo.table(), client: fx.dynamo.client(), maxsize: 10 },
+      [],
+      logger,
+    );
+    fx.apps.push(moduleRef);
+    const cache = moduleRef.get(DynamoCacheService);
+    for (let i = 0; i < 999; i++) await cache.wrap(`tenant:${i}`, [], () => i);
+    expect(logger.warnings).toEqual([]);
+    for (let i = 999; i < 1500; i++) await cache.get(`tenant:${i}`, []);
+    expect(logger.warnings).toHaveLength(1);
+    expect(logger.warnings[0]).toMatch(
+      /1,000 namespaces in this process \(the last "tenant:999"\): a namespace is never released/,
+    );
+  });
+
   it("set's tags are that entry's own: deleteByTag in another instance removes it, whoever used the namespace first", async () => {
     const table = await fx.dynamo.table();
     const a = await app(table);

@@ -252,6 +252,11 @@ export class CacheEngine {
       );
       this.namespaces.set(name, ns);
       this.fixed.set(name, fixed);
+      if (this.namespaces.size === MANY_NAMESPACES) {
+        this.settings.logger.warn(
+          `${MANY_NAMESPACES.toLocaleString('en')} namespaces in this process (the last "${name}"): a namespace is never released (each keeps its own L1 of up to maxsize entries), so names must be a fixed set; put what varies (a tenant, an id) in the arguments`,
+        );
+      }
       // The sweep also lets go of computations past computeTimeout, whatever the ttl.
       this.startSweeper();
     } else if (!this.warnedDifferent.has(name)) {
@@ -537,6 +542,12 @@ export class CacheEngine {
     return work;
   }
 }
+
+/**
+ * Past this many namespaces, one warning: names made from what varies (`tenant:${id}`) would
+ * grow memory without bound, each with an L1 of its own.
+ */
+const MANY_NAMESPACES = 1000;
 
 /** The settings of a namespace that a later use cannot change (see `CacheEngine.namespace`). */
 interface FixedSettings {
