@@ -799,7 +799,7 @@ function selectionOf(info: unknown): string | undefined {
 
 /**
  * A field's arguments as key text, sorted by name, values resolved (variables) and canonically
- * encoded: `(first=[d3])`; '' without arguments.
+ * encoded: `([[s5:first,d3]])`; empty without arguments.
  */
 function argumentsOf(node: SelectionLike, variables: Record<string, unknown>): string {
   const args = node.arguments;
