@@ -5,6 +5,7 @@ import type { NamespaceOptions, NamespaceOwner } from './engine/cache-engine.js'
 import type { CacheNamespace } from './engine/namespace/cache-namespace.js';
 import { toNamespaceOptions } from './dynamo-cache-options.resolver.js';
 import { DynamoCacheRouteResponse } from './http/cached-response.js';
+import { UncacheableResult } from './http/uncacheable-result.js';
 import type { FastRoute } from './http/fast-path.js';
 import type { DynamoCachedOptions } from './interfaces/dynamo-cached-options.interface.js';
 
@@ -125,9 +126,11 @@ export function routeNamespaceOptions(
 
 /**
  * Whether a handler's error is a failure to answer, which grace may hide with the last response,
- * rather than its answer: a client error (`HttpException` under 500: a 404, a 403) is the answer.
+ * rather than its answer: a client error (`HttpException` under 500: a 404, a 403) is the answer,
+ * and so is a response that may not be stored (a 404 it returned, a private one).
  */
 function failedToAnswer(error: unknown): boolean {
+  if (error instanceof UncacheableResult) return false;
   return !(error instanceof HttpException && error.getStatus() < 500);
 }
 

@@ -20,6 +20,7 @@ import { encodeKey } from './engine/keys/cache-key.js';
 import { isThenable } from './engine/namespace/is-thenable.js';
 import { DynamoCacheError } from './errors.js';
 import { DynamoCacheRouteResponse } from './http/cached-response.js';
+import { UncacheableResult } from './http/uncacheable-result.js';
 import { FastPathRoutes } from './http/fast-path.js';
 import { installFastPath } from './http/fast-path-adapters.js';
 import { sendStoredJson, sentAsJson } from './http/json-replay.js';
@@ -71,15 +72,6 @@ function takenBefore(context: ExecutionContext): boolean {
   if (TAKEN_CALLS.has(call)) return true;
   TAKEN_CALLS.add(call);
   return false;
-}
-
-/**
- * Thrown out of the cached computation to carry a result that must not be stored (a stream, a
- * private response, a status not listed). The engine never stores a rejected computation, so this
- * keeps it out of both layers, and requests that waited on it run the handler themselves.
- */
-class UncacheableResult {
-  constructor(readonly value: unknown) {}
 }
 
 /** The parts of an Express or Fastify request the interceptor reads. */
@@ -293,6 +285,9 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     // response goes out then, while the computation waits for it to be sent to decide, on the
     // headers as sent, whether it may be stored.
     const own = deferred<OwnResult>();
+    // Set before the interceptors run (`@Header('ETag', …)`): a stale answer sent on this
+    // response before its refresh ends would hide it.
+    const declaredTag = etagHeader(responseHeaders(response));
     const stored = ns.run(undefined, key, async () => {
       let result: unknown;
       try {
@@ -311,7 +306,7 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       // The handler's own validator when it set one (a version, a row's hash); not one a stale
       // answer already sent on this response (a refresh behind it).
       const handlerTag = answeredFromStore.has(response as object)
-        ? undefined
+        ? declaredTag
         : etagHeader(responseHeaders(response));
       const etag = handlerTag ?? entityTag(result);
       own.resolve({ result, etag, handlerTag: handlerTag !== undefined });
@@ -334,8 +329,9 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       // This response went out with a stored value (a stale one, while this computation
       // refreshes it): its validators are that value's, not this result's.
       if (answeredFromStore.has(response as object)) {
-        delete replayed.etag;
         delete replayed['last-modified'];
+        if (handlerTag === undefined) delete replayed.etag;
+        else replayed.etag = handlerTag;
       }
       return new DynamoCacheRouteResponse(
         status,
@@ -806,15 +802,26 @@ function argumentsOf(node: SelectionLike, variables: Record<string, unknown>): s
   if (args === undefined || args.length === 0) return '';
   const named = args
     .map((arg) => [arg.name?.value ?? '', astValue(arg.value, variables)] as const)
+    // An argument given as a variable the request left out is not given: its default applies.
+    .filter(([, value]) => value !== OMITTED)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return `(${encodeKey(named.map(([name, value]) => [name, value]))})`;
 }
 
-/** The value of a GraphQL literal or variable, untyped (enums as their names). */
+/** A variable the request did not give (not `null`: GraphQL then applies the default). */
+const OMITTED = Symbol('omitted');
+
+/**
+ * The value of a GraphQL literal or variable, untyped (enums as their names); {@link OMITTED} for
+ * a variable not given, which leaves an object field out and is `null` in a list (as GraphQL
+ * reads them).
+ */
 function astValue(node: ValueLike | undefined, variables: Record<string, unknown>): unknown {
   switch (node?.kind) {
-    case 'Variable':
-      return variables[node.name?.value ?? ''] ?? null;
+    case 'Variable': {
+      const name = node.name?.value ?? '';
+      return Object.hasOwn(variables, name) ? variables[name] : OMITTED;
+    }
     case 'IntValue':
     case 'FloatValue':
       return Number(node.value);
@@ -824,10 +831,15 @@ function astValue(node: ValueLike | undefined, variables: Record<string, unknown
     case 'EnumValue':
       return `enum:${String(node.value)}`;
     case 'ListValue':
-      return (node.values ?? []).map((v) => astValue(v, variables));
+      return (node.values ?? []).map((v) => {
+        const item = astValue(v, variables);
+        return item === OMITTED ? null : item;
+      });
     case 'ObjectValue':
       return Object.fromEntries(
-        (node.fields ?? []).map((f) => [f.name?.value ?? '', astValue(f.value, variables)]),
+        (node.fields ?? [])
+          .map((f) => [f.name?.value ?? '', astValue(f.value, variables)] as const)
+          .filter(([, value]) => value !== OMITTED),
       );
     default:
       return null;

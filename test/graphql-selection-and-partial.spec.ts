@@ -142,6 +142,41 @@ class AnimalResolver {
   }
 }
 
+@ObjectType()
+class NAuthor {
+  @Field() id!: string;
+  prefetched: string[] = [];
+}
+@Resolver(() => NAuthor)
+class NAuthorResolver {
+  @Query(() => NAuthor)
+  @DynamoCached(60)
+  nauthor(@Args('id') id: string, @Info() info: GraphQLResolveInfo): NAuthor {
+    // Look-ahead, with GraphQL's own rules: an omitted variable leaves the argument's default (2).
+    const sel = info.fieldNodes[0].selectionSet!.selections.find(
+      (s) => s.kind === 'Field' && s.name.value === 'posts',
+    ) as FieldNode | undefined;
+    const v = sel?.arguments?.find((a) => a.name.value === 'first')?.value;
+    let first: number | null = 2;
+    if (v?.kind === 'NullValue') first = null;
+    else if (v?.kind === 'IntValue') first = Number(v.value);
+    else if (v?.kind === 'Variable' && Object.hasOwn(info.variableValues, v.name.value)) {
+      first = info.variableValues[v.name.value] as number | null;
+    }
+    return Object.assign(new NAuthor(), {
+      id,
+      prefetched: ['p1', 'p2', 'p3', 'p4'].slice(0, first ?? undefined),
+    });
+  }
+  @ResolveField(() => [String])
+  posts(
+    @Parent() a: NAuthor,
+    @Args('first', { type: () => Int, nullable: true, defaultValue: 2 }) first: number | null,
+  ): string[] {
+    return a.prefetched.slice(0, first ?? undefined);
+  }
+}
+
 describe('GraphQL: nested selections, fragments and partial results, two instances on one table', () => {
   const fx = useTestDynamo();
   async function gqlApp(table: string, providers: Provider[]) {
@@ -228,5 +263,17 @@ describe('GraphQL: nested selections, fragments and partial results, two instanc
     expect(
       (await b.gql(`{ animals(term: "x") { ...F } } fragment F on RDog { name }`)).data,
     ).toEqual({ animals: [{ name: 'Rex x' }] });
+  });
+
+  it('posts(first: $n) with $n omitted (the default, 2) and posts(first: null) (all) are two entries', async () => {
+    const table = await fx.dynamo.table();
+    const [a, b] = [await gqlApp(table, [NAuthorResolver]), await gqlApp(table, [NAuthorResolver])];
+    const omitted = await a.gql(`query Q($n: Int) { nauthor(id: "ann") { id posts(first: $n) } }`);
+    expect(omitted.data).toEqual({ nauthor: { id: 'ann', posts: ['p1', 'p2'] } });
+    await a.settle();
+    const explicitNull = await b.gql(`{ nauthor(id: "ann") { id posts(first: null) } }`);
+    expect(explicitNull.data).toEqual({
+      nauthor: { id: 'ann', posts: ['p1', 'p2', 'p3', 'p4'] },
+    });
   });
 });

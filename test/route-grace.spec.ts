@@ -1,4 +1,4 @@
-import { Controller, Get, NotFoundException, type INestApplication } from '@nestjs/common';
+import { Controller, Get, NotFoundException, Res, type INestApplication } from '@nestjs/common';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
@@ -18,6 +18,17 @@ class RatesController {
   rates() {
     if (upstream === 'down') throw new Error('upstream timeout');
     if (upstream === 'gone') throw new NotFoundException('no rates');
+    return { v: ++n };
+  }
+
+  /** A client error returned, not thrown: the status set through passthrough. */
+  @Get('item')
+  @DynamoCached({ ttl: 1, grace: 3600 })
+  item(@Res({ passthrough: true }) res: { status(code: number): unknown }) {
+    if (upstream === 'gone') {
+      res.status(404);
+      return { error: 'no such item' };
+    }
     return { v: ++n };
   }
 }
@@ -75,6 +86,22 @@ describe.each([
       expect((await raw(a, '/g/rates')).status).toBe(404);
       upstream = 'up';
       expect(JSON.parse((await raw(a, '/g/rates')).body.toString())).toEqual({ v: 2 });
+    });
+
+    it('a client error the handler returns (404 through passthrough) is its answer too: not followed by the stale 200', async () => {
+      const a = await boot(await fx.dynamo.table());
+      expect(JSON.parse((await raw(a, '/g/item')).body.toString())).toEqual({ v: 1 });
+      await settleAll(fx.apps);
+      await sleep(1300);
+      upstream = 'gone';
+      for (let i = 0; i < 2; i++) {
+        const r = await raw(a, '/g/item');
+        expect({ status: r.status, body: r.body.toString() }).toEqual({
+          status: 404,
+          body: JSON.stringify({ error: 'no such item' }),
+        });
+        await settleAll(fx.apps);
+      }
     });
   },
 );

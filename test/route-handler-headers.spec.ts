@@ -1,4 +1,4 @@
-import { Controller, Get, Res, type INestApplication } from '@nestjs/common';
+import { Controller, Get, Header, Res, type INestApplication } from '@nestjs/common';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
@@ -34,6 +34,15 @@ class ReviewController {
     res.header('Cache-Control', 'public, max-age=60');
     res.header('Vary', 'Accept-Language');
     return { greeting: 'hello' };
+  }
+
+  /** A validator declared with @Header, on a stale-while-revalidate route. */
+  @Get('swr-tagged')
+  @Header('ETag', '"v1"')
+  @DynamoCached({ ttl: 1, grace: 3600, timeout: 0 })
+  swrTagged() {
+    n++;
+    return { a: 1 };
   }
 
   /** Stale-while-revalidate on a handler that sets its own Content-Type. */
@@ -124,6 +133,26 @@ describe.each([
     const hit = await raw(a, '/rv/swr-csv');
     expect(hit.body.toString()).toBe('n,2\n');
     expect(headersOf(hit.head)['content-type']).toBe('text/csv; charset=utf-8');
+    expect(n).toBe(2);
+  });
+
+  it("a refresh behind a stale answer keeps the handler's @Header ETag (L1 and another instance's L2; 304 on it)", async () => {
+    const table = await fx.dynamo.table();
+    const a = await boot(table);
+    const b = await boot(table);
+    expect(headersOf((await raw(a, '/rv/swr-tagged')).head).etag).toBe('"v1"');
+    await settleAll(fx.apps);
+    await sleep(1300);
+    // Stale: answered at once, refreshed behind it.
+    expect(headersOf((await raw(a, '/rv/swr-tagged')).head).etag).toBe('"v1"');
+    await settleAll(fx.apps);
+    expect(n).toBe(2);
+    const tags = {
+      l1: headersOf((await raw(a, '/rv/swr-tagged')).head).etag,
+      l2: headersOf((await raw(b, '/rv/swr-tagged')).head).etag,
+    };
+    expect(tags).toEqual({ l1: '"v1"', l2: '"v1"' });
+    expect((await raw(b, '/rv/swr-tagged', { 'If-None-Match': '"v1"' })).status).toBe(304);
     expect(n).toBe(2);
   });
 });
