@@ -1,6 +1,7 @@
 import type { MutationCache } from './decorators/cache-mutation.js';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, ModuleRef, Reflector } from '@nestjs/core';
+import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import {
   DYNAMO_CACHE_MUTATION_METADATA,
   DYNAMO_CACHE_SERVICE_REF,
@@ -54,80 +55,117 @@ export class DynamoCacheExplorer implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    for (const wrapper of this.discovery.getControllers()) this.attachService(wrapper);
+    this.assertOneModule();
+    for (const wrapper of this.discovery.getControllers()) {
+      this.attachService(wrapper, wrapper.instance);
+    }
     for (const wrapper of this.discovery.getProviders()) {
-      this.attachService(wrapper);
-      const instance: unknown = wrapper.instance;
-      if (instance === null || typeof instance !== 'object') continue;
-      const proto = Object.getPrototypeOf(instance) as object | null;
-      if (proto === null || proto === Object.prototype) continue;
-      for (const name of this.scanner.getAllMethodNames(proto)) {
-        const method = (instance as Record<string, unknown>)[name];
-        if (typeof method !== 'function' || (method as Method)[WRAPPED]) continue;
-        const options = this.reflector.get<DynamoCachedOptions | undefined>(
-          DYNAMO_CACHED_METADATA,
-          method,
-        );
-        if (options === undefined) continue;
-        const cls = instance.constructor as { name: string };
-        const className = cls.name;
-        const owner = { value: cls, description: describeOwner(className, wrapper) };
-        // GraphQL calls a resolver's prototype method, through the interceptor: nothing to wrap.
-        if (isResolverMethod(method)) {
-          this.checkResolver(`${className}.${name}`, method, options, owner);
-          continue;
+      // A transient provider gives each consumer an instance of its own: each is wrapped.
+      const instances: unknown[] = [wrapper.instance];
+      if (wrapper.isTransient) {
+        for (const transient of wrapper.getStaticTransientInstances()) {
+          if (transient !== undefined) instances.push(transient.instance);
         }
-        if (Reflect.getMetadata(WS_MESSAGE_METADATA, method) !== undefined) {
-          this.logger.warn(
-            `${className}.${name} is @DynamoCached but is a WebSocket gateway handler, which the gateway calls on the prototype: it is not cached; cache a service method it calls instead`,
-          );
-          continue;
-        }
-        if (!wrapper.isDependencyTreeStatic()) {
-          this.logger.warn(
-            `${className}.${name} is @DynamoCached but its provider is request-scoped; it is not cached`,
-          );
-          continue;
-        }
-        this.assertReturnsPromise(proto, name, className);
-        (instance as Record<string, unknown>)[name] = this.wrap(
-          method as Method,
-          options,
-          `${className}.${name}`,
-          owner,
-        );
+      }
+      for (const instance of instances) {
+        this.attachService(wrapper, instance);
+        this.explore(wrapper, instance);
       }
     }
     this.claimRoutes();
   }
 
   /**
+   * Two `DynamoCacheModule`s in one application (`forRoot` imported in two modules) would be two
+   * caches: an invalidation made through one would not reach the other's L1.
+   */
+  private assertOneModule(): void {
+    const hosts = this.discovery
+      .getProviders()
+      .filter((wrapper) => wrapper.token === CacheEngine)
+      .map((wrapper) => (wrapper.host?.name as string | undefined) ?? '?');
+    if (hosts.length <= 1) return;
+    throw new DynamoCacheError(
+      'config',
+      `DynamoCacheModule is set up ${hosts.length} times in this application (forRoot or forRootAsync imported in more than one module): each would be a cache of its own, and an invalidation made through one would not reach the others' L1. Import it once, with isGlobal: true, or in one module that exports it`,
+    );
+  }
+
+  /** Replaces the `@DynamoCached` methods of one provider instance with cached versions. */
+  private explore(wrapper: InstanceWrapper, instance: unknown): void {
+    if (instance === null || typeof instance !== 'object') return;
+    const proto = Object.getPrototypeOf(instance) as object | null;
+    if (proto === null || proto === Object.prototype) return;
+    for (const name of this.scanner.getAllMethodNames(proto)) {
+      const method = (instance as Record<string, unknown>)[name];
+      if (typeof method !== 'function' || (method as Method)[WRAPPED]) continue;
+      const options = this.reflector.get<DynamoCachedOptions | undefined>(
+        DYNAMO_CACHED_METADATA,
+        method,
+      );
+      if (options === undefined) continue;
+      const cls = instance.constructor as { name: string };
+      const className = cls.name;
+      const owner = { value: cls, description: describeOwner(className, wrapper) };
+      // GraphQL calls a resolver's prototype method, through the interceptor: nothing to wrap.
+      if (isResolverMethod(method)) {
+        this.checkResolver(`${className}.${name}`, method, options, owner);
+        continue;
+      }
+      if (Reflect.getMetadata(WS_MESSAGE_METADATA, method) !== undefined) {
+        this.logger.warn(
+          `${className}.${name} is @DynamoCached but is a WebSocket gateway handler, which the gateway calls on the prototype: it is not cached; cache a service method it calls instead`,
+        );
+        continue;
+      }
+      if (!wrapper.isDependencyTreeStatic()) {
+        this.logger.warn(
+          `${className}.${name} is @DynamoCached but its provider is request-scoped; it is not cached`,
+        );
+        continue;
+      }
+      this.assertReturnsPromise(proto, name, className);
+      (instance as Record<string, unknown>)[name] = this.wrap(
+        method as Method,
+        options,
+        `${className}.${name}`,
+        owner,
+      );
+    }
+  }
+
+  /**
    * Leaves the cache service on an instance whose class has `@DynamoCacheEvict` or
    * `@DynamoCachePut` methods (they find it there when called); warns when the instance is
-   * request-scoped, which the module never sees.
+   * request-scoped, which the module never sees. The class is the instance's own (a provider
+   * made by `useFactory` or given by `useValue` has no class of its own to the container).
    */
-  private attachService(wrapper: {
-    instance: unknown;
-    metatype: unknown;
-    isDependencyTreeStatic(): boolean;
-  }): void {
-    const cls = wrapper.metatype;
-    if (typeof cls !== 'function' || cls.prototype === undefined) return;
-    const mutations = this.scanner.getAllMethodNames(cls.prototype as object).filter((name) => {
-      const method = (cls.prototype as Record<string, unknown>)[name];
+  private attachService(
+    wrapper: { metatype: unknown; isDependencyTreeStatic(): boolean },
+    instance: unknown,
+  ): void {
+    const proto =
+      instance !== null && typeof instance === 'object'
+        ? (Object.getPrototypeOf(instance) as object | null)
+        : typeof wrapper.metatype === 'function'
+          ? (wrapper.metatype.prototype as object | undefined)
+          : undefined;
+    if (proto === null || proto === undefined || proto === Object.prototype) return;
+    const mutations = this.scanner.getAllMethodNames(proto).filter((name) => {
+      const method = (proto as Record<string, unknown>)[name];
       return (
         typeof method === 'function' &&
         Reflect.getMetadata(DYNAMO_CACHE_MUTATION_METADATA, method) === true
       );
     });
     if (mutations.length === 0) return;
+    const className = (proto as { constructor?: { name?: string } }).constructor?.name ?? '?';
     if (!wrapper.isDependencyTreeStatic()) {
       this.logger.warn(
-        `${cls.name} has @DynamoCacheEvict/@DynamoCachePut methods (${mutations.join(', ')}) but is request-scoped: they will reject; move them to a singleton provider`,
+        `${className} has @DynamoCacheEvict/@DynamoCachePut methods (${mutations.join(', ')}) but is request-scoped: they will reject; move them to a singleton provider`,
       );
       return;
     }
-    const instance = wrapper.instance;
     if (instance === null || typeof instance !== 'object') return;
     Object.defineProperty(instance, DYNAMO_CACHE_SERVICE_REF, {
       value: this.mutationCache(),

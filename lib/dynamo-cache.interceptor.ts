@@ -192,6 +192,9 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     context: ExecutionContext,
     next: CallHandler,
   ): Observable<unknown> | Promise<Observable<unknown>> {
+    // Built with `new` (`app.useGlobalInterceptors(new DynamoCacheInterceptor())`), it was never
+    // given what Nest injects: say so once and stay out of the way, rather than fail every call.
+    if (this.moduleRef === undefined) return this.uninjected(next);
     const type = context.getType<string>();
     if (type === 'graphql') return this.interceptResolver(context, next);
     if (type !== 'http') return next.handle();
@@ -509,6 +512,20 @@ export class DynamoCacheInterceptor implements NestInterceptor {
   }
 
   private readonly warned = new WeakSet<RouteInfo>();
+  private warnedUninjected = false;
+
+  private uninjected(next: CallHandler): Observable<unknown> {
+    if (!this.warnedUninjected) {
+      this.warnedUninjected = true;
+      this.logger.error(
+        new DynamoCacheError(
+          'config',
+          'DynamoCacheInterceptor was created with `new` (app.useGlobalInterceptors(new DynamoCacheInterceptor())), so Nest injected nothing into it and nothing is cached: register it as a provider, { provide: APP_INTERCEPTOR, useClass: DynamoCacheInterceptor }, or with @UseInterceptors(DynamoCacheInterceptor)',
+        ).message,
+      );
+    }
+    return next.handle();
+  }
 
   private warnOnce(route: RouteInfo, message: string): void {
     if (this.warned.has(route)) return;

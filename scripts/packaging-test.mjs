@@ -5,7 +5,9 @@
 //   - nest12-esm: NestJS 12, "type": "module", loads the package with `import`;
 //   - nest11-cjs: NestJS 11, CommonJS, loads the (ESM-only) package with `require()`.
 // Both are plain JavaScript (scripts/packaging-apps/) with decorators applied by hand, so no
-// compile step stands between the tarball and Node. Exit code 0 only if every check passed.
+// compile step stands between the tarball and Node; the package's types are then compiled against
+// in the CommonJS app, as a classic `"module": "commonjs"` TypeScript app and a NodeNext one would.
+// Exit code 0 only if every check passed.
 //
 //   npm run test:packaging
 //
@@ -173,6 +175,44 @@ async function installApp(app, work, tarball) {
   return dir;
 }
 
+/**
+ * Compiles a file that imports every entry point under `"module": "commonjs"` (the classic
+ * tsconfig, whose resolution ignores `exports`: the subpaths resolve through `typesVersions`) and
+ * under `"module": "nodenext"`. `skipLibCheck`: the optional peers are not installed in the app.
+ */
+async function checkTypes(dir) {
+  writeFileSync(
+    join(dir, 'types-check.ts'),
+    [
+      "import { DynamoCacheModule } from 'nestjs-dynamo-cache';",
+      "import type { DynamoCacheHealthIndicator } from 'nestjs-dynamo-cache/terminus';",
+      "import type { DynamoCacheMetricsModule } from 'nestjs-dynamo-cache/otel';",
+      "import type { RedisDynamoCacheBus } from 'nestjs-dynamo-cache/redis-bus';",
+      'export type Used = [typeof DynamoCacheModule, DynamoCacheHealthIndicator, DynamoCacheMetricsModule, RedisDynamoCacheBus];',
+      '',
+    ].join('\n'),
+  );
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  for (const module of ['commonjs', 'nodenext']) {
+    const config = join(dir, `tsconfig.${module}.json`);
+    writeFileSync(
+      config,
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          skipLibCheck: true,
+          noEmit: true,
+          target: 'es2022',
+          module,
+          types: [],
+        },
+        files: ['types-check.ts'],
+      }),
+    );
+    await run(process.execPath, [tsc, '-p', config], { cwd: dir });
+  }
+}
+
 async function main() {
   const work = mkdtempSync(join(tmpdir(), 'nestjs-dynamo-cache-packaging-'));
   const server = dynalite({ createTableMs: 0 });
@@ -194,6 +234,9 @@ async function main() {
     });
     const dirs = await step('install the tarball into both apps', () =>
       Promise.all(apps.map((app) => installApp(app, work, tarball))),
+    );
+    await step('types of every entry point, as a CommonJS and a NodeNext TypeScript app', () =>
+      checkTypes(dirs[apps.findIndex((app) => app.type === 'commonjs')]),
     );
     await new Promise((r) => server.listen(0, '127.0.0.1', r));
     const endpoint = `http://127.0.0.1:${server.address().port}`;
