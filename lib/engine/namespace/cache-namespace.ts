@@ -453,11 +453,12 @@ export class CacheNamespace {
       }
     }
     const started = this.invalidations.begin();
+    const readAt = Date.now();
     try {
       const read = await this.readL2(cacheKey);
       if (read.status === 'hit') {
         const fill = this.invalidations.mayWrite(encoded, started);
-        return { hit: true, value: this.fromL2(encoded, read, fill) as T };
+        return { hit: true, value: this.fromL2(encoded, read, fill, readAt) as T };
       }
     } finally {
       this.invalidations.end();
@@ -869,13 +870,15 @@ export class CacheNamespace {
     }
     const found = stale.found;
     if (found === undefined || !this.mayFill(miss)) return;
+    // Checked when it was read (at the earliest, when the call began), not when the method failed:
+    // a delete made elsewhere meanwhile is seen within l1MaxAge of it.
     const entry = this.newEntry(
       found.value,
       found.t,
       found.tRaw,
       found.freshUntil,
       found.tags,
-      Date.now(),
+      miss.startedMs,
     );
     entry.retryAt = retryAt;
     this.l1.set(miss.encoded, entry);
@@ -907,15 +910,16 @@ export class CacheNamespace {
 
   /**
    * Counts an L2 hit and copies it into L1 (when `fill`: the key was not invalidated since the
-   * read began), to live as long as the L2 item would.
+   * read began), to live as long as the L2 item would, checked again `l1MaxAge` after `readAtMs`
+   * (when the read began: what DynamoDB said holds as of then, however long the answer took).
    */
-  private fromL2(encoded: string, hit: L2Found, fill: boolean): unknown {
+  private fromL2(encoded: string, hit: L2Found, fill: boolean, readAtMs: number): unknown {
     this.stats.l2Hits++;
     if (this.ctx.events.active) this.emit('hit', encoded, 'l2');
     // Not kept if a clear or deleteByTag noted since the read covers it.
     const markerKeys = this.markerKeys(hit.tags);
     if (fill && this.keepsL1 && hit.t > this.ctx.markers.latestKnown(markerKeys)) {
-      const entry = this.newEntry(hit.value, hit.t, hit.tRaw, hit.freshUntil, hit.tags, Date.now());
+      const entry = this.newEntry(hit.value, hit.t, hit.tRaw, hit.freshUntil, hit.tags, readAtMs);
       // Checked against markers read up to l1MaxAge ago: served without a look only until they
       // are that old, so a clear or deleteByTag elsewhere is seen within l1MaxAge.
       if (this.l1MaxAgeMs !== Infinity) {
@@ -956,8 +960,9 @@ export class CacheNamespace {
   private async revalidate(encoded: string, cacheKey: string, entry: L1Entry): Promise<boolean> {
     const markerKeys = this.markerKeys(entry.tags);
     let head: ItemHead | undefined;
+    // What DynamoDB answers holds as of when it was asked, however long the answer takes.
+    const readAt = Date.now();
     try {
-      const readAt = Date.now();
       if (this.ctx.l2 === this.ctx.markers.store) {
         const heads = await this.ctx.track(
           this.ctx.l2.readHeads([cacheKey, ...markerKeys], this.name),
@@ -985,7 +990,7 @@ export class CacheNamespace {
         ? head === undefined
         : head?.t === entry.t && head.expired === undefined;
     if (current && same && entry.t > this.ctx.markers.latestKnown(markerKeys)) {
-      entry.checkedUntil = Date.now() + this.nextCheckMs();
+      entry.checkedUntil = readAt + this.nextCheckMs();
       entry.validUntil = Math.min(entry.expiresAt, entry.checkedUntil);
       this.l1Hit(encoded, entry);
       return true;
@@ -1033,7 +1038,8 @@ export class CacheNamespace {
         return await this.loadFurther(miss, cacheKey, undefined, thisArg, args, fn);
       }
       const read = await this.readL2(cacheKey);
-      if (read.status === 'hit') return this.fromL2(miss.encoded, read, this.mayFill(miss)) as T;
+      if (read.status === 'hit')
+        return this.fromL2(miss.encoded, read, this.mayFill(miss), miss.startedMs) as T;
       return await this.loadFurther(miss, cacheKey, read, thisArg, args, fn);
     } catch (err) {
       const stale = miss.stale;
@@ -1077,7 +1083,8 @@ export class CacheNamespace {
       }
       if (miss.forceFresh) return await this.compute(miss, cacheKey, thisArg, args, fn);
       read = await this.readL2(cacheKey);
-      if (read.status === 'hit') return this.fromL2(miss.encoded, read, this.mayFill(miss)) as T;
+      if (read.status === 'hit')
+        return this.fromL2(miss.encoded, read, this.mayFill(miss), miss.startedMs) as T;
     }
     if (read.status === 'stale') {
       // What L2 holds now (it may be newer than a stale L1 copy).
@@ -1094,8 +1101,8 @@ export class CacheNamespace {
         miss.stale = undefined;
         if (this.l1.get(miss.encoded) === entry) this.l1.delete(miss.encoded);
       } else if (miss.stale.unchecked === true) {
-        // Shown still current: served as stale from now on, for another l1MaxAge.
-        entry.checkedUntil = Date.now() + this.nextCheckMs();
+        // Shown still current: served as stale for another l1MaxAge from the read.
+        entry.checkedUntil = miss.startedMs + this.nextCheckMs();
         miss.stale = undefined;
         this.foundStale(miss, { value: entry.value, staleUntil: entry.staleUntil, entry });
       }
@@ -1110,7 +1117,7 @@ export class CacheNamespace {
     }
     const outcome = await this.awaitLease(cacheKey, this.lease, miss);
     if (outcome.status === 'hit') {
-      return this.fromL2(miss.encoded, outcome, this.mayFill(miss)) as T;
+      return this.fromL2(miss.encoded, outcome, this.mayFill(miss), miss.startedMs) as T;
     }
     // Another process is refreshing it: the stale value until then.
     if (outcome.status === 'held' && miss.stale !== undefined) {
@@ -1545,7 +1552,7 @@ export class CacheNamespace {
   }
 
   private leaseFailed(err: DynamoCacheError): void {
-    if (!(err.cause instanceof CircuitOpenError)) this.stats.l2Errors++;
+    this.countFailure(err);
   }
 
   private async readL2(cacheKey: string): Promise<L2Read> {
@@ -1568,9 +1575,7 @@ export class CacheNamespace {
       if (read.deleted) this.stats.l2Deletes++;
       // A failed clean-up does not fail the call: the miss stands, and the new value's PutItem
       // (or DynamoDB's own TTL) replaces the item anyway.
-      else if (read.error !== undefined && !(read.error.cause instanceof CircuitOpenError)) {
-        this.stats.l2Errors++;
-      }
+      else if (read.error !== undefined) this.countFailure(read.error);
     } else if (read.status === 'corrupt') {
       this.ctx.logger.warn(
         `${this.name}: unreadable L2 item ${cacheKey} (${read.reason}); recomputing`,
