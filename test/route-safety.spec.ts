@@ -14,9 +14,7 @@ import {
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
-import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { serialize } from 'node:v8';
 import request from 'supertest';
 import {
   buildCacheKey,
@@ -291,11 +289,6 @@ function routeKey(
   vary: unknown[] = [],
 ): string {
   return buildCacheKey('', namespace, encodeKey(['GET', host, path, query, ...vary]));
-}
-
-/** The strong entity tag the interceptor documents: sha1 of v8.serialize(body), base64url. */
-function expectedTag(body: unknown): string {
-  return `W/"${createHash('sha1').update(serialize(body)).digest('base64url')}"`;
 }
 
 describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
@@ -850,7 +843,8 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       const first = await boot(table);
       const miss = await first.get('/tagged').expect(200);
       const etag = miss.headers.etag as string;
-      expect(etag).toBe(expectedTag({ v: 'tagged', n: 1 }));
+      // A weak tag, keyed: it says nothing of the body (see the ClassSerializerInterceptor test).
+      expect(etag).toMatch(/^W\/"[\w-]{27}"$/);
       const hit = await first.get('/tagged').expect(200);
       expect(hit.headers['x-cache']).toBe('HIT');
       expect(hit.headers.etag).toBe(etag);

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { serialize } from 'node:v8';
 
 /*
@@ -64,12 +64,20 @@ const NOT_REPLAYED = new Set([
 ]);
 
 /**
- * A weak entity tag of a body (RFC 9110 §8.8.1): the hash of the value before it is written to
- * the wire, so equal values share it, byte-for-byte equality of their encodings aside.
+ * Keys the entity tags this process makes. The value hashed is the handler's result, which may
+ * hold what an outer `ClassSerializerInterceptor` leaves out of the body (`@Exclude()` fields):
+ * an unkeyed hash let a client test guesses of them (a 4-digit PIN in 10,000 hashes).
+ */
+const TAG_KEY = randomBytes(32);
+
+/**
+ * A weak entity tag of a body (RFC 9110 §8.8.1): a keyed hash of the value before it is written to
+ * the wire, so equal values made in this process share it (a stored entry carries its tag to every
+ * process), and it tells nothing of the value.
  */
 export function entityTag(body: unknown): string | undefined {
   try {
-    return `W/"${createHash('sha1').update(serialize(body)).digest('base64url')}"`;
+    return `W/"${createHmac('sha1', TAG_KEY).update(serialize(body)).digest('base64url')}"`;
   } catch {
     return undefined;
   }
