@@ -316,8 +316,60 @@ function classNameOf(obj: object, proto: object, node: Node): string {
       `the value at ${where} is a ${name}, whose state the serializer cannot keep; store what it holds instead (e.g. a URL's href)`,
     );
   }
+  // So does a class of one's own built on such a class (`class Link extends URL`).
+  for (
+    let p = Object.getPrototypeOf(proto) as object | null;
+    p !== null;
+    p = Object.getPrototypeOf(p) as object | null
+  ) {
+    const base = (p as { constructor?: unknown }).constructor;
+    if (
+      typeof base === 'function' &&
+      (globalThis as Record<string, unknown>)[base.name] === base &&
+      !KEPT_BASES.has(base)
+    ) {
+      throw new UnrecordableValueError(
+        `the value at ${where} is a ${name}, a subclass of ${base.name}, whose state the serializer cannot keep; store what it holds instead`,
+      );
+    }
+  }
   return name;
 }
+
+/** Built-in classes whose state the serializer keeps, so classes built on them can be restored. */
+const KEPT_BASES = new Set<unknown>([
+  Object,
+  Array,
+  Map,
+  Set,
+  Date,
+  RegExp,
+  Error,
+  EvalError,
+  RangeError,
+  ReferenceError,
+  SyntaxError,
+  TypeError,
+  URIError,
+  AggregateError,
+  Boolean,
+  Number,
+  String,
+  ArrayBuffer,
+  DataView,
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+  Buffer,
+]);
 
 /** Objects of Node's own classes that hide their state from property walks. */
 function isNodeInternal(obj: object): boolean {

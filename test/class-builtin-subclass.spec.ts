@@ -1,0 +1,100 @@
+import { CacheEngine } from '../lib/engine/cache-engine.js';
+import { v8Serializer } from '../lib/index.js';
+import { scanTable } from './support/apps.js';
+import { useTestDynamo } from './support/dynamo-server.js';
+
+/** A subclass of a built-in whose state is internal (README: such values are kept in L1 only). */
+class Link extends URL {
+  get host2(): string {
+    return this.host;
+  }
+}
+
+describe('subclasses of built-ins with internal state', () => {
+  const fx = useTestDynamo();
+  const warnings: string[] = [];
+  const logger = { warn: (m: string) => void warnings.push(m), error: () => undefined };
+  function engine(table: string) {
+    const client = fx.dynamo.client();
+    const e = new CacheEngine({
+      client: () => client,
+      table,
+      ttl: 600,
+      maxsize: 100,
+      keyPrefix: '',
+      onError: 'throw',
+      serializer: v8Serializer,
+      consistentRead: true,
+      logger,
+      types: [Link],
+    });
+    fx.apps.push({ close: () => e.drain() });
+    return e;
+  }
+
+  it('a URL subclass is kept in L1 only, like a URL (never read back as an empty shell)', async () => {
+    const table = await fx.dynamo.table();
+    const a = engine(table);
+    const returned = { home: new Link('https://example.com/a') };
+    expect(await a.namespace('links').run(null, [1], async () => returned)).toBe(returned);
+    expect(returned.home.href).toBe('https://example.com/a');
+
+    const b = engine(table);
+    const got = (await b.namespace('links').run(null, [1], async () => ({
+      home: new Link('https://example.com/a'),
+    }))) as typeof returned;
+    expect(got.home).toBeInstanceOf(Link);
+    let href: unknown;
+    try {
+      href = got.home.href;
+    } catch (err) {
+      href = `threw: ${(err as Error).message}`;
+    }
+    // As a URL: served and kept in L1 only, with one warning; B then computes its own.
+    expect({ href, items: (await scanTable(fx.admin, table)).length, warnings }).toEqual({
+      href: 'https://example.com/a',
+      items: 0,
+      // One per process: each kept its own in L1 only.
+      warnings: [
+        expect.stringMatching(/kept in L1 only: .* is a Link, a subclass of URL/),
+        expect.stringMatching(/kept in L1 only: .* is a Link, a subclass of URL/),
+      ],
+    });
+  });
+
+  it('subclasses of built-ins whose state the serializer keeps (Map, Error) still travel', async () => {
+    class Registry extends Map<string, number> {
+      total(): number {
+        return [...this.values()].reduce((a, b) => a + b, 0);
+      }
+    }
+    class Refused extends TypeError {}
+    const table = await fx.dynamo.table();
+    const client = fx.dynamo.client();
+    const settings = {
+      client: () => client,
+      table,
+      ttl: 600,
+      maxsize: 100,
+      keyPrefix: '',
+      onError: 'throw' as const,
+      serializer: v8Serializer,
+      consistentRead: true,
+      logger,
+      types: [Registry, Refused],
+    };
+    const a = new CacheEngine(settings);
+    const b = new CacheEngine(settings);
+    fx.apps.push({ close: () => a.drain() }, { close: () => b.drain() });
+    const value = { registry: new Registry([['x', 2]]), error: new Refused('no') };
+    await a.namespace('registries').run(null, [1], async () => value);
+    await a.settle();
+    const got = (await b.namespace('registries').run(null, [1], async () => {
+      throw new Error('expected from DynamoDB');
+    })) as typeof value;
+    expect(got.registry).toBeInstanceOf(Registry);
+    expect(got.registry.total()).toBe(2);
+    expect(got.error).toBeInstanceOf(Refused);
+    expect(got.error.message).toBe('no');
+  });
+});
