@@ -4,7 +4,7 @@ import { bootCache, sleep } from './support/apps.js';
 import { dummyClientConfig, useTestDynamo } from './support/dynamo-server.js';
 import { startTcpProxy } from './support/tcp-proxy.js';
 
-describe('invalidations seen within l1MaxAge of them, counted from when DynamoDB was read', () => {
+describe('invalidations seen within l1MaxAge, counted from when DynamoDB was read; lease faults reported', () => {
   const fx = useTestDynamo();
 
   async function app(
@@ -74,23 +74,6 @@ describe('invalidations seen within l1MaxAge of them, counted from when DynamoDB
     expect(Date.now() - deletedAt).toBeGreaterThan(1000);
     expect(await a.wrap('ns', ['k'], async () => 'new')).toBe('new');
   });
-});
-
-describe('lease faults: counted and reported alike', () => {
-  const fx = useTestDynamo();
-
-  async function app(
-    table: string,
-    options: Partial<DynamoCacheModuleOptions> = {},
-    client?: DynamoDBClient,
-  ) {
-    const ref = await bootCache(
-      { table, client: client ?? fx.dynamo.client(), ttl: 600, ...options },
-      [],
-    );
-    fx.apps.push(ref);
-    return ref.get(DynamoCacheService);
-  }
 
   it('a lease claim that DynamoDB fails is counted in l2Errors and reported by an error event', async () => {
     const table = await fx.dynamo.table();

@@ -9,6 +9,7 @@ import {
   DynamoCacheModule,
   DynamoCacheService,
 } from '../lib/index.js';
+import { bootCache } from './support/apps.js';
 import { startDynamo, type TestDynamo } from './support/dynamo-server.js';
 
 let dynamo: TestDynamo;
@@ -118,12 +119,11 @@ describe('transient-scoped providers', () => {
       constructor(readonly rates: TransientRates) {}
     }
     const warnings: string[] = [];
-    const app = await Test.createTestingModule({
-      imports: [DynamoCacheModule.forRoot({ table, clientConfig: dynamo.clientConfig })],
-      providers: [TransientRates, Consumer],
-    }).compile();
-    app.useLogger(capture(warnings));
-    await app.init();
+    const app = await bootCache(
+      { table, clientConfig: dynamo.clientConfig },
+      [TransientRates, Consumer],
+      capture(warnings),
+    );
     try {
       const rates = app.get(Consumer).rates;
       await rates.rate('a');
@@ -149,12 +149,11 @@ describe('transient-scoped providers', () => {
       constructor(readonly admin: TransientAdmin) {}
     }
     const warnings: string[] = [];
-    const app = await Test.createTestingModule({
-      imports: [DynamoCacheModule.forRoot({ table, clientConfig: dynamo.clientConfig })],
-      providers: [TransientAdmin, Consumer],
-    }).compile();
-    app.useLogger(capture(warnings));
-    await app.init();
+    const app = await bootCache(
+      { table, clientConfig: dynamo.clientConfig },
+      [TransientAdmin, Consumer],
+      capture(warnings),
+    );
     try {
       const warned = warnings.some((w) => w.includes('TransientAdmin'));
       const outcome = await app

@@ -1,10 +1,8 @@
-import { Controller, Get, NotFoundException, Res, type INestApplication } from '@nestjs/common';
+import { Controller, Get, NotFoundException, Res } from '@nestjs/common';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
-import { Test } from '@nestjs/testing';
-import type { AddressInfo } from 'node:net';
-import { DynamoCached, DynamoCacheModule } from '../lib/index.js';
-import { settleAll, sleep } from './support/apps.js';
+import { DynamoCached } from '../lib/index.js';
+import { listenRoutes, settleAll, sleep } from './support/apps.js';
 import { useTestDynamo } from './support/dynamo-server.js';
 import { headersOf, raw } from './support/raw-http.js';
 
@@ -46,18 +44,13 @@ describe.each([
       upstream = 'up';
     });
 
-    async function boot(table: string): Promise<number> {
-      const moduleRef = await Test.createTestingModule({
-        imports: [DynamoCacheModule.forRoot({ table, client: fx.dynamo.client() })],
-        controllers: [RatesController],
-      }).compile();
-      const app: INestApplication = moduleRef.createNestApplication(makeAdapter(), {
-        logger: false,
-      });
-      await app.listen(0, '127.0.0.1');
-      fx.apps.push(app);
-      return (app.getHttpServer().address() as AddressInfo).port;
-    }
+    const boot = (table: string): Promise<number> =>
+      listenRoutes(
+        { table, client: fx.dynamo.client() },
+        [RatesController],
+        makeAdapter(),
+        fx.apps,
+      );
 
     it('a handler that throws within grace: the request that ran it, and another instance, get the stale response', async () => {
       const table = await fx.dynamo.table();

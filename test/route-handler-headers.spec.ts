@@ -1,10 +1,8 @@
-import { Controller, Get, Header, Res, type INestApplication } from '@nestjs/common';
+import { Controller, Get, Header, Res } from '@nestjs/common';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
-import { Test } from '@nestjs/testing';
-import type { AddressInfo } from 'node:net';
-import { DynamoCached, DynamoCacheModule } from '../lib/index.js';
-import { settleAll, sleep } from './support/apps.js';
+import { DynamoCached } from '../lib/index.js';
+import { listenRoutes, settleAll, sleep } from './support/apps.js';
 import { useTestDynamo } from './support/dynamo-server.js';
 import { headersOf, raw } from './support/raw-http.js';
 
@@ -67,16 +65,12 @@ describe.each([
 
   async function boot(table: string): Promise<number> {
     await settleAll(fx.apps);
-    const moduleRef = await Test.createTestingModule({
-      imports: [DynamoCacheModule.forRoot({ table, client: fx.dynamo.client() })],
-      controllers: [ReviewController],
-    }).compile();
-    const app: INestApplication = moduleRef.createNestApplication(makeAdapter(), {
-      logger: false,
-    });
-    await app.listen(0, '127.0.0.1');
-    fx.apps.push(app);
-    return (app.getHttpServer().address() as AddressInfo).port;
+    return listenRoutes(
+      { table, client: fx.dynamo.client() },
+      [ReviewController],
+      makeAdapter(),
+      fx.apps,
+    );
   }
 
   it("the handler's own ETag is kept on the miss and on hits (L1, another instance's L2)", async () => {

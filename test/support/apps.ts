@@ -1,6 +1,8 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
-import type { LoggerService, Provider, Type } from '@nestjs/common';
+import type { AbstractHttpAdapter } from '@nestjs/core';
+import type { INestApplication, LoggerService, Provider, Type } from '@nestjs/common';
+import type { AddressInfo } from 'node:net';
 import { Test, type TestingModule } from '@nestjs/testing';
 import {
   DynamoCacheModule,
@@ -21,6 +23,26 @@ export async function bootCache(
   moduleRef.useLogger(logger);
   await moduleRef.init();
   return moduleRef;
+}
+
+/**
+ * Boots an HTTP application with the cache module and `controllers` on `adapter`, listening on
+ * loopback; pushes it to `apps` (closed by the test's fixture) and resolves its port.
+ */
+export async function listenRoutes(
+  options: DynamoCacheModuleOptions,
+  controllers: Type[],
+  adapter: AbstractHttpAdapter,
+  apps: unknown[],
+): Promise<number> {
+  const moduleRef = await Test.createTestingModule({
+    imports: [DynamoCacheModule.forRoot(options)],
+    controllers,
+  }).compile();
+  const app: INestApplication = moduleRef.createNestApplication(adapter, { logger: false });
+  await app.listen(0, '127.0.0.1');
+  apps.push(app);
+  return (app.getHttpServer().address() as AddressInfo).port;
 }
 
 /** Every item of a table. */

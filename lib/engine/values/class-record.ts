@@ -24,42 +24,45 @@ export const NULL_PROTOTYPE = '#null';
 
 import { types } from 'node:util';
 
+/** Built-in classes the serializer restores by itself (their state included). */
+const NATIVE_CLASSES: readonly { readonly prototype: unknown }[] = [
+  Object,
+  Array,
+  Map,
+  Set,
+  Date,
+  RegExp,
+  ArrayBuffer,
+  SharedArrayBuffer,
+  DataView,
+  Buffer,
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+  Error,
+  EvalError,
+  RangeError,
+  ReferenceError,
+  SyntaxError,
+  TypeError,
+  URIError,
+  Boolean,
+  Number,
+  String,
+  BigInt,
+];
+
 /** Prototypes the serializer restores by itself: never recorded. */
 const NATIVE_PROTOTYPES: ReadonlySet<object> = new Set<object>(
-  [
-    Object,
-    Array,
-    Map,
-    Set,
-    Date,
-    RegExp,
-    ArrayBuffer,
-    SharedArrayBuffer,
-    DataView,
-    Buffer,
-    Int8Array,
-    Uint8Array,
-    Uint8ClampedArray,
-    Int16Array,
-    Uint16Array,
-    Int32Array,
-    Uint32Array,
-    Float32Array,
-    Float64Array,
-    BigInt64Array,
-    BigUint64Array,
-    Error,
-    EvalError,
-    RangeError,
-    ReferenceError,
-    SyntaxError,
-    TypeError,
-    URIError,
-    Boolean,
-    Number,
-    String,
-    BigInt,
-  ].map((c) => c.prototype as object),
+  NATIVE_CLASSES.map((c) => c.prototype as object),
 );
 
 /** A class as the registry holds it: anything with a prototype to give back. */
@@ -337,39 +340,7 @@ function classNameOf(obj: object, proto: object, node: Node): string {
 }
 
 /** Built-in classes whose state the serializer keeps, so classes built on them can be restored. */
-const KEPT_BASES = new Set<unknown>([
-  Object,
-  Array,
-  Map,
-  Set,
-  Date,
-  RegExp,
-  Error,
-  EvalError,
-  RangeError,
-  ReferenceError,
-  SyntaxError,
-  TypeError,
-  URIError,
-  AggregateError,
-  Boolean,
-  Number,
-  String,
-  ArrayBuffer,
-  DataView,
-  Int8Array,
-  Uint8Array,
-  Uint8ClampedArray,
-  Int16Array,
-  Uint16Array,
-  Int32Array,
-  Uint32Array,
-  Float32Array,
-  Float64Array,
-  BigInt64Array,
-  BigUint64Array,
-  Buffer,
-]);
+const KEPT_BASES: ReadonlySet<unknown> = new Set<unknown>(NATIVE_CLASSES);
 
 /** Objects of Node's own classes that hide their state from property walks. */
 function isNodeInternal(obj: object): boolean {
