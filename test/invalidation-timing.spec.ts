@@ -1,8 +1,23 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoCacheService, type DynamoCacheModuleOptions } from '../lib/index.js';
+import { Injectable } from '@nestjs/common';
+import { DynamoCached, DynamoCacheService, type DynamoCacheModuleOptions } from '../lib/index.js';
 import { bootCache, sleep } from './support/apps.js';
 import { dummyClientConfig, useTestDynamo } from './support/dynamo-server.js';
 import { startTcpProxy } from './support/tcp-proxy.js';
+
+@Injectable()
+class Quotes {
+  calls = 0;
+  delayMs = 0;
+  failure: Error | undefined;
+  @DynamoCached({ ttl: 1, grace: 30, graceBackoff: 10 })
+  async quote(symbol: string): Promise<string> {
+    const n = ++this.calls;
+    if (this.delayMs > 0) await sleep(this.delayMs);
+    if (this.failure !== undefined) throw this.failure;
+    return `${symbol}#${n}`;
+  }
+}
 
 describe('invalidations seen within l1MaxAge, counted from when DynamoDB was read; lease faults reported', () => {
   const fx = useTestDynamo();
@@ -97,4 +112,34 @@ describe('invalidations seen within l1MaxAge, counted from when DynamoDB was rea
     // "The same outcomes are available ... through events and stats()": one error event per l2Error.
     expect(errors).toHaveLength(l2Errors);
   });
+
+  it('graceBackoff still holds after a failure slower than l1MaxAge (the stale value read from L2 in B, checked again, not recomputed)', async () => {
+    const table = await fx.dynamo.table();
+    const client = fx.dynamo.client();
+    const a = await bootCache({ table, client, l1MaxAge: 1 }, [Quotes]);
+    fx.apps.push(a);
+    expect(await a.get(Quotes).quote('X')).toBe('X#1');
+    await sleep(2100); // past the 1 s ttl, within grace
+
+    const b = await bootCache({ table, client, l1MaxAge: 1 }, [Quotes]);
+    fx.apps.push(b);
+    const quotes = b.get(Quotes);
+    quotes.failure = new Error('upstream timed out');
+    quotes.delayMs = 1200; // fails on its 1.2 s timeout: longer than l1MaxAge
+    expect(await quotes.quote('X')).toBe('X#1'); // grace: A's value, read from L2
+    expect(quotes.calls).toBe(1);
+    // Within graceBackoff: the stale value, without calling the failing method again.
+    const started = Date.now();
+    expect(await quotes.quote('X')).toBe('X#1');
+    expect({ calls: quotes.calls, quick: Date.now() - started < 500 }).toEqual({
+      calls: 1,
+      quick: true,
+    });
+    // A delete elsewhere still ends it: the next call computes.
+    await a.get(DynamoCacheService).delete('Quotes.quote', ['X']);
+    await sleep(1100);
+    quotes.failure = undefined;
+    quotes.delayMs = 0;
+    expect(await quotes.quote('X')).toBe('X#2');
+  }, 20_000);
 });

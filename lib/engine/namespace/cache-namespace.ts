@@ -1086,7 +1086,18 @@ export class CacheNamespace {
       if (read.status === 'hit')
         return this.fromL2(miss.encoded, read, this.mayFill(miss), miss.startedMs) as T;
     }
+    // A stale copy whose computation failed lately (graceBackoff), checked here because its last
+    // check is older than l1MaxAge: still what DynamoDB holds, it is served without a new attempt.
+    const backingOff =
+      miss.stale?.entry !== undefined && miss.stale.entry.retryAt > Date.now()
+        ? miss.stale.entry
+        : undefined;
     if (read.status === 'stale') {
+      if (backingOff !== undefined && read.tRaw === backingOff.tRaw) {
+        backingOff.checkedUntil = miss.startedMs + this.nextCheckMs();
+        miss.resolvedStale = true;
+        return backingOff.value as T;
+      }
       // What L2 holds now (it may be newer than a stale L1 copy).
       if (miss.stale?.entry !== undefined) miss.stale = undefined;
       this.foundStale(miss, {
@@ -1103,6 +1114,10 @@ export class CacheNamespace {
       } else if (miss.stale.unchecked === true) {
         // Shown still current: served as stale for another l1MaxAge from the read.
         entry.checkedUntil = miss.startedMs + this.nextCheckMs();
+        if (backingOff === entry) {
+          miss.resolvedStale = true;
+          return entry.value as T;
+        }
         miss.stale = undefined;
         this.foundStale(miss, { value: entry.value, staleUntil: entry.staleUntil, entry });
       }

@@ -283,8 +283,7 @@ function isNativePrototype(obj: object, proto: object): boolean {
       return types.isBoxedPrimitive(obj);
     default:
       return (
-        (ArrayBuffer.isView(obj) &&
-          /^(?:Big)?(?:Int|Uint|Float)\d+(?:Clamped)?Array$/.test(name)) ||
+        (ArrayBuffer.isView(obj) && TYPED_ARRAY_NAME.test(name)) ||
         (types.isNativeError(obj) && /^(?:Eval|Range|Reference|Syntax|Type|URI)?Error$/.test(name))
       );
   }
@@ -329,7 +328,8 @@ function classNameOf(obj: object, proto: object, node: Node): string {
     if (
       typeof base === 'function' &&
       (globalThis as Record<string, unknown>)[base.name] === base &&
-      !KEPT_BASES.has(base)
+      !KEPT_BASES.has(base) &&
+      !TYPED_ARRAY_NAME.test(base.name)
     ) {
       throw new UnrecordableValueError(
         `the value at ${where} is a ${name}, a subclass of ${base.name}, whose state the serializer cannot keep; store what it holds instead`,
@@ -339,8 +339,14 @@ function classNameOf(obj: object, proto: object, node: Node): string {
   return name;
 }
 
-/** Built-in classes whose state the serializer keeps, so classes built on them can be restored. */
+/**
+ * Built-in classes whose state the serializer keeps, so classes built on them can be restored;
+ * typed arrays by name too ({@link TYPED_ARRAY_NAME}: `Float16Array` where Node has it).
+ */
 const KEPT_BASES: ReadonlySet<unknown> = new Set<unknown>(NATIVE_CLASSES);
+
+/** The typed arrays the serializer keeps, whichever this Node has. */
+const TYPED_ARRAY_NAME = /^(?:Big)?(?:Int|Uint|Float)\d+(?:Clamped)?Array$/;
 
 /** Objects of Node's own classes that hide their state from property walks. */
 function isNodeInternal(obj: object): boolean {
