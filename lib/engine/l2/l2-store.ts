@@ -670,6 +670,37 @@ export class L2Store {
   }
 
   /**
+   * A tombstone in place of a computation's result that could not be stored (started at
+   * `startedS`): it replaces what the result would have (an item older than the computation),
+   * never a newer one, so no process reads the older value the result superseded. `false` when a
+   * newer item was there.
+   */
+  async invalidateOlder(
+    cacheKey: string,
+    startedS: number,
+    namespace: string,
+    lifeSeconds: number,
+  ): Promise<boolean> {
+    const Item = encodeTombstone(cacheKey, startedS, lifeSeconds);
+    return this.call('PutItem', namespace, true, (client, abortSignal) =>
+      conditional(
+        client.send(
+          new PutItemCommand({
+            TableName: this.table,
+            Item,
+            ConditionExpression: 'attribute_not_exists(#k) OR #t < :started',
+            ExpressionAttributeNames: { '#k': PARTITION_KEY, '#t': 't' },
+            ExpressionAttributeValues: { ':started': { N: String(startedS) } },
+          }),
+          sendOptions(abortSignal),
+        ),
+        true,
+        false,
+      ),
+    );
+  }
+
+  /**
    * {@link invalidate} for many keys: tombstones written 25 to a `BatchWriteItem` call, and what
    * DynamoDB leaves unprocessed (throttling) retried with back-off; what is still unprocessed
    * after that throws {@link DynamoCacheError}.

@@ -1252,6 +1252,25 @@ export class CacheNamespace {
     }
     // Refused: a newer value or a tombstone is in L2, and ours must not shadow it here either.
     if (outcome !== 'refused') toL1(outcome === 'written' ? String(tS) : undefined);
+    // A result that replaced an item (forced, refreshed, recomputed past its ttl) but cannot be
+    // stored: the item it superseded must not be read on, here after l1MaxAge or elsewhere.
+    if (
+      outcome === 'not-stored' &&
+      (miss.forceFresh || miss.revalidate !== undefined || miss.stale !== undefined)
+    ) {
+      try {
+        if (
+          await this.ctx.track(
+            this.ctx.l2.invalidateOlder(cacheKey, tS, this.name, this.tombstoneLifeSeconds),
+          )
+        ) {
+          this.stats.l2Deletes++;
+          if (this.ctx.events.active) this.ctx.events.emit('delete', this.name, () => cacheKey);
+        }
+      } catch (err) {
+        this.l2Failed(err as DynamoCacheError);
+      }
+    }
   }
 
   /**
