@@ -232,6 +232,12 @@ export class L2Store {
   private readonly deadlines: CallDeadlines | undefined;
   /** A failure has been logged and no success seen since. */
   private failing = false;
+  /**
+   * The operations failing in the current outage, and when each last failed: it is over when each
+   * has answered again, or has not failed for a minute while others answer (one used seldom, as
+   * `BatchWriteItem` by `deleteMany`, must not hide the next outage's first failure).
+   */
+  private readonly failingOps = new Map<DynamoCacheOperation, number>();
   /** Calls are numbered as they start; `lastFailed` is the number of the latest failed one. */
   private started = 0;
   private lastFailed = 0;
@@ -1062,15 +1068,26 @@ export class L2Store {
         over = true;
         deadline?.end();
         if (startedAt >= 0) this.observed(operation, namespace, startedAt, false);
-        // A call that was already on its way when a later one failed says nothing about recovery.
-        if (number >= this.lastFailed && (this.breaker.success() || this.failing)) {
-          this.failing = false;
-          try {
-            this.options.logger.warn(
-              `DynamoDB table "${this.table}" answers again; L2 is back in use`,
-            );
-          } catch {
-            // A logger's fault does not lose the answer.
+        // A call that was already on its way when a later one failed says nothing about recovery;
+        // nor does another operation's success while one keeps failing (a denied or throttled
+        // operation beside working ones is one outage, not one per call).
+        if (number >= this.lastFailed) {
+          const closed = this.breaker.success();
+          if (closed) this.failingOps.clear();
+          else if (this.failingOps.size > 0) {
+            this.failingOps.delete(operation);
+            const quietSince = Date.now() - OUTAGE_QUIET_MS;
+            for (const [op, at] of this.failingOps) if (at < quietSince) this.failingOps.delete(op);
+          }
+          if (this.failing && this.failingOps.size === 0) {
+            this.failing = false;
+            try {
+              this.options.logger.warn(
+                `DynamoDB table "${this.table}" answers again; L2 is back in use`,
+              );
+            } catch {
+              // A logger's fault does not lose the answer.
+            }
           }
         }
         resolve(value);
@@ -1102,7 +1119,10 @@ export class L2Store {
 
   private failed(error: DynamoCacheError, permit: Permit): void {
     const opened = this.breaker.failure(permit);
-    if (!this.failing && this.options.onError === 'bypass') {
+    // One line per outage: the first failure when nothing was failing.
+    const newOutage = this.failingOps.size === 0;
+    this.failingOps.set(error.operation, Date.now());
+    if (newOutage && !this.failing && this.options.onError === 'bypass') {
       this.failing = true;
       this.options.logger.warn(
         `${error.namespace}: ${error.message}; serving without L2 until it answers again`,
@@ -1121,6 +1141,9 @@ export class L2Store {
     }
   }
 }
+
+/** An operation that has not failed for this long, while others answer, no longer counts as failing. */
+const OUTAGE_QUIET_MS = 60_000;
 
 /**
  * The options of a `send`: none without an abort signal, so a client built with
