@@ -12,7 +12,8 @@ describe('typed arrays, DataViews and Buffers read back from DynamoDB', () => {
   async function service(table: string) {
     const client = new DynamoDBClient({
       ...fx.dynamo.clientConfig,
-      credentials: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: SECRET },
+      // The fixture's key id (DynamoDB Local keeps a database per key id), a secret of its own.
+      credentials: { accessKeyId: 'test', secretAccessKey: SECRET },
     });
     const ref = await bootCache({ table, client, ttl: 600 }, []);
     fx.apps.push(ref, { close: async () => client.destroy() });
