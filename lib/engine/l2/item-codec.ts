@@ -7,7 +7,7 @@ import { isValueCompression, type ValueCompression } from './value-compression.j
  *   cache_key (S)  {keyPrefix}{namespace}/{md5}
  *   v (B)          serialized value (compressed when `z` is present); absent in a tombstone
  *   t (N)          Unix seconds (fractional): when the computation that produced the value
- *                  started (a `set`: when it was made; `expire`: when it was expired); a
+ *                  started (a `set`: when it was made; `expire` leaves it); a
  *                  tombstone's: the deletion time
  *   e (N)          the entry's own expiry, Unix seconds (fractional), only when a ttl applies
  *   o (BOOL)       true when the expiry was set explicitly (`set` with a ttl, `null` included):

@@ -166,10 +166,10 @@ export interface L2StoreOptions {
 
 /**
  * One DynamoDB call, as {@link L2StoreOptions.observers} see it (a call the open circuit turned
- * away is not one).
+ * away is not one): what `DynamoCacheMetrics` (`nestjs-dynamo-cache/otel`) records as latency.
  *
  * @example
- * engine.observeCalls((c) => latency.record(c.durationMs, { operation: c.operation }));
+ * const describe = (c: L2Call) => `${c.operation} on ${c.table}: ${c.durationMs} ms`;
  */
 export interface L2Call {
   readonly operation: DynamoCacheOperation;
