@@ -18,7 +18,7 @@ describe('a result that replaces a stored value but cannot be stored itself (too
 
   it('forceFresh: the replaced value is read by no instance (another one, or this one after l1MaxAge)', async () => {
     const table = await fx.dynamo.table();
-    const a = await app(table, { l1MaxAge: 0.2 });
+    const a = await app(table, { l1MaxAge: 1 });
     const b = await app(table);
     expect(await a.cache.wrap('report', [2024], async () => 'old', { ttl: 3600 })).toBe('old');
     await a.cache.settle();
@@ -35,7 +35,7 @@ describe('a result that replaces a stored value but cannot be stored itself (too
     expect(await b.cache.get('report', [2024])).toBeUndefined();
     // This instance: its L1 copy first, then (past l1MaxAge) no longer the old value either.
     expect(Buffer.isBuffer(await a.cache.get('report', [2024]))).toBe(true);
-    await sleep(400);
+    await sleep(1200);
     expect(await a.cache.get('report', [2024])).not.toBe('old');
   });
 
