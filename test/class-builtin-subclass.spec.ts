@@ -1,7 +1,8 @@
 import { CacheEngine } from '../lib/engine/cache-engine.js';
-import { v8Serializer } from '../lib/index.js';
+import type { ClassRef } from '../lib/engine/values/class-record.js';
 import { scanTable } from './support/apps.js';
 import { useTestDynamo } from './support/dynamo-server.js';
+import { engineSettings } from './support/engine-settings.js';
 
 /** A subclass of a built-in whose state is internal (README: such values are kept in L1 only). */
 class Link extends URL {
@@ -14,20 +15,17 @@ describe('subclasses of built-ins with internal state', () => {
   const fx = useTestDynamo();
   const warnings: string[] = [];
   const logger = { warn: (m: string) => void warnings.push(m), error: () => undefined };
-  function engine(table: string) {
-    const client = fx.dynamo.client();
-    const e = new CacheEngine({
-      client: () => client,
-      table,
-      ttl: 600,
-      maxsize: 100,
-      keyPrefix: '',
-      onError: 'throw',
-      serializer: v8Serializer,
-      consistentRead: true,
-      logger,
-      types: [Link],
-    });
+  /** One application instance's engine on `table`, with a client of its own. */
+  function engine(table: string, types: ClassRef[] = [Link]): CacheEngine {
+    const e = new CacheEngine(
+      engineSettings(fx.dynamo.client(), table, {
+        onError: 'throw',
+        consistentRead: true,
+        lease: false,
+        logger,
+        types,
+      }),
+    );
     fx.apps.push({ close: () => e.drain() });
     return e;
   }
@@ -70,22 +68,8 @@ describe('subclasses of built-ins with internal state', () => {
     }
     class Refused extends TypeError {}
     const table = await fx.dynamo.table();
-    const client = fx.dynamo.client();
-    const settings = {
-      client: () => client,
-      table,
-      ttl: 600,
-      maxsize: 100,
-      keyPrefix: '',
-      onError: 'throw' as const,
-      serializer: v8Serializer,
-      consistentRead: true,
-      logger,
-      types: [Registry, Refused],
-    };
-    const a = new CacheEngine(settings);
-    const b = new CacheEngine(settings);
-    fx.apps.push({ close: () => a.drain() }, { close: () => b.drain() });
+    const a = engine(table, [Registry, Refused]);
+    const b = engine(table, [Registry, Refused]);
     const value = { registry: new Registry([['x', 2]]), error: new Refused('no') };
     await a.namespace('registries').run(null, [1], async () => value);
     await a.settle();
@@ -111,22 +95,8 @@ describe('subclasses of built-ins with internal state', () => {
         }
       }
       const table = await fx.dynamo.table();
-      const client = fx.dynamo.client();
-      const settings = {
-        client: () => client,
-        table,
-        ttl: 600,
-        maxsize: 100,
-        keyPrefix: '',
-        onError: 'throw' as const,
-        serializer: v8Serializer,
-        consistentRead: true,
-        logger,
-        types: [Half],
-      };
-      const a = new CacheEngine(settings);
-      const b = new CacheEngine(settings);
-      fx.apps.push({ close: () => a.drain() }, { close: () => b.drain() });
+      const a = engine(table, [Half]);
+      const b = engine(table, [Half]);
       warnings.length = 0;
       await a.namespace('halves').run(null, [1], async () => ({ h: new Half([1.5]) }));
       await a.settle();

@@ -17,10 +17,10 @@ import {
 } from '@nestjs/graphql';
 import { Test } from '@nestjs/testing';
 import type { FieldNode, GraphQLResolveInfo, SelectionSetNode } from 'graphql';
-import request from 'supertest';
 import { DynamoCached, DynamoCacheModule, DynamoCacheService } from '../lib/index.js';
 import { scanTable } from './support/apps.js';
 import { useTestDynamo } from './support/dynamo-server.js';
+import { graphqlClient } from './support/graphql-client.js';
 
 const RATES: Record<string, number> = { 'USD-EUR': 0.92, 'USD-GBP': 0.79 };
 let down = true;
@@ -192,14 +192,7 @@ describe('GraphQL: nested selections, fragments and partial results, two instanc
     await app.init();
     return {
       settle: () => app.get(DynamoCacheService).settle(),
-      async gql(query: string, variables: Record<string, unknown> = {}) {
-        const res = await request(app.getHttpServer())
-          .post('/graphql')
-          .set({ host: 'api.example' })
-          .send({ query, variables })
-          .expect(200);
-        return res.body as { data?: Record<string, unknown>; errors?: { message: string }[] };
-      },
+      gql: graphqlClient(app),
     };
   }
 

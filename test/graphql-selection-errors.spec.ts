@@ -19,10 +19,10 @@ import {
   type FieldNode,
   type GraphQLResolveInfo,
 } from 'graphql';
-import request from 'supertest';
 import { DynamoCached, DynamoCacheModule, DynamoCacheService } from '../lib/index.js';
 import { scanTable } from './support/apps.js';
 import { countCalls, useTestDynamo } from './support/dynamo-server.js';
+import { graphqlClient } from './support/graphql-client.js';
 
 const RATES: Record<string, number> = { 'USD-EUR': 0.92, 'USD-GBP': 0.79 };
 
@@ -114,14 +114,7 @@ describe('GraphQL resolvers: directives in the selection, partial results', () =
     return {
       app,
       calls,
-      async gql(query: string, variables: Record<string, unknown> = {}) {
-        const res = await request(app.getHttpServer())
-          .post('/graphql')
-          .set({ host: 'api.example' })
-          .send({ query, variables })
-          .expect(200);
-        return res.body as { data?: Record<string, unknown>; errors?: { message: string }[] };
-      },
+      gql: graphqlClient(app),
     };
   }
 
