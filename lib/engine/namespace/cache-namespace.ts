@@ -1132,7 +1132,9 @@ export class CacheNamespace {
     }
     const outcome = await this.awaitLease(cacheKey, this.lease, miss);
     if (outcome.status === 'hit') {
-      return this.fromL2(miss.encoded, outcome, this.mayFill(miss), miss.startedMs) as T;
+      // Read by the wait's last look, just now (the wait itself may have lasted seconds: counted
+      // from the call's start, the checks of every waiter of one key would come at once).
+      return this.fromL2(miss.encoded, outcome, this.mayFill(miss), Date.now()) as T;
     }
     // Another process is refreshing it: the stale value until then.
     if (outcome.status === 'held' && miss.stale !== undefined) {
