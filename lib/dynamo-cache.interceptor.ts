@@ -864,39 +864,29 @@ function astValue(node: ValueLike | undefined, variables: Record<string, unknown
 }
 
 /** The parts of graphql-js AST nodes read by selectionOf. */
+interface NamedLike {
+  readonly name?: { readonly value?: string };
+}
+interface ArgumentLike extends NamedLike {
+  readonly value?: ValueLike;
+}
 interface SelectionSetLike {
   readonly selectionSet?: { readonly selections?: readonly SelectionLike[] };
-  readonly typeCondition?: { readonly name?: { readonly value?: string } };
+  readonly typeCondition?: NamedLike;
 }
-interface SelectionLike extends SelectionSetLike {
+interface SelectionLike extends SelectionSetLike, NamedLike {
   readonly kind?: string;
-  readonly name?: { readonly value?: string };
   readonly directives?: readonly DirectiveLike[];
-  readonly arguments?: readonly {
-    readonly name?: { readonly value?: string };
-    readonly value?: ValueLike;
-  }[];
+  readonly arguments?: readonly ArgumentLike[];
 }
-interface ValueLike {
+interface ValueLike extends NamedLike {
   readonly kind?: string;
   readonly value?: unknown;
-  readonly name?: { readonly value?: string };
   readonly values?: readonly ValueLike[];
-  readonly fields?: readonly {
-    readonly name?: { readonly value?: string };
-    readonly value?: ValueLike;
-  }[];
+  readonly fields?: readonly ArgumentLike[];
 }
-interface DirectiveLike {
-  readonly name?: { readonly value?: string };
-  readonly arguments?: readonly {
-    readonly name?: { readonly value?: string };
-    readonly value?: {
-      readonly kind?: string;
-      readonly value?: unknown;
-      readonly name?: { readonly value?: string };
-    };
-  }[];
+interface DirectiveLike extends NamedLike {
+  readonly arguments?: readonly ArgumentLike[];
 }
 
 /**
@@ -908,12 +898,7 @@ function selected(node: SelectionLike, variables: Record<string, unknown>): bool
     const name = directive.name?.value;
     if (name !== 'skip' && name !== 'include') continue;
     const value = directive.arguments?.find((a) => a.name?.value === 'if')?.value;
-    const condition =
-      value?.kind === 'BooleanValue'
-        ? value.value
-        : value?.kind === 'Variable'
-          ? variables[value.name?.value ?? '']
-          : undefined;
+    const condition = astValue(value, variables);
     if (typeof condition !== 'boolean') continue;
     if (name === 'skip' ? condition : !condition) return false;
   }
