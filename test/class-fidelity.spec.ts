@@ -650,7 +650,7 @@ describe('class fidelity: values keep their classes from one application to anot
     const all = await scanTable(fx.admin, table);
     expect(all).toHaveLength(1);
     const item = all[0]!;
-    expect(Object.keys(item).sort()).toEqual(['c', 'cache_key', 'e', 'exp', 't', 'v']);
+    expect(Object.keys(item).sort()).toEqual(['c', 'cache_key', 'e', 'exp', 't', 'v', 'w']);
     expect(item.cache_key).toEqual({ S: cacheKey('GoldenService.coin', ['eur']) });
     expect(item.c).toEqual({ S: '{"Coin":[[]]}' });
     // node:v8 ValueSerializer, format 15: an object {code: "EUR", digits: 2}; the class is only in c.

@@ -6,8 +6,10 @@ import {
   encodeKey,
   v8Serializer,
 } from '../lib/index.js';
+import { execFileSync } from 'node:child_process';
 import { bootCache, scanTable } from './support/apps.js';
 import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
+import { assertFreshBuild } from './support/fresh-build.js';
 
 /*
  * Golden tests of the stored format added for per-entry expiry, grace, tags and group
@@ -24,6 +26,22 @@ class PricesService {
 }
 
 const NS = 'PricesService.price';
+
+/** `w`: 12 base64url characters for the process, then its count of writes in base 36. */
+const WRITE_ID = /^[A-Za-z0-9_-]{12}[0-9a-z]+$/;
+
+/** Write tokens made by another process (the built package's). */
+function childWriteIds(n: number): string[] {
+  assertFreshBuild();
+  const module = new URL('../dist/engine/l2/write-id.js', import.meta.url).href;
+  const out = execFileSync(process.execPath, [
+    '--input-type=module',
+    '-e',
+    `import { newWriteId } from ${JSON.stringify(module)};
+     console.log(JSON.stringify(Array.from({ length: ${n} }, () => newWriteId())));`,
+  ]);
+  return JSON.parse(out.toString()) as string[];
+}
 
 describe(`stored format: expiry, grace, tags, markers (${testServerKind()})`, () => {
   const fx = useTestDynamo();
@@ -50,7 +68,7 @@ describe(`stored format: expiry, grace, tags, markers (${testServerKind()})`, ()
     await a.prices.price('gold');
     await a.prices.price('tin');
     const gold = await item(table, buildCacheKey('', NS, encodeKey(['gold'])));
-    expect(Object.keys(gold).sort()).toEqual(['cache_key', 'e', 'exp', 'g', 't', 'v']);
+    expect(Object.keys(gold).sort()).toEqual(['cache_key', 'e', 'exp', 'g', 't', 'v', 'w']);
     const t = Number(gold.t?.N);
     expect(t).toBeGreaterThanOrEqual(before);
     expect(gold.e).toEqual({ N: String(t + 60) });
@@ -59,6 +77,27 @@ describe(`stored format: expiry, grace, tags, markers (${testServerKind()})`, ()
     expect(v8Serializer.deserialize(gold.v?.B as Uint8Array)).toBe(1000);
     const tin = await item(table, buildCacheKey('', NS, encodeKey(['tin'])));
     expect(Number(tin.e?.N) - Number(tin.t?.N)).toBeCloseTo(600, 6);
+    // w: the write's own token, 12 characters of this process then its count of writes.
+    expect(gold.w?.S).toMatch(WRITE_ID);
+    expect(tin.w?.S).toMatch(WRITE_ID);
+    expect(tin.w?.S).not.toBe(gold.w?.S);
+    expect(tin.w?.S?.slice(0, 12)).toBe(gold.w?.S?.slice(0, 12));
+  });
+
+  it('w differs between two writes of one process, and between processes', async () => {
+    const table = await fx.dynamo.table();
+    const a = await app(table);
+    const key = buildCacheKey('', 'sessions', encodeKey(['s1']));
+    await a.cache.set('sessions', ['s1'], 1);
+    const first = await item(table, key);
+    await a.cache.set('sessions', ['s1'], 1);
+    const second = await item(table, key);
+    expect(second.w?.S).not.toBe(first.w?.S);
+    // Apps in one process share the process part; a child process has its own.
+    const other = await childWriteIds(2);
+    expect(other[0]).toMatch(WRITE_ID);
+    expect(other[0]?.slice(0, 12)).not.toBe(first.w?.S?.slice(0, 12));
+    expect(other[1]).not.toBe(other[0]);
   });
 
   it("set with a ttl: the entry's own expiry, marked o = true (also with ttl null); without ttl: the namespace's, no o", async () => {
@@ -67,17 +106,17 @@ describe(`stored format: expiry, grace, tags, markers (${testServerKind()})`, ()
     await a.cache.set('sessions', ['s1'], { user: 'ann' }, { ttl: 900 });
     await a.cache.set('sessions', ['s2'], { user: 'bob' });
     const own = await item(table, buildCacheKey('', 'sessions', encodeKey(['s1'])));
-    expect(Object.keys(own).sort()).toEqual(['cache_key', 'e', 'exp', 'o', 't', 'v']);
+    expect(Object.keys(own).sort()).toEqual(['cache_key', 'e', 'exp', 'o', 't', 'v', 'w']);
     expect(own.o).toEqual({ BOOL: true });
     expect(own.e).toEqual({ N: String(Number(own.t?.N) + 900) });
     expect(own.exp).toEqual({ N: String(Math.ceil(Number(own.t?.N) + 900)) });
     // The module's ttl is null here: no expiry at all.
     const plain = await item(table, buildCacheKey('', 'sessions', encodeKey(['s2'])));
-    expect(Object.keys(plain).sort()).toEqual(['cache_key', 't', 'v']);
+    expect(Object.keys(plain).sort()).toEqual(['cache_key', 't', 'v', 'w']);
     // An explicit "never expires": o, and no e, so a reader's own ttl does not cut it.
     await a.cache.set('sessions', ['s3'], { user: 'cy' }, { ttl: null });
     const forever = await item(table, buildCacheKey('', 'sessions', encodeKey(['s3'])));
-    expect(Object.keys(forever).sort()).toEqual(['cache_key', 'o', 't', 'v']);
+    expect(Object.keys(forever).sort()).toEqual(['cache_key', 'o', 't', 'v', 'w']);
   });
 
   it('clear and deleteByTag: one marker item each, {keyPrefix}#ns:{namespace}# and {keyPrefix}#tag:{tag}#, holding only t', async () => {
@@ -106,8 +145,9 @@ describe(`stored format: expiry, grace, tags, markers (${testServerKind()})`, ()
     const before = Date.now() / 1000;
     await a.cache.expire(NS, ['gold']);
     const expired = await item(table, buildCacheKey('', NS, encodeKey(['gold'])));
-    expect(Object.keys(expired).sort()).toEqual(['cache_key', 'e', 'exp', 'g', 't', 'v', 'x']);
+    expect(Object.keys(expired).sort()).toEqual(['cache_key', 'e', 'exp', 'g', 't', 'v', 'w', 'x']);
     expect(expired.t).toEqual(written.t);
+    expect(expired.w).toEqual(written.w);
     const x = Number(expired.x?.N);
     expect(x).toBeGreaterThanOrEqual(before);
     expect(expired.e).toEqual(expired.x);

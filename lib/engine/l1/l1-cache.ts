@@ -22,6 +22,8 @@ export interface L1Entry {
   staleUntil: number;
   /** The L2 item's `t` as stored, to tell whether it changed; `undefined`: the value is in L1 only. */
   tRaw: string | undefined;
+  /** The item's write token (`w`): with `tRaw`, which write of the key this copy is. */
+  writeId: string | undefined;
   /** The item's `t` (Unix seconds), compared with invalidation markers. */
   t: number;
   tags: readonly string[] | undefined;

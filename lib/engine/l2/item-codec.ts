@@ -19,6 +19,9 @@ import { isValueCompression, type ValueCompression } from './value-compression.j
  *   z (S)          'br' or 'gzip', only when `v` is compressed
  *   c (S)          the class record (JSON, see values/class-record.ts), only when the value holds
  *                  class instances
+ *   w (S)          a token unique to the write that made the item (see write-id.ts): two writes
+ *                  in one millisecond share `t`, not `w`; absent in items of 0.1.0 and earlier
+ *                  0.2 writes, and in tombstones
  *
  * A tombstone (no `v`) is what `delete` leaves: readers take it as a miss, and a computation that
  * started before it was written may not replace it (see L2Store.write), so an invalidation made
@@ -50,6 +53,8 @@ export interface DecodedItem {
   compression?: ValueCompression;
   /** The class record, as stored (JSON); absent when the value holds no class instance. */
   classes?: string;
+  /** The write's token (`w`); absent in items written without one. */
+  writeId?: string;
 }
 
 /** A decoded tombstone: when the entry was deleted, and until when the tombstone matters. */
@@ -80,6 +85,7 @@ export function encodeItem(
   life: EntryLife,
   compression?: ValueCompression,
   classes?: string,
+  writeId?: string,
 ): Record<string, AttributeValue> {
   const item: Record<string, AttributeValue> = {
     [PARTITION_KEY]: { S: cacheKey },
@@ -97,6 +103,7 @@ export function encodeItem(
   if (life.tags !== undefined && life.tags.length > 0) item.g = { SS: [...new Set(life.tags)] };
   if (compression !== undefined) item.z = { S: compression };
   if (classes !== undefined) item.c = { S: classes };
+  if (writeId !== undefined) item.w = { S: writeId };
   return item;
 }
 
@@ -155,6 +162,7 @@ export function inspectItem(
   const t = item.t;
   const z = item.z;
   const c = item.c;
+  const w = item.w;
   if (t === undefined) return { corrupt: 'no t attribute' };
   if (typeof t.N !== 'string') return { corrupt: 't is not a number (N) attribute' };
   const seconds = Number(t.N);
@@ -175,6 +183,10 @@ export function inspectItem(
   if (c !== undefined) {
     if (typeof c.S !== 'string') return { corrupt: 'c is not a string (S) attribute' };
     decoded.classes = c.S;
+  }
+  if (w !== undefined) {
+    if (typeof w.S !== 'string') return { corrupt: 'w is not a string (S) attribute' };
+    decoded.writeId = w.S;
   }
   if (z !== undefined) {
     if (typeof z.S !== 'string') return { corrupt: 'z is not a string (S) attribute' };

@@ -76,6 +76,8 @@ export interface L2Found {
   readonly value: unknown;
   readonly t: number;
   readonly tRaw: string;
+  /** The item's write token (`w`): with `tRaw`, which write this is. */
+  readonly writeId: string | undefined;
   readonly freshUntil: number;
   readonly tags?: readonly string[];
   /** The item as read (what a lease owner copies for its waiters). */
@@ -126,6 +128,8 @@ function untilByFunction(
 /** What a projected read of an item returns: no value, just what tells whether it changed. */
 export interface ItemHead {
   readonly t: number;
+  /** The item's write token (`w`), when it has one. */
+  readonly writeId?: string;
   /** The entry was expired (`expire`) after it was written. */
   readonly expired?: true;
 }
@@ -397,6 +401,7 @@ export class L2Store {
       value: value.value,
       t: decoded.t,
       tRaw: decoded.tRaw,
+      writeId: decoded.writeId,
       freshUntil: until,
       item,
     };
@@ -486,8 +491,13 @@ export class L2Store {
               RequestItems: {
                 [this.table]: {
                   Keys,
-                  ProjectionExpression: '#k, #t, #x',
-                  ExpressionAttributeNames: { '#k': PARTITION_KEY, '#t': 't', '#x': 'x' },
+                  ProjectionExpression: '#k, #t, #x, #w',
+                  ExpressionAttributeNames: {
+                    '#k': PARTITION_KEY,
+                    '#t': 't',
+                    '#x': 'x',
+                    '#w': 'w',
+                  },
                   ConsistentRead: this.consistentRead,
                 },
               },
@@ -500,7 +510,11 @@ export class L2Store {
           const tRaw = item.t?.N;
           const t = Number(tRaw);
           if (key !== undefined && tRaw !== undefined && Number.isFinite(t)) {
-            heads.set(key, item.x?.N === undefined ? { t } : { t, expired: true });
+            const writeId = item.w?.S;
+            heads.set(
+              key,
+              item.x?.N === undefined ? { t, writeId } : { t, writeId, expired: true },
+            );
           }
         }
         pending = (out.UnprocessedKeys?.[this.table]?.Keys ?? []) as typeof pending;
@@ -604,6 +618,9 @@ export class L2Store {
    * (its tombstone), a `set` or another fill made meanwhile by any process wins, and the write
    * is `refused`. Without it (an explicit `set`), it overwrites.
    *
+   * `writeId` (see write-id.ts) is stored as `w`: what tells this write from another of the same
+   * `t`.
+   *
    * `gated: false` attempts the write even while the circuit is open: an explicit overwrite
    * (`set`) that was skipped would leave the older value for other processes to read, whereas a
    * skipped cache fill after a miss loses nothing.
@@ -614,7 +631,12 @@ export class L2Store {
     tSeconds: number,
     life: EntryLife,
     namespace: string,
-    { gated = true, startedS, seenT }: { gated?: boolean; startedS?: number; seenT?: string } = {},
+    {
+      gated = true,
+      startedS,
+      seenT,
+      writeId,
+    }: { gated?: boolean; startedS?: number; seenT?: string; writeId?: string } = {},
   ): Promise<L2Write> {
     const bytes = value.bytes;
     let item: Record<string, AttributeValue> | undefined;
@@ -628,7 +650,15 @@ export class L2Store {
           cause,
         });
       }
-      item = encodeItem(cacheKey, packed.bytes, tSeconds, life, packed.compression, value.classes);
+      item = encodeItem(
+        cacheKey,
+        packed.bytes,
+        tSeconds,
+        life,
+        packed.compression,
+        value.classes,
+        writeId,
+      );
     }
     const size = item === undefined ? bytes.byteLength : itemSize(item);
     if (item === undefined || size > MAX_ITEM_BYTES) return { status: 'too-large', bytes: size };

@@ -25,6 +25,7 @@ import {
   type ReadPolicy,
 } from '../l2/l2-store.js';
 import type { RawItem } from '../l2/read-batcher.js';
+import { newWriteId } from '../l2/write-id.js';
 import type { ClassRef } from '../values/class-record.js';
 import { UnstorableValueError, type EncodedValue, type ValueCodec } from '../values/value-codec.js';
 import type { CacheEvents, CacheEventType } from './cache-events.js';
@@ -495,11 +496,13 @@ export class CacheNamespace {
     }
     const nowMs = Date.now();
     const tS = nowMs / 1000;
+    const writeId = newWriteId();
     this.invalidateLocally(encoded);
     const entry = this.newEntry(
       value,
       tS,
       String(tS),
+      writeId,
       life.ttl === null ? Infinity : tS + life.ttl,
       life.tags,
       nowMs,
@@ -520,9 +523,12 @@ export class CacheNamespace {
             own: options.ttl !== undefined,
             tags: life.tags,
           },
-          { gated: false },
+          { gated: false, writeId },
         );
-        if (outcome !== 'written') entry.tRaw = undefined;
+        if (outcome !== 'written') {
+          entry.tRaw = undefined;
+          entry.writeId = undefined;
+        }
         if (outcome === 'not-stored') await this.writeTombstone(cacheKey);
         this.ctx.publish({
           source: this.ctx.engineId,
@@ -876,6 +882,7 @@ export class CacheNamespace {
       found.value,
       found.t,
       found.tRaw,
+      found.writeId,
       found.freshUntil,
       found.tags,
       miss.startedMs,
@@ -889,6 +896,7 @@ export class CacheNamespace {
     value: unknown,
     tS: number,
     tRaw: string | undefined,
+    writeId: string | undefined,
     freshUntilS: number,
     tags: readonly string[] | undefined,
     nowMs: number,
@@ -902,6 +910,7 @@ export class CacheNamespace {
       expiresAt,
       staleUntil: expiresAt + this.graceMs,
       tRaw,
+      writeId,
       t: tS,
       tags,
       retryAt: 0,
@@ -919,7 +928,15 @@ export class CacheNamespace {
     // Not kept if a clear or deleteByTag noted since the read covers it.
     const markerKeys = this.markerKeys(hit.tags);
     if (fill && this.keepsL1 && hit.t > this.ctx.markers.latestKnown(markerKeys)) {
-      const entry = this.newEntry(hit.value, hit.t, hit.tRaw, hit.freshUntil, hit.tags, readAtMs);
+      const entry = this.newEntry(
+        hit.value,
+        hit.t,
+        hit.tRaw,
+        hit.writeId,
+        hit.freshUntil,
+        hit.tags,
+        readAtMs,
+      );
       // Checked against markers read up to l1MaxAge ago: served without a look only until they
       // are that old, so a clear or deleteByTag elsewhere is seen within l1MaxAge.
       if (this.l1MaxAgeMs !== Infinity) {
@@ -988,7 +1005,7 @@ export class CacheNamespace {
     const same =
       entry.tRaw === undefined
         ? head === undefined
-        : head?.t === entry.t && head.expired === undefined;
+        : head?.t === entry.t && head.writeId === entry.writeId && head.expired === undefined;
     if (current && same && entry.t > this.ctx.markers.latestKnown(markerKeys)) {
       entry.checkedUntil = readAt + this.nextCheckMs();
       entry.validUntil = Math.min(entry.expiresAt, entry.checkedUntil);
@@ -1093,7 +1110,11 @@ export class CacheNamespace {
         ? miss.stale.entry
         : undefined;
     if (read.status === 'stale') {
-      if (backingOff !== undefined && read.tRaw === backingOff.tRaw) {
+      if (
+        backingOff !== undefined &&
+        read.tRaw === backingOff.tRaw &&
+        read.writeId === backingOff.writeId
+      ) {
         backingOff.checkedUntil = miss.startedMs + this.nextCheckMs();
         miss.resolvedStale = true;
         return backingOff.value as T;
@@ -1222,9 +1243,12 @@ export class CacheNamespace {
     if (!this.mayFill(miss) || this.ctx.markers.latestKnown(this.markerKeys(life.tags)) >= tS)
       return;
     const freshUntil = life.ttl === null ? Infinity : tS + life.ttl;
-    const toL1 = (tRaw: string | undefined): void => {
+    const writeId = newWriteId();
+    const toL1 = (written: boolean): void => {
       if (!this.mayFill(miss)) return;
-      const entry = this.newEntry(value, tS, tRaw, freshUntil, life.tags, Date.now());
+      const entry = written
+        ? this.newEntry(value, tS, String(tS), writeId, freshUntil, life.tags, Date.now())
+        : this.newEntry(value, tS, undefined, undefined, freshUntil, life.tags, Date.now());
       // A clear or deleteByTag elsewhere since the computation began is not known here: the
       // entry is checked within l1MaxAge of that beginning (and of the markers' last read), so
       // such an invalidation is seen within l1MaxAge however long the computation took.
@@ -1245,15 +1269,15 @@ export class CacheNamespace {
         value,
         tS,
         { ttl: life.ttl, grace: this.policy.grace, tags: life.tags },
-        miss.repair === 'any' ? {} : { startedS: tS, seenT: miss.repair?.seenT },
+        miss.repair === 'any' ? { writeId } : { startedS: tS, seenT: miss.repair?.seenT, writeId },
         (item) => (miss.shared = item),
       );
     } catch (err) {
-      toL1(undefined);
+      toL1(false);
       throw err;
     }
     // Refused: a newer value or a tombstone is in L2, and ours must not shadow it here either.
-    if (outcome !== 'refused') toL1(outcome === 'written' ? String(tS) : undefined);
+    if (outcome !== 'refused') toL1(outcome === 'written');
     // A result that replaced an item (forced, refreshed, recomputed past its ttl) but cannot be
     // stored: the item it superseded must not be read on, here after l1MaxAge or elsewhere.
     if (
@@ -1285,7 +1309,7 @@ export class CacheNamespace {
     value: unknown,
     tS: number,
     life: EntryLife,
-    options: { gated?: boolean; startedS?: number; seenT?: string },
+    options: { gated?: boolean; startedS?: number; seenT?: string; writeId?: string },
     written?: (item: RawItem) => void,
   ): Promise<WriteOutcome> {
     let encoded: EncodedValue;
@@ -1579,7 +1603,9 @@ export class CacheNamespace {
     const written = item?.t?.N;
     if (written === undefined) return undefined;
     const now = await this.ctx.l2.read(cacheKey, this.policy, this.name, true);
-    return now.status === 'hit' && now.tRaw === written ? item : undefined;
+    return now.status === 'hit' && now.tRaw === written && now.writeId === item?.w?.S
+      ? item
+      : undefined;
   }
 
   /** One lease owner id per computation: an older one's release must not drop a newer one's lease. */
