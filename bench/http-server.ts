@@ -3,7 +3,7 @@
  * generator runs on the other one). One Nest app on Express or Fastify (argv), with the same GET
  * route in three variants for each of two bodies (small, ~48 KB JSON): uncached, cached by
  * DynamoCacheInterceptor (`@DynamoCached`), cached by @nestjs/cache-manager's CacheInterceptor;
- * and the ceiling of any interceptor: one that answers every request with the body's JSON text
+ * and the ceiling of an interceptor: one that answers every request with the body's JSON text
  * itself, without a cache or the handler.
  * With `fastPath` in its arguments, the module's `fastPath` option is on (a second server).
  * Every handler counts its calls; the parent asks for the counts over IPC (`'counts'`) to check

@@ -4,8 +4,9 @@
  * route (2 adapters x 2 bodies x 5 variants, `fastPath` on a second server) runs once per round,
  * in the same order every round (interleaved), and each variant's rate is divided by its uncached
  * baseline's of the same round (paired ratios). Bodies are checked before, handler calls counted
- * around the measurement. The fifth variant is the ceiling of any interceptor (a constant one):
- * where even it misses a goal, DynamoCacheInterceptor's figure is shown, not judged.
+ * around the measurement. The fifth variant is the ceiling of an interceptor: a constant one that
+ * sends a JSON text the way this package sends a hit, shown beside DynamoCacheInterceptor's
+ * figures (which are judged against every goal, within its reach or not).
  */
 import { deepStrictEqual } from 'node:assert';
 import type { ChildProcess } from 'node:child_process';
@@ -38,7 +39,7 @@ const VARIANTS: [Variant, string][] = [
   ['dynamo', 'nestjs-dynamo-cache DynamoCacheInterceptor'],
   ['fast', 'nestjs-dynamo-cache with fastPath: true'],
   ['cache-manager', '@nestjs/cache-manager CacheInterceptor'],
-  ['floor', 'ceiling of any interceptor: a constant JSON text sent as a hit is, no cache'],
+  ['floor', 'ceiling of an interceptor: a constant JSON text sent as a hit is, no cache'],
 ];
 const CONNECTIONS = 20;
 /**
@@ -244,23 +245,20 @@ export async function httpGroups(opts: {
         const ceilingVsCm: Stat = result.paired(floor, cm, 'rps');
         const where = `HTTP ${ADAPTER_NAME[server.adapter]}, ${body === 'small' ? 'small body' : '48 KB JSON'}`;
         const goal = body === 'small' ? { base: 1.0, cm: 1.15 } : { base: 3, cm: 3 };
-        // DynamoCacheInterceptor is judged against a goal only where an interceptor can reach it in
-        // this run (the constant interceptor, or this one, does); elsewhere its figure is shown
-        // beside that ceiling.
+        // DynamoCacheInterceptor (fastPath off) is judged against every goal too, whether or not
+        // an interceptor can reach it: its figure is shown beside the constant interceptor's, the
+        // most an interceptor sending a stored text as this package does reached in this round.
         const interceptorTargets: Target[] = [];
         const notes: string[] = [];
         const judge = (what: string, ours: Stat, ceiling: Stat, threshold: number): void => {
-          const reachable = Math.max(ceiling.median, ours.median) >= threshold;
-          if (reachable) {
-            interceptorTargets.push(
-              target(`${where}: DynamoCacheInterceptor vs ${what}`, ours, '>=', threshold),
-            );
-          }
+          interceptorTargets.push(
+            target(`${where}: DynamoCacheInterceptor vs ${what}`, ours, '>=', threshold),
+          );
           notes.push(
-            `DynamoCacheInterceptor (fastPath off) vs ${what}: ${fmtRatio(ours)}; the ceiling of any interceptor (the constant one above): ${fmtRatio(ceiling)}` +
-              (reachable
+            `DynamoCacheInterceptor (fastPath off) vs ${what}: ${fmtRatio(ours)}; the constant interceptor (the ceiling above): ${fmtRatio(ceiling)}` +
+              (ceiling.median >= threshold
                 ? ''
-                : `, below the goal of ${threshold}x: out of any interceptor's reach in this run, so not judged (fastPath is)`),
+                : `, below the goal of ${threshold}x as well: through Nest's interceptor chain the goal is out of reach in this run (fastPath, which answers before it, is judged above)`),
           );
         };
         judge('uncached', vsBase, ceilingVsBase, goal.base);

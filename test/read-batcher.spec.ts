@@ -36,4 +36,55 @@ describe('ReadBatcher queue', () => {
     await expect(batcher.read('later', 'ns')).rejects.toThrow('waited too long (ns)');
     expect(singles).toBe(4);
   });
+
+  it('a queued read leaves at the end of the turn, batched with the turn\'s other reads, without waiting for a request on its way to come back', async () => {
+    const never = new Promise<never>(() => undefined);
+    const batches: string[][] = [];
+    const reads: BatchedReads = {
+      single: () => never,
+      batch: async (keys) => {
+        batches.push([...keys]);
+        return { items: keys.map((k) => ({ cache_key: { S: k } })), unprocessed: [] };
+      },
+      keyOf: (item) => item.cache_key?.S,
+      backOff: async () => undefined,
+      waitTimeout: (namespace) => new Error(`waited too long (${namespace})`),
+    };
+    const batcher = new ReadBatcher(reads, 4, new CallDeadlines(60_000));
+    // Four requests on their way that never come back, then three reads in the same turn.
+    for (let i = 0; i < 4; i++) void batcher.read(`stuck${i}`, 'ns');
+    const queued = ['a', 'b', 'c'].map((k) => batcher.read(k, 'ns'));
+    expect(batches).toEqual([]); // not before the turn ends
+    const items = await Promise.all(queued);
+    expect(items.map((i) => i?.cache_key?.S)).toEqual(['a', 'b', 'c']);
+    expect(batches).toEqual([['a', 'b', 'c']]);
+  });
+
+  it('at most maxRequests requests on their way: the rest of the queue waits for one to come back', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const batches: string[][] = [];
+    const reads: BatchedReads = {
+      single: async () => {
+        await gate;
+        return undefined;
+      },
+      batch: async (keys) => {
+        batches.push([...keys]);
+        await gate;
+        return { items: [], unprocessed: [] };
+      },
+      keyOf: (item) => item.cache_key?.S,
+      backOff: async () => undefined,
+      waitTimeout: (namespace) => new Error(`waited too long (${namespace})`),
+    };
+    const batcher = new ReadBatcher(reads, 1, new CallDeadlines(60_000), 3);
+    const all = Array.from({ length: 301 }, (_, i) => batcher.read(`k${i}`, 'ns'));
+    await new Promise((resolve) => setImmediate(resolve));
+    // One alone, then two batches of 100 (three requests): the last 100 keys wait.
+    expect(batches.map((b) => b.length)).toEqual([100, 100]);
+    release();
+    expect(await Promise.all(all)).toEqual(Array(301).fill(undefined));
+    expect(batches.map((b) => b.length)).toEqual([100, 100, 100]);
+  });
 });

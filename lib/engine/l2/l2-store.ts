@@ -189,8 +189,9 @@ export const FUTURE_TOLERANCE_S = 300;
 /** DynamoDB's most requests in one `BatchWriteItem` call. */
 const BATCH_WRITE_LIMIT = 25;
 /**
- * Reads of one table on their way at once before further reads queue and leave batched: enough
- * that a few concurrent calls never wait for one another, few enough that load forms batches.
+ * Reads of one table on their way at once before further reads queue and leave batched, at the
+ * end of the event loop's turn: enough that a few concurrent calls never wait for one another,
+ * few enough that load forms batches. At most eight times as many requests are on their way.
  */
 const READS_IN_FLIGHT = 4;
 /** Retries of a batch's unprocessed items before giving up. */

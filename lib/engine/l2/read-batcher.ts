@@ -37,11 +37,15 @@ interface Waiting extends ListNode<Waiting> {
 }
 
 /**
- * Coalesces the concurrent reads of one table. While fewer than `maxInFlight` requests are on
- * their way, a read goes out at once as a `GetItem` (a lone call waits for nothing); beyond that
- * it queues, and the queue leaves as one `BatchGetItem` (up to 100 keys) as soon as a request
- * comes back. Under load that turns many SDK calls, which cost most of an L2 hit's CPU, into a
- * few; the results are the same items. Strongly consistent reads are not batched by the caller.
+ * Coalesces the concurrent reads of one table. While fewer than `maxAlone` requests are on their
+ * way, a read goes out at once as a `GetItem` (a lone call waits for nothing); beyond that it
+ * queues, and the queue leaves as `BatchGetItem`s (up to 100 keys each) at the end of the event
+ * loop's turn, or as soon as a request comes back if that is earlier, while fewer than
+ * `maxRequests` requests are on their way. Under load that turns many SDK calls, which cost most
+ * of an L2 hit's CPU, into a few; the results are the same items. A queued read waits at most
+ * for the rest of the turn's reads to be made, never for DynamoDB to answer another request:
+ * waiting for an answer would add a round trip to every queued read when DynamoDB is a network
+ * away. Strongly consistent reads are not batched by the caller.
  *
  * @example
  * const deadlines = new CallDeadlines(200);
@@ -51,21 +55,29 @@ interface Waiting extends ListNode<Waiting> {
 export class ReadBatcher {
   private readonly queue = new LinkedList<Waiting>();
   private inFlight = 0;
+  private flushing = false;
 
   constructor(
     private readonly reads: BatchedReads,
-    private readonly maxInFlight: number,
+    /** Requests on their way below which a read goes out alone, at once. */
+    private readonly maxAlone: number,
     /** What bounds a queued read in all (none = no limit): the deadlines of the store's calls. */
     private readonly deadlines?: CallDeadlines,
+    /** Requests on their way at most: past them, the queue waits for one to come back. */
+    private readonly maxRequests = maxAlone * 8,
   ) {}
 
   /** The item of `key`, or `undefined` when there is none. Rejects when DynamoDB fails. */
   read(key: string, namespace: string): Promise<RawItem | undefined> {
-    if (this.inFlight < this.maxInFlight && this.queue.head === undefined) {
+    if (this.inFlight < this.maxAlone && this.queue.head === undefined) {
       this.inFlight++;
       const single = this.reads.single(key, namespace);
       single.then(this.done, this.done);
       return single;
+    }
+    if (!this.flushing) {
+      this.flushing = true;
+      setImmediate(this.flush);
     }
     return new Promise((resolve, reject) => {
       const deadlines = this.deadlines;
@@ -97,6 +109,12 @@ export class ReadBatcher {
     });
   }
 
+  /** The end of the turn in which reads queued: they leave, as far as `maxRequests` allows. */
+  private readonly flush = (): void => {
+    this.flushing = false;
+    this.drain();
+  };
+
   private readonly done = (): void => {
     this.inFlight--;
     this.drain();
@@ -104,7 +122,7 @@ export class ReadBatcher {
 
   private drain(): void {
     const queue = this.queue;
-    while (this.inFlight < this.maxInFlight && queue.head !== undefined) {
+    while (this.inFlight < this.maxRequests && queue.head !== undefined) {
       // Up to 100 distinct keys, from the head; waiters of one key share its item.
       const byKey = new Map<string, Waiting[]>();
       for (let waiting: Waiting | undefined = queue.head; waiting !== undefined;) {
