@@ -37,7 +37,7 @@ describe('ReadBatcher queue', () => {
     expect(singles).toBe(4);
   });
 
-  it('a queued read leaves at the end of the turn, batched with the turn\'s other reads, without waiting for a request on its way to come back', async () => {
+  it("a queued read leaves at the end of the turn, batched with the turn's other reads, without waiting for a request on its way to come back", async () => {
     const never = new Promise<never>(() => undefined);
     const batches: string[][] = [];
     const reads: BatchedReads = {
