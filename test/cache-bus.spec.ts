@@ -3,15 +3,10 @@ import { existsSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
-import {
-  buildCacheKey,
-  DynamoCacheService,
-  encodeKey,
-  type DynamoCacheBus,
-  type DynamoCacheBusMessage,
-} from '../lib/index.js';
+import { buildCacheKey, DynamoCacheService, encodeKey, type DynamoCacheBus } from '../lib/index.js';
 import { RedisDynamoCacheBus } from '../lib/redis-bus/index.js';
 import { bootCache, sleep } from './support/apps.js';
+import { MemoryBus } from './support/memory-bus.js';
 import { countCalls, testServerKind, useTestDynamo } from './support/dynamo-server.js';
 import { PRODUCT, RATE, ShopService, world } from './support/shop-fixture.js';
 
@@ -20,39 +15,6 @@ import { PRODUCT, RATE, ShopService, world } from './support/shop-fixture.js';
  * the bus, an application would serve its L1 value until the ttl (600 s here); with it, another
  * application's delete, set, expire, clear and deleteByTag reach its L1 at once.
  */
-
-/**
- * A bus between the applications of this process: each message is delivered to every subscriber,
- * the sender included (an engine must ignore its own), synchronously.
- */
-class MemoryBus implements DynamoCacheBus {
-  readonly sent: DynamoCacheBusMessage[] = [];
-  readonly received: DynamoCacheBusMessage[] = [];
-  private handler: ((message: DynamoCacheBusMessage) => void) | undefined;
-
-  constructor(private readonly hub: Set<MemoryBus>) {}
-
-  publish(message: DynamoCacheBusMessage): void {
-    this.sent.push(message);
-    for (const bus of this.hub) bus.deliver(message);
-  }
-
-  subscribe(handler: (message: DynamoCacheBusMessage) => void): void {
-    this.handler = handler;
-    this.hub.add(this);
-  }
-
-  close(): void {
-    this.hub.delete(this);
-    this.handler = undefined;
-  }
-
-  private deliver(message: DynamoCacheBusMessage): void {
-    this.received.push(message);
-    // A copy, as a real transport would deliver.
-    this.handler?.(structuredClone(message));
-  }
-}
 
 /** Calls `read` until `ok` holds of its result; fails after `ms`. */
 async function eventually<T>(

@@ -113,7 +113,7 @@ describe('@DynamoCached service methods (dynalite)', () => {
     const items = await scanTable(fx.admin, table);
     expect(items).toHaveLength(1);
     const item = items[0]!;
-    expect(Object.keys(item).sort()).toEqual(['cache_key', 'e', 'exp', 't', 'v']);
+    expect(Object.keys(item).sort()).toEqual(['cache_key', 'e', 'exp', 't', 'v', 'w']);
     expect(item.cache_key!.S).toMatch(/^stage:RatesService\.rate\/[0-9a-f]{32}$/);
     expect(item.cache_key!.S).toBe(itemKey('RatesService.rate', ['EUR', 'JPY'], 'stage:'));
     expect(item.v!.B).toBeInstanceOf(Uint8Array);
@@ -131,7 +131,7 @@ describe('@DynamoCached service methods (dynalite)', () => {
     const { service } = await app(table);
     await service.rate('EUR', 'CHF');
     const [item] = await scanTable(fx.admin, table);
-    expect(Object.keys(item!).sort()).toEqual(['cache_key', 't', 'v']);
+    expect(Object.keys(item!).sort()).toEqual(['cache_key', 't', 'v', 'w']);
   });
 
   it('4. after an L1 eviction (maxsize 2) reloads from L2 and keeps the item in the table', async () => {

@@ -47,6 +47,8 @@ export interface DecodedItem {
   e?: number;
   /** `e` was set explicitly: a reader's shorter ttl does not cut it. */
   own?: boolean;
+  /** When the entry was expired (`expire`), if it was. */
+  x?: number;
   /** The entry's tags. */
   tags?: readonly string[];
   /** How `bytes` are compressed; absent when they are the serializer's output as is. */
@@ -74,6 +76,11 @@ export interface EntryLife {
   grace: number;
   /** The ttl was given for this entry (`set` with a ttl), not by the namespace. */
   own?: boolean;
+  /**
+   * Seconds from `t` the item stays for DynamoDB's TTL at least, whatever its expiry: an explicit
+   * write refuses older computations in flight only while it is there (see L2Store.write).
+   */
+  keepSeconds?: number;
   tags?: readonly string[];
 }
 
@@ -96,7 +103,9 @@ export function encodeItem(
     const e = tSeconds + life.ttl;
     item.e = { N: String(e) };
     // Rounded up so DynamoDB's own TTL never removes an item a reader may still serve.
-    item.exp = { N: String(Math.ceil(e + life.grace)) };
+    item.exp = {
+      N: String(Math.ceil(Math.max(e + life.grace, tSeconds + (life.keepSeconds ?? 0)))),
+    };
   }
   // Also without ttl: `set(…, { ttl: null })` is kept forever by readers with a ttl of their own.
   if (life.own === true) item.o = { BOOL: true };
@@ -179,6 +188,7 @@ export function inspectItem(
   if ('corrupt' in life) return life;
   if (life.e !== undefined) decoded.e = life.e;
   if (life.own) decoded.own = true;
+  if (life.x !== undefined) decoded.x = life.x;
   if (life.tags !== undefined) decoded.tags = life.tags;
   if (c !== undefined) {
     if (typeof c.S !== 'string') return { corrupt: 'c is not a string (S) attribute' };
@@ -197,15 +207,22 @@ export function inspectItem(
   return decoded;
 }
 
-/** Reads `e`, `o` and `g` (also what a revalidation's projection returns). */
+/** Reads `e`, `o`, `x` and `g` (also what a revalidation's projection returns). */
 export function inspectLife(
   item: Record<string, AttributeValue>,
-): { e?: number; own: boolean; tags?: readonly string[] } | { readonly corrupt: string } {
-  const { e, o, g } = item;
+):
+  | { e?: number; own: boolean; x?: number; tags?: readonly string[] }
+  | { readonly corrupt: string } {
+  const { e, o, g, x } = item;
   let expiry: number | undefined;
   if (e !== undefined) {
     expiry = typeof e.N === 'string' ? Number(e.N) : NaN;
     if (!Number.isFinite(expiry)) return { corrupt: 'e is not a finite number (N) attribute' };
+  }
+  let expiredAt: number | undefined;
+  if (x !== undefined) {
+    expiredAt = typeof x.N === 'string' ? Number(x.N) : NaN;
+    if (!Number.isFinite(expiredAt)) return { corrupt: 'x is not a finite number (N) attribute' };
   }
   if (g !== undefined) {
     if (!Array.isArray(g.SS)) return { corrupt: 'g is not a string set (SS) attribute' };
@@ -213,5 +230,5 @@ export function inspectLife(
     const problem = tagsProblem(g.SS);
     if (problem !== undefined) return { corrupt: `g: ${problem}` };
   }
-  return { e: expiry, own: o?.BOOL === true, tags: g?.SS };
+  return { e: expiry, own: o?.BOOL === true, x: expiredAt, tags: g?.SS };
 }

@@ -89,6 +89,13 @@ export interface ReadPolicy {
   readonly ttl: number | null | ((value: unknown) => number | null);
   /** Seconds past expiry an entry may still be served as stale. */
   readonly grace: number;
+  /**
+   * Seconds after an explicit write or expiry (`set` with its own ttl, `expire`) during which a
+   * reader leaves the item in place past its expiry: the item is what refuses computations that
+   * started before it, and a computation may write for up to `computeTimeout` (the namespace's
+   * tombstone lifetime). Absent: deleted once past expiry and grace.
+   */
+  readonly guardSeconds?: number;
 }
 
 /**
@@ -217,6 +224,8 @@ export function batchWriteBound(requests: number): { calls: number; waitMs: numb
 
 const MISS: L2Read = { status: 'miss' };
 const TOMBSTONE: L2Read = { status: 'miss', tombstone: true };
+/** Past its expiry, but left in place: it still refuses older computations (see ReadPolicy). */
+const KEPT: L2Read = { status: 'expired', deleted: false };
 const REFUSED: L2Write = { status: 'refused' };
 
 const DEFAULT_OPTIONS: L2StoreOptions = {
@@ -343,7 +352,8 @@ export class L2Store {
     if ('tombstone' in decoded) return TOMBSTONE;
     // A static ttl is judged before decoding: an expired value is never decoded.
     const until = typeof policy.ttl === 'function' ? Infinity : freshUntil(decoded, policy.ttl);
-    if (nowS >= until + policy.grace) return this.expired(cacheKey, decoded.tRaw, namespace);
+    if (nowS >= until + policy.grace)
+      return this.expired(cacheKey, decoded, policy, nowS, namespace);
     if (decoded.compression === undefined) {
       const value = this.codec.decode(decoded.bytes, decoded.classes, namespace);
       // No closure on the usual path (a value without classes, judged at once).
@@ -395,7 +405,9 @@ export class L2Store {
         decoded.own === true
           ? freshUntil(decoded, null)
           : untilByFunction(decoded, policy.ttl, value.value);
-      if (nowS >= until + policy.grace) return this.expired(cacheKey, decoded.tRaw, namespace);
+      if (nowS >= until + policy.grace) {
+        return this.expired(cacheKey, decoded, policy, nowS, namespace);
+      }
     }
     const found: L2Found = {
       status: nowS < until ? 'hit' : 'stale',
@@ -462,10 +474,27 @@ export class L2Store {
     };
   }
 
-  /** Deletes an item past its expiry and grace, unless someone rewrote it meanwhile. */
-  private async expired(cacheKey: string, tRaw: string, namespace: string): Promise<L2Read> {
+  /**
+   * Deletes an item past its expiry and grace, unless someone rewrote it meanwhile, or unless it
+   * still guards against older computations (see {@link ReadPolicy.guardSeconds}): deleted, it
+   * would let a computation that started before an `expire` or a `set` write its older result.
+   */
+  private async expired(
+    cacheKey: string,
+    decoded: DecodedItem,
+    policy: ReadPolicy,
+    nowS: number,
+    namespace: string,
+  ): Promise<L2Read> {
+    if (
+      policy.guardSeconds !== undefined &&
+      (decoded.x !== undefined || decoded.own === true) &&
+      nowS < Math.max(decoded.t, decoded.x ?? 0) + policy.guardSeconds
+    ) {
+      return KEPT;
+    }
     try {
-      const deleted = await this.deleteIfUnchanged(cacheKey, tRaw, namespace);
+      const deleted = await this.deleteIfUnchanged(cacheKey, decoded.tRaw, namespace);
       return { status: 'expired', deleted };
     } catch (error) {
       return { status: 'expired', deleted: false, error: error as DynamoCacheError };
@@ -526,15 +555,16 @@ export class L2Store {
 
   /**
    * Marks the entry stale as of `tSeconds` (`UpdateItem` of `e` and of `x`, the expiry time; kept
-   * `graceSeconds` more for DynamoDB's TTL), so readers serve it only as a stale fallback and no
-   * computation started before now may replace it with an older value. `false` when there is no
-   * value to expire.
+   * `graceSeconds`, and at least `keepSeconds`, more for DynamoDB's TTL), so readers serve it only
+   * as a stale fallback and no computation started before now may replace it with an older value.
+   * `false` when there is no value to expire (none, or one past its expiry and grace already).
    */
   async expire(
     cacheKey: string,
     tSeconds: number,
     graceSeconds: number,
     namespace: string,
+    keepSeconds = 0,
   ): Promise<boolean> {
     return this.call('UpdateItem', namespace, false, (client, abortSignal) =>
       conditional(
@@ -545,11 +575,16 @@ export class L2Store {
             // `t` stays: invalidation markers compare with it, and an expiry must not make an
             // entry a clear or deleteByTag removed look newer than them.
             UpdateExpression: 'SET #x = :t, #e = :t, #exp = :exp REMOVE #o',
-            ConditionExpression: 'attribute_exists(#v)',
+            // A value past its expiry and grace is no value: an expiry must not serve it again.
+            ConditionExpression:
+              'attribute_exists(#v) AND (attribute_not_exists(#e) OR #e > :dead)',
             ExpressionAttributeNames: { '#x': 'x', '#e': 'e', '#exp': 'exp', '#o': 'o', '#v': 'v' },
             ExpressionAttributeValues: {
               ':t': { N: String(tSeconds) },
-              ':exp': { N: String(Math.ceil(tSeconds + Math.max(graceSeconds, 1))) },
+              ':dead': { N: String(tSeconds - graceSeconds) },
+              ':exp': {
+                N: String(Math.ceil(tSeconds + Math.max(graceSeconds, keepSeconds, 1))),
+              },
             },
           }),
           sendOptions(abortSignal),

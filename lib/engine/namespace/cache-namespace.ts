@@ -174,6 +174,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 /** Upper bound of a namespace's key memo, in nodes (see KeyMemo). */
 const MEMO_LIMIT = 10_000;
+/** Keys backed off on (graceBackoff) remembered per namespace without L1, at most. */
+const MAX_BACKOFFS = 1_000;
 
 /**
  * Seconds a tombstone outlives the longest computation allowed to write (`computeTimeout`): room
@@ -301,6 +303,15 @@ export class CacheNamespace {
   private readonly l1: L1Cache;
   /** `maxsize: 0`: L1 keeps nothing, so no entry is made for it. */
   private readonly keepsL1: boolean;
+  /**
+   * Without L1 (`maxsize: 0`), the keys whose computation failed lately, and the stale item it
+   * was served from: no new attempt before `retryAt` while DynamoDB still holds that item.
+   * Oldest first, at most {@link MAX_BACKOFFS}.
+   */
+  private readonly backoffs = new Map<
+    string,
+    { retryAt: number; tRaw: string; writeId: string | undefined }
+  >();
   private readonly keys: KeyMemo;
   private readonly inflight = new Map<string, Flight>();
   private readonly invalidations = new InvalidationLog();
@@ -317,9 +328,11 @@ export class CacheNamespace {
     this.name = settings.namespace;
     this.ttl = settings.ttl;
     const grace = settings.grace ?? 0;
+    this.computeTimeoutMs = settings.computeTimeout ?? DEFAULT_COMPUTE_TIMEOUT_MS;
     this.policy = {
       ttl: settings.ttl as number | null | ((value: unknown) => number | null),
       grace,
+      guardSeconds: this.tombstoneLifeSeconds,
     };
     this.graceMs = grace * 1000;
     this.graceBackoffMs = (settings.graceBackoff ?? DEFAULT_GRACE_BACKOFF) * 1000;
@@ -329,7 +342,6 @@ export class CacheNamespace {
     this.tags = settings.tags;
     this.markerKey = namespaceMarkerKey(ctx.keyPrefix, this.name);
     this.ownMarkerKeys = [this.markerKey];
-    this.computeTimeoutMs = settings.computeTimeout ?? DEFAULT_COMPUTE_TIMEOUT_MS;
     this.keyFn = settings.key as ((...args: unknown[]) => unknown) | undefined;
     this.requirePromise = settings.requirePromise ?? false;
     this.lease = settings.lease ?? false;
@@ -522,6 +534,8 @@ export class CacheNamespace {
             grace: this.policy.grace,
             own: options.ttl !== undefined,
             tags: life.tags,
+            // Its own ttl may be shorter than the namespace's, which older computations write.
+            keepSeconds: options.ttl !== undefined ? this.tombstoneLifeSeconds : undefined,
           },
           { gated: false, writeId },
         );
@@ -616,7 +630,13 @@ export class CacheNamespace {
         const cacheKey = buildCacheKey(this.ctx.keyPrefix, this.name, encoded);
         try {
           const expired = await this.ctx.track(
-            this.ctx.l2.expire(cacheKey, nowMs / 1000, this.policy.grace, this.name),
+            this.ctx.l2.expire(
+              cacheKey,
+              nowMs / 1000,
+              this.policy.grace,
+              this.name,
+              this.tombstoneLifeSeconds,
+            ),
           );
           // No value to keep for grace (none yet, or only in some process's L1): a tombstone then
           // keeps computations in flight anywhere from writing theirs as fresh, as a delete does.
@@ -701,12 +721,13 @@ export class CacheNamespace {
   private expireLocally(encoded: string, nowMs: number): void {
     const entry = this.l1.get(encoded);
     if (entry === undefined) return;
-    if (this.graceMs === 0) {
+    // Past its grace already (not yet swept): an expiry must not make it a stale value again.
+    if (this.graceMs === 0 || entry.staleUntil <= nowMs) {
       this.l1.delete(encoded);
       return;
     }
-    entry.validUntil = entry.expiresAt = nowMs;
-    entry.staleUntil = nowMs + this.graceMs;
+    entry.validUntil = entry.expiresAt = Math.min(entry.expiresAt, nowMs);
+    entry.staleUntil = Math.min(entry.staleUntil, nowMs + this.graceMs);
     entry.retryAt = 0;
   }
 
@@ -876,6 +897,13 @@ export class CacheNamespace {
     }
     const found = stale.found;
     if (found === undefined || !this.mayFill(miss)) return;
+    if (!this.keepsL1) {
+      const backoffs = this.backoffs;
+      backoffs.delete(miss.encoded);
+      if (backoffs.size >= MAX_BACKOFFS) backoffs.delete(backoffs.keys().next().value as string);
+      backoffs.set(miss.encoded, { retryAt, tRaw: found.tRaw, writeId: found.writeId });
+      return;
+    }
     // Checked when it was read (at the earliest, when the call began), not when the method failed:
     // a delete made elsewhere meanwhile is seen within l1MaxAge of it.
     const entry = this.newEntry(
@@ -889,6 +917,17 @@ export class CacheNamespace {
     );
     entry.retryAt = retryAt;
     this.l1.set(miss.encoded, entry);
+  }
+
+  /** Without L1: whether `read` is the stale item a failed computation of `encoded` backs off on. */
+  private backingOff(encoded: string, read: L2Found): boolean {
+    const backoff = this.backoffs.get(encoded);
+    if (backoff === undefined) return false;
+    if (backoff.retryAt <= Date.now()) {
+      this.backoffs.delete(encoded);
+      return false;
+    }
+    return backoff.tRaw === read.tRaw && backoff.writeId === read.writeId;
   }
 
   /** An L1 entry for a value whose item has `t` (seconds) and is fresh until `freshUntilS`. */
@@ -1060,12 +1099,12 @@ export class CacheNamespace {
       return await this.loadFurther(miss, cacheKey, read, thisArg, args, fn);
     } catch (err) {
       const stale = miss.stale;
-      if (
-        stale === undefined ||
-        stale.staleUntil <= Date.now() ||
-        !servedStaleOn(err) ||
-        this.staleOnError?.(err) === false
-      ) {
+      // An answer given as an error (a route's 404): what it replaces is no longer the answer.
+      if (this.staleOnError?.(err) === false) {
+        void this.supersede(miss, cacheKey);
+        throw err;
+      }
+      if (stale === undefined || stale.staleUntil <= Date.now() || !servedStaleOn(err)) {
         throw err;
       }
       this.backOff(miss, stale);
@@ -1118,6 +1157,10 @@ export class CacheNamespace {
         backingOff.checkedUntil = miss.startedMs + this.nextCheckMs();
         miss.resolvedStale = true;
         return backingOff.value as T;
+      }
+      if (!this.keepsL1 && this.backingOff(miss.encoded, read)) {
+        miss.resolvedStale = true;
+        return read.value as T;
       }
       // What L2 holds now (it may be newer than a stale L1 copy).
       if (miss.stale?.entry !== undefined) miss.stale = undefined;
@@ -1190,10 +1233,14 @@ export class CacheNamespace {
       );
     }
     const value = await result;
-    if (this.unless !== undefined && this.skips(value, args)) return value;
+    if (this.unless !== undefined && this.skips(value, args)) {
+      await this.supersede(miss, cacheKey);
+      return value;
+    }
     const life = entryLife(this.ttl, this.tags, value, args);
     if ('problem' in life) {
       this.warnOnce('life', `${life.problem}; the result was returned but not cached`);
+      await this.supersede(miss, cacheKey);
       return value;
     }
     await this.fill(miss, cacheKey, value, life);
@@ -1278,24 +1325,34 @@ export class CacheNamespace {
     }
     // Refused: a newer value or a tombstone is in L2, and ours must not shadow it here either.
     if (outcome !== 'refused') toL1(outcome === 'written');
-    // A result that replaced an item (forced, refreshed, recomputed past its ttl) but cannot be
-    // stored: the item it superseded must not be read on, here after l1MaxAge or elsewhere.
-    if (
-      outcome === 'not-stored' &&
-      (miss.forceFresh || miss.revalidate !== undefined || miss.stale !== undefined)
-    ) {
-      try {
-        if (
-          await this.ctx.track(
-            this.ctx.l2.invalidateOlder(cacheKey, tS, this.name, this.tombstoneLifeSeconds),
-          )
-        ) {
-          this.stats.l2Deletes++;
-          if (this.ctx.events.active) this.ctx.events.emit('delete', this.name, () => cacheKey);
-        }
-      } catch (err) {
-        this.l2Failed(err as DynamoCacheError);
+    if (outcome === 'not-stored') await this.supersede(miss, cacheKey);
+  }
+
+  /**
+   * A result that replaces a value (forced, refreshed, recomputed past its ttl) but is not stored
+   * (too large or unserializable, kept out by `unless` or a failing ttl or tags function, or an
+   * answer given as an error that grace may not hide, such as a route's 404): the value it
+   * superseded must not be served on, here or elsewhere. Its L1 copy goes (a stale copy would
+   * otherwise answer every call until its grace ends, with `timeout: 0` at once), and a tombstone
+   * replaces the item if the item is older than this computation.
+   */
+  private async supersede(miss: Miss, cacheKey: string): Promise<void> {
+    if (!(miss.forceFresh || miss.revalidate !== undefined || miss.stale !== undefined)) return;
+    const startedS = (miss.computedFromMs ?? miss.startedMs) / 1000;
+    // A copy older than this computation (not a `set` made meanwhile, nor this result's own).
+    const entry = this.l1.get(miss.encoded);
+    if (entry !== undefined && entry.t < startedS) this.l1.delete(miss.encoded);
+    try {
+      if (
+        await this.ctx.track(
+          this.ctx.l2.invalidateOlder(cacheKey, startedS, this.name, this.tombstoneLifeSeconds),
+        )
+      ) {
+        this.stats.l2Deletes++;
+        if (this.ctx.events.active) this.ctx.events.emit('delete', this.name, () => cacheKey);
       }
+    } catch (err) {
+      this.l2Failed(err as DynamoCacheError);
     }
   }
 
