@@ -4,7 +4,13 @@ import {
   type FrontRequest,
   type FrontResponse,
 } from './express-front.js';
-import { expressJsonIsOwn, fastifyReplySerializerFree, plainExpressJson } from './json-replay.js';
+import {
+  expressJsonIsOwn,
+  fastifyReplySerializerFree,
+  fastifyRouteSerializesAsJson,
+  fastifySerializesAsStored,
+  plainExpressJson,
+} from './json-replay.js';
 import {
   fastifyRouteContext,
   runsOnSendHooks,
@@ -120,16 +126,26 @@ function wrapFastify(
   if (wrapped.has(context)) return context;
   const original = context.handler;
   if (typeof original !== 'function') return undefined;
+  // Whether the route serializes every body as JSON.stringify (no response schema, no reply
+  // serializer of the instance's): fixed once the application is ready, read on its first hit.
+  let plain: boolean | undefined;
   context.handler = function fastPath(request, reply) {
-    // A stored text is sent as a string, which Fastify sends without its preSerialization hooks
-    // or a serializer set on the reply: where those could change the body, Nest answers.
+    // A stored text is sent as a string, which Fastify sends without its preSerialization hooks,
+    // a serializer set on the reply, or the route's own serializer: where those could change the
+    // body, Nest answers (and the body is serialized as on a miss).
     if (
       request.method === 'GET' &&
       (context.preSerialization ?? []).length === 0 &&
       fastifyReplySerializerFree(reply)
     ) {
       const answer = routes.find(context, urlOf(request), request);
-      if (answer !== undefined) return sendFastify(reply, answer, runsOnSendHooks(context));
+      if (
+        answer !== undefined &&
+        ((plain ??= fastifyRouteSerializesAsJson(context)) ||
+          fastifySerializesAsStored(reply, answer.body, answer.status))
+      ) {
+        return sendFastify(reply, answer, runsOnSendHooks(context));
+      }
     }
     return original.call(this, request, reply);
   };

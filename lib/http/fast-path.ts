@@ -22,6 +22,11 @@ export interface FastAnswer {
   readonly payload: string;
   /** The JSON text as Fastify sends it where no `onSend` hook reads it (storedJsonUnread). */
   readonly unread: string | Buffer;
+  /**
+   * The stored body the text is of (Fastify: a route with a serializer of its own compares what
+   * it makes of the body with the text, see fastifySerializesAsStored).
+   */
+  readonly body: object;
 }
 
 /**
@@ -86,6 +91,7 @@ function answerOf(stored: DynamoCacheRouteResponse): FastAnswer | undefined {
       answer = {
         status: stored.status,
         headers: Object.freeze(headers),
+        body,
         // Each made when first sent: an Express process never needs the text.
         get payload(): string {
           return (text ??= storedJsonText(body) as string);

@@ -30,6 +30,10 @@ interface FastifyLikeReply {
   request?: unknown;
   /** Sets this reply's own serializer (`null`: the route's again). */
   serializer?(fn: ((payload: unknown) => unknown) | null): unknown;
+  /** Sets the status (which `serialize` picks the route's response schema by). */
+  code?(status: number): unknown;
+  /** The status set so far. */
+  readonly statusCode?: number;
   raw: unknown;
 }
 
@@ -84,7 +88,9 @@ export function plainExpressJsonApp(app: ExpressAppLike): boolean {
  * `Content-Length` of that text's length, and a serializer that is `JSON.stringify` for this
  * body (Fastify: the reply's own serializer, route schema included, gives the same text;
  * Express: no `json replacer`, `json spaces` or `json escape` setting). Only then may a hit send
- * the text instead of serializing the body again.
+ * the text instead of serializing the body again; and only where the hit's own serializer gives
+ * that text too (another instance on the table may serialize otherwise): Express's JSON settings
+ * are checked on every hit, Fastify's route serializer by {@link fastifySerializesAsStored}.
  *
  * @example
  * if (sentAsJson(result, response.getHeaders(), response)) stored.json = true;
@@ -214,7 +220,10 @@ const patched = new WeakSet<object>();
  * must not be changed.)
  *
  * On Fastify the reply gets a serializer of its own for the text (see {@link serializeAsStored}),
- * unless the application gave it one (which then serializes the body, as on the miss). On
+ * unless the application gave it one (which then serializes the body, as on the miss), or this
+ * process's route would serialize the body to another text than the stored one (a response
+ * schema or reply serializer the instance that stored the entry did not have: see
+ * {@link fastifySerializesAsStored}; the route's serializer then serializes it, as on a miss). On
  * Express `res.json` is wrapped once on the app's `response` prototype, and the body noted per
  * response in its `res.locals` (in a `WeakMap` where `res.locals` cannot take it), unless the
  * application or a middleware set a `json` of its own (masking fields, logging bodies), which
@@ -232,8 +241,12 @@ export function sendStoredJson(response: unknown, body: unknown, adapter?: strin
   const reply = adapter === 'express' ? undefined : asFastify(response);
   if (reply !== undefined) {
     // A reply the application gave a serializer of its own (in a hook) has the body serialized
-    // by it, as on the miss; so has one without Fastify's slot for it (not Fastify's own reply).
-    if (serializerSlotFree(reply)) serializeAsStored(reply, body);
+    // by it, as on the miss; so has one without Fastify's slot for it (not Fastify's own reply),
+    // and one whose route serializes this body otherwise than the instance that stored it (a
+    // response schema, a reply serializer of this instance's).
+    if (serializerSlotFree(reply) && fastifySerializesAsStored(reply, body)) {
+      serializeAsStored(reply, body);
+    }
     return;
   }
   // On Express the response is Express's (its `json` is checked where it is wrapped).
@@ -324,6 +337,113 @@ function serializerSlotFree(reply: FastifyLikeReply): reply is SerializableReply
     slot = serializerSlot = found;
   }
   return (reply as unknown as Record<symbol, unknown>)[slot] === null;
+}
+
+/**
+ * Fastify's slot for a route context's default reply serializer
+ * (`Symbol('fastify.replySerializerDefault')`, set by `setReplySerializer`; every route context
+ * has it, `null` when none), found on the first route context that has it.
+ */
+let replySerializerDefaultSlot: symbol | undefined;
+
+/**
+ * Whether a Fastify route serializes every body as `JSON.stringify` does: no response schema
+ * (`schema.response`: which a serializer compiler, `setSerializerCompiler` or the route's own,
+ * compiles) and no reply serializer set for the instance (`setReplySerializer`). Both are fixed
+ * once the application is ready, so a caller checks a route once. `false` where that cannot be
+ * told (a route context without Fastify's slot for the reply serializer: another version of
+ * Fastify), so that its hits compare texts instead (see {@link fastifySerializesAsStored}).
+ *
+ * @example
+ * plain ??= fastifyRouteSerializesAsJson(context); // once per route, on its first hit
+ */
+export function fastifyRouteSerializesAsJson(context: object): boolean {
+  const schema = (context as { schema?: unknown }).schema;
+  if (
+    schema !== null &&
+    typeof schema === 'object' &&
+    (schema as { response?: unknown }).response !== undefined
+  ) {
+    return false;
+  }
+  let slot = replySerializerDefaultSlot;
+  if (slot === undefined) {
+    const found = Object.getOwnPropertySymbols(context).find(
+      (symbol) => symbol.description === 'fastify.replySerializerDefault',
+    );
+    if (found === undefined) return false;
+    slot = replySerializerDefaultSlot = found;
+  }
+  const serializer = (context as Record<symbol, unknown>)[slot];
+  return serializer === null || serializer === undefined;
+}
+
+/**
+ * What each Fastify route context (this process's own route: what serializes its bodies) was
+ * found to do with stored texts: `true` where it serializes every body as `JSON.stringify` (so
+ * every stored text is its own); otherwise, each replayed body's verdict (whether the route's
+ * serializer gives the stored text), kept as long as the body is (the L1 entry's lifetime).
+ */
+const fastifyVerdicts = new WeakMap<object, true | WeakMap<object, boolean>>();
+
+/**
+ * Whether this reply's route, on this process, serializes `body` (at `status`, or the reply's
+ * status) to the very text stored for it. The entry's `json` flag says that the instance that
+ * wrote it sent `JSON.stringify(body)`; another instance on the same table (a rolling deploy)
+ * may have a response schema that drops a field, or a reply serializer of its own, and its hits
+ * must be what its own miss would send. A route without either (see
+ * {@link fastifyRouteSerializesAsJson}) is checked once; any other compares
+ * `reply.serialize(body)` with the stored text once per body (entry) and route, and caches the
+ * verdict. A serializer that throws counts as not the same (the body is then serialized as on a
+ * miss, which throws there as it would).
+ *
+ * Not for a reply with a serializer of its own (`reply.serializer(fn)`): see
+ * {@link fastifyReplySerializerFree}.
+ *
+ * @example
+ * if (fastifyReplySerializerFree(reply) && fastifySerializesAsStored(reply, body, 200)) { … }
+ */
+export function fastifySerializesAsStored(reply: unknown, body: object, status?: number): boolean {
+  const fastify = asFastify(reply);
+  if (fastify === undefined) return false;
+  const context = fastifyRouteContext(fastify.request);
+  // No route to remember the verdict by: compared on every hit.
+  if (context === undefined) return serializesAsStored(fastify, body, status);
+  let verdicts = fastifyVerdicts.get(context);
+  if (verdicts === undefined) {
+    verdicts = fastifyRouteSerializesAsJson(context) ? true : new WeakMap<object, boolean>();
+    fastifyVerdicts.set(context, verdicts);
+  }
+  if (verdicts === true) return true;
+  let same = verdicts.get(body);
+  if (same === undefined) {
+    same = serializesAsStored(fastify, body, status);
+    verdicts.set(body, same);
+  }
+  return same;
+}
+
+/**
+ * Whether `reply.serialize(body)` (the route's serializer, picked by status as Fastify picks it)
+ * gives the stored text, with the reply's status set to `status` meanwhile when given.
+ */
+function serializesAsStored(reply: FastifyLikeReply, body: object, status?: number): boolean {
+  const before = reply.statusCode;
+  const recode =
+    status !== undefined &&
+    before !== undefined &&
+    status !== before &&
+    typeof reply.code === 'function';
+  try {
+    if (recode) reply.code!(status);
+    // The stored text, without keeping it: a process that sends it as bytes keeps only those.
+    const text = texts.get(body) ?? JSON.stringify(body);
+    return reply.serialize(body) === text;
+  } catch {
+    return false;
+  } finally {
+    if (recode) reply.code!(before);
+  }
 }
 
 /**
