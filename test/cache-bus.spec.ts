@@ -283,6 +283,39 @@ describe(`cache bus (${testServerKind()})`, () => {
       await Promise.all(fx.apps.splice(0).map((m) => m.close()));
     });
 
+    it('started while Redis is down: the applications start, their buses connect once Redis answers, and nothing is left connected after close', async () => {
+      const table = await fx.dynamo.table();
+      const channel = `cache-bus-down-${process.pid}-${Date.now()}`;
+      const bus = () =>
+        new RedisDynamoCacheBus({ host: '127.0.0.1', port, channel, retryDelay: 200 });
+      await stopRedis();
+      try {
+        const a = await app(table, bus());
+        const b = await app(table, bus());
+        // One more that stops before Redis is back: its connections must not come back either.
+        const c = await app(table, bus());
+        await fx.apps.splice(fx.apps.length - 1, 1)[0]?.close();
+        world.version = 1;
+        expect(await a.shop.rate('NOK')).toBe('NOK@v1');
+        await sleep(500);
+        await startRedis();
+        const deadline = Date.now() + 15_000;
+        for (;;) {
+          world.version++;
+          await b.cache.delete(RATE, ['NOK']);
+          await sleep(300);
+          if ((await a.shop.rate('NOK')) === `NOK@v${world.version}`) break;
+          if (Date.now() > deadline) throw new Error('A never saw B’s delete once Redis answered');
+        }
+        void c;
+        await Promise.all(fx.apps.splice(0).map((m) => m.close()));
+        await sleep(600); // past a retry: a client left behind would have reconnected by now
+        expect(await redisClients(port)).toBe(0);
+      } finally {
+        if (redis?.exitCode !== null) await startRedis();
+      }
+    });
+
     it('B’s delete reaches A through Redis at once; close() at shutdown closes every connection', async () => {
       const table = await fx.dynamo.table();
       const channel = `cache-bus-test-${process.pid}-${Date.now()}`;

@@ -336,7 +336,9 @@ export class CacheEngine {
   }
 
   /**
-   * Connects the bus (once): messages of other engines are applied to this one's L1.
+   * Connects the bus (once): messages of other engines are applied to this one's L1. A bus that
+   * fails to subscribe is logged, not thrown: the cache works without it (other processes'
+   * invalidations arrive within `l1MaxAge`), and an application must start during an outage.
    *
    * @example
    * await engine.connectBus();
@@ -344,7 +346,13 @@ export class CacheEngine {
   connectBus(): Promise<void> {
     const bus = this.settings.bus;
     if (bus === undefined) return Promise.resolve();
-    return (this.subscribed ??= Promise.resolve(bus.subscribe((message) => this.receive(message))));
+    return (this.subscribed ??= Promise.resolve()
+      .then(() => bus.subscribe((message) => this.receive(message)))
+      .catch((err: unknown) => {
+        this.settings.logger.error(
+          `cache bus: subscribing failed (${(err as Error)?.message ?? String(err)}); invalidations of other processes reach this one within l1MaxAge`,
+        );
+      }));
   }
 
   /** Applies another engine's invalidation (from the bus). */
