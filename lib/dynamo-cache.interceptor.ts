@@ -115,9 +115,10 @@ export type DynamoCacheRouteKey = readonly unknown[];
  * Caches GET responses of controller routes, and results of GraphQL resolvers, in L1 and L2,
  * under the namespace `ControllerName.handlerName`.
  *
- * A route response is keyed by the method and the effective request URI: host (and a proxy's
- * X-Forwarded-Host), path, and query parameters sorted by name (or those `query` allows), plus
- * the headers named in `@DynamoCached({ vary })`. Only what a shared cache may store is stored: a
+ * A route response is keyed by the method and the effective request URI: host (with `https` when
+ * the connection itself is TLS, and what a proxy says of the original host and scheme), path (up
+ * to `?` or `#`, percent-encoding normalised), and query parameters sorted by name (or those
+ * `query` allows), plus the headers named in `@DynamoCached({ vary })`. Only what a shared cache may store is stored: a
  * status in `statuses` (default `[200]`), no `Set-Cookie`, no `Cache-Control: private`,
  * `no-store` or `no-cache`. A hit replays the status and the headers that describe the body,
  * and carries an `ETag`; `If-None-Match` is answered with `304 Not Modified`.
@@ -226,7 +227,9 @@ export class DynamoCacheInterceptor implements NestInterceptor {
    * for what varies, so requests with credentials are then cached too.
    *
    * The default: `[method, host, path, sorted query, ...values of the vary headers]`, with HEAD
-   * keyed as GET; `undefined` for a request carrying a credential the route's `vary` does not name.
+   * keyed as GET, the path normalised (ended at `#`, percent-encoding as RFC 3986 §6.2.2) and
+   * ` https` in the host for a direct TLS connection (see `requestKey`); `undefined` for a
+   * request carrying a credential the route's `vary` does not name.
    *
    * @example
    * override trackBy(context: ExecutionContext) {
@@ -481,8 +484,9 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       route.key === undefined
         ? args
         : (route.key as (p: unknown, a: unknown) => unknown)(parent, args),
-      // As a route keys its host: an app behind a proxy may answer by the host it forwards.
-      hostOf(request.headers ?? {}),
+      // As a route keys its host: an app behind a proxy may answer by the host it forwards, and
+      // one serving HTTPS itself by its scheme.
+      hostOf(request),
     ];
     if (route.readsInfo) {
       const selection = selectionOf(context.getArgByIndex(3));

@@ -220,16 +220,18 @@ describe(`fastPath on Express, before the router: review (${testServerKind()})`,
     });
 
     it('D5 a request target with a fragment: an earlier route of its path still answers it', async () => {
+      // A route ignoring the query string: a fragment is cached there (with `query: 'all'` it is
+      // not, as Fastify would read `x` as a query parameter).
       const { app, counter, get } = await boot({}, (_app, instance) =>
-        instance.get('/open/rates/eur', (req, res, next) => {
+        instance.get('/open/padded', (req, res, next) => {
           if (req.headers['x-beta'] === '1') res.json({ beta: true });
           else next();
         }),
       );
-      await learn(app, get, '/open/rates/eur#x');
+      await learn(app, get, '/open/padded#x');
       expect(counter.routed).toBe(2);
-      const beta = await get('/open/rates/eur#x', { 'X-Beta': '1' });
-      // Express routes on parseurl's pathname '/open/rates/eur': the earlier route answers.
+      const beta = await get('/open/padded#x', { 'X-Beta': '1' });
+      // Express routes on parseurl's pathname '/open/padded': the earlier route answers.
       expect(counter.routed).toBe(3); // Was: 2 (answered before the router)
       expect(JSON.parse(beta.body.toString())).toEqual({ beta: true });
     });
@@ -492,13 +494,14 @@ describe(`fastPath on Express, before the router: review (${testServerKind()})`,
         [RatesController],
         logger,
       );
-      await get('/open/rates/eur#%ZZ');
+      // A route ignoring the query string, where a fragment is cached (see D5).
+      await get('/open/padded#%ZZ');
       await settleAll([app]);
       // Nest maps the URIError to a 400 and, headers being sent, only ends the response.
       const all = await new Promise<string>((resolve, reject) => {
         const socket = connect(port, '127.0.0.1');
         const req = (extra = '') =>
-          `GET /open/rates/eur#%ZZ HTTP/1.1\r\nHost: shop.example\r\n${extra}\r\n`;
+          `GET /open/padded#%ZZ HTTP/1.1\r\nHost: shop.example\r\n${extra}\r\n`;
         socket.write(req() + req() + req('Connection: close\r\n'));
         let text = '';
         socket.on('data', (c: Buffer) => (text += c.toString('latin1')));

@@ -2,15 +2,23 @@ import { unescape } from 'node:querystring';
 
 /*
  * What identifies a cached route response (RFC 9111 §4: the method and the target URI): the
- * method (HEAD as GET), the host (lower-cased, port included, and what a proxy says of the
- * original host and scheme when it sends X-Forwarded-Host, X-Forwarded-Proto or Forwarded), the
- * path, and the query parameters sorted by name (or only those a route allows), then the values
- * of the headers the route varies on. Nothing here knows NestJS.
+ * method (HEAD as GET), the host (lower-cased, port included, `https` when the connection itself
+ * is TLS, and what a proxy says of the original host and scheme when it sends X-Forwarded-Host,
+ * X-Forwarded-Proto or Forwarded), the path (up to `?` or `#`, percent-encoding normalised), and
+ * the query parameters sorted by name (or only those a route allows), then the values of the
+ * headers the route varies on. Nothing here knows NestJS.
  */
 
 /** The parts of an Express or Fastify request read here. */
 export interface KeyedRequest {
   readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
+  /**
+   * The connection: Node's request's (Express), or the one a Fastify request passes on from its
+   * raw request. Only its `encrypted` is read.
+   */
+  readonly socket?: unknown;
+  /** Fastify: Node's request under it (its `socket`, when the request passes none on). */
+  readonly raw?: unknown;
 }
 
 /**
@@ -22,10 +30,25 @@ export const MAX_QUERY_PARAMETERS = 256;
 
 /**
  * The key material of a request: `[method, host, path, query, ...vary header values]`, or
- * `undefined` when the request is not to be cached (too many query parameters).
+ * `undefined` when the request is not to be cached (too many query parameters, or a fragment
+ * that changes what a framework reads as the query).
+ *
+ * The path ends where routers end it, at the first `?` or `#` (a fragment: clients never send
+ * one, but anyone can), and its percent-encoding is normalised ({@link normalisePath}), so every
+ * spelling a router takes to one path is one key. A URL without `#` or `%` keys as it always did.
+ *
+ * What follows a `#` is read differently by the two frameworks: Express drops it (its query is
+ * what lies between `?` and `#`), Fastify's router reads everything after the path's end as the
+ * query (`/a?q=1#x` gives `q` = `1#x`, `/a#q=1` gives `q` = `1`). A request with a fragment is
+ * keyed as the same URL without it when both readings give the same query key (always with
+ * `query: []`, and whenever the parameters the route allows are untouched by the fragment); else
+ * it is served uncached, so no reading can share an entry with another.
  *
  * @param url the request URL as the framework reports it (path and query, global prefix included)
  * @param query `'all'`, or the names of the parameters that join the key
+ *
+ * @example
+ * requestKey('GET', '/promo/b%61nner#1', req, [], []) // ['GET', 'shop.example', '/promo/banner', '']
  */
 export function requestKey(
   method: string,
@@ -36,14 +59,28 @@ export function requestKey(
 ): unknown[] | undefined {
   const headers = request.headers ?? {};
   const q = url.indexOf('?');
-  const path = q === -1 ? url : url.slice(0, q);
-  const search = q === -1 ? '' : url.slice(q + 1);
-  const normalised = search === '' ? '' : normaliseQuery(search, query);
+  const hash = url.indexOf('#');
+  let path: string;
+  let normalised: string | undefined;
+  if (hash === -1) {
+    path = q === -1 ? url : url.slice(0, q);
+    const search = q === -1 ? '' : url.slice(q + 1);
+    normalised = search === '' ? '' : normaliseQuery(search, query);
+  } else {
+    const end = q === -1 || hash < q ? hash : q;
+    path = url.slice(0, end);
+    // Fastify's query: all that follows the path's end; Express's: from `?` up to `#`.
+    const fastify = url.slice(end + 1);
+    const express = end === q ? url.slice(q + 1, hash) : '';
+    normalised = fastify === '' ? '' : normaliseQuery(fastify, query);
+    const alike = express === '' ? '' : normaliseQuery(express, query);
+    if (normalised !== alike) return undefined;
+  }
   if (normalised === undefined) return undefined;
   const material: unknown[] = [
     method === 'HEAD' ? 'GET' : method,
-    hostOf(headers),
-    path,
+    hostOf(request),
+    normalisePath(path),
     normalised,
   ];
   for (const name of vary) material.push(headerValue(headers[name]));
@@ -99,6 +136,52 @@ function rootOf(name: string): string {
   return cut === -1 ? rest : rest.slice(0, cut);
 }
 
+/** An escape of a byte: `%` and two hex digits. */
+const ESCAPE = /%([0-9A-Fa-f]{2})/g;
+
+/**
+ * A path with its percent-encoding normalised as RFC 3986 §6.2.2.2 says: escapes of unreserved
+ * characters (`A-Z a-z 0-9 - . _ ~`) decoded, the hex digits of every other escape upper-cased.
+ * A path without `%` is returned as it is; one with a `%` that starts no escape (not a URI, and
+ * what a decoded character next to it could be mistaken for) too.
+ *
+ * @example
+ * normalisePath('/%70romo/b%61nner%2f%c3%a9') // '/promo/banner%2F%C3%A9'
+ */
+export function normalisePath(path: string): string {
+  const first = path.indexOf('%');
+  if (first === -1) return path;
+  // Every `%` must start an escape: `%%41` would otherwise read as `%A`.
+  for (let i = first; i !== -1; i = path.indexOf('%', i + 3)) {
+    if (!isHex(path.charCodeAt(i + 1)) || !isHex(path.charCodeAt(i + 2))) return path;
+  }
+  return path.replace(ESCAPE, (escape, hex: string) => {
+    const code = parseInt(hex, 16);
+    return unreserved(code) ? String.fromCharCode(code) : escape.toUpperCase();
+  });
+}
+
+function isHex(code: number): boolean {
+  return (
+    (code >= 0x30 && code <= 0x39) ||
+    (code >= 0x41 && code <= 0x46) ||
+    (code >= 0x61 && code <= 0x66)
+  );
+}
+
+/** RFC 3986 §2.3: `A-Z a-z 0-9 - . _ ~`. */
+function unreserved(code: number): boolean {
+  return (
+    (code >= 0x41 && code <= 0x5a) ||
+    (code >= 0x61 && code <= 0x7a) ||
+    (code >= 0x30 && code <= 0x39) ||
+    code === 0x2d ||
+    code === 0x2e ||
+    code === 0x5f ||
+    code === 0x7e
+  );
+}
+
 /** A name decoded as Node's `querystring` decodes it: malformed escapes become U+FFFD. */
 function decodeName(raw: string): string {
   return unescape(raw.replace(/\+/g, ' '));
@@ -108,13 +191,17 @@ function decodeName(raw: string): string {
 const PROXY_HEADERS = ['x-forwarded-host', 'x-forwarded-proto', 'forwarded'] as const;
 
 /**
- * The host part of a key: the `Host` header, lower-cased, and what a proxy says of the original
- * host and scheme (`X-Forwarded-Host`, `X-Forwarded-Proto`, `Forwarded`) when it sends them.
+ * The host part of a key: the `Host` header, lower-cased, what a proxy says of the original host
+ * and scheme (`X-Forwarded-Host`, `X-Forwarded-Proto`, `Forwarded`) when it sends them, and
+ * ` https` when the request came on a TLS connection to this process (an application listening
+ * on HTTPS itself). A request over plain HTTP has no scheme in it.
  *
  * @example
- * hostOf({ host: 'Shop.Example', 'x-forwarded-proto': 'https' }) // 'shop.example x-forwarded-proto=https'
+ * hostOf({ headers: { host: 'Shop.Example', 'x-forwarded-proto': 'https' } }) // 'shop.example x-forwarded-proto=https'
+ * hostOf({ headers: { host: 'shop.example' }, socket: tlsSocket }) // 'shop.example https'
  */
-export function hostOf(headers: Readonly<Record<string, string | string[] | undefined>>): string {
+export function hostOf(request: KeyedRequest): string {
+  const headers = request.headers ?? {};
   let host = headerValue(headers.host ?? headers[':authority'])?.toLowerCase() ?? '';
   // What a proxy says of the original request is what an app behind it may render (absolute
   // links, tenants): it joins the key, never replaces the Host it came with.
@@ -122,7 +209,17 @@ export function hostOf(headers: Readonly<Record<string, string | string[] | unde
     const value = headerValue(headers[name]);
     if (value !== null) host += ` ${name}=${value.toLowerCase()}`;
   }
+  // So does the scheme of the connection itself (`req.protocol` without a proxy): an instance
+  // serving HTTPS and one serving HTTP on one table do not share entries.
+  if (encrypted(request)) host += ' https';
   return host;
+}
+
+/** Whether the request came on a TLS connection (Express's, or Fastify's raw request's, socket). */
+function encrypted(request: KeyedRequest): boolean {
+  const socket = (request.socket ?? (request.raw as { socket?: unknown } | undefined)?.socket) as
+    { encrypted?: unknown } | null | undefined;
+  return socket?.encrypted === true;
 }
 
 function headerValue(value: string | string[] | undefined): string | null {
