@@ -228,7 +228,7 @@ export class DynamoCacheInterceptor implements NestInterceptor {
    *
    * The default: `[method, host, path, sorted query, ...values of the vary headers]`, with HEAD
    * keyed as GET, the path normalised (ended at `#`, percent-encoding as RFC 3986 §6.2.2) and
-   * ` https` in the host for a direct TLS connection (see `requestKey`); `undefined` for a
+   * `https` in the host for a direct TLS connection (see `requestKey`); `undefined` for a
    * request carrying a credential the route's `vary` does not name.
    *
    * @example

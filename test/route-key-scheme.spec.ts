@@ -46,7 +46,7 @@ class LinksController {
 
 /** Golden cache_keys of `GET /links/self` with `Host: shop.example`: over HTTP (as before), over TLS. */
 const HTTP_KEY = 'LinksController.self/7327685e3ad9e94004a9342628a63e51';
-const HTTPS_KEY = 'LinksController.self/1b6519e8d049e838050fc18dc38baa19';
+const HTTPS_KEY = 'LinksController.self/83c9a46bfd6d929e6cfcc8b5b8503c19';
 
 const HTTP_BODY = '{"self":"http://shop.example/links/self"}';
 const HTTPS_BODY = '{"self":"https://shop.example/links/self"}';

@@ -410,8 +410,8 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
       await settle();
       expect(await keys(table)).toEqual(
         [
-          routeKey('HostEchoController.who', `${SITE} x-forwarded-host=a.example.org`, '/whoami'),
-          routeKey('HostEchoController.who', `${SITE} x-forwarded-host=b.example.org`, '/whoami'),
+          routeKey('HostEchoController.who', `${SITE}\nx-forwarded-host=a.example.org`, '/whoami'),
+          routeKey('HostEchoController.who', `${SITE}\nx-forwarded-host=b.example.org`, '/whoami'),
           routeKey('HostEchoController.who', SITE, '/whoami'),
         ].sort(),
       );

@@ -193,25 +193,27 @@ const PROXY_HEADERS = ['x-forwarded-host', 'x-forwarded-proto', 'forwarded'] as 
 /**
  * The host part of a key: the `Host` header, lower-cased, what a proxy says of the original host
  * and scheme (`X-Forwarded-Host`, `X-Forwarded-Proto`, `Forwarded`) when it sends them, and
- * ` https` when the request came on a TLS connection to this process (an application listening
- * on HTTPS itself). A request over plain HTTP has no scheme in it.
+ * `https` when the request came on a TLS connection to this process (an application listening
+ * on HTTPS itself), each after a line feed. A request over plain HTTP has no scheme in it.
  *
  * @example
- * hostOf({ headers: { host: 'Shop.Example', 'x-forwarded-proto': 'https' } }) // 'shop.example x-forwarded-proto=https'
- * hostOf({ headers: { host: 'shop.example' }, socket: tlsSocket }) // 'shop.example https'
+ * hostOf({ headers: { host: 'Shop.Example', 'x-forwarded-proto': 'https' } }) // 'shop.example\nx-forwarded-proto=https'
+ * hostOf({ headers: { host: 'shop.example' }, socket: tlsSocket }) // 'shop.example\nhttps'
  */
 export function hostOf(request: KeyedRequest): string {
   const headers = request.headers ?? {};
   let host = headerValue(headers.host ?? headers[':authority'])?.toLowerCase() ?? '';
   // What a proxy says of the original request is what an app behind it may render (absolute
-  // links, tenants): it joins the key, never replaces the Host it came with.
+  // links, tenants): it joins the key, never replaces the Host it came with. Each part follows a
+  // line feed, which no header value can hold (Node answers 400): a Host or header value of a
+  // client's cannot spell another request's parts (`Host: shop x-forwarded-proto=https`).
   for (const name of PROXY_HEADERS) {
     const value = headerValue(headers[name]);
-    if (value !== null) host += ` ${name}=${value.toLowerCase()}`;
+    if (value !== null) host += `\n${name}=${value.toLowerCase()}`;
   }
   // So does the scheme of the connection itself (`req.protocol` without a proxy): an instance
   // serving HTTPS and one serving HTTP on one table do not share entries.
-  if (encrypted(request)) host += ' https';
+  if (encrypted(request)) host += '\nhttps';
   return host;
 }
 
