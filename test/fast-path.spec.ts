@@ -17,7 +17,6 @@ import type { AddressInfo } from 'node:net';
 import {
   DynamoCached,
   DynamoCacheError,
-  DynamoCacheInterceptor,
   DynamoCacheModule,
   DynamoCacheService,
   type DynamoCacheModuleOptions,
@@ -25,6 +24,7 @@ import {
 import { settleAll, sleep } from './support/apps.js';
 import { fetch, LetInGuard, type Reply } from './support/fast-path-fixtures.js';
 import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
+import { countInterceptions } from './support/interceptions.js';
 
 /*
  * `fastPath`: a GET whose response is in L1 is answered by a middleware before Nest's pipeline,
@@ -91,20 +91,10 @@ const adapters = [
 
 describe.each(adapters)(`fastPath on %s (${testServerKind()})`, (_name, makeAdapter) => {
   const fx = useTestDynamo();
-  let intercepted = 0;
-  const original = DynamoCacheInterceptor.prototype.intercept;
+  const interceptions = countInterceptions();
 
   beforeEach(() => {
     for (const k of Object.keys(runs)) delete runs[k];
-    intercepted = 0;
-    // Counts the requests that reach Nest's pipeline (the cache interceptor runs for each).
-    DynamoCacheInterceptor.prototype.intercept = function (this: DynamoCacheInterceptor, ...args) {
-      intercepted++;
-      return original.apply(this, args);
-    };
-  });
-  afterEach(() => {
-    DynamoCacheInterceptor.prototype.intercept = original;
   });
 
   async function boot(
@@ -154,11 +144,11 @@ describe.each(adapters)(`fastPath on %s (${testServerKind()})`, (_name, makeAdap
     const { miss, viaPipeline } = await warm(app, `${url}/open/rates/eur`);
     expect(miss.headers['x-cache']).toBe('MISS');
     expect(viaPipeline.headers['x-cache']).toBe('HIT');
-    const before = intercepted;
+    const before = interceptions.count;
 
     const fast = await fetch(`${url}/open/rates/eur`);
 
-    expect(intercepted).toBe(before); // Nest's pipeline never ran
+    expect(interceptions.count).toBe(before); // Nest's pipeline never ran
     expect(fast.status).toBe(viaPipeline.status);
     expect(fast.body.equals(viaPipeline.body)).toBe(true);
     expect(fast.body.toString()).toBe(JSON.stringify({ id: 'eur', rate: 1.0842, label: 'é✓' }));
@@ -168,7 +158,7 @@ describe.each(adapters)(`fastPath on %s (${testServerKind()})`, (_name, makeAdap
     const other = await fetch(`${url}/open/rates/usd`);
     expect(other.headers['x-cache']).toBe('MISS');
     expect(JSON.parse(other.body.toString())).toEqual({ id: 'usd', rate: 1.0842, label: 'é✓' });
-    expect(intercepted).toBe(before + 1);
+    expect(interceptions.count).toBe(before + 1);
   });
 
   it('a second instance on the table: the first instance’s entry from L2, then from its own fast path; a delete elsewhere reaches it within l1MaxAge', async () => {
@@ -181,9 +171,9 @@ describe.each(adapters)(`fastPath on %s (${testServerKind()})`, (_name, makeAdap
     // B has never computed it: its pipeline finds A's entry in DynamoDB.
     const fromL2 = await fetch(`${b.url}/open/rates/nok`);
     expect(fromL2.headers['x-cache']).toBe('HIT');
-    const before = intercepted;
+    const before = interceptions.count;
     const fast = await fetch(`${b.url}/open/rates/nok`);
-    expect(intercepted).toBe(before);
+    expect(interceptions.count).toBe(before);
     expect(fast.body.equals(miss.body)).toBe(true);
     expect(described(fast)).toEqual(described(fromL2));
     await a.app
@@ -194,16 +184,16 @@ describe.each(adapters)(`fastPath on %s (${testServerKind()})`, (_name, makeAdap
     await sleep(1100);
     const after = await fetch(`${b.url}/open/rates/nok`);
     expect(after.headers['x-cache']).toBe('MISS');
-    expect(intercepted).toBe(before + 1);
+    expect(interceptions.count).toBe(before + 1);
     expect(runs.rate).toBe(2);
   });
 
   it('keys as the interceptor does: vary headers and credentials', async () => {
     const { app, url } = await boot();
     await warm(app, `${url}/open/varied`, { 'accept-language': 'fr' });
-    const before = intercepted;
+    const before = interceptions.count;
     const fr = await fetch(`${url}/open/varied`, { 'accept-language': 'fr' });
-    expect(intercepted).toBe(before);
+    expect(interceptions.count).toBe(before);
     expect(fr.headers['x-cache']).toBe('HIT');
     // Another language: not in L1, so the pipeline computes it.
     const de = await fetch(`${url}/open/varied`, { 'accept-language': 'de' });
@@ -222,13 +212,13 @@ describe.each(adapters)(`fastPath on %s (${testServerKind()})`, (_name, makeAdap
     const { app, url } = await boot();
     const { viaPipeline } = await warm(app, `${url}/open/rates/gbp`);
     const etag = viaPipeline.headers.etag as string;
-    const before = intercepted;
+    const before = interceptions.count;
     const notModified = await fetch(`${url}/open/rates/gbp`, { 'if-none-match': etag });
     expect(notModified.status).toBe(304);
-    expect(intercepted).toBe(before + 1);
+    expect(interceptions.count).toBe(before + 1);
     const head = await fetch(`${url}/open/rates/gbp`, {}, 'HEAD');
     expect(head.status).toBe(200);
-    expect(intercepted).toBe(before + 2);
+    expect(interceptions.count).toBe(before + 2);
     await app
       .get(DynamoCacheService)
       .delete('OpenController.rate', ['GET', 'shop.example', '/open/rates/gbp', '']);
@@ -247,12 +237,12 @@ describe.each(adapters)(`fastPath on %s (${testServerKind()})`, (_name, makeAdap
     expect((await fetch(`${url}/guarded/report`)).status).toBe(403);
     await warm(app, `${url}/serialized/item`);
     await warm(app, `${url}/open/headed`);
-    const before = intercepted;
+    const before = interceptions.count;
     await fetch(`${url}/guarded/report`, { 'x-let-in': 'yes' });
     await fetch(`${url}/serialized/item`);
     const headed = await fetch(`${url}/open/headed`);
     expect(headed.headers['x-custom']).toBe('yes');
-    expect(intercepted).toBe(before + 3);
+    expect(interceptions.count).toBe(before + 3);
   });
 
   it('a global guard (APP_GUARD or useGlobalGuards) keeps every route on the pipeline', async () => {
@@ -265,12 +255,12 @@ describe.each(adapters)(`fastPath on %s (${testServerKind()})`, (_name, makeAdap
         variant === 'app-guard' ? [{ provide: APP_GUARD, useClass: LetInGuard }] : [],
       );
       await warm(app, `${url}/open/rates/chf`, { 'x-let-in': 'yes' });
-      const before = intercepted;
+      const before = interceptions.count;
       expect((await fetch(`${url}/open/rates/chf`, { 'x-let-in': 'yes' })).headers['x-cache']).toBe(
         'HIT',
       );
       expect((await fetch(`${url}/open/rates/chf`)).status).toBe(403);
-      expect(intercepted).toBe(before + 1); // the refused request never reached the interceptor
+      expect(interceptions.count).toBe(before + 1); // the refused request never reached the interceptor
     }
   });
 
@@ -279,25 +269,25 @@ describe.each(adapters)(`fastPath on %s (${testServerKind()})`, (_name, makeAdap
       a.useGlobalInterceptors(new ClassSerializerInterceptor(a.get(Reflector))),
     );
     await warm(withSerializer.app, `${withSerializer.url}/open/rates/jpy`);
-    let before = intercepted;
+    let before = interceptions.count;
     await fetch(`${withSerializer.url}/open/rates/jpy`);
-    expect(intercepted).toBe(before + 1);
+    expect(interceptions.count).toBe(before + 1);
 
     const versioned = await boot({}, (a) =>
       a.enableVersioning({ type: VersioningType.HEADER, header: 'x-api-version' }),
     );
     await warm(versioned.app, `${versioned.url}/open/rates/jpy`);
-    before = intercepted;
+    before = interceptions.count;
     await fetch(`${versioned.url}/open/rates/jpy`);
-    expect(intercepted).toBe(before + 1);
+    expect(interceptions.count).toBe(before + 1);
   });
 
   it('off by default: every hit goes through the pipeline', async () => {
     const { app, url } = await boot({ fastPath: undefined });
     await warm(app, `${url}/open/rates/sek`);
-    const before = intercepted;
+    const before = interceptions.count;
     expect((await fetch(`${url}/open/rates/sek`)).headers['x-cache']).toBe('HIT');
-    expect(intercepted).toBe(before + 1);
+    expect(interceptions.count).toBe(before + 1);
   });
 
   it('rejects a fastPath that is not a boolean at bootstrap, naming it', async () => {

@@ -2,10 +2,11 @@ import { Controller, Get, Param } from '@nestjs/common';
 import { FastifyAdapter, RouteSchema, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type { AddressInfo } from 'node:net';
-import { DynamoCached, DynamoCacheInterceptor, DynamoCacheModule } from '../lib/index.js';
+import { DynamoCached, DynamoCacheModule } from '../lib/index.js';
 import { settleAll } from './support/apps.js';
 import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
 import { headersOf, raw, type Answer } from './support/raw-http.js';
+import { countInterceptions } from './support/interceptions.js';
 
 /*
  * A hit sends the stored JSON text only where the instance answering it would send that very text
@@ -121,22 +122,7 @@ describe.each([false, true])(
   `Fastify, fastPath %s: a hit is serialized as the reading instance’s route serializes it (${testServerKind()})`,
   (fastPath) => {
     const fx = useTestDynamo();
-    let intercepted = 0;
-    const intercept = DynamoCacheInterceptor.prototype.intercept;
-
-    beforeEach(() => {
-      // Counts the requests that reach Nest's pipeline (the cache interceptor runs for each).
-      DynamoCacheInterceptor.prototype.intercept = function (
-        this: DynamoCacheInterceptor,
-        ...args
-      ) {
-        intercepted++;
-        return intercept.apply(this, args);
-      };
-    });
-    afterEach(() => {
-      DynamoCacheInterceptor.prototype.intercept = intercept;
-    });
+    const interceptions = countInterceptions();
 
     async function boot(table: string, version: Omit<Version2, 'name'>): Promise<number> {
       const moduleRef = await Test.createTestingModule({
@@ -168,7 +154,7 @@ describe.each([false, true])(
       expect(headersOf(miss.head)['x-cache']).toBe('MISS');
       await settleAll(fx.apps);
       handlerRuns = 0;
-      intercepted = 0;
+      const interceptedBefore = interceptions.count;
       const countedBefore = Counted.serialized;
       const hits: Answer[] = [];
       for (let i = 0; i < 3; i++) {
@@ -179,7 +165,7 @@ describe.each([false, true])(
         miss,
         hits,
         runs: handlerRuns,
-        intercepted,
+        intercepted: interceptions.count - interceptedBefore,
         counted: Counted.serialized - countedBefore,
       };
     }

@@ -3,10 +3,11 @@ import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type { AddressInfo } from 'node:net';
-import { DynamoCached, DynamoCacheInterceptor, DynamoCacheModule } from '../lib/index.js';
+import { DynamoCached, DynamoCacheModule } from '../lib/index.js';
 import { scanTable, settleAll } from './support/apps.js';
 import { countCalls, useTestDynamo, type CallCounter } from './support/dynamo-server.js';
 import { raw } from './support/raw-http.js';
+import { countInterceptions } from './support/interceptions.js';
 
 /*
  * The spellings of one request target that routers take to one path are one route entry. A
@@ -69,20 +70,10 @@ describe.each(
   ]) as [string, string, () => ExpressAdapter | FastifyAdapter, boolean][],
 )('path spellings on %s, %s', (adapter, _fast, makeAdapter, fastPath) => {
   const fx = useTestDynamo();
-  let intercepted = 0;
-  const original = DynamoCacheInterceptor.prototype.intercept;
+  const interceptions = countInterceptions();
 
   beforeEach(() => {
     runs = 0;
-    intercepted = 0;
-    // Counts the requests that reach Nest's pipeline (the fast path answers before it).
-    DynamoCacheInterceptor.prototype.intercept = function (this: DynamoCacheInterceptor, ...args) {
-      intercepted++;
-      return original.apply(this, args);
-    };
-  });
-  afterEach(() => {
-    DynamoCacheInterceptor.prototype.intercept = original;
   });
 
   async function boot(table: string): Promise<{ port: number; calls: CallCounter }> {
@@ -117,7 +108,7 @@ describe.each(
     expect(await keys(table)).toEqual([BANNER_KEY]);
     // The fast path keys them as the interceptor does: past the miss (which shows it the route),
     // none reaches the pipeline.
-    expect(intercepted).toBe(fastPath ? 1 : 20);
+    expect(interceptions.count).toBe(fastPath ? 1 : 20);
 
     const second = await boot(table);
     expect(await get(second.port, '/promo/banner#elsewhere')).toEqual(answers[0]);
@@ -143,7 +134,7 @@ describe.each(
     for (const target of routed) answers.push(await get(first.port, target));
     expect(answers).toEqual(routed.map(() => ({ status: 200, body: { tag: 'sale' } })));
     expect({ runs, puts: first.calls.counts.PutItem }).toEqual({ runs: 1, puts: 1 });
-    expect(intercepted).toBe(fastPath ? 1 : routed.length);
+    expect(interceptions.count).toBe(fastPath ? 1 : routed.length);
     const stored = await keys(table);
     expect(stored).toEqual([TAG_KEY]);
 

@@ -6,9 +6,10 @@ import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { DynamoCached, DynamoCacheInterceptor, DynamoCacheModule } from '../lib/index.js';
+import { DynamoCached, DynamoCacheModule } from '../lib/index.js';
 import { scanTable, settleAll } from './support/apps.js';
 import { useTestDynamo } from './support/dynamo-server.js';
+import { countInterceptions } from './support/interceptions.js';
 
 /*
  * The key holds the effective request URI (RFC 9111 §4), whose scheme is `https` when the
@@ -94,20 +95,10 @@ describe.each([
   ['fastify', true],
 ] as const)('%s (fastPath %s): HTTPS and HTTP instances on one table', (kind, fastPath) => {
   const fx = useTestDynamo();
-  let intercepted = 0;
-  const original = DynamoCacheInterceptor.prototype.intercept;
+  const interceptions = countInterceptions();
 
   beforeEach(() => {
     runs = 0;
-    intercepted = 0;
-    // Counts the requests that reach Nest's pipeline (the fast path answers before it).
-    DynamoCacheInterceptor.prototype.intercept = function (this: DynamoCacheInterceptor, ...args) {
-      intercepted++;
-      return original.apply(this, args);
-    };
-  });
-  afterEach(() => {
-    DynamoCacheInterceptor.prototype.intercept = original;
   });
 
   async function boot(table: string, secure: boolean): Promise<Instance> {
@@ -156,14 +147,14 @@ describe.each([
     expect(runs).toBe(2);
 
     // Hits from each instance's L1 (the fast path's when on), each with its own scheme's body.
-    const before = intercepted;
+    const before = interceptions.count;
     for (let i = 0; i < 3; i++) {
       expect(await fetchSettled(plain)).toEqual({ status: 200, cache: 'HIT', body: HTTP_BODY });
       expect(await fetchSettled(secureA)).toEqual({ status: 200, cache: 'HIT', body: HTTPS_BODY });
       expect(await fetchSettled(secureB)).toEqual({ status: 200, cache: 'HIT', body: HTTPS_BODY });
     }
     expect(runs).toBe(2);
-    expect(intercepted - before).toBe(fastPath ? 0 : 9);
+    expect(interceptions.count - before).toBe(fastPath ? 0 : 9);
     expect(await keys(table)).toEqual([HTTP_KEY, HTTPS_KEY].sort());
   });
 
