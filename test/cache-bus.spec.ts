@@ -254,6 +254,26 @@ describe(`cache bus (${testServerKind()})`, () => {
 
     afterAll(stopRedis);
 
+    /**
+     * B deletes `currency`'s rate (a new version each time) until A's next call computes the
+     * latest: with `l1MaxAge: null` only the bus can tell A. Deletes made before the buses are
+     * connected are lost (logged); fails after 15 s.
+     */
+    async function untilBDeletesReachA(
+      a: { shop: ShopService },
+      b: { cache: DynamoCacheService },
+      currency: string,
+    ): Promise<void> {
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        world.version++;
+        await b.cache.delete(RATE, [currency]);
+        await sleep(300);
+        if ((await a.shop.rate(currency)) === `${currency}@v${world.version}`) return;
+        if (Date.now() > deadline) throw new Error(`A never saw B’s delete of ${currency}`);
+      }
+    }
+
     it('Redis restarted: the bus reconnects, and B’s next delete reaches A again', async () => {
       const table = await fx.dynamo.table();
       const channel = `cache-bus-restart-${process.pid}-${Date.now()}`;
@@ -272,14 +292,7 @@ describe(`cache bus (${testServerKind()})`, () => {
       await startRedis();
       // l1MaxAge null: only the bus can tell A. Deletes B makes before its connections are back
       // are lost (logged); one made after them reaches A.
-      const deadline = Date.now() + 15_000;
-      for (;;) {
-        world.version++;
-        await b.cache.delete(RATE, ['GBP']);
-        await sleep(300);
-        if ((await a.shop.rate('GBP')) === `GBP@v${world.version}`) break;
-        if (Date.now() > deadline) throw new Error('A never saw B’s delete after Redis came back');
-      }
+      await untilBDeletesReachA(a, b, 'GBP');
       await Promise.all(fx.apps.splice(0).map((m) => m.close()));
     });
 
@@ -299,14 +312,7 @@ describe(`cache bus (${testServerKind()})`, () => {
         expect(await a.shop.rate('NOK')).toBe('NOK@v1');
         await sleep(500);
         await startRedis();
-        const deadline = Date.now() + 15_000;
-        for (;;) {
-          world.version++;
-          await b.cache.delete(RATE, ['NOK']);
-          await sleep(300);
-          if ((await a.shop.rate('NOK')) === `NOK@v${world.version}`) break;
-          if (Date.now() > deadline) throw new Error('A never saw B’s delete once Redis answered');
-        }
+        await untilBDeletesReachA(a, b, 'NOK');
         void c;
         await Promise.all(fx.apps.splice(0).map((m) => m.close()));
         await sleep(600); // past a retry: a client left behind would have reconnected by now
