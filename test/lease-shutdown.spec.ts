@@ -56,17 +56,24 @@ describe('graceful shutdown of a lease holder (real processes)', () => {
   afterEach(() => kids.splice(0).forEach((c) => c.exitCode === null && c.kill('SIGKILL')));
   afterAll(() => dynamo.close());
 
-  // DynamoDB answers the holder in ~300 ms a call (150 ms each way), within l2Timeout 500 ms.
-  const lease = { ttlMs: 20_000, waitMs: 8_000, pollMs: 50 };
+  // While the holder computes and hands off, DynamoDB answers it in ~1.2 s a call (600 ms each
+  // way), with l2Timeout 2000 ms: each call keeps ~0.8 s of slack for a loaded machine (at 300 ms
+  // against 500 ms, a full `npm test` next to other jest runs pushed a call past l2Timeout and
+  // the waiter computed after waitMs). The hand-off (release, look, copies) still outlasts one
+  // call's shutdown bound (l2Timeout + 100 ms) by two calls: the copies' BatchWriteItem leaves
+  // ~2.4 s after the release started, so a hand-off tracked as one call loses them.
+  const l2Timeout = 2000;
+  const lease = { ttlMs: 30_000, waitMs: 15_000, pollMs: 50 };
   async function run(sigterm: boolean): Promise<Msg> {
     const table = await dynamo.table('leaseterm');
-    const proxy = await startTcpProxy(Number(new URL(dynamo.endpoint).port), 150);
+    const proxy = await startTcpProxy(Number(new URL(dynamo.endpoint).port), 0);
     try {
-      const holder = await worker(proxy.endpoint, table, { lease, l2Timeout: 500 }, 1500);
-      const waiter = await worker(dynamo.endpoint, table, { lease, l2Timeout: 500 });
+      const holder = await worker(proxy.endpoint, table, { lease, l2Timeout }, 1500);
+      const waiter = await worker(dynamo.endpoint, table, { lease, l2Timeout });
       kids.push(holder.child, waiter.child);
       void holder.call('k');
       await holder.computing(); // the holder has the lease and computes for 1.5 s
+      proxy.latencyMs = 600; // its hand-off's calls are slow from now on
       const waited = waiter.call('k');
       await new Promise((r) => setTimeout(r, 300)); // the waiter has claimed (rank 2)
       if (sigterm) holder.child.kill('SIGTERM'); // enableShutdownHooks → app.close()
@@ -81,11 +88,11 @@ describe('graceful shutdown of a lease holder (real processes)', () => {
     expect(got.value).toBe('v1:k');
     expect(got.calls).toBe(0);
     expect(got.ms).toBeLessThan(lease.waitMs);
-  }, 30_000);
+  }, 60_000);
 
   it('control: no SIGTERM, same latency: the waiter gets the copy', async () => {
     const got = await run(false);
     expect(got.value).toBe('v1:k');
     expect(got.calls).toBe(0);
-  }, 30_000);
+  }, 60_000);
 });

@@ -39,6 +39,9 @@ export async function startDynamo(): Promise<TestDynamo> {
   const endpoint = process.env.DYNAMO_CACHE_TEST_ENDPOINT;
   if (endpoint) return testDynamoAt(endpoint, async () => {});
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  // Idle connections stay open: closed by the server after its keep-alive timeout, one a client
+  // reused at that very moment failed (ECONNRESET; an admin client idle ~6 s, under load).
+  server.keepAliveTimeout = 0;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return testDynamoAt(
     `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
