@@ -121,7 +121,18 @@ export function routeNamespaceOptions(
   );
   if (passthrough) out.timeout = null;
   out.staleOnError = failedToAnswer;
+  out.supersededBy = answersEveryone;
   return out;
+}
+
+/**
+ * Whether a handler's error is an answer for every request of the route, which ends the stored
+ * response it replaces: a client error (`HttpException` under 500) or a status the route does
+ * not store; not what concerns one request (a 304, a cookie, a client that left).
+ */
+function answersEveryone(error: unknown): boolean {
+  if (error instanceof UncacheableResult) return error.supersedes;
+  return error instanceof HttpException && error.getStatus() < 500;
 }
 
 /**

@@ -324,7 +324,7 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       if (response.statusCode === 304 && status !== 304) throw new UncacheableResult(result);
       const headers = responseHeaders(response);
       if (refusalOf(status, headers, route.statuses, route.vary) !== undefined) {
-        throw new UncacheableResult(result);
+        throw new UncacheableResult(result, !route.statuses.includes(status));
       }
       // Bytes labelled with an encoding may be the handler's own (pre-compressed): those cannot
       // be told from compression middleware's work, whose header a hit does not replay.
@@ -762,9 +762,14 @@ function deferred<T>(): Deferred<T> {
 function sent(response: HttpResponseLike): Promise<boolean> {
   const raw = (response.raw ?? response) as HttpResponseLike & {
     writableFinished?: boolean;
+    closed?: boolean;
+    destroyed?: boolean;
     once?(event: string, listener: () => void): unknown;
   };
   if (raw.writableFinished === true) return Promise.resolve(true);
+  // Closed already (its client left before the handler answered): 'close' will not come again,
+  // and a flight waiting for it would hold its key (and every later request of it) for good.
+  if (raw.closed === true || raw.destroyed === true) return Promise.resolve(false);
   if (typeof raw.once !== 'function') return Promise.resolve(true);
   return new Promise((resolve) => {
     raw.once?.('finish', () => resolve(true));

@@ -118,6 +118,12 @@ export interface NamespaceOptions {
    * (a route's 404), never hidden and not retried later.
    */
   staleOnError?: (error: unknown) => boolean;
+  /**
+   * Of the errors `staleOnError` refuses, those that answer every caller (a route's 404): the
+   * value such an answer replaces is dropped from L1 and tombstoned in DynamoDB (if older than
+   * the computation). Default: none.
+   */
+  supersededBy?: (error: unknown) => boolean;
   /** Classes to restore from L2 by name (registered engine-wide; see {@link CacheEngine.declareTypes}). */
   types?: readonly ClassRef[];
   /**
@@ -242,6 +248,7 @@ export class CacheEngine {
           computeTimeout: fixed.computeTimeout,
           unless: fixed.unless,
           staleOnError: options.staleOnError,
+          supersededBy: options.supersededBy,
           grace: fixed.grace,
           graceBackoff: fixed.graceBackoff,
           timeout: fixed.timeout ?? undefined,

@@ -5,9 +5,17 @@
  * the handler themselves. It is the handler's answer, not a failure: grace does not hide it with
  * an older response (see `staleOnError` of the route's namespace).
  *
+ * `supersedes`: the answer is everyone's, and not the stored one (a status the route does not
+ * store, such as a 404): the stored response it replaces must not be served on. Not so for what
+ * concerns one request (a 304 to its `If-None-Match`, a cookie set for its client, a response
+ * its client left before it was sent).
+ *
  * @example
  * if (response.getHeader('set-cookie') !== undefined) throw new UncacheableResult(body);
  */
 export class UncacheableResult {
-  constructor(readonly value: unknown) {}
+  constructor(
+    readonly value: unknown,
+    readonly supersedes = false,
+  ) {}
 }

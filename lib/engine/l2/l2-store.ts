@@ -760,8 +760,10 @@ export class L2Store {
           new PutItemCommand({
             TableName: this.table,
             Item,
-            ConditionExpression: 'attribute_not_exists(#k) OR #t < :started',
-            ExpressionAttributeNames: { '#k': PARTITION_KEY, '#t': 't' },
+            // As a fill's: older than the computation, and not expired since it started.
+            ConditionExpression:
+              'attribute_not_exists(#k) OR (#t < :started AND (attribute_not_exists(#x) OR #x < :started))',
+            ExpressionAttributeNames: { '#k': PARTITION_KEY, '#t': 't', '#x': 'x' },
             ExpressionAttributeValues: { ':started': { N: String(startedS) } },
           }),
           sendOptions(abortSignal),

@@ -73,6 +73,11 @@ export interface NamespaceSettings {
   unless?: (value: never, ...args: never[]) => boolean;
   /** Whether an error of the method may be answered with a stale value (default: all but misuse). */
   staleOnError?: (error: unknown) => boolean;
+  /**
+   * Whether an error of the method that `staleOnError` refuses is an answer for every caller (a
+   * route's 404), which ends the value it replaces (see `supersede`). Default: none is.
+   */
+  supersededBy?: (error: unknown) => boolean;
   /** Seconds an entry is kept past its expiry, served when recomputing it fails. Default 0. */
   grace?: number;
   /** Seconds between two attempts of a failing computation while its stale value is served. */
@@ -300,6 +305,7 @@ export class CacheNamespace {
   private readonly lease: LeaseSettings | false;
   private readonly unless: ((value: unknown, ...args: unknown[]) => boolean) | undefined;
   private readonly staleOnError: ((error: unknown) => boolean) | undefined;
+  private readonly supersededBy: ((error: unknown) => boolean) | undefined;
   private readonly l1: L1Cache;
   /** `maxsize: 0`: L1 keeps nothing, so no entry is made for it. */
   private readonly keepsL1: boolean;
@@ -347,6 +353,7 @@ export class CacheNamespace {
     this.lease = settings.lease ?? false;
     this.unless = settings.unless as ((value: unknown, ...args: unknown[]) => boolean) | undefined;
     this.staleOnError = settings.staleOnError;
+    this.supersededBy = settings.supersededBy;
     this.l1 = createL1Cache(settings.maxsize);
     this.keepsL1 = settings.maxsize !== 0;
     // As many remembered keys as L1 can hold, within reason: beyond that they would mostly miss.
@@ -1099,9 +1106,10 @@ export class CacheNamespace {
       return await this.loadFurther(miss, cacheKey, read, thisArg, args, fn);
     } catch (err) {
       const stale = miss.stale;
-      // An answer given as an error (a route's 404): what it replaces is no longer the answer.
       if (this.staleOnError?.(err) === false) {
-        void this.supersede(miss, cacheKey);
+        // An answer for every caller given as an error (a route's 404): what it replaces is no
+        // longer the answer.
+        if (this.supersededBy?.(err) === true) void this.supersede(miss, cacheKey);
         throw err;
       }
       if (stale === undefined || stale.staleUntil <= Date.now() || !servedStaleOn(err)) {
