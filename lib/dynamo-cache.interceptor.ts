@@ -118,9 +118,9 @@ export type DynamoCacheRouteKey = readonly unknown[];
  * A route response is keyed by the method and the effective request URI: host (with `https` when
  * the connection itself is TLS, and what a proxy says of the original host and scheme), path (up
  * to `?` or `#`, percent-encoding normalised), and query parameters sorted by name (or those
- * `query` allows), plus the headers named in `@DynamoCached({ vary })`. Only what a shared cache may store is stored: a
- * status in `statuses` (default `[200]`), no `Set-Cookie`, no `Cache-Control: private`,
- * `no-store` or `no-cache`. A hit replays the status and the headers that describe the body,
+ * `query` allows), plus the headers named in `@DynamoCached({ vary })`. Only what a shared cache
+ * may store is stored: a status in `statuses` (default `[200]`), no `Set-Cookie`, no
+ * `Cache-Control: private`, `no-store` or `no-cache`. A hit replays the status and the headers that describe the body,
  * and carries an `ETag`; `If-None-Match` is answered with `304 Not Modified`.
  *
  * Apply it per route (`@DynamoCached` on a handler does it for you), per controller with

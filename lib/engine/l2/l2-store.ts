@@ -708,10 +708,8 @@ export class L2Store {
               : {
                   TableName: this.table,
                   Item,
-                  // Older than the computation, and not expired since it started.
                   ConditionExpression:
-                    'attribute_not_exists(#k) OR (#t < :started AND (attribute_not_exists(#x) OR #x < :started))' +
-                    (seenT === undefined ? '' : ' OR #t = :seen'),
+                    OLDER_THAN_STARTED + (seenT === undefined ? '' : ' OR #t = :seen'),
                   ExpressionAttributeNames: { '#k': PARTITION_KEY, '#t': 't', '#x': 'x' },
                   ExpressionAttributeValues:
                     seenT === undefined
@@ -760,9 +758,7 @@ export class L2Store {
           new PutItemCommand({
             TableName: this.table,
             Item,
-            // As a fill's: older than the computation, and not expired since it started.
-            ConditionExpression:
-              'attribute_not_exists(#k) OR (#t < :started AND (attribute_not_exists(#x) OR #x < :started))',
+            ConditionExpression: OLDER_THAN_STARTED,
             ExpressionAttributeNames: { '#k': PARTITION_KEY, '#t': 't', '#x': 'x' },
             ExpressionAttributeValues: { ':started': { N: String(startedS) } },
           }),
@@ -1209,6 +1205,13 @@ export class L2Store {
     }
   }
 }
+
+/**
+ * What a computation started at `:started` may replace (its fill, or the tombstone of a result it
+ * cannot store): no item, or one older than the computation and not expired since it started.
+ */
+const OLDER_THAN_STARTED =
+  'attribute_not_exists(#k) OR (#t < :started AND (attribute_not_exists(#x) OR #x < :started))';
 
 /** An operation that has not failed for this long, while others answer, no longer counts as failing. */
 const OUTAGE_QUIET_MS = 60_000;

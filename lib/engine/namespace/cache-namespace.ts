@@ -934,7 +934,7 @@ export class CacheNamespace {
       this.backoffs.delete(encoded);
       return false;
     }
-    return backoff.tRaw === read.tRaw && backoff.writeId === read.writeId;
+    return sameWrite(backoff, read);
   }
 
   /** An L1 entry for a value whose item has `t` (seconds) and is fresh until `freshUntilS`. */
@@ -1157,11 +1157,7 @@ export class CacheNamespace {
         ? miss.stale.entry
         : undefined;
     if (read.status === 'stale') {
-      if (
-        backingOff !== undefined &&
-        read.tRaw === backingOff.tRaw &&
-        read.writeId === backingOff.writeId
-      ) {
+      if (backingOff !== undefined && sameWrite(read, backingOff)) {
         backingOff.checkedUntil = miss.startedMs + this.nextCheckMs();
         miss.resolvedStale = true;
         return backingOff.value as T;
@@ -1301,9 +1297,15 @@ export class CacheNamespace {
     const writeId = newWriteId();
     const toL1 = (written: boolean): void => {
       if (!this.mayFill(miss)) return;
-      const entry = written
-        ? this.newEntry(value, tS, String(tS), writeId, freshUntil, life.tags, Date.now())
-        : this.newEntry(value, tS, undefined, undefined, freshUntil, life.tags, Date.now());
+      const entry = this.newEntry(
+        value,
+        tS,
+        written ? String(tS) : undefined,
+        written ? writeId : undefined,
+        freshUntil,
+        life.tags,
+        Date.now(),
+      );
       // A clear or deleteByTag elsewhere since the computation began is not known here: the
       // entry is checked within l1MaxAge of that beginning (and of the markers' last read), so
       // such an invalidation is seen within l1MaxAge however long the computation took.
@@ -1746,6 +1748,14 @@ export class CacheNamespace {
 function servedStaleOn(err: unknown): boolean {
   if (!(err instanceof DynamoCacheError)) return true;
   return err.operation !== 'config' && err.operation !== 'key' && err.result === undefined;
+}
+
+/** Whether two reads of a key's item saw the same write (its `t` as stored, and its `w`). */
+function sameWrite(
+  a: { readonly tRaw: string | undefined; readonly writeId: string | undefined },
+  b: { readonly tRaw: string | undefined; readonly writeId: string | undefined },
+): boolean {
+  return a.tRaw === b.tRaw && a.writeId === b.writeId;
 }
 
 /**
