@@ -1189,6 +1189,21 @@ export class CacheNamespace {
         miss.stale = undefined;
         this.foundStale(miss, { value: entry.value, staleUntil: entry.staleUntil, entry });
       }
+    } else if (
+      (read === L2_FAILED || read === L2_THROTTLED) &&
+      miss.stale?.unchecked === true &&
+      miss.stale.entry !== undefined
+    ) {
+      // DynamoDB could not answer the check: the L1 copy is what this process knows, the value to
+      // fall back on (a soft timeout, graceBackoff) as when the method fails; checked again on
+      // the next call.
+      const entry = miss.stale.entry;
+      if (backingOff === entry) {
+        miss.resolvedStale = true;
+        return entry.value as T;
+      }
+      miss.stale = undefined;
+      this.foundStale(miss, { value: entry.value, staleUntil: entry.staleUntil, entry });
     }
     // An unreadable item may carry a bogus (future) t that a conditional write would respect.
     if (read.status === 'corrupt') {
