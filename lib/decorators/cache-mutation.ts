@@ -1,3 +1,4 @@
+import { isObservable, Observable } from 'rxjs';
 import {
   DYNAMO_CACHE_MUTATION_METADATA,
   DYNAMO_CACHE_SERVICE_REF,
@@ -53,16 +54,21 @@ export function wrapMutation(
         if (cache.absorbs?.(error) !== true) throw error;
       }
     }
-    const result = await original.apply(this, args);
-    if (steps.after !== undefined) {
-      try {
-        await steps.after(cache, result, args);
-      } catch (err) {
-        const error = failure(where, err, { result });
-        if (cache.absorbs?.(error) !== true) throw error;
+    const after = async (result: unknown): Promise<unknown> => {
+      if (steps.after !== undefined) {
+        try {
+          await steps.after(cache, result, args);
+        } catch (err) {
+          const error = failure(where, err, { result });
+          if (cache.absorbs?.(error) !== true) throw error;
+        }
       }
-    }
-    return result;
+      return result;
+    };
+    const result = await original.apply(this, args);
+    // A handler's Observable has done nothing yet (Nest subscribes to it later): the step after
+    // it waits for it to complete, with its last value, and an Observable that errors has none.
+    return isObservable(result) ? afterCompletion(result, after) : after(result);
   };
   Object.defineProperty(wrapped, 'name', { value: original.name });
   for (const key of Reflect.getMetadataKeys(original)) {
@@ -72,7 +78,32 @@ export function wrapMutation(
   descriptor.value = wrapped;
 }
 
-/** `Class.method`, for messages. */
+/**
+ * `source`, whose completion waits for `after` (given its last value): its values pass on as they
+ * come, its error skips `after`, and a failure of `after` is the Observable's error.
+ */
+function afterCompletion(
+  source: Observable<unknown>,
+  after: (result: unknown) => Promise<unknown>,
+): Observable<unknown> {
+  return new Observable((subscriber) => {
+    let last: unknown;
+    return source.subscribe({
+      next: (value) => {
+        last = value;
+        subscriber.next(value);
+      },
+      error: (err: unknown) => subscriber.error(err),
+      complete: () => {
+        after(last).then(
+          () => subscriber.complete(),
+          (err: unknown) => subscriber.error(err),
+        );
+      },
+    });
+  });
+}
+
 /** The error of a failed eviction or put, naming the decorated method (`result`: its result). */
 function failure(where: string, err: unknown, extra: { result?: unknown } = {}): DynamoCacheError {
   const e = err instanceof DynamoCacheError ? err : undefined;
@@ -83,6 +114,7 @@ function failure(where: string, err: unknown, extra: { result?: unknown } = {}):
   );
 }
 
+/** `Class.method`, for messages. */
 export function describeMethod(target: object, propertyKey: string | symbol): string {
   const name = (target as { constructor?: { name?: string } }).constructor?.name ?? '?';
   return `${name}.${String(propertyKey)}`;
