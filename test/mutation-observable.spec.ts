@@ -11,8 +11,9 @@ import { useTestDynamo } from './support/dynamo-server.js';
 
 /*
  * A POST route handler that returns an Observable (Nest subscribes to it; the usual shape with
- * HttpService or any rxjs pipeline) and evicts the entry it changes. The README: the entry is
- * evicted "once the method resolves; a method that rejects evicts nothing".
+ * HttpService or any rxjs pipeline) and evicts the entry it changes (or puts its answer there):
+ * the eviction or put waits for the Observable to complete, the put stores its last value, and
+ * one that errors evicts nothing.
  */
 
 const db: Record<string, number> = { a: 1 };
