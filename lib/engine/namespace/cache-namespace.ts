@@ -493,7 +493,9 @@ export class CacheNamespace {
    * in flight will write nothing. `ttl` gives this entry its own expiry, which readers keep to
    * whatever their namespace's ttl; `tags` are this entry's (default: the namespace's). A value
    * that cannot be stored in L2 (not serializable, too large, an unrestorable class) stays in L1
-   * and leaves a tombstone in L2, so no process reads an older value.
+   * and leaves a tombstone in L2, so no process reads an older value. One that its ttl or tags
+   * function gives no life to (a ttl of 0, a function that throws) is not cached at all, and the
+   * entry it replaces is deleted (one warning).
    */
   async set(
     args: readonly unknown[],
@@ -509,9 +511,14 @@ export class CacheNamespace {
       args,
     );
     if ('problem' in life) {
-      throw new DynamoCacheError('config', `${this.name}: set: ${life.problem}`, {
-        namespace: this.name,
-      });
+      // A value its ttl or tags function gives no life to (a ttl of 0 for a deleted account) is
+      // left uncached, as a computed one is; the value it replaces ends all the same.
+      this.warnOnce(
+        'life',
+        `${life.problem}; set: the value was not cached, the older one deleted`,
+      );
+      await this.delete(args);
+      return;
     }
     const nowMs = Date.now();
     const tS = nowMs / 1000;
