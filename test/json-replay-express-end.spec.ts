@@ -58,6 +58,14 @@ class DocsController {
     return { id, text: 'café ✓ 😀', n: [1, 2, 3] };
   }
 
+  @Get('big/:id')
+  @DynamoCached(60)
+  big(@Param('id') id: string) {
+    this.runs++;
+    // A text of more than 1,000 characters: hits send it as bytes.
+    return { id, rows: Array.from({ length: 100 }, (_, i) => ({ i, text: `row ${i} ✓` })) };
+  }
+
   @Get('dated/:id')
   @DynamoCached(60)
   @Header('Last-Modified', LAST_MODIFIED)
@@ -238,12 +246,26 @@ describe(`hits on Express end the response themselves where res.send would only 
     expect(set).toEqual(['etag', 'content-type', 'x-cache']);
   });
 
-  it("an application's own res.send (body-logging middleware) still gets every hit's bytes, from L1 and L2", async () => {
+  it("an application's own res.send (body-logging middleware) still gets every hit's text, as on the miss, from L1 and L2", async () => {
     const { a, b, miss, hits } = await missThenHits('/doc/o', { ownSend: true });
     for (const hit of hits) expectAsMiss(hit, miss);
-    // The miss's send got the JSON text (from res.json); each hit's, the stored bytes of it.
+    // The miss's send got the JSON text (from res.json); each hit's, the stored text (a short
+    // one, as a string, as on the miss).
     expect(a.ownSends.map((s) => s.url)).toEqual(['/doc/o', '/doc/o']);
     expect(b.ownSends.map((s) => s.url)).toEqual(['/doc/o']);
+    const [first, second] = a.ownSends;
+    expect(first!.body).toBe(miss.body.toString('utf8'));
+    for (const hit of [second!, b.ownSends[0]!]) expect(hit.body).toBe(first!.body);
+    expect(runs(a, b)).toBe(1);
+  });
+
+  it("a long text goes out as bytes, the miss's, whether it ends here or goes through an application's res.send", async () => {
+    const plain = await missThenHits('/big/p');
+    expect(plain.miss.body.length).toBeGreaterThan(1000);
+    for (const hit of plain.hits) expectAsMiss(hit, plain.miss);
+    expect([...plain.a.sends, ...plain.b.sends]).toEqual(['/big/p']);
+    const { a, b, miss, hits } = await missThenHits('/big/o', { ownSend: true });
+    for (const hit of hits) expectAsMiss(hit, miss);
     const [first, second] = a.ownSends;
     expect(first!.body).toBe(miss.body.toString('utf8'));
     for (const hit of [second!, b.ownSends[0]!]) {

@@ -20,7 +20,7 @@ interface ExpressLikeResponse {
   req?: { readonly method?: string; readonly headers?: Readonly<Record<string, unknown>> };
   getHeader?(name: string): unknown;
   setHeader?(name: string, value: number | string): unknown;
-  end?(chunk?: Buffer): unknown;
+  end?(chunk?: Buffer | string): unknown;
 }
 
 interface FastifyLikeReply {
@@ -114,15 +114,16 @@ export function sentAsJson(body: unknown, headers: ResponseHeaders, response: un
 }
 
 /**
- * Texts shorter than this go to Fastify as strings whatever the hooks: one write
- * with the response's headers. A longer one goes as bytes where no `onSend` hook reads it:
- * Fastify would otherwise measure and encode the string on every hit (about 20 us for 48 KB).
+ * Texts shorter than this go out as strings (to Fastify whatever the hooks, and from Express's
+ * replayed `json`): one write with the response's headers. A longer one goes as bytes (on
+ * Fastify where no `onSend` hook reads it): the framework would otherwise measure and encode the
+ * string on every hit (about 20 us for 48 KB).
  */
 const SHORT_TEXT = 1000;
 
 /** The JSON text of each replayed body, made once per process and entry (L1 holds the body). */
 const texts = new WeakMap<object, string>();
-/** The bytes of those texts, for Express (made on its first hit). */
+/** The bytes of those texts, where they are sent as bytes (made on their first hit). */
 const bytesOf = new WeakMap<object, Buffer>();
 
 function textOf(body: object): string {
@@ -160,9 +161,10 @@ export function storedJsonBytes(body: unknown): Buffer | undefined {
 }
 
 /**
- * The stored JSON text of a replayed body as Fastify sends it where no `onSend` hook reads it: a
- * short text as a string (one write with the headers), a longer one as bytes (Fastify need not
- * measure and encode it); whichever form is kept already. `undefined` for a body that is not an
+ * The stored JSON text of a replayed body as it is sent where nothing reads it on the way (Express;
+ * Fastify without an `onSend` hook): a short text as a string (one write with the headers), a
+ * longer one as bytes (the framework need not measure and encode it); whichever form is kept
+ * already. `undefined` for a body that is not an
  * object.
  *
  * @example
@@ -516,10 +518,13 @@ function replayExpress(self: object, body: object): unknown {
   if (res.get?.('Content-Type') === undefined) {
     res.set?.('Content-Type', 'application/json; charset=utf-8');
   }
-  const bytes = storedJsonBytes(body)!;
-  if (!endsAsSendWould(res)) return res.send(bytes);
-  res.setHeader('Content-Length', bytes.length);
-  res.end(res.req.method === 'HEAD' ? undefined : bytes);
+  // A short text goes out as a string (as Express's own `json` sends it): Node writes it with the
+  // headers in one piece, where bytes take a second buffer (a vectored write) on every hit.
+  const payload = storedJsonUnread(body)!;
+  if (!endsAsSendWould(res)) return res.send(payload);
+  const length = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+  res.setHeader('Content-Length', length);
+  res.end(res.req.method === 'HEAD' ? undefined : payload);
   return res;
 }
 
@@ -535,7 +540,7 @@ function replayExpress(self: object, body: object): unknown {
 function endsAsSendWould(res: ExpressLikeResponse): res is ExpressLikeResponse & {
   req: NonNullable<ExpressLikeResponse['req']>;
   setHeader(name: string, value: number | string): unknown;
-  end(chunk?: Buffer): unknown;
+  end(chunk?: Buffer | string): unknown;
 } {
   const req = res.req;
   const headers = req?.headers;
