@@ -87,4 +87,40 @@ describe('ReadBatcher queue', () => {
     expect(await Promise.all(all)).toEqual(Array(301).fill(undefined));
     expect(batches.map((b) => b.length)).toEqual([100, 100, 100]);
   });
+
+  it('keys an answer left out while returning others are asked for again at once; an answer that settles none is backed off', async () => {
+    const never = new Promise<never>(() => undefined);
+    const calls: string[][] = [];
+    const backOffs: number[] = [];
+    let throttledOnce = false;
+    const reads: BatchedReads = {
+      single: () => never,
+      batch: async (keys) => {
+        calls.push([...keys]);
+        // The first call answers two keys (a size limit), the next none (throttled), then all.
+        if (calls.length === 2 && !throttledOnce) {
+          throttledOnce = true;
+          return { items: [], unprocessed: [...keys] };
+        }
+        const answered = calls.length === 1 ? keys.slice(0, 2) : keys;
+        return {
+          items: answered.map((k) => ({ cache_key: { S: k } })),
+          unprocessed: keys.slice(answered.length),
+        };
+      },
+      keyOf: (item) => item.cache_key?.S,
+      backOff: async (attempt) => {
+        backOffs.push(attempt);
+      },
+      waitTimeout: (namespace) => new Error(`waited too long (${namespace})`),
+    };
+    const batcher = new ReadBatcher(reads, 4, new CallDeadlines(60_000));
+    for (let i = 0; i < 4; i++) void batcher.read(`stuck${i}`, 'ns');
+    const keys = ['a', 'b', 'c', 'd', 'e'];
+    const items = await Promise.all(keys.map((k) => batcher.read(k, 'ns')));
+    expect(items.map((i) => i?.cache_key?.S)).toEqual(keys);
+    expect(calls).toEqual([keys, ['c', 'd', 'e'], ['c', 'd', 'e']]);
+    // No wait after the answer that made progress; one after the one that made none.
+    expect(backOffs).toEqual([1]);
+  });
 });

@@ -153,7 +153,8 @@ export class ReadBatcher {
         return;
       }
       let keys = [...byKey.keys()];
-      for (let attempt = 0; keys.length > 0; attempt++) {
+      let attempt = 0;
+      while (keys.length > 0) {
         if (attempt > 0) await this.reads.backOff(attempt, keys.length, namespace);
         const { items, unprocessed } = await this.reads.batch(keys, namespace);
         for (const item of items) {
@@ -163,7 +164,12 @@ export class ReadBatcher {
         const retry = new Set(unprocessed);
         // Neither returned nor unprocessed: no such item.
         for (const key of keys) if (!retry.has(key)) settle(key, undefined);
+        const asked = keys.length;
         keys = keys.filter((key) => retry.has(key));
+        // An answer that settled some keys left the others out for its size (DynamoDB answers
+        // at most 16 MB, an emulator less): they are asked for again at once. One that settled
+        // none was throttled: backed off, and given up after the store's retries.
+        attempt = keys.length < asked ? 0 : attempt + 1;
       }
     } catch (error) {
       for (const waiters of byKey.values()) for (const waiting of waiters) waiting.reject(error);
