@@ -29,6 +29,17 @@ class Price {
   }
 }
 
+/** A toJSON class whose state is hidden: keyed by what toJSON() returns. */
+class Ticker {
+  readonly #symbol: string;
+  constructor(symbol: string) {
+    this.#symbol = symbol;
+  }
+  toJSON(): string {
+    return this.#symbol;
+  }
+}
+
 class Secret {
   readonly #value = Math.random();
   get value(): number {
@@ -117,7 +128,17 @@ describe('canonical cache keys', () => {
       'Svc.m/' + md5('[U23:https://a.example/p?q=1]'),
     ],
     ['URLSearchParams', [new URLSearchParams('b=2&a=1')], 'Svc.m/' + md5('[Q7:b=2&a=1]')],
-    ['a toJSON object', [new Money('1.50')], 'Svc.m/' + md5('[J5:Moneys4:1.50]')],
+    [
+      'a toJSON object with hidden state',
+      [new Ticker('ACME')],
+      'Svc.m/' + md5('[J6:Tickers4:ACME]'),
+    ],
+    // Keyed by its own properties, as 0.1.0 keyed it (toJSON() may leave out what a method reads).
+    [
+      'a toJSON object with own properties',
+      [new Money('1.50')],
+      'Svc.m/' + md5('[c5:Money{6:amount=s4:1.50}]'),
+    ],
   ])('golden (0.2): %s', (_name, args, expected) => {
     expect(key(args)).toBe(expected);
   });
@@ -131,6 +152,9 @@ describe('canonical cache keys', () => {
     // Same JSON, different classes: different keys.
     expect(key([new Money('1')])).not.toBe(key([new Price('1')]));
     expect(key([new Money('1')])).not.toBe(key(['1']));
+    expect(key([new Ticker('A')])).not.toBe(key([new Ticker('B')]));
+    expect(key([new Ticker('A')])).toBe(key([new Ticker('A')]));
+    expect(key([new Ticker('A')])).not.toBe(key(['A']));
   });
 
   it('a decorated method gets a different entry per URL', async () => {
@@ -180,6 +204,11 @@ describe('canonical cache keys', () => {
       'RatesService.rate: argument 0 .opts has a symbol-keyed property (Symbol(tenant)), which keys cannot see; give @DynamoCached a "key" function',
     ],
     [
+      'an array with a symbol-keyed property',
+      [Object.assign([1, 2], { [Symbol('tenant')]: 'acme' })],
+      'RatesService.rate: argument 0 has a symbol-keyed property (Symbol(tenant)), which keys cannot see; give @DynamoCached a "key" function',
+    ],
+    [
       'a symbol value under an odd property name',
       [{ 'a b': Symbol('s') }],
       'RatesService.rate: argument 0 ["a b"] is a symbol (Symbol(s)); give @DynamoCached a "key" function',
@@ -218,6 +247,19 @@ describe('canonical cache keys', () => {
     expect(() => encodeKey({ id: 1, cb: () => 1 }, 'Svc.m', 'key')).toThrow(
       'Svc.m: key material .cb is a function; make the "key" function return plain data',
     );
+  });
+
+  it('a key function that returns an array with properties besides its elements (a RegExp match) is refused; a plain array of the same elements is keyed as before', () => {
+    const match = 'order-42'.match(/\d+/) as RegExpMatchArray;
+    expect(() => encodeKey(match, 'Svc.m', 'key')).toThrow(
+      'Svc.m: key material is an array with properties besides its elements',
+    );
+    expect(() => encodeKey(Object.assign(['42'], { [Symbol('s')]: 1 }), 'Svc.m', 'key')).toThrow(
+      /key material has a symbol-keyed property/,
+    );
+    expect(encodeKey([...match], 'Svc.m', 'key')).toBe('[s2:42]');
+    // eslint-disable-next-line no-sparse-arrays
+    expect(encodeKey([, 1], 'Svc.m', 'key')).toBe(encodeKey([, 1]));
   });
 
   it('a decorated method rejects such an argument with that message, and a key function lifts it', async () => {
@@ -268,6 +310,7 @@ describe('canonical cache keys', () => {
       }),
       fc.string().map((v) => [new Money(v), { money: v }] as const),
       fc.string().map((v) => [new Price(v), { price: v }] as const),
+      fc.string().map((v) => [new Ticker(v), { ticker: v }] as const),
       fc.oneof(fc.string(), fc.integer(), fc.constant(null)).map((v) => [v, { plain: v }] as const),
     );
     const value = fc.array(leaf, { maxLength: 3 }).map((items) => ({

@@ -149,6 +149,13 @@ function encodeObject(obj: object, walk: Walk): string {
     if (Object.keys(obj).length !== countPresent(obj)) {
       return fail(walk, 'is an array with properties besides its elements, which keys cannot see');
     }
+    const symbols = Object.getOwnPropertySymbols(obj);
+    if (symbols.length > 0) {
+      return fail(
+        walk,
+        `has a symbol-keyed property (${String(symbols[0])}), which keys cannot see`,
+      );
+    }
     return out + ']';
   }
   if (obj instanceof Date) return 'D' + String(obj.getTime());
@@ -194,10 +201,14 @@ function encodeObject(obj: object, walk: Walk): string {
       `is an Error (${className(obj) || 'Error'}), whose state is not key material`,
     );
   }
-  // A class that says how it serializes (Decimal, ObjectId, DateTime…) is keyed by that, tagged
-  // with its class so two classes with the same JSON stay apart.
+  const keys = Object.keys(obj);
+  // A class whose state is hidden (`#private` fields, internal slots) but that says how it
+  // serializes is keyed by that, tagged with its class so two classes with the same JSON stay
+  // apart. One with own properties is keyed by them, as 0.1.0 keyed it: `toJSON()` may leave out
+  // what a method reads (a date library's locale or UTC offset), and two arguments would share
+  // one entry.
   const toJSON = (obj as { toJSON?: unknown }).toJSON;
-  if (typeof toJSON === 'function') {
+  if (typeof toJSON === 'function' && keys.length === 0) {
     return 'J' + str(className(obj)) + child(toJSON.call(obj, ''), TO_JSON, walk);
   }
   const symbols = Object.getOwnPropertySymbols(obj);
@@ -206,7 +217,7 @@ function encodeObject(obj: object, walk: Walk): string {
   }
   const proto = Object.getPrototypeOf(obj) as object | null;
   const plain = proto === null || proto === Object.prototype;
-  const keys = Object.keys(obj).sort();
+  keys.sort();
   // A bare prototype (no properties, itself with none above: what fast-querystring gives
   // Fastify's `request.query`) holds no hidden state: such an object is plain data, keyed as
   // 0.1.0 keyed it (`c0:{}` when empty).
@@ -233,7 +244,7 @@ function encodeObject(obj: object, walk: Walk): string {
  * namespace, the argument and the property path, for what cannot be told apart reliably:
  * functions, symbols, cycles, Errors, symbol-keyed properties, and class instances with no own
  * enumerable properties (state in `#private` fields). `URL`, `URLSearchParams` and objects with
- * `toJSON()` are keyed by their text or JSON form.
+ * `toJSON()` and no own enumerable properties are keyed by their text or JSON form.
  *
  * @param source `'arguments'` when `material` is a method's argument list (errors then name the
  *   argument's position), `'key'` when a `key` function returned it.
@@ -246,8 +257,10 @@ export function encodeKey(
   namespace?: string,
   source: KeyMaterialSource = 'arguments',
 ): string {
-  // Fast path for the common case: an argument list of primitives, no Set allocation.
-  if (Array.isArray(material)) {
+  // Fast path for the common case: an argument list of primitives, no Set allocation. What a key
+  // function returns may be an array with properties of its own (a RegExp match): the slow path
+  // refuses them, as it does in an argument.
+  if (Array.isArray(material) && (source === 'arguments' || plainArray(material))) {
     let out = '[';
     for (let i = 0; i < material.length; i++) {
       const v: unknown = material[i];
@@ -265,6 +278,13 @@ export function encodeKey(
     return out + ']';
   }
   return encodeValue(material, newWalk(namespace, source));
+}
+
+/** Whether an array has nothing but its elements (no other own property, no symbol). */
+function plainArray(array: readonly unknown[]): boolean {
+  return (
+    Object.keys(array).length === array.length && Object.getOwnPropertySymbols(array).length === 0
+  );
 }
 
 function newWalk(namespace: string | undefined, source: KeyMaterialSource): Walk {
