@@ -27,8 +27,8 @@ class PricesService {
 
 const NS = 'PricesService.price';
 
-/** `w`: 12 base64url characters for the process, then its count of writes in base 36. */
-const WRITE_ID = /^[A-Za-z0-9_-]{12}[0-9a-z]+$/;
+/** `w`: 12 base64url characters for the process, then its count of writes in 11 base-36 digits. */
+const WRITE_ID = /^[A-Za-z0-9_-]{12}[0-9a-z]{11}$/;
 
 /** Write tokens made by another process (the built package's). */
 function childWriteIds(n: number): string[] {
@@ -98,6 +98,22 @@ describe(`stored format: expiry, grace, tags, markers (${testServerKind()})`, ()
     expect(other[0]).toMatch(WRITE_ID);
     expect(other[0]?.slice(0, 12)).not.toBe(first.w?.S?.slice(0, 12));
     expect(other[1]).not.toBe(other[0]);
+  });
+
+  it("w orders one process's writes: its ids sort as they were made (past each digit's carry), and tombstones carry one", async () => {
+    const ids = await childWriteIds(1300);
+    expect([...ids].sort()).toEqual(ids);
+    expect(ids[1295]?.slice(12)).toBe('00000000100'); // 36^2: a third digit
+    const table = await fx.dynamo.table();
+    const a = await app(table);
+    const key = buildCacheKey('', 'sessions', encodeKey(['s2']));
+    await a.cache.set('sessions', ['s2'], 1);
+    const value = await item(table, key);
+    await a.cache.delete('sessions', ['s2']);
+    const tombstone = await item(table, key);
+    expect(Object.keys(tombstone).sort()).toEqual(['cache_key', 'exp', 't', 'w']);
+    expect(tombstone.w?.S).toMatch(WRITE_ID);
+    expect((tombstone.w?.S ?? '') > (value.w?.S ?? '')).toBe(true);
   });
 
   it("set with a ttl: the entry's own expiry, marked o = true (also with ttl null), exp at least t + the tombstone lifetime; without ttl: the namespace's, no o", async () => {

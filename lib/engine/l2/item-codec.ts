@@ -126,17 +126,23 @@ export function tagMarkerKey(keyPrefix: string, tag: string): string {
   return `${keyPrefix}#tag:${tag}#`;
 }
 
-/** Builds the attribute map of a tombstone written at `tSeconds`, to matter for `lifeSeconds`. */
+/**
+ * Builds the attribute map of a tombstone written at `tSeconds`, to matter for `lifeSeconds`;
+ * `writeId` (its `w`) orders it among this process's writes of the key (see write-id.ts).
+ */
 export function encodeTombstone(
   cacheKey: string,
   tSeconds: number,
   lifeSeconds: number,
+  writeId?: string,
 ): Record<string, AttributeValue> {
-  return {
+  const item: Record<string, AttributeValue> = {
     [PARTITION_KEY]: { S: cacheKey },
     t: { N: String(tSeconds) },
     exp: { N: String(Math.ceil(tSeconds + lifeSeconds)) },
   };
+  if (writeId !== undefined) item.w = { S: writeId };
+  return item;
 }
 
 /**

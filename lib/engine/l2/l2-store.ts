@@ -7,6 +7,7 @@ import {
   UpdateItemCommand,
   type AttributeValue,
   type DynamoDBClient,
+  type PutItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { DynamoCacheError, type DynamoCacheOperation } from '../../errors.js';
 import {
@@ -42,6 +43,7 @@ import { CallDeadlines, type CallDeadline } from './call-deadlines.js';
 import { L2AbortSignal, L2TimeoutError } from './l2-timeout.js';
 import { BATCH_GET_KEYS, ReadBatcher, type RawItem } from './read-batcher.js';
 import { withRetryDeadline, type CacheClient } from './retry-deadline.js';
+import { newWriteId, WRITE_ID_PROCESS } from './write-id.js';
 import { UnprocessedRequestsError } from './throttling.js';
 import { ttlProblem } from '../namespace/entry-policy.js';
 import type { DecodedValue, EncodedValue, ValueCodec } from '../values/value-codec.js';
@@ -655,7 +657,8 @@ export class L2Store {
    * is `refused`. Without it (an explicit `set`), it overwrites.
    *
    * `writeId` (see write-id.ts) is stored as `w`: what tells this write from another of the same
-   * `t`.
+   * `t`. An explicit overwrite with one is refused where a later write of this process's is there
+   * (see {@link notBehindOwn}): it was given up, and reached DynamoDB after the next one.
    *
    * `gated: false` attempts the write even while the circuit is open: an explicit overwrite
    * (`set`) that was skipped would leave the older value for other processes to read, whereas a
@@ -704,7 +707,7 @@ export class L2Store {
         client.send(
           new PutItemCommand(
             startedS === undefined
-              ? { TableName: this.table, Item }
+              ? { TableName: this.table, Item, ...notBehindOwn(writeId) }
               : {
                   TableName: this.table,
                   Item,
@@ -732,10 +735,22 @@ export class L2Store {
    * removes it), which must outlast any computation allowed to write. Attempted even while the
    * circuit is open: skipping it could leave a stale value for other processes.
    */
-  async invalidate(cacheKey: string, namespace: string, lifeSeconds: number): Promise<void> {
-    const Item = encodeTombstone(cacheKey, Date.now() / 1000, lifeSeconds);
-    await this.call('PutItem', namespace, false, (client, abortSignal) =>
-      client.send(new PutItemCommand({ TableName: this.table, Item }), sendOptions(abortSignal)),
+  async invalidate(
+    cacheKey: string,
+    namespace: string,
+    lifeSeconds: number,
+    writeId: string = newWriteId(),
+  ): Promise<boolean> {
+    const Item = encodeTombstone(cacheKey, Date.now() / 1000, lifeSeconds, writeId);
+    return this.call('PutItem', namespace, false, (client, abortSignal) =>
+      conditional(
+        client.send(
+          new PutItemCommand({ TableName: this.table, Item, ...notBehindOwn(writeId) }),
+          sendOptions(abortSignal),
+        ),
+        true,
+        false,
+      ),
     );
   }
 
@@ -751,7 +766,7 @@ export class L2Store {
     namespace: string,
     lifeSeconds: number,
   ): Promise<boolean> {
-    const Item = encodeTombstone(cacheKey, startedS, lifeSeconds);
+    const Item = encodeTombstone(cacheKey, startedS, lifeSeconds, newWriteId());
     return this.call('PutItem', namespace, true, (client, abortSignal) =>
       conditional(
         client.send(
@@ -779,10 +794,13 @@ export class L2Store {
     cacheKeys: readonly string[],
     namespace: string,
     lifeSeconds: number,
+    writeIds: readonly string[] = cacheKeys.map(() => newWriteId()),
   ): Promise<void> {
     const t = Date.now() / 1000;
     await this.batchWrite(
-      cacheKeys.map((key) => ({ PutRequest: { Item: encodeTombstone(key, t, lifeSeconds) } })),
+      cacheKeys.map((key, i) => ({
+        PutRequest: { Item: encodeTombstone(key, t, lifeSeconds, writeIds[i]) },
+      })),
       namespace,
       false,
     );
@@ -1210,6 +1228,26 @@ export class L2Store {
  * What a computation started at `:started` may replace (its fill, or the tombstone of a result it
  * cannot store): no item, or one older than the computation and not expired since it started.
  */
+/**
+ * The condition of an explicit write (`set`, `delete`) with write id `writeId`: refused where the
+ * item is a later write of this process's (same process part, a greater count; see write-id.ts).
+ * Such a write was given up by its timeout after DynamoDB had it, and reached DynamoDB after the
+ * next write of the key, which must stand. Writes of other processes are overwritten as before.
+ */
+function notBehindOwn(
+  writeId: string | undefined,
+): Pick<
+  PutItemCommandInput,
+  'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'
+> {
+  if (writeId === undefined || !writeId.startsWith(WRITE_ID_PROCESS)) return {};
+  return {
+    ConditionExpression: 'attribute_not_exists(#w) OR NOT begins_with(#w, :process) OR #w < :w',
+    ExpressionAttributeNames: { '#w': 'w' },
+    ExpressionAttributeValues: { ':process': { S: WRITE_ID_PROCESS }, ':w': { S: writeId } },
+  };
+}
+
 const OLDER_THAN_STARTED =
   'attribute_not_exists(#k) OR (#t < :started AND (attribute_not_exists(#x) OR #x < :started))';
 

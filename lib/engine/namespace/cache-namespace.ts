@@ -557,7 +557,7 @@ export class CacheNamespace {
           entry.tRaw = undefined;
           entry.writeId = undefined;
         }
-        if (outcome === 'not-stored') await this.writeTombstone(cacheKey);
+        if (outcome === 'not-stored') await this.writeTombstone(cacheKey, writeId);
         this.ctx.publish({
           source: this.ctx.engineId,
           kind: 'keys',
@@ -576,10 +576,12 @@ export class CacheNamespace {
    */
   async delete(args: readonly unknown[]): Promise<void> {
     const encoded = this.encode(args);
+    // Made now: the writes of a key are ordered by their ids as by their calls.
+    const writeId = newWriteId();
     this.invalidateLocally(encoded);
     this.l1.delete(encoded);
     await this.inOrder([encoded], async () => {
-      await this.writeTombstone(buildCacheKey(this.ctx.keyPrefix, this.name, encoded));
+      await this.writeTombstone(buildCacheKey(this.ctx.keyPrefix, this.name, encoded), writeId);
       this.ctx.publish({
         source: this.ctx.engineId,
         kind: 'keys',
@@ -595,6 +597,7 @@ export class CacheNamespace {
    */
   async deleteMany(argsList: readonly (readonly unknown[])[]): Promise<void> {
     const encoded = [...new Set(argsList.map((args) => this.encode(args)))];
+    const writeIds = encoded.map(() => newWriteId());
     for (const key of encoded) {
       this.invalidateLocally(key);
       this.l1.delete(key);
@@ -607,7 +610,7 @@ export class CacheNamespace {
         const cacheKeys = encoded.map((key) => buildCacheKey(this.ctx.keyPrefix, this.name, key));
         try {
           await this.ctx.track(
-            this.ctx.l2.invalidateMany(cacheKeys, this.name, this.tombstoneLifeSeconds),
+            this.ctx.l2.invalidateMany(cacheKeys, this.name, this.tombstoneLifeSeconds, writeIds),
           );
           this.stats.l2Deletes += cacheKeys.length;
           if (this.ctx.events.active) {
@@ -636,6 +639,7 @@ export class CacheNamespace {
   async expire(args: readonly unknown[]): Promise<void> {
     const encoded = this.encode(args);
     const nowMs = Date.now();
+    const writeId = newWriteId();
     this.invalidateLocally(encoded);
     this.expireLocally(encoded, nowMs);
     await this.inOrder(
@@ -654,7 +658,7 @@ export class CacheNamespace {
           );
           // No value to keep for grace (none yet, or only in some process's L1): a tombstone then
           // keeps computations in flight anywhere from writing theirs as fresh, as a delete does.
-          if (!expired) await this.writeTombstone(cacheKey);
+          if (!expired) await this.writeTombstone(cacheKey, writeId);
         } catch (err) {
           this.l2Failed(err as DynamoCacheError);
         }
@@ -1445,10 +1449,17 @@ export class CacheNamespace {
       return 'failed';
     }
   }
-  /** Invalidates the key in L2 for every process (see L2Store.invalidate). */
-  private async writeTombstone(cacheKey: string): Promise<void> {
+  /**
+   * Invalidates the key in L2 for every process (see L2Store.invalidate); `writeId` made when the
+   * invalidation was asked for, which orders it among this process's writes of the key.
+   */
+  private async writeTombstone(cacheKey: string, writeId: string): Promise<void> {
     try {
-      await this.ctx.track(this.ctx.l2.invalidate(cacheKey, this.name, this.tombstoneLifeSeconds));
+      const written = await this.ctx.track(
+        this.ctx.l2.invalidate(cacheKey, this.name, this.tombstoneLifeSeconds, writeId),
+      );
+      // Refused: a later write of this process's stands (this one was given up, and came late).
+      if (!written) return;
       this.stats.l2Deletes++;
       if (this.ctx.events.active) this.ctx.events.emit('delete', this.name, () => cacheKey);
     } catch (err) {
