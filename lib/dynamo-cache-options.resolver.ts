@@ -201,15 +201,21 @@ export function toNamespaceOptions(
   return out;
 }
 
-/** Checks a computeTimeout: `undefined`, or a positive finite number of milliseconds. */
+/**
+ * The longest `computeTimeout` (ms): the ttl's bound, {@link MAX_TTL_S}. Tombstones and expired
+ * items are kept for `computeTimeout` past their time, an expiry DynamoDB must be able to store.
+ */
+export const MAX_COMPUTE_TIMEOUT_MS = MAX_TTL_S * 1000;
+
+/** Checks a computeTimeout: `undefined`, or a positive number of milliseconds (up to 1e13). */
 export function assertComputeTimeout(
   value: unknown,
   where: string,
 ): asserts value is number | undefined {
-  if (value !== undefined && !isPositiveNumber(value)) {
+  if (value !== undefined && (!isPositiveNumber(value) || value > MAX_COMPUTE_TIMEOUT_MS)) {
     throw new DynamoCacheError(
       'config',
-      `${where} "computeTimeout" must be a positive number of milliseconds, got ${String(value)}`,
+      `${where} "computeTimeout" must be a positive number of milliseconds up to ${MAX_COMPUTE_TIMEOUT_MS}, got ${String(value)}`,
     );
   }
 }

@@ -16,7 +16,7 @@ import {
   tableProblem,
 } from './dynamo-cache-options.resolver.js';
 import { DynamoCacheError } from './errors.js';
-import type { TagsOption, TtlOption } from './engine/namespace/entry-policy.js';
+import { tagsProblem, type TagsOption, type TtlOption } from './engine/namespace/entry-policy.js';
 import { CacheEngine } from './engine/cache-engine.js';
 import type { CacheLookup } from './engine/namespace/cache-namespace.js';
 import type { CacheStatsSnapshot } from './engine/namespace/cache-stats.js';
@@ -140,6 +140,7 @@ export class DynamoCacheService
           `DynamoCacheService.wrap on "${namespace}": fn must be a function`,
         );
       }
+      checkOptions('wrap', namespace, options);
       if (options === undefined) return this.ns(namespace).run(undefined, args, fn);
       const { forceFresh, ...namespaceOptions } = options;
       return this.ns(namespace, namespaceOptions).run(undefined, args, fn, {
@@ -156,6 +157,8 @@ export class DynamoCacheService
     args: readonly unknown[],
     options?: DynamoCacheReadOptions,
   ): Promise<T | undefined> {
+    checkCall('get', namespace, args);
+    checkOptions('get', namespace, options);
     const found = await this.lookup<T>(namespace, args, options);
     return found.hit ? found.value : undefined;
   }
@@ -168,6 +171,7 @@ export class DynamoCacheService
   ): Promise<CacheLookup<T>> {
     try {
       checkCall('lookup', namespace, args);
+      checkOptions('lookup', namespace, options);
       if (options?.types !== undefined) {
         assertTypes(options.types, `DynamoCacheService options for "${namespace}":`);
         this.engine.declareTypes(options.types, `a DynamoCacheService read of "${namespace}"`);
@@ -193,6 +197,7 @@ export class DynamoCacheService
   ): Promise<void> {
     try {
       checkCall('set', namespace, args);
+      checkOptions('set', namespace, options);
       if (options === undefined) return this.ns(namespace).set(args, value);
       const { ttl, tags, ...namespaceOptions } = options;
       const where = `DynamoCacheService.set on "${namespace}":`;
@@ -252,9 +257,19 @@ export class DynamoCacheService
    */
   deleteByTag(tags: string | readonly string[]): Promise<void> {
     try {
-      const list = typeof tags === 'string' ? [tags] : tags;
-      assertFreshness({ tags: list }, 'DynamoCacheService.deleteByTag:');
-      return this.engine.deleteByTag(list);
+      const list: unknown = typeof tags === 'string' ? [tags] : tags;
+      // Not assertFreshness: a tags option may be a function; what to invalidate may not.
+      if (!Array.isArray(list)) {
+        throw new DynamoCacheError(
+          'config',
+          `DynamoCacheService.deleteByTag: tags must be a tag (a non-empty string) or an array of tags, got ${describe(tags)}`,
+        );
+      }
+      const problem = tagsProblem(list);
+      if (problem !== undefined) {
+        throw new DynamoCacheError('config', `DynamoCacheService.deleteByTag: ${problem}`);
+      }
+      return this.engine.deleteByTag(list as readonly string[]);
     } catch (err) {
       return Promise.reject(err as Error);
     }
@@ -401,10 +416,27 @@ function checkCall(method: string, namespace: unknown, ...args: [unknown?]): voi
     throw new DynamoCacheError('config', `DynamoCacheService.${method}: namespace ${problem}`);
   }
   if (args.length > 0 && !Array.isArray(args[0])) {
-    const got = args[0] === null ? 'null' : typeof args[0];
+    const got = describe(args[0]);
     throw new DynamoCacheError(
       'config',
       `DynamoCacheService.${method} on "${String(namespace)}": args must be an array of the arguments, got ${got}`,
     );
   }
+}
+
+/** Checks a call's options: `undefined`, or an options object. Throws a `config` error. */
+function checkOptions(method: string, namespace: string, options: unknown): void {
+  if (options === undefined) return;
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new DynamoCacheError(
+      'config',
+      `DynamoCacheService.${method} on "${namespace}": options must be an object (or left out), got ${describe(options)}`,
+    );
+  }
+}
+
+/** `null`, `an array`, or the value's type, for messages. */
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  return Array.isArray(value) ? 'an array' : typeof value;
 }

@@ -1,5 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import { DynamoCacheEvict, DynamoCachePut, DynamoCacheService } from '../lib/index.js';
+import {
+  DynamoCached,
+  DynamoCacheError,
+  DynamoCacheEvict,
+  DynamoCachePut,
+  DynamoCacheService,
+} from '../lib/index.js';
 import { bootCache } from './support/apps.js';
 import { startDynamo, type TestDynamo } from './support/dynamo-server.js';
 
@@ -36,6 +42,13 @@ class Admin {
     return 'ok';
   }
 
+  /** Tags from a lookup that found nothing: the function returns undefined. */
+  @DynamoCacheEvict({ tags: (_r: unknown, _id: string, tagOf?: string[]) => tagOf as never })
+  async touch(_id: string, _tagOf?: string[]): Promise<string> {
+    this.writes++;
+    return 'ok';
+  }
+
   /** Put keyed from request data. */
   @DynamoCachePut({ namespace: 'Users.find', args: (id: string) => [id] })
   async put(_id: string): Promise<string> {
@@ -57,6 +70,7 @@ describe("@DynamoCacheEvict under onError 'bypass' when the eviction itself cann
     ['tag over 1,024 bytes from the arguments', (a) => a.rename('x'.repeat(2000), 'n')],
     ['default args holding a function', (a) => a.withCallback('1', () => undefined)],
     ['tags function that throws', (a) => a.save(null)],
+    ['tags function that returns undefined', (a) => a.touch('1', undefined)],
   ];
   it.each(cases)(
     '%s: the mutation ran, and the call resolves with its result (README: logged, resolves)',
@@ -79,4 +93,91 @@ describe("@DynamoCacheEvict under onError 'bypass' when the eviction itself cann
       expect(out).toEqual({ value: 'ok' });
     },
   );
+});
+
+describe('@DynamoCacheEvict whose tags function returns neither a tag nor an array of tags', () => {
+  let dynamo: TestDynamo;
+  beforeAll(async () => {
+    dynamo = await startDynamo();
+  });
+  afterAll(async () => {
+    await dynamo.close();
+  });
+
+  @Injectable()
+  class Items {
+    runs = 0;
+    @DynamoCached({ ttl: 600, tags: (_v: unknown, id: string) => [`item:${id}`] })
+    async find(_id: string): Promise<number> {
+      return ++this.runs;
+    }
+
+    @DynamoCacheEvict({ tags: (_r: unknown, _id: string, tagOf?: unknown) => tagOf as never })
+    async touch(id: string, _tagOf?: unknown): Promise<string> {
+      return `touched ${id}`;
+    }
+  }
+
+  it.each<[string, unknown]>([
+    ['undefined', undefined],
+    ['null', null],
+    ['a number', 42],
+  ])(
+    "returning %s, under onError 'throw': the call rejects with a config DynamoCacheError naming the problem, with the method's result",
+    async (_n, returned) => {
+      const table = await dynamo.table();
+      const app = await bootCache({ table, clientConfig: dynamo.clientConfig, onError: 'throw' }, [
+        Items,
+      ]);
+      const items = app.get(Items);
+      await items.find('x');
+      const err = await items.touch('x', returned).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      await app.get(DynamoCacheService).settle();
+      await app.close();
+      expect(err).toBeInstanceOf(DynamoCacheError);
+      expect((err as DynamoCacheError).operation).toBe('config');
+      expect((err as DynamoCacheError).result).toBe('touched x');
+      expect((err as Error).message).toMatch(
+        /^@DynamoCacheEvict on Items\.touch: the "tags" function must return a tag or an array of tags, got /,
+      );
+    },
+  );
+
+  it("under onError 'bypass': the call resolves with its result, and the failure is logged", async () => {
+    const table = await dynamo.table();
+    const warnings: string[] = [];
+    const logger = {
+      log: () => undefined,
+      error: (m: unknown) => warnings.push(String(m)),
+      warn: (m: unknown) => warnings.push(String(m)),
+    };
+    const app = await bootCache(
+      { table, clientConfig: dynamo.clientConfig, onError: 'bypass' },
+      [Items],
+      logger,
+    );
+    const out = await app.get(Items).touch('x', undefined);
+    await app.get(DynamoCacheService).settle();
+    await app.close();
+    expect(out).toBe('touched x');
+    expect(warnings).toEqual([expect.stringContaining('the "tags" function must return a tag')]);
+  });
+
+  it('returning a tag, or an array of tags, evicts the entries carrying them', async () => {
+    const table = await dynamo.table();
+    const app = await bootCache({ table, clientConfig: dynamo.clientConfig, onError: 'throw' }, [
+      Items,
+    ]);
+    const items = app.get(Items);
+    expect(await items.find('x')).toBe(1);
+    await items.touch('x', 'item:x');
+    expect(await items.find('x')).toBe(2);
+    await items.touch('x', ['item:x']);
+    expect(await items.find('x')).toBe(3);
+    await app.get(DynamoCacheService).settle();
+    await app.close();
+  });
 });

@@ -60,6 +60,10 @@ describe('module options that cannot work are refused at bootstrap', () => {
       'ttl DynamoDB cannot store (1e200 s)',
       () => ({ table: 'cache-table', clientConfig: dynamo.clientConfig, ttl: 1e200 }),
     ],
+    [
+      'computeTimeout past 1e13 ms (tombstones: number overflow)',
+      () => ({ table: 'cache-table', clientConfig: dynamo.clientConfig, computeTimeout: 1e130 }),
+    ],
   ])('%s: compile() should reject with DynamoCacheError(config)', async (_name, options) => {
     const outcome = await boot(options()).then(
       async (app) => {
@@ -86,6 +90,8 @@ describe('@DynamoCached options DynamoDB cannot take are refused at decoration',
     ['namespace of 3,000 characters (cache_key over 2,048 bytes)', { namespace: 'n'.repeat(3000) }],
     ['table with a space', { table: 'my cache' }],
     ['ttl 1e200 (DynamoDB: number overflow)', { ttl: 1e200 }],
+    ['computeTimeout 1e130 (tombstones: number overflow)', { computeTimeout: 1e130 }],
+    ['computeTimeout just past 1e13 ms', { computeTimeout: 1e13 + 1 }],
   ])('%s: throws DynamoCacheError(config)', (_n, options) => {
     expect(decorate(options)).toThrow(DynamoCacheError);
   });

@@ -36,6 +36,23 @@ describe('service calls with bad input reject with DynamoCacheError (config or k
     ['set: ttl "60"', () => cache.set('ns', ['a'], 1, { ttl: bad('60') })],
     ['wrap: table ""', () => cache.wrap('nsT', ['a'], () => 1, { table: '' })],
     ['wrap: table 5', () => cache.wrap('nsT2', ['a'], () => 1, { table: bad(5) })],
+    ['deleteByTag: tags undefined', () => cache.deleteByTag(bad(undefined))],
+    ['deleteByTag: tags null', () => cache.deleteByTag(bad(null))],
+    ['deleteByTag: tags a function', () => cache.deleteByTag(bad(() => ['a']))],
+    ['deleteByTag: tags [42]', () => cache.deleteByTag(bad([42]))],
+    ['wrap: options null', () => cache.wrap('ns', ['a'], () => 1, bad(null))],
+    ['wrap: options 60', () => cache.wrap('ns', ['a'], () => 1, bad(60))],
+    ['set: options null', () => cache.set('ns', ['a'], 1, bad(null))],
+    ['get: options null', () => cache.get('ns', ['a'], bad(null))],
+    ['lookup: options "x"', () => cache.lookup('ns', ['a'], bad('x'))],
+    [
+      'wrap: computeTimeout 1e130 (tombstones: number overflow)',
+      () => cache.wrap('nsC', ['a'], () => 1, { computeTimeout: 1e130 }),
+    ],
+    [
+      'set: computeTimeout past 1e13 ms',
+      () => cache.set('nsC2', ['a'], 1, { computeTimeout: 1e13 + 1 }),
+    ],
   ];
 
   it.each(cases)('%s', async (_name, call) => {
@@ -50,5 +67,59 @@ describe('service calls with bad input reject with DynamoCacheError (config or k
     }
     expect(outcome).toBeInstanceOf(DynamoCacheError);
     expect(['config', 'key']).toContain((outcome as DynamoCacheError).operation);
+  });
+
+  it.each<[string, () => Promise<unknown>, RegExp]>([
+    [
+      'deleteByTag(undefined)',
+      () => cache.deleteByTag(bad(undefined)),
+      /^DynamoCacheService\.deleteByTag: tags must be a tag .* or an array of tags, got undefined$/,
+    ],
+    [
+      'deleteByTag(a function)',
+      () => cache.deleteByTag(bad(() => ['a'])),
+      /^DynamoCacheService\.deleteByTag: tags must be .*, got function$/,
+    ],
+    [
+      'wrap(…, null)',
+      () => cache.wrap('ns', ['a'], () => 1, bad(null)),
+      /^DynamoCacheService\.wrap on "ns": options must be an object .*, got null$/,
+    ],
+    [
+      'set(…, null)',
+      () => cache.set('ns', ['a'], 1, bad(null)),
+      /^DynamoCacheService\.set on "ns": options must be an object .*, got null$/,
+    ],
+    [
+      'get(…, null)',
+      () => cache.get('ns', ['a'], bad(null)),
+      /^DynamoCacheService\.get on "ns": options must be an object .*, got null$/,
+    ],
+    [
+      'wrap(…, { computeTimeout: 1e130 })',
+      () => cache.wrap('nsC', ['a'], () => 1, { computeTimeout: 1e130 }),
+      /"computeTimeout" must be a positive number of milliseconds up to 10000000000000, got 1e\+130$/,
+    ],
+  ])('%s: the message names the method and the problem', async (_name, call, message) => {
+    const err = await call().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(DynamoCacheError);
+    expect((err as DynamoCacheError).operation).toBe('config');
+    expect((err as Error).message).toMatch(message);
+  });
+
+  it('computeTimeout at its bound (1e13 ms) works: the entry is stored, deleted and recomputed', async () => {
+    let runs = 0;
+    const opts = { ttl: 60, computeTimeout: 1e13 };
+    const compute = () => ++runs;
+    expect(await cache.wrap('nsEdge', ['k'], compute, opts)).toBe(1);
+    await cache.delete('nsEdge', ['k']);
+    await cache.expire('nsEdge', ['k']);
+    await cache.set('nsEdge', ['k'], 7, { computeTimeout: 1e13 });
+    expect(await cache.get('nsEdge', ['k'])).toBe(7);
+    await cache.delete('nsEdge', ['k']);
+    expect(await cache.wrap('nsEdge', ['k'], compute, opts)).toBe(2);
   });
 });

@@ -51,9 +51,8 @@ export function DynamoCacheEvict(options: DynamoCacheEvictOptions): MethodDecora
           : mapArgs(options.args, args, where);
       const tags =
         typeof options.tags === 'function'
-          ? (options.tags as (result: unknown, ...args: unknown[]) => readonly string[])(
-              result,
-              ...args,
+          ? tagsOf(
+              (options.tags as (result: unknown, ...args: unknown[]) => unknown)(result, ...args),
             )
           : options.tags;
       const work: Promise<void>[] = [];
@@ -78,6 +77,21 @@ export function DynamoCacheEvict(options: DynamoCacheEvictOptions): MethodDecora
         : { after: evict },
     );
   };
+}
+
+/**
+ * What a `tags` function returned, as a list: a tag or an array of them (checked further by
+ * `deleteByTag`). Anything else (`undefined` from a lookup that found nothing) is a failed
+ * eviction, not one of nothing (the caller names the method).
+ */
+function tagsOf(value: unknown): readonly string[] {
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value)) return value as readonly string[];
+  const got = value === null ? 'null' : typeof value;
+  throw new DynamoCacheError(
+    'config',
+    `the "tags" function must return a tag or an array of tags, got ${got}`,
+  );
 }
 
 function check(options: DynamoCacheEvictOptions, where: string): void {

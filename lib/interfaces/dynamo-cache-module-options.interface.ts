@@ -142,7 +142,8 @@ export interface DynamoCacheModuleOptions {
    * Milliseconds a computation holds its key: concurrent calls share it until then; after, a new
    * call starts its own, and its own result is returned but not cached (a tombstone left by a
    * `delete` only guards computations this young). Shutdown waits at most this long for
-   * computations in flight. Default `60_000`.
+   * computations in flight. Default `60_000`; at most 1e13 (the expiry of tombstones, which
+   * outlive it, must fit DynamoDB).
    *
    * @example
    * DynamoCacheModule.forRoot({ table: 'app-cache', computeTimeout: 10_000 })

@@ -109,7 +109,7 @@ export interface DynamoCachedOptions {
   types?: readonly ClassRef[];
   /**
    * Milliseconds a computation of this method holds its key (default: the module's, one minute):
-   * later calls start their own, and its result is returned but not cached.
+   * later calls start their own, and its result is returned but not cached. At most 1e13.
    *
    * @example
    * @DynamoCached({ ttl: 3600, computeTimeout: 5 * 60_000 }) // a slow report
