@@ -8,6 +8,7 @@ import {
   DYNAMO_CACHED_METADATA,
 } from './dynamo-cache.constants.js';
 import { DynamoCacheService } from './dynamo-cache.service.js';
+import { FirstModuleInit } from './dynamo-cache-first-init.js';
 import {
   GRAPHQL_RESOLVE_PROPERTY_METADATA,
   GRAPHQL_RESOLVER_TYPE_METADATA,
@@ -39,7 +40,8 @@ type Method = ((...args: unknown[]) => unknown) & { [WRAPPED]?: true };
 
 /**
  * Finds every `@DynamoCached` method of every provider at bootstrap and replaces it, on the
- * instance, with a cached version. Controllers are left to `DynamoCacheInterceptor`.
+ * instance, with a cached version. Controllers are left to `DynamoCacheInterceptor`. Done before
+ * any module's `onModuleInit` (see {@link FirstModuleInit}), so a warm-up there is cached.
  */
 @Injectable()
 export class DynamoCacheExplorer implements OnModuleInit {
@@ -52,9 +54,17 @@ export class DynamoCacheExplorer implements OnModuleInit {
     @Inject(CacheEngine) private readonly engine: CacheEngine,
     private readonly moduleRef: ModuleRef,
     @Inject(DynamoCacheService) private readonly service: DynamoCacheService,
-  ) {}
+    @Inject(FirstModuleInit) first: FirstModuleInit,
+  ) {
+    first.add(() => this.onModuleInit());
+  }
+
+  /** Done in `FirstModuleInit`'s hook; Nest's own call of this one then has nothing to do. */
+  private explored = false;
 
   onModuleInit(): void {
+    if (this.explored) return;
+    this.explored = true;
     this.assertOneModule();
     for (const wrapper of this.discovery.getControllers()) {
       this.attachService(wrapper, wrapper.instance);

@@ -7,6 +7,7 @@ import {
   DYNAMO_CACHE_RAW_OPTIONS,
 } from './dynamo-cache.constants.js';
 import { DynamoCacheExplorer } from './dynamo-cache.explorer.js';
+import { DynamoCacheFirstInitModule } from './dynamo-cache-first-init.js';
 import { FastPathRoutes } from './http/fast-path.js';
 import { ConfigurableDynamoCacheModule } from './dynamo-cache.module-definition.js';
 import { resolveModuleOptions } from './dynamo-cache-options.resolver.js';
@@ -172,7 +173,7 @@ function handlerOptions(handler: unknown): HandlerOptions | undefined {
  * })
  */
 @Module({
-  imports: [DiscoveryModule],
+  imports: [DiscoveryModule, DynamoCacheFirstInitModule],
   providers,
   exports: [
     DYNAMO_CACHE_OPTIONS,
