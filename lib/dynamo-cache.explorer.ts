@@ -1,5 +1,11 @@
-import type { MutationCache } from './decorators/cache-mutation.js';
-import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { addMutationCacheFinder, type MutationCache } from './decorators/cache-mutation.js';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, ModuleRef, Reflector } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import {
@@ -44,7 +50,7 @@ type Method = ((...args: unknown[]) => unknown) & { [WRAPPED]?: true };
  * any module's `onModuleInit` (see {@link FirstModuleInit}), so a warm-up there is cached.
  */
 @Injectable()
-export class DynamoCacheExplorer implements OnModuleInit {
+export class DynamoCacheExplorer implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('DynamoCache');
 
   constructor(
@@ -70,19 +76,35 @@ export class DynamoCacheExplorer implements OnModuleInit {
       this.attachService(wrapper, wrapper.instance);
     }
     for (const wrapper of this.discovery.getProviders()) {
-      // A transient provider gives each consumer an instance of its own: each is wrapped.
-      const instances: unknown[] = [wrapper.instance];
-      if (wrapper.isTransient) {
-        for (const transient of wrapper.getStaticTransientInstances()) {
-          if (transient !== undefined) instances.push(transient.instance);
-        }
-      }
-      for (const instance of instances) {
+      for (const instance of instancesOf(wrapper)) {
         this.attachService(wrapper, instance);
         this.explore(wrapper, instance);
       }
     }
     this.claimRoutes();
+    this.stopFinding = addMutationCacheFinder((instance) => this.adopt(instance));
+  }
+
+  private stopFinding: (() => void) | undefined;
+
+  onApplicationShutdown(): void {
+    this.stopFinding?.();
+  }
+
+  /**
+   * The cache for an instance of this application that the module did not reach at bootstrap (a
+   * provider of a module loaded later with `LazyModuleLoader`, which Nest adds to the same
+   * container), left on it as at bootstrap so later calls find it at once; `undefined` for an
+   * instance of no provider of this application (another application's, one built with `new`, a
+   * request-scoped one).
+   */
+  private adopt(instance: object): MutationCache | undefined {
+    for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
+      if (!wrapper.isDependencyTreeStatic() || !instancesOf(wrapper).includes(instance)) continue;
+      this.attachService(wrapper, instance);
+      return (instance as { [DYNAMO_CACHE_SERVICE_REF]?: MutationCache })[DYNAMO_CACHE_SERVICE_REF];
+    }
+    return undefined;
   }
 
   /**
@@ -324,6 +346,17 @@ export class DynamoCacheExplorer implements OnModuleInit {
     cached[WRAPPED] = true;
     return cached;
   }
+}
+
+/** A provider's instances: a transient one gives each consumer an instance of its own. */
+function instancesOf(wrapper: InstanceWrapper): unknown[] {
+  const instances: unknown[] = [wrapper.instance];
+  if (wrapper.isTransient) {
+    for (const transient of wrapper.getStaticTransientInstances()) {
+      if (transient !== undefined) instances.push(transient.instance);
+    }
+  }
+  return instances;
 }
 
 /** `UsersService (UsersModule)`: the class, and the module that provides it when known. */

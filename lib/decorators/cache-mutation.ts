@@ -21,11 +21,42 @@ export interface MutationCache {
 type AnyMethod = (...args: unknown[]) => unknown;
 
 /**
+ * Finds the cache of the application `instance` is a provider of, for an instance the module did
+ * not reach at bootstrap (a module loaded later with `LazyModuleLoader`); `undefined` when it is
+ * none of that application's.
+ */
+export type MutationCacheFinder = (instance: object) => MutationCache | undefined;
+
+/** One per application running in this process, from its init to its shutdown. */
+const finders = new Set<MutationCacheFinder>();
+
+/** Adds `finder` until the function it returns is called. */
+export function addMutationCacheFinder(finder: MutationCacheFinder): () => void {
+  finders.add(finder);
+  return () => {
+    finders.delete(finder);
+  };
+}
+
+/**
+ * The cache of the application `instance` belongs to, asked of each running application: the
+ * instance itself says nothing of it, and guessing one of several would evict in the wrong cache.
+ */
+function findCache(instance: unknown): MutationCache | undefined {
+  if (instance === null || typeof instance !== 'object') return undefined;
+  for (const find of finders) {
+    const cache = find(instance);
+    if (cache !== undefined) return cache;
+  }
+  return undefined;
+}
+
+/**
  * Replaces a method with one that runs `before` the original (when given) and `after` it
- * resolves, with the cache the module left on the instance. A cache fault after the method
- * resolved rejects with a `DynamoCacheError` carrying the method's result as `result`, so it is
- * never lost. Every metadata of the original is copied to the replacement (decorators above and
- * below this one keep working).
+ * resolves, with the cache the module left on the instance (or, on an instance of a module loaded
+ * later, its application's cache). A cache fault after the method resolved rejects with a
+ * `DynamoCacheError` carrying the method's result as `result`, so it is never lost. Every metadata
+ * of the original is copied to the replacement (decorators above and below this one keep working).
  */
 export function wrapMutation(
   descriptor: PropertyDescriptor,
@@ -37,9 +68,9 @@ export function wrapMutation(
 ): void {
   const original = descriptor.value as AnyMethod;
   const wrapped = async function (this: unknown, ...args: unknown[]): Promise<unknown> {
-    const cache = (this as { [DYNAMO_CACHE_SERVICE_REF]?: MutationCache } | null)?.[
-      DYNAMO_CACHE_SERVICE_REF
-    ];
+    const cache =
+      (this as { [DYNAMO_CACHE_SERVICE_REF]?: MutationCache } | null)?.[DYNAMO_CACHE_SERVICE_REF] ??
+      findCache(this);
     if (cache === undefined) {
       throw new DynamoCacheError(
         'config',
