@@ -23,7 +23,7 @@ import type { CacheStatsSnapshot } from './engine/namespace/cache-stats.js';
 import type { CircuitState } from './engine/l2/circuit-breaker.js';
 import type { CacheEventListener, CacheEventType } from './engine/namespace/cache-events.js';
 import { LazyDynamoClient } from './engine/l2/lazy-client.js';
-import { verifyCacheTable } from './engine/l2/verify-cache-table.js';
+import { VERIFY_CALL_TIMEOUT_MS, verifyCacheTable } from './engine/l2/verify-cache-table.js';
 import { DYNAMO_CACHE_OPTIONS } from './dynamo-cache.constants.js';
 import type { ResolvedDynamoCacheOptions } from './interfaces/dynamo-cache-module-options.interface.js';
 import type { ClassRef } from './engine/values/class-record.js';
@@ -361,12 +361,29 @@ export class DynamoCacheService
     return this.engine.settle();
   }
 
-  /** Checks the table (`verifyTable`) and connects the module's `bus`, if any. */
+  /** Checks the tables (`verifyTable`), then connects the module's `bus`, if any. */
   async onModuleInit(): Promise<void> {
-    if (this.options.verifyTable) {
-      await verifyCacheTable(this.client.get(), this.options.table);
-    }
+    if (this.options.verifyTable) await this.verifyTables();
     await this.engine.connectBus();
+  }
+
+  /**
+   * Checks every table the cache knows of at bootstrap: the module's, and those the namespaces
+   * created so far name. `@DynamoCached` methods, routes and resolvers have their namespaces by
+   * now (they are found before any module's `onModuleInit`: see `FirstModuleInit`). The first
+   * failure (in that order) is thrown only once every check has ended, so that none is left
+   * polling behind a failed bootstrap.
+   */
+  private async verifyTables(): Promise<void> {
+    // A control-plane call, and the first one also opens the connection and resolves the
+    // credentials: a slow start must not fail bootstrap, so l2Timeout is not the only bound.
+    const callTimeoutMs = Math.max(this.options.l2Timeout ?? 0, VERIFY_CALL_TIMEOUT_MS);
+    const client = this.client.get();
+    const checks = await Promise.allSettled(
+      this.engine.tables().map((table) => verifyCacheTable(client, table, { callTimeoutMs })),
+    );
+    const failed = checks.find((c): c is PromiseRejectedResult => c.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
   }
 
   /**

@@ -446,6 +446,17 @@ export class CacheEngine {
   }
 
   /**
+   * The tables this engine uses so far: its own first, then those of the namespaces created
+   * since, each once.
+   *
+   * @example
+   * engine.tables(); // ['app-cache', 'sessions-cache']
+   */
+  tables(): string[] {
+    return [...new Set([this.settings.table, ...[...this.fixed.values()].map((f) => f.table)])];
+  }
+
+  /**
    * The circuit breaker's state for `table` (default: the engine's table). A table not used yet
    * is `closed`.
    *

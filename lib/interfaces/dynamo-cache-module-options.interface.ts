@@ -56,13 +56,15 @@ export interface DynamoCacheModuleOptions {
    */
   bus?: DynamoCacheBus;
   /**
-   * At bootstrap, check with `DescribeTable` that `table` exists, is ACTIVE (waiting while it is
-   * being created) and has `cache_key` (String) as its only key; bootstrap fails with a message
-   * naming the table, the region and what is wrong, instead of the cache failing at the first
-   * request. Needs `dynamodb:DescribeTable`. Default `false`: a cache must not keep an application
-   * from starting when DynamoDB is merely unreachable at that moment (an outage, which `onError`
-   * handles), and `DescribeTable` is a control-plane call with a low rate limit and an IAM
-   * permission of its own. Turn it on in development, CI and staging.
+   * At bootstrap, check with `DescribeTable` that `table`, and every `table` of a `@DynamoCached`
+   * method, route or resolver, exists, is ACTIVE (waiting while it is being created) and has
+   * `cache_key` (String) as its only key; bootstrap fails with a message naming the table, the
+   * region and what is wrong (also when `DescribeTable` gets no answer within `l2Timeout`, and no
+   * less than 5 s), instead of the cache failing at the first request. A table first named by a
+   * `DynamoCacheService` call is not checked. Needs `dynamodb:DescribeTable`. Default `false`: a
+   * cache must not keep an application from starting when DynamoDB is merely unreachable at that
+   * moment (an outage, which `onError` handles), and `DescribeTable` is a control-plane call with
+   * a low rate limit and an IAM permission of its own. Turn it on in development, CI and staging.
    *
    * @example
    * DynamoCacheModule.forRoot({ table: 'app-cache', verifyTable: process.env.NODE_ENV !== 'production' })
