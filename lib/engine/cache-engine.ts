@@ -173,6 +173,7 @@ export class CacheEngine {
   readonly events = new CacheEvents();
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private readonly callObservers = new Set<(call: L2Call) => void>();
+  private readonly closeListeners = new Set<() => void>();
   private draining: Promise<void> | undefined;
 
   /** The settings given, with the logger guarded (see {@link guardedLogger}). */
@@ -481,9 +482,41 @@ export class CacheEngine {
     return this.settle();
   }
 
-  /** Closes the bus, if any (after {@link drain}). */
+  /**
+   * Closes the bus, if any (after {@link drain}), then calls the {@link onClose} listeners, even
+   * when the bus fails to close.
+   */
   async close(): Promise<void> {
-    await this.settings.bus?.close?.();
+    try {
+      await this.settings.bus?.close?.();
+    } finally {
+      const listeners = [...this.closeListeners];
+      this.closeListeners.clear();
+      for (const listener of listeners) {
+        try {
+          listener();
+        } catch {
+          // One listener's fault must neither fail the shutdown nor keep the others uncalled.
+        }
+      }
+    }
+  }
+
+  /**
+   * Calls `listener` once, when {@link close} runs: after the module's last {@link drain}, so
+   * whatever shutdown still did (writes of computations in flight, of other providers' shutdown
+   * hooks) has been reported to {@link events} and call observers by then. What observes the
+   * engine stops there, rather than in a Nest hook that runs before the drain. Returns the
+   * function that removes it.
+   *
+   * @example
+   * const off = engine.onClose(() => stopCounting());
+   */
+  onClose(listener: () => void): () => void {
+    this.closeListeners.add(listener);
+    return () => {
+      this.closeListeners.delete(listener);
+    };
   }
 
   /**

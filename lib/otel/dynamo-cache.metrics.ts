@@ -1,11 +1,4 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  Optional,
-  type OnModuleDestroy,
-  type OnModuleInit,
-} from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnModuleInit } from '@nestjs/common';
 import { metrics, type Counter, type MeterProvider } from '@opentelemetry/api';
 import { CacheEngine } from '../engine/cache-engine.js';
 import type { CacheEvent, CacheEventType } from '../engine/namespace/cache-events.js';
@@ -33,6 +26,8 @@ export interface DynamoCacheMetricsOptions {
  * `{prefix}.errors` (`namespace`, `operation`), and the histogram `{prefix}.dynamodb.duration`
  * (milliseconds; `operation`, `table`, `outcome`). Add it to the providers of a module that sees
  * `DynamoCacheModule` (or use {@link DynamoCacheMetricsModule} with `DynamoCacheModule` global).
+ * It counts until the cache has closed, at the end of the application's shutdown: what the cache
+ * does while the shutdown drains its writes and computations in flight is counted too.
  *
  * @example
  * import { DynamoCacheMetrics } from 'nestjs-dynamo-cache/otel';
@@ -41,7 +36,7 @@ export interface DynamoCacheMetricsOptions {
  * export class AppModule {}
  */
 @Injectable()
-export class DynamoCacheMetrics implements OnModuleInit, OnModuleDestroy {
+export class DynamoCacheMetrics implements OnModuleInit {
   private readonly stops: (() => void)[] = [];
   private readonly logger = new Logger('DynamoCacheMetrics');
 
@@ -60,7 +55,7 @@ export class DynamoCacheMetrics implements OnModuleInit, OnModuleDestroy {
     try {
       this.start();
     } catch (err) {
-      this.onModuleDestroy();
+      this.stop();
       this.logger.warn(
         `OpenTelemetry metrics are off: the meter failed to create its instruments (${(err as Error)?.message ?? String(err)})`,
       );
@@ -68,6 +63,10 @@ export class DynamoCacheMetrics implements OnModuleInit, OnModuleDestroy {
   }
 
   private start(): void {
+    // Stopped when the engine closes, not in a Nest hook of this provider: onModuleDestroy runs
+    // before DynamoCacheService drains what is in flight, and a shutdown hook has no fixed order
+    // with its drains (this provider may sit in any module). The engine closes after the last.
+    this.stops.push(this.engine.onClose(() => this.stop()));
     const prefix = this.options?.prefix ?? 'dynamo_cache';
     const meter = (this.options?.meterProvider ?? metrics.getMeterProvider()).getMeter(
       'nestjs-dynamo-cache',
@@ -118,8 +117,7 @@ export class DynamoCacheMetrics implements OnModuleInit, OnModuleDestroy {
     );
   }
 
-  /** Stops counting. */
-  onModuleDestroy(): void {
+  private stop(): void {
     for (const stop of this.stops.splice(0)) stop();
   }
 }
