@@ -30,15 +30,16 @@ const NS = 'PricesService.price';
 /** `w`: 12 base64url characters for the process, then its count of writes in 11 base-36 digits. */
 const WRITE_ID = /^[A-Za-z0-9_-]{12}[0-9a-z]{11}$/;
 
-/** Write tokens made by another process (the built package's). */
+/** Write tokens made by another process's engine (the built package's). */
 function childWriteIds(n: number): string[] {
   assertFreshBuild();
   const module = new URL('../dist/engine/l2/write-id.js', import.meta.url).href;
   const out = execFileSync(process.execPath, [
     '--input-type=module',
     '-e',
-    `import { newWriteId } from ${JSON.stringify(module)};
-     console.log(JSON.stringify(Array.from({ length: ${n} }, () => newWriteId())));`,
+    `import { WriteIds } from ${JSON.stringify(module)};
+     const ids = new WriteIds();
+     console.log(JSON.stringify(Array.from({ length: ${n} }, () => ids.next())));`,
   ]);
   return JSON.parse(out.toString()) as string[];
 }
@@ -84,7 +85,7 @@ describe(`stored format: expiry, grace, tags, markers (${testServerKind()})`, ()
     expect(tin.w?.S?.slice(0, 12)).toBe(gold.w?.S?.slice(0, 12));
   });
 
-  it('w differs between two writes of one process, and between processes', async () => {
+  it('w differs between two writes of one engine, and between engines (two apps in one process, two processes)', async () => {
     const table = await fx.dynamo.table();
     const a = await app(table);
     const key = buildCacheKey('', 'sessions', encodeKey(['s1']));
@@ -93,7 +94,12 @@ describe(`stored format: expiry, grace, tags, markers (${testServerKind()})`, ()
     await a.cache.set('sessions', ['s1'], 1);
     const second = await item(table, key);
     expect(second.w?.S).not.toBe(first.w?.S);
-    // Apps in one process share the process part; a child process has its own.
+    expect(second.w?.S?.slice(0, 12)).toBe(first.w?.S?.slice(0, 12));
+    // Each engine has a part of its own: another app in this process, a child process.
+    const b = await app(table);
+    await b.cache.set('sessions', ['s1'], 2);
+    const third = await item(table, key);
+    expect(third.w?.S?.slice(0, 12)).not.toBe(first.w?.S?.slice(0, 12));
     const other = await childWriteIds(2);
     expect(other[0]).toMatch(WRITE_ID);
     expect(other[0]?.slice(0, 12)).not.toBe(first.w?.S?.slice(0, 12));
@@ -155,7 +161,7 @@ describe(`stored format: expiry, grace, tags, markers (${testServerKind()})`, ()
     }
   });
 
-  it('expire: the same item, t unchanged, x = e = the time of the expiry, exp = ceil(x + max(grace, tombstone lifetime)), o removed', async () => {
+  it("expire: the same item, t unchanged, x = e = the time of the expiry, exp = ceil(x + max(grace, tombstone lifetime)), o removed, w the expiry's", async () => {
     const table = await fx.dynamo.table();
     const a = await app(table);
     await a.cache.set(NS, ['gold'], 999, { ttl: 3600 });
@@ -165,7 +171,9 @@ describe(`stored format: expiry, grace, tags, markers (${testServerKind()})`, ()
     const expired = await item(table, buildCacheKey('', NS, encodeKey(['gold'])));
     expect(Object.keys(expired).sort()).toEqual(['cache_key', 'e', 'exp', 'g', 't', 'v', 'w', 'x']);
     expect(expired.t).toEqual(written.t);
-    expect(expired.w).toEqual(written.w);
+    // w: the expiry's own token, after the write's (a set given up before it is refused after it).
+    expect(expired.w?.S?.slice(0, 12)).toBe(written.w?.S?.slice(0, 12));
+    expect((expired.w?.S ?? '') > (written.w?.S ?? '')).toBe(true);
     const x = Number(expired.x?.N);
     expect(x).toBeGreaterThanOrEqual(before);
     expect(expired.e).toEqual(expired.x);

@@ -64,6 +64,11 @@ export function wrapMutation(
   steps: {
     before?: (cache: MutationCache, args: unknown[]) => Promise<void>;
     after?: (cache: MutationCache, result: unknown, args: unknown[]) => Promise<void>;
+    /**
+     * In place of `after` when the method's Observable completed without a value (default:
+     * `after` with `undefined`): a put has nothing to store.
+     */
+    afterNothing?: (cache: MutationCache, args: unknown[]) => Promise<void>;
   },
 ): void {
   const original = descriptor.value as AnyMethod;
@@ -85,10 +90,14 @@ export function wrapMutation(
         if (cache.absorbs?.(error) !== true) throw error;
       }
     }
-    const after = async (result: unknown): Promise<unknown> => {
-      if (steps.after !== undefined) {
+    const after = async (result: unknown, nothing = false): Promise<unknown> => {
+      const step =
+        nothing && steps.afterNothing !== undefined
+          ? steps.afterNothing.bind(undefined, cache, args)
+          : steps.after?.bind(undefined, cache, result, args);
+      if (step !== undefined) {
         try {
-          await steps.after(cache, result, args);
+          await step();
         } catch (err) {
           const error = failure(where, err, { result });
           if (cache.absorbs?.(error) !== true) throw error;
@@ -110,23 +119,26 @@ export function wrapMutation(
 }
 
 /**
- * `source`, whose completion waits for `after` (given its last value): its values pass on as they
- * come, its error skips `after`, and a failure of `after` is the Observable's error.
+ * `source`, whose completion waits for `after` (given its last value, or told there was none): its
+ * values pass on as they come, its error skips `after`, and a failure of `after` is the
+ * Observable's error.
  */
 function afterCompletion(
   source: Observable<unknown>,
-  after: (result: unknown) => Promise<unknown>,
+  after: (result: unknown, nothing: boolean) => Promise<unknown>,
 ): Observable<unknown> {
   return new Observable((subscriber) => {
     let last: unknown;
+    let emitted = false;
     return source.subscribe({
       next: (value) => {
         last = value;
+        emitted = true;
         subscriber.next(value);
       },
       error: (err: unknown) => subscriber.error(err),
       complete: () => {
-        after(last).then(
+        after(last, !emitted).then(
           () => subscriber.complete(),
           (err: unknown) => subscriber.error(err),
         );

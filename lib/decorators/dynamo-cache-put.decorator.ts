@@ -46,6 +46,9 @@ export function DynamoCachePut(options: DynamoCachePutOptions): MethodDecorator 
     wrapMutation(descriptor, where, {
       after: (cache, result, args) =>
         cache.set(options.namespace, mapArgs(options.args, args, where), result),
+      // An Observable that completed without a value: the entry is no longer known.
+      afterNothing: (cache, args) =>
+        cache.delete(options.namespace, mapArgs(options.args, args, where)),
     });
   };
 }

@@ -18,6 +18,7 @@ import {
   type OnErrorPolicy,
 } from './namespace/cache-namespace.js';
 import { FUTURE_TOLERANCE_S, L2Store, type L2Call } from './l2/l2-store.js';
+import { WriteIds } from './l2/write-id.js';
 import {
   isBusMessage,
   type DynamoCacheBus,
@@ -166,6 +167,8 @@ export class CacheEngine {
   >();
   /** Names this engine on the leases it takes, and on its bus messages. */
   private readonly leaseOwner = randomUUID();
+  /** The tokens of this engine's writes (`w`): one writer, whatever else runs in the process. */
+  private readonly writeIds = new WriteIds();
   private markerCache: InvalidationMarkers | undefined;
   private subscribed: Promise<void> | undefined;
   private readonly codec: ValueCodec;
@@ -234,6 +237,7 @@ export class CacheEngine {
         markers: this.markers,
         publish: (message) => this.publish(message),
         engineId: this.leaseOwner,
+        writeIds: this.writeIds,
         leaseOwner: this.leaseOwner,
         track: (work, holdMs, settled) => this.track(work, holdMs, settled),
         callBoundMs: this.l2BoundMs(),
@@ -585,6 +589,7 @@ export class CacheEngine {
         logger: s.logger,
         abortRequests: s.abortRequests,
         observers: this.callObservers,
+        writeIds: this.writeIds,
       });
       this.stores.set(table, store);
     }

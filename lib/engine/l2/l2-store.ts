@@ -43,7 +43,7 @@ import { CallDeadlines, type CallDeadline } from './call-deadlines.js';
 import { L2AbortSignal, L2TimeoutError } from './l2-timeout.js';
 import { BATCH_GET_KEYS, ReadBatcher, type RawItem } from './read-batcher.js';
 import { withRetryDeadline, type CacheClient } from './retry-deadline.js';
-import { newWriteId, WRITE_ID_PROCESS } from './write-id.js';
+import { WriteIds } from './write-id.js';
 import { UnprocessedRequestsError } from './throttling.js';
 import { ttlProblem } from '../namespace/entry-policy.js';
 import type { DecodedValue, EncodedValue, ValueCodec } from '../values/value-codec.js';
@@ -175,6 +175,11 @@ export interface L2StoreOptions {
    * call past its timeout.
    */
   abortRequests?: boolean;
+  /**
+   * The write tokens of the engine this store writes for (see write-id.ts): its `set`s, deletes
+   * and expiries are ordered by them. Default: tokens of the store's own.
+   */
+  writeIds?: WriteIds;
 }
 
 /**
@@ -244,6 +249,7 @@ const DEFAULT_OPTIONS: L2StoreOptions = {
 export class L2Store {
   private readonly breaker: CircuitBreaker;
   private readonly options: L2StoreOptions;
+  private readonly writeIds: WriteIds;
   /** The timeout of every call (none when `timeoutMs` is `null`). */
   private readonly deadlines: CallDeadlines | undefined;
   /** A failure has been logged and no success seen since. */
@@ -270,6 +276,7 @@ export class L2Store {
   ) {
     this.options = { ...DEFAULT_OPTIONS, ...options };
     this.breaker = new CircuitBreaker(this.options.circuitBreaker);
+    this.writeIds = this.options.writeIds ?? new WriteIds();
     const timeoutMs = this.options.timeoutMs;
     this.deadlines = timeoutMs === null ? undefined : new CallDeadlines(timeoutMs);
     this.batcher = new ReadBatcher(
@@ -567,7 +574,9 @@ export class L2Store {
     graceSeconds: number,
     namespace: string,
     keepSeconds = 0,
+    writeId: string = this.writeIds.next(),
   ): Promise<boolean> {
+    const prefix = this.writeIds.prefix;
     return this.call('UpdateItem', namespace, false, (client, abortSignal) =>
       conditional(
         client.send(
@@ -575,18 +584,28 @@ export class L2Store {
             TableName: this.table,
             Key: { [PARTITION_KEY]: { S: cacheKey } },
             // `t` stays: invalidation markers compare with it, and an expiry must not make an
-            // entry a clear or deleteByTag removed look newer than them.
-            UpdateExpression: 'SET #x = :t, #e = :t, #exp = :exp REMOVE #o',
+            // entry a clear or deleteByTag removed look newer than them. `w` is the expiry's:
+            // a `set` given up before it that reaches DynamoDB after it is refused.
+            UpdateExpression: 'SET #x = :t, #e = :t, #exp = :exp, #w = :w REMOVE #o',
             // A value past its expiry and grace is no value: an expiry must not serve it again.
-            ConditionExpression:
-              'attribute_exists(#v) AND (attribute_not_exists(#e) OR #e > :dead)',
-            ExpressionAttributeNames: { '#x': 'x', '#e': 'e', '#exp': 'exp', '#o': 'o', '#v': 'v' },
+            // Nor does one given up and come late replace a later write of this engine's.
+            ConditionExpression: `attribute_exists(#v) AND (attribute_not_exists(#e) OR #e > :dead) AND (${NOT_BEHIND_OWN})`,
+            ExpressionAttributeNames: {
+              '#x': 'x',
+              '#e': 'e',
+              '#exp': 'exp',
+              '#o': 'o',
+              '#v': 'v',
+              '#w': 'w',
+            },
             ExpressionAttributeValues: {
               ':t': { N: String(tSeconds) },
               ':dead': { N: String(tSeconds - graceSeconds) },
               ':exp': {
                 N: String(Math.ceil(tSeconds + Math.max(graceSeconds, keepSeconds, 1))),
               },
+              ':own': { S: prefix },
+              ':w': { S: writeId },
             },
           }),
           sendOptions(abortSignal),
@@ -707,7 +726,7 @@ export class L2Store {
         client.send(
           new PutItemCommand(
             startedS === undefined
-              ? { TableName: this.table, Item, ...notBehindOwn(writeId) }
+              ? { TableName: this.table, Item, ...this.notBehindOwn(writeId) }
               : {
                   TableName: this.table,
                   Item,
@@ -729,6 +748,28 @@ export class L2Store {
   }
 
   /**
+   * The condition of an explicit write (`set`, `delete`, `expire`) with token `writeId`: refused
+   * where the item is a later write of this store's engine (its token's prefix, a greater count;
+   * see write-id.ts). Such a write was given up by its timeout after DynamoDB had it, and reached
+   * DynamoDB after the engine's next write of the key, which must stand. The very token passes (a
+   * retry of a write that landed), and writes of other engines are overwritten as before.
+   */
+  private notBehindOwn(
+    writeId: string | undefined,
+  ): Pick<
+    PutItemCommandInput,
+    'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'
+  > {
+    const prefix = this.writeIds.prefix;
+    if (writeId === undefined || !writeId.startsWith(prefix)) return {};
+    return {
+      ConditionExpression: NOT_BEHIND_OWN,
+      ExpressionAttributeNames: { '#w': 'w' },
+      ExpressionAttributeValues: { ':own': { S: prefix }, ':w': { S: writeId } },
+    };
+  }
+
+  /**
    * Invalidates `cacheKey` in every process: an unconditional `PutItem` of a tombstone (no value;
    * `t` = now), which readers take as a miss and which no computation started before it may
    * replace. It lasts `lifeSeconds` (then DynamoDB's TTL on `exp`, a reader, or the next value
@@ -739,13 +780,13 @@ export class L2Store {
     cacheKey: string,
     namespace: string,
     lifeSeconds: number,
-    writeId: string = newWriteId(),
+    writeId: string = this.writeIds.next(),
   ): Promise<boolean> {
     const Item = encodeTombstone(cacheKey, Date.now() / 1000, lifeSeconds, writeId);
     return this.call('PutItem', namespace, false, (client, abortSignal) =>
       conditional(
         client.send(
-          new PutItemCommand({ TableName: this.table, Item, ...notBehindOwn(writeId) }),
+          new PutItemCommand({ TableName: this.table, Item, ...this.notBehindOwn(writeId) }),
           sendOptions(abortSignal),
         ),
         true,
@@ -766,7 +807,7 @@ export class L2Store {
     namespace: string,
     lifeSeconds: number,
   ): Promise<boolean> {
-    const Item = encodeTombstone(cacheKey, startedS, lifeSeconds, newWriteId());
+    const Item = encodeTombstone(cacheKey, startedS, lifeSeconds, this.writeIds.next());
     return this.call('PutItem', namespace, true, (client, abortSignal) =>
       conditional(
         client.send(
@@ -794,7 +835,7 @@ export class L2Store {
     cacheKeys: readonly string[],
     namespace: string,
     lifeSeconds: number,
-    writeIds: readonly string[] = cacheKeys.map(() => newWriteId()),
+    writeIds: readonly string[] = cacheKeys.map(() => this.writeIds.next()),
   ): Promise<void> {
     const t = Date.now() / 1000;
     await this.batchWrite(
@@ -1228,25 +1269,8 @@ export class L2Store {
  * What a computation started at `:started` may replace (its fill, or the tombstone of a result it
  * cannot store): no item, or one older than the computation and not expired since it started.
  */
-/**
- * The condition of an explicit write (`set`, `delete`) with write id `writeId`: refused where the
- * item is a later write of this process's (same process part, a greater count; see write-id.ts).
- * Such a write was given up by its timeout after DynamoDB had it, and reached DynamoDB after the
- * next write of the key, which must stand. Writes of other processes are overwritten as before.
- */
-function notBehindOwn(
-  writeId: string | undefined,
-): Pick<
-  PutItemCommandInput,
-  'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'
-> {
-  if (writeId === undefined || !writeId.startsWith(WRITE_ID_PROCESS)) return {};
-  return {
-    ConditionExpression: 'attribute_not_exists(#w) OR NOT begins_with(#w, :process) OR #w < :w',
-    ExpressionAttributeNames: { '#w': 'w' },
-    ExpressionAttributeValues: { ':process': { S: WRITE_ID_PROCESS }, ':w': { S: writeId } },
-  };
-}
+/** See {@link L2Store.notBehindOwn}. */
+const NOT_BEHIND_OWN = 'attribute_not_exists(#w) OR NOT begins_with(#w, :own) OR #w <= :w';
 
 const OLDER_THAN_STARTED =
   'attribute_not_exists(#k) OR (#t < :started AND (attribute_not_exists(#x) OR #x < :started))';

@@ -25,7 +25,7 @@ import {
   type ReadPolicy,
 } from '../l2/l2-store.js';
 import type { RawItem } from '../l2/read-batcher.js';
-import { newWriteId } from '../l2/write-id.js';
+import type { WriteIds } from '../l2/write-id.js';
 import type { ClassRef } from '../values/class-record.js';
 import { UnstorableValueError, type EncodedValue, type ValueCodec } from '../values/value-codec.js';
 import type { CacheEvents, CacheEventType } from './cache-events.js';
@@ -127,6 +127,8 @@ export interface NamespaceContext {
   publish(message: DynamoCacheBusMessage): void;
   /** This engine's id, the source of its bus messages. */
   readonly engineId: string;
+  /** This engine's write tokens (`w`), which order its writes of a key (see write-id.ts). */
+  readonly writeIds: WriteIds;
   /** This engine's lease owner id (random, one per engine), for `lease`. */
   readonly leaseOwner?: string;
   /**
@@ -522,7 +524,7 @@ export class CacheNamespace {
     }
     const nowMs = Date.now();
     const tS = nowMs / 1000;
-    const writeId = newWriteId();
+    const writeId = this.ctx.writeIds.next();
     this.invalidateLocally(encoded);
     const entry = this.newEntry(
       value,
@@ -577,7 +579,7 @@ export class CacheNamespace {
   async delete(args: readonly unknown[]): Promise<void> {
     const encoded = this.encode(args);
     // Made now: the writes of a key are ordered by their ids as by their calls.
-    const writeId = newWriteId();
+    const writeId = this.ctx.writeIds.next();
     this.invalidateLocally(encoded);
     this.l1.delete(encoded);
     await this.inOrder([encoded], async () => {
@@ -597,7 +599,7 @@ export class CacheNamespace {
    */
   async deleteMany(argsList: readonly (readonly unknown[])[]): Promise<void> {
     const encoded = [...new Set(argsList.map((args) => this.encode(args)))];
-    const writeIds = encoded.map(() => newWriteId());
+    const writeIds = encoded.map(() => this.ctx.writeIds.next());
     for (const key of encoded) {
       this.invalidateLocally(key);
       this.l1.delete(key);
@@ -639,7 +641,7 @@ export class CacheNamespace {
   async expire(args: readonly unknown[]): Promise<void> {
     const encoded = this.encode(args);
     const nowMs = Date.now();
-    const writeId = newWriteId();
+    const writeId = this.ctx.writeIds.next();
     this.invalidateLocally(encoded);
     this.expireLocally(encoded, nowMs);
     await this.inOrder(
@@ -654,6 +656,7 @@ export class CacheNamespace {
               this.policy.grace,
               this.name,
               this.tombstoneLifeSeconds,
+              writeId,
             ),
           );
           // No value to keep for grace (none yet, or only in some process's L1): a tombstone then
@@ -1320,7 +1323,7 @@ export class CacheNamespace {
     if (!this.mayFill(miss) || this.ctx.markers.latestKnown(this.markerKeys(life.tags)) >= tS)
       return;
     const freshUntil = life.ttl === null ? Infinity : tS + life.ttl;
-    const writeId = newWriteId();
+    const writeId = this.ctx.writeIds.next();
     const toL1 = (written: boolean): void => {
       if (!this.mayFill(miss)) return;
       const entry = this.newEntry(
