@@ -3,7 +3,7 @@ import { Controller, Get, Injectable, Param, Post } from '@nestjs/common';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import type { AddressInfo } from 'node:net';
-import { map, timer, type Observable } from 'rxjs';
+import { EMPTY, map, timer, type Observable } from 'rxjs';
 import request from 'supertest';
 import { DynamoCached, DynamoCacheEvict, DynamoCacheModule, DynamoCachePut } from '../lib/index.js';
 import { settleAll, sleep } from './support/apps.js';
@@ -13,7 +13,7 @@ import { useTestDynamo } from './support/dynamo-server.js';
  * A POST route handler that returns an Observable (Nest subscribes to it; the usual shape with
  * HttpService or any rxjs pipeline) and evicts the entry it changes (or puts its answer there):
  * the eviction or put waits for the Observable to complete, the put stores its last value, and
- * one that errors evicts nothing.
+ * one that errors evicts nothing (one that completes without a value deletes the entry).
  */
 
 const db: Record<string, number> = { a: 1 };
@@ -59,6 +59,13 @@ class RatesController {
         return db[k]!;
       }),
     );
+  }
+
+  /** An update whose upstream answered nothing (the Observable completes without a value). */
+  @Post(':k/empty/put')
+  @DynamoCachePut({ namespace: 'Rates.rate', args: (k: string) => [k] })
+  putNothing(@Param('k') _k: string): Observable<number> {
+    return EMPTY;
   }
 
   /** An update that fails (its Observable errors): nothing should be evicted. */
@@ -131,5 +138,15 @@ describe('@DynamoCacheEvict and @DynamoCachePut on a route handler returning an 
     const value = await rates.rate('a');
     expect(typeof value).toBe('number');
     expect(value).toBe(3);
+  });
+
+  it('@DynamoCachePut on an Observable that completes without a value: Nest answers 500, and the entry is deleted, not replaced by undefined', async () => {
+    db.a = 1;
+    const { url, rates } = await boot(await fx.dynamo.table());
+    await request(url).get('/rates/a').expect(200);
+    await request(url).post('/rates/a/empty/put').expect(500);
+    await settleAll(fx.apps);
+    // Deleted: the next read computes the rate again (a number, not undefined).
+    expect({ value: await rates.rate('a'), runs: rates.runs }).toEqual({ value: 1, runs: 2 });
   });
 });
