@@ -70,21 +70,23 @@ describe("one application's writes of a key stand in the order they were made, w
     await dynamo.close();
   });
 
-  async function two() {
+  /** A behind the proxy (its writes given up after `l2Timeout`), B straight to DynamoDB. */
+  async function two(o: { l2Timeout?: number; grace?: number } = {}) {
     const table = await dynamo.table();
     const a = await bootCache(
       {
         table,
         clientConfig: dummyClientConfig(proxy.endpoint),
-        l2Timeout: 300,
+        l2Timeout: o.l2Timeout ?? 300,
         onError: 'bypass',
         circuitBreaker: false,
         l1MaxAge: 1,
+        grace: o.grace,
       },
       [],
     );
     const b = await bootCache(
-      { table, client: dynamo.client(), onError: 'bypass', l1MaxAge: 1 },
+      { table, client: dynamo.client(), onError: 'bypass', l1MaxAge: 1, grace: o.grace },
       [],
     );
     apps.push(a, b);
@@ -140,26 +142,7 @@ describe("one application's writes of a key stand in the order they were made, w
   it.each([1500, 0])(
     'set(v1) (latency %i ms), then expire(): the late v1 does not come back as fresh',
     async (latency) => {
-      const table = await dynamo.table();
-      const a = await bootCache(
-        {
-          table,
-          clientConfig: dummyClientConfig(proxy.endpoint),
-          l2Timeout: 300,
-          onError: 'bypass',
-          circuitBreaker: false,
-          l1MaxAge: 1,
-          grace: 60,
-        },
-        [],
-      );
-      const b = await bootCache(
-        { table, client: dynamo.client(), onError: 'bypass', l1MaxAge: 1, grace: 60 },
-        [],
-      );
-      apps.push(a, b);
-      const ca = a.get(DynamoCacheService);
-      const cb = b.get(DynamoCacheService);
+      const { a: ca, b: cb } = await two({ grace: 60 });
       await ca.set('prices', ['EUR'], 'v0');
       proxy.latencyMs = latency;
       await ca.set('prices', ['EUR'], 'v1'); // given up after 300 ms
@@ -251,25 +234,7 @@ describe("one application's writes of a key stand in the order they were made, w
   it.each([800, 0])(
     "a set made after another app's computation began is not refused by that computation's fill (set latency %i ms)",
     async (latency) => {
-      const table = await dynamo.table();
-      const a = await bootCache(
-        {
-          table,
-          clientConfig: dummyClientConfig(proxy.endpoint),
-          l2Timeout: 5000,
-          onError: 'bypass',
-          circuitBreaker: false,
-          l1MaxAge: 1,
-        },
-        [],
-      );
-      const b = await bootCache(
-        { table, client: dynamo.client(), onError: 'bypass', l1MaxAge: 1 },
-        [],
-      );
-      apps.push(a, b);
-      const ca = a.get(DynamoCacheService);
-      const cb = b.get(DynamoCacheService);
+      const { table, a: ca, b: cb } = await two({ l2Timeout: 5000 });
       // B starts computing the entry from data that is about to change.
       const computing = cb.wrap('prices', ['EUR'], async () => {
         await sleep(300);
