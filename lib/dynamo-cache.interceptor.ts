@@ -490,7 +490,8 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     ];
     if (route.readsInfo) {
       const selection = selectionOf(context.getArgByIndex(3));
-      // A nested argument that is no key material (an upload): run it uncached.
+      // A nested argument that is no key material (an upload), or a selection too deep to key:
+      // run it uncached.
       if (selection === undefined) return next.handle();
       material.push(selection);
     }
@@ -781,7 +782,7 @@ function sent(response: HttpResponseLike): Promise<boolean> {
  * The fields a GraphQL query selects below this one, with their arguments, as a sorted list
  * (fragments followed, with their type conditions): part of the key of a resolver that reads
  * `@Info()` and may fetch only what is selected. `undefined` when an argument cannot be key
- * material.
+ * material, or the selection is deeper than {@link MAX_SELECTION_DEPTH} levels.
  */
 function selectionOf(info: unknown): string | undefined {
   const fragments = ((info as { fragments?: Record<string, SelectionSetLike> } | null)?.fragments ??
@@ -791,8 +792,14 @@ function selectionOf(info: unknown): string | undefined {
   const variables = ((info as { variableValues?: Record<string, unknown> } | null)
     ?.variableValues ?? {}) as Record<string, unknown>;
   const out = new Set<string>();
+  let tooDeep = false;
   const walk = (set: SelectionSetLike | undefined, prefix: string, depth: number): void => {
-    if (set === undefined || depth > 32) return;
+    if (set === undefined) return;
+    // What lies deeper would be left out of the key (two selections, one entry): not keyed.
+    if (depth > MAX_SELECTION_DEPTH) {
+      tooDeep = true;
+      return;
+    }
     for (const node of set.selectionSet?.selections ?? []) {
       // What `@skip` / `@include` leave out is not selected: GraphQL will not run it.
       if (!selected(node, variables)) continue;
@@ -816,8 +823,11 @@ function selectionOf(info: unknown): string | undefined {
     if (err instanceof DynamoCacheError) return undefined;
     throw err;
   }
-  return [...out].sort().join(',');
+  return tooDeep ? undefined : [...out].sort().join(',');
 }
+
+/** Levels of a selection (fields and fragments) a resolver's key follows; deeper runs uncached. */
+const MAX_SELECTION_DEPTH = 64;
 
 /**
  * A field's arguments as key text, sorted by name, values resolved (variables) and canonically
@@ -849,8 +859,12 @@ function astValue(node: ValueLike | undefined, variables: Record<string, unknown
       return Object.hasOwn(variables, name) ? variables[name] : OMITTED;
     }
     case 'IntValue':
-    case 'FloatValue':
-      return Number(node.value);
+    case 'FloatValue': {
+      // A literal a number does not hold exactly (an id past 2^53 for a Long scalar) keeps its
+      // text: two such literals are two keys.
+      const n = Number(node.value);
+      return String(n) === node.value ? n : `number:${String(node.value)}`;
+    }
     case 'StringValue':
     case 'BooleanValue':
       return node.value;
