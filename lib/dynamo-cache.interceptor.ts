@@ -766,6 +766,7 @@ function sent(response: HttpResponseLike): Promise<boolean> {
     closed?: boolean;
     destroyed?: boolean;
     once?(event: string, listener: () => void): unknown;
+    end?: (...args: unknown[]) => unknown;
   };
   if (raw.writableFinished === true) return Promise.resolve(true);
   // Closed already (its client left before the handler answered): 'close' will not come again,
@@ -773,8 +774,25 @@ function sent(response: HttpResponseLike): Promise<boolean> {
   if (raw.closed === true || raw.destroyed === true) return Promise.resolve(false);
   if (typeof raw.once !== 'function') return Promise.resolve(true);
   return new Promise((resolve) => {
-    raw.once?.('finish', () => resolve(true));
-    raw.once?.('close', () => resolve(raw.writableFinished === true));
+    let settled = false;
+    const settle = (value: boolean): void => {
+      if (settled) return;
+      settled = true;
+      resolve(value);
+    };
+    raw.once?.('finish', () => settle(true));
+    raw.once?.('close', () => settle(raw.writableFinished === true));
+    // Ended is enough: its headers are final then. 'finish' waits for the bytes to be handed to
+    // the connection, which a client that pipelines a slow request before this one delays for as
+    // long as it likes, and with it every request waiting for this one's result.
+    const end = raw.end;
+    if (typeof end !== 'function') return;
+    raw.end = function (this: unknown, ...args: unknown[]): unknown {
+      raw.end = end;
+      const out = end.apply(this, args);
+      settle(true);
+      return out;
+    };
   });
 }
 
