@@ -157,9 +157,7 @@ export class DynamoCacheService
     args: readonly unknown[],
     options?: DynamoCacheReadOptions,
   ): Promise<T | undefined> {
-    checkCall('get', namespace, args);
-    checkOptions('get', namespace, options);
-    const found = await this.lookup<T>(namespace, args, options);
+    const found = await this.read<T>('get', namespace, args, options);
     return found.hit ? found.value : undefined;
   }
 
@@ -169,9 +167,19 @@ export class DynamoCacheService
     args: readonly unknown[],
     options?: DynamoCacheReadOptions,
   ): Promise<CacheLookup<T>> {
+    return this.read<T>('lookup', namespace, args, options);
+  }
+
+  /** {@link lookup}, its input checked in the name of `method`. */
+  private read<T>(
+    method: 'get' | 'lookup',
+    namespace: string,
+    args: readonly unknown[],
+    options: DynamoCacheReadOptions | undefined,
+  ): Promise<CacheLookup<T>> {
     try {
-      checkCall('lookup', namespace, args);
-      checkOptions('lookup', namespace, options);
+      checkCall(method, namespace, args);
+      checkOptions(method, namespace, options);
       if (options?.types !== undefined) {
         assertTypes(options.types, `DynamoCacheService options for "${namespace}":`);
         this.engine.declareTypes(options.types, `a DynamoCacheService read of "${namespace}"`);

@@ -91,17 +91,12 @@ export function wrapMutation(
       }
     }
     const after = async (result: unknown, nothing = false): Promise<unknown> => {
-      const step =
-        nothing && steps.afterNothing !== undefined
-          ? steps.afterNothing.bind(undefined, cache, args)
-          : steps.after?.bind(undefined, cache, result, args);
-      if (step !== undefined) {
-        try {
-          await step();
-        } catch (err) {
-          const error = failure(where, err, { result });
-          if (cache.absorbs?.(error) !== true) throw error;
-        }
+      try {
+        if (nothing && steps.afterNothing !== undefined) await steps.afterNothing(cache, args);
+        else await steps.after?.(cache, result, args);
+      } catch (err) {
+        const error = failure(where, err, { result });
+        if (cache.absorbs?.(error) !== true) throw error;
       }
       return result;
     };

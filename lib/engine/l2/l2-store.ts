@@ -676,7 +676,7 @@ export class L2Store {
    * is `refused`. Without it (an explicit `set`), it overwrites.
    *
    * `writeId` (see write-id.ts) is stored as `w`: what tells this write from another of the same
-   * `t`. An explicit overwrite with one is refused where a later write of this process's is there
+   * `t`. An explicit overwrite with one is refused where a later write of this engine's is there
    * (see {@link notBehindOwn}): it was given up, and reached DynamoDB after the next one.
    *
    * `gated: false` attempts the write even while the circuit is open: an explicit overwrite
@@ -1265,13 +1265,13 @@ export class L2Store {
   }
 }
 
+/** See {@link L2Store.notBehindOwn}. */
+const NOT_BEHIND_OWN = 'attribute_not_exists(#w) OR NOT begins_with(#w, :own) OR #w <= :w';
+
 /**
  * What a computation started at `:started` may replace (its fill, or the tombstone of a result it
  * cannot store): no item, or one older than the computation and not expired since it started.
  */
-/** See {@link L2Store.notBehindOwn}. */
-const NOT_BEHIND_OWN = 'attribute_not_exists(#w) OR NOT begins_with(#w, :own) OR #w <= :w';
-
 const OLDER_THAN_STARTED =
   'attribute_not_exists(#k) OR (#t < :started AND (attribute_not_exists(#x) OR #x < :started))';
 

@@ -1454,14 +1454,14 @@ export class CacheNamespace {
   }
   /**
    * Invalidates the key in L2 for every process (see L2Store.invalidate); `writeId` made when the
-   * invalidation was asked for, which orders it among this process's writes of the key.
+   * invalidation was asked for, which orders it among this engine's writes of the key.
    */
   private async writeTombstone(cacheKey: string, writeId: string): Promise<void> {
     try {
       const written = await this.ctx.track(
         this.ctx.l2.invalidate(cacheKey, this.name, this.tombstoneLifeSeconds, writeId),
       );
-      // Refused: a later write of this process's stands (this one was given up, and came late).
+      // Refused: a later write of this engine's stands (this one was given up, and came late).
       if (!written) return;
       this.stats.l2Deletes++;
       if (this.ctx.events.active) this.ctx.events.emit('delete', this.name, () => cacheKey);
