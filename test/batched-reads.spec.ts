@@ -23,9 +23,9 @@ import { countCalls, testServerKind, useTestDynamo } from './support/dynamo-serv
 import { startRestartableDynamo, type RestartableDynamo } from './support/restartable-dynamo.js';
 
 /*
- * Eventually consistent L2 reads of one table go out as single GetItem calls while fewer than 4
- * requests are on their way; beyond that they queue and leave together as one BatchGetItem
- * (at most 100 distinct keys) when a request comes back. These tests hold the batched reads to
+ * An eventually consistent L2 read of one table goes out as a single GetItem when no request is
+ * on its way; otherwise it queues, and the queue leaves as one BatchGetItem (at most 100 distinct
+ * keys) at the end of the event loop's turn, or when a request comes back. These tests hold the batched reads to
  * the single ones: same outcomes, each key read once, unprocessed keys asked again, failures
  * reaching every waiting read, and the circuit breaker counting requests, not keys.
  */
@@ -136,11 +136,11 @@ const wholeItemReads = (calls: readonly ReadCall[]): ReadCall[] =>
 const sorted = (keys: Iterable<string>): string[] => [...keys].sort();
 
 /**
- * What the batcher makes of `distinct` keys read at once on one table: the first 4 leave alone,
+ * What the batcher makes of `distinct` keys read at once on one table: the first leaves alone,
  * the rest in chunks of at most 100 keys, a chunk of one key as a GetItem.
  */
 function expectedRequests(distinct: number): { GetItem: number; BatchGetItem: number } {
-  const singles = Math.min(distinct, 4);
+  const singles = Math.min(distinct, 1);
   const chunks: number[] = [];
   for (let left = distinct - singles; left > 0; left -= 100) chunks.push(Math.min(left, 100));
   return {
@@ -313,15 +313,15 @@ describe(`batched L2 reads (${testServerKind()})`, () => {
           type Entry = (typeof entries)[number];
 
           // Lookup order: the entries in turn, a duplicate right after its first lookup, never
-          // among the first 4 reads of a table (those leave alone as GetItem, so a duplicate
-          // there would be read twice: by design, not a batching fault).
+          // the first read of a table (it leaves alone as GetItem, so a duplicate of it would be
+          // read twice: by design, not a batching fault).
           const lookups: Entry[] = [];
           const perTable = new Map<string, number>();
           for (const entry of entries) {
             lookups.push(entry);
             const seen = (perTable.get(entry.table) ?? 0) + 1;
             perTable.set(entry.table, seen);
-            if (entry.twice && seen > 4) lookups.push(entry);
+            if (entry.twice && seen > 1) lookups.push(entry);
           }
 
           async function seed(): Promise<void> {
@@ -458,20 +458,20 @@ describe(`batched L2 reads (${testServerKind()})`, () => {
     expect(found).toEqual(order.map((i) => expected[i]));
     const batches = wholeItemReads(calls).filter((c) => c.command === 'BatchGetItem');
     expect(batches).toHaveLength(3);
-    expect(batches.map((b) => b.keys.length)).toEqual([46, 23, 12]);
+    expect(batches.map((b) => b.keys.length)).toEqual([49, 25, 13]);
     // Each retry asks exactly for what the previous answer left unprocessed.
     expect(sorted(batches[1]?.keys ?? [])).toEqual(sorted(left[0] ?? []));
     expect(sorted(batches[2]?.keys ?? [])).toEqual(sorted(left[1] ?? []));
     const keyOf = (i: number): string => buildCacheKey('', 'rates', encodeKey([i]));
-    // The batch: all but the first 4 reads; the third answer was complete.
-    expect(sorted(batches[0]?.keys ?? [])).toEqual(sorted(order.slice(4).map(keyOf)));
+    // The batch: all but the first read; the third answer was complete.
+    expect(sorted(batches[0]?.keys ?? [])).toEqual(sorted(order.slice(1).map(keyOf)));
     expect(left[2]).toEqual([]);
     // Stored items (their values served by a retry) and absent keys (still misses) were both
     // among those left unprocessed.
     const storedKeys = new Set(keys);
     expect(left[0]?.filter((k) => storedKeys.has(k)).length).toBeGreaterThan(0);
     expect(left[0]?.filter((k) => !storedKeys.has(k)).length).toBeGreaterThan(0);
-    expect(counter.readKeys()).toBe(4 + 46 + 23 + 12);
+    expect(counter.readKeys()).toBe(1 + 49 + 25 + 13);
     expect(warnings).toEqual([]);
   });
 
@@ -490,9 +490,9 @@ describe(`batched L2 reads (${testServerKind()})`, () => {
       (r): r is PromiseRejectedResult =>
         r.status === 'rejected' && /waiting for its batch/.test((r.reason as Error).message),
     );
-    // The 46 queued reads give up at l2Timeout, not after the 1.55 s of back-off their batch
-    // takes (the 4 sent at once are bounded by their own GetItem's l2Timeout).
-    expect(waited).toHaveLength(46);
+    // The 49 queued reads give up at l2Timeout, not after the 1.55 s of back-off their batch
+    // takes (the one sent at once is bounded by its own GetItem's l2Timeout).
+    expect(waited).toHaveLength(49);
     expect(elapsed).toBeLessThan(1400);
     for (const r of waited) {
       expect(r.reason).toBeInstanceOf(DynamoCacheError);
@@ -520,28 +520,28 @@ describe(`batched L2 reads (${testServerKind()})`, () => {
       ),
     );
     const batches = wholeItemReads(calls).filter((c) => c.command === 'BatchGetItem');
-    // The first 4 reads left alone as GetItem; the other 46 queued into the batch.
+    // The first read left alone as GetItem; the other 49 queued into the batch.
     const batchedKeys = sorted(
-      Array.from({ length: 46 }, (_, i) => buildCacheKey('', 'quotes', encodeKey([i + 4]))),
+      Array.from({ length: 49 }, (_, i) => buildCacheKey('', 'quotes', encodeKey([i + 1]))),
     );
     expect(batches.map((b) => sorted(b.keys))).toEqual(Array(6).fill(batchedKeys));
-    expect(byCommand(wholeItemReads(calls)).GetItem).toBe(4);
+    expect(byCommand(wholeItemReads(calls)).GetItem).toBe(1);
     return { table, results, computed };
   }
 
   it("keys still unprocessed after 5 retries, under 'throw': each read waiting on them rejects with DynamoCacheError 'BatchGetItem'", async () => {
     const { table, results, computed } = await neverProcessed('throw');
-    expect(results.slice(0, 4)).toEqual(
-      [0, 1, 2, 3].map((i) => ({ status: 'fulfilled', value: `stored ${i}` })),
+    expect(results.slice(0, 1)).toEqual(
+      [0].map((i) => ({ status: 'fulfilled', value: `stored ${i}` })),
     );
-    const errors = results.slice(4).map((r) => (r as PromiseRejectedResult).reason as unknown);
-    expect(results.slice(4).every((r) => r.status === 'rejected')).toBe(true);
+    const errors = results.slice(1).map((r) => (r as PromiseRejectedResult).reason as unknown);
+    expect(results.slice(1).every((r) => r.status === 'rejected')).toBe(true);
     for (const error of errors) {
       expect(error).toBeInstanceOf(DynamoCacheError);
       expect(error).toMatchObject({
         operation: 'BatchGetItem',
         namespace: 'quotes',
-        message: `BatchGetItem on table "${table}": 46 requests still unprocessed after 5 retries`,
+        message: `BatchGetItem on table "${table}": 49 requests still unprocessed after 5 retries`,
       });
       // Throttling by another name: a lease waiter told this waits on, as for a throttled GetItem.
       expect((error as DynamoCacheError).cause).toMatchObject({ name: 'UnprocessedRequestsError' });
@@ -554,11 +554,11 @@ describe(`batched L2 reads (${testServerKind()})`, () => {
     expect(results).toEqual(
       Array.from({ length: 50 }, (_, i) => ({
         status: 'fulfilled',
-        value: i < 4 ? `stored ${i}` : `computed ${i}`,
+        value: i < 1 ? `stored ${i}` : `computed ${i}`,
       })),
     );
     expect(sorted(computed.map(String))).toEqual(
-      sorted(Array.from({ length: 46 }, (_, i) => String(i + 4))),
+      sorted(Array.from({ length: 49 }, (_, i) => String(i + 1))),
     );
   });
 
@@ -586,11 +586,11 @@ describe(`batched L2 reads (${testServerKind()})`, () => {
   });
 
   it.each<[number, { GetItem: number; BatchGetItem: number }]>([
-    [4, { GetItem: 4, BatchGetItem: 0 }],
-    [5, { GetItem: 5, BatchGetItem: 0 }],
-    [6, { GetItem: 4, BatchGetItem: 1 }],
+    [1, { GetItem: 1, BatchGetItem: 0 }],
+    [2, { GetItem: 2, BatchGetItem: 0 }],
+    [3, { GetItem: 1, BatchGetItem: 1 }],
   ])(
-    '%i reads at once: %j (up to 4 leave alone; a queue of one key leaves as GetItem)',
+    '%i reads at once: %j (the first leaves alone; a queue of one key leaves as GetItem)',
     async (n, expected) => {
       const table = await fx.dynamo.table();
       await stored(table, 'users', n);
@@ -606,8 +606,8 @@ describe(`batched L2 reads (${testServerKind()})`, () => {
       expect(byCommand(wholeItemReads(calls))).toEqual(expected);
       if (expected.BatchGetItem === 1) {
         expect(wholeItemReads(calls).find((c) => c.command === 'BatchGetItem')?.keys).toEqual([
-          buildCacheKey('', 'users', encodeKey([4])),
-          buildCacheKey('', 'users', encodeKey([5])),
+          buildCacheKey('', 'users', encodeKey([1])),
+          buildCacheKey('', 'users', encodeKey([2])),
         ]);
       }
     },
@@ -647,9 +647,9 @@ describe(`batched L2 reads (${testServerKind()})`, () => {
     const keys = sorted(
       Array.from({ length: 40 }, (_, i) => buildCacheKey('', 'reports', encodeKey([i]))),
     );
-    // First reads: 4 alone, 36 in one eventually consistent batch.
+    // First reads: 1 alone, 39 in one eventually consistent batch.
     const eventual = whole.filter((c) => !c.consistent);
-    expect(byCommand(eventual)).toEqual({ GetItem: 4, BatchGetItem: 1 });
+    expect(byCommand(eventual)).toEqual({ GetItem: 1, BatchGetItem: 1 });
     expect(sorted(eventual.flatMap((c) => c.keys))).toEqual(keys);
     // Then each lease holder's look: one strongly consistent GetItem per key.
     const consistent = whole.filter((c) => c.consistent);
@@ -705,7 +705,7 @@ describe(`batched L2 reads while DynamoDB is down (${testServerKind()})`, () => 
   it("'throw': a failed batch rejects every read waiting on it; the circuit breaker counts one failure per request, not per key", async () => {
     const { table, e, calls, failed } = await downstream({
       onError: 'throw',
-      circuitBreaker: { failures: 6, cooldownMs: 60_000 },
+      circuitBreaker: { failures: 3, cooldownMs: 60_000 },
     });
     const results = await Promise.allSettled(
       Array.from({ length: 40 }, (_, i) => e.namespace(i % 2 === 0 ? 'alpha' : 'beta').get([i])),
@@ -714,15 +714,15 @@ describe(`batched L2 reads while DynamoDB is down (${testServerKind()})`, () => 
     const errors = results.map((r) => (r as PromiseRejectedResult).reason as DynamoCacheError);
     for (const error of errors) expect(error).toBeInstanceOf(DynamoCacheError);
     expect(errors.map((err) => err.operation)).toEqual([
-      ...Array(4).fill('GetItem'),
-      ...Array(36).fill('BatchGetItem'),
+      'GetItem',
+      ...Array(39).fill('BatchGetItem'),
     ]);
-    // Sent: 4 GetItem, then the 36 queued keys in one BatchGetItem; 5 failed requests.
-    expect(byCommand(calls)).toEqual({ GetItem: 4, BatchGetItem: 1 });
-    expect(failedReads(failed)).toEqual(['BatchGetItem', ...Array(4).fill('GetItem')]);
-    // 5 failures, under the threshold of 6: still closed (per key, 40 would have opened it).
+    // Sent: 1 GetItem, then the 39 queued keys in one BatchGetItem; 2 failed requests.
+    expect(byCommand(calls)).toEqual({ GetItem: 1, BatchGetItem: 1 });
+    expect(failedReads(failed)).toEqual(['BatchGetItem', 'GetItem']);
+    // 2 failures, under the threshold of 3: still closed (per key, 40 would have opened it).
     expect(e.circuit(table)).toBe('closed');
-    // The sixth failed request opens it; the next read is turned away without a call.
+    // The third failed request opens it; the next read is turned away without a call.
     await expect(e.namespace('alpha').get([100])).rejects.toMatchObject({ operation: 'GetItem' });
     expect(e.circuit(table)).toBe('open');
     const skipped = (await e
@@ -730,7 +730,7 @@ describe(`batched L2 reads while DynamoDB is down (${testServerKind()})`, () => 
       .get([101])
       .catch((err: unknown) => err)) as DynamoCacheError;
     expect(skipped.cause).toBeInstanceOf(CircuitOpenError);
-    expect(failed).toHaveLength(6);
+    expect(failed).toHaveLength(3);
     // Each caller counts its own failed read (the skipped one is not a failure).
     expect(e.stats().total.l2Errors).toBe(41);
     // Jest fails the test on an unhandled rejection; give a stray one time to surface here.
@@ -753,8 +753,8 @@ describe(`batched L2 reads while DynamoDB is down (${testServerKind()})`, () => 
       Array.from({ length: 40 }, (_, i) => ({ status: 'fulfilled', value: `computed ${i}` })),
     );
     expect(computed.sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
-    expect(byCommand(calls)).toEqual({ GetItem: 4, BatchGetItem: 1 });
-    expect(failedReads(failed)).toEqual(['BatchGetItem', ...Array(4).fill('GetItem')]);
+    expect(byCommand(calls)).toEqual({ GetItem: 1, BatchGetItem: 1 });
+    expect(failedReads(failed)).toEqual(['BatchGetItem', 'GetItem']);
     // Each caller counts its failed read, and then its result's failed PutItem.
     expect(e.stats().total.l2Errors).toBe(80);
     // One warning for the outage, not one per read.

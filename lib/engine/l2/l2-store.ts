@@ -204,10 +204,16 @@ export const FUTURE_TOLERANCE_S = 300;
 const BATCH_WRITE_LIMIT = 25;
 /**
  * Reads of one table on their way at once before further reads queue and leave batched, at the
- * end of the event loop's turn: enough that a few concurrent calls never wait for one another,
- * few enough that load forms batches. At most eight times as many requests are on their way.
+ * end of the event loop's turn. One: a read that finds nothing on its way leaves at once (a lone
+ * call waits for nothing); any other waits only for the rest of the turn, and every read made in
+ * that turn leaves with it. A `GetItem` costs the client almost as much CPU as a `BatchGetItem`
+ * of a dozen keys, and under load each answer starts as many reads as it settles: letting four
+ * go alone kept a third of the reads at concurrency 16 in single calls (0.41 calls per read,
+ * against 0.13 with one), at more than twice the CPU per read.
  */
-const READS_IN_FLIGHT = 4;
+const READS_ALONE = 1;
+/** Requests of one table on their way at most: past them, queued reads wait for one to return. */
+const READS_IN_FLIGHT = 32;
 /** Retries of a batch's unprocessed items before giving up. */
 const BATCH_RETRIES = 5;
 
@@ -295,8 +301,9 @@ export class L2Store {
           );
         },
       },
-      READS_IN_FLIGHT,
+      READS_ALONE,
       this.deadlines,
+      READS_IN_FLIGHT,
     );
   }
 

@@ -49,7 +49,7 @@ interface Waiting extends ListNode<Waiting> {
  *
  * @example
  * const deadlines = new CallDeadlines(200);
- * const batcher = new ReadBatcher(reads, 4, deadlines);
+ * const batcher = new ReadBatcher(reads, 1, deadlines, 32);
  * const item = await batcher.read('app:RatesService.rate/9f86d081…', 'RatesService.rate');
  */
 export class ReadBatcher {
