@@ -907,11 +907,12 @@ export class CacheNamespace {
   }
 
   /**
-   * After serving a stale value because recomputing failed: no new attempt for `graceBackoff`.
-   * The stale value is kept in L1 (a value found in L2 is copied there) to be served meanwhile.
+   * After serving a stale value because recomputing failed: no new attempt for `graceBackoff`
+   * (`forMs`: another pause, e.g. while another process refreshes the value). The stale value is
+   * kept in L1 (a value found in L2 is copied there) to be served meanwhile.
    */
-  private backOff(miss: Miss, stale: StaleValue): void {
-    const retryAt = Date.now() + this.graceBackoffMs;
+  private backOff(miss: Miss, stale: StaleValue, forMs = this.graceBackoffMs): void {
+    const retryAt = Date.now() + forMs;
     if (stale.entry !== undefined) {
       if (this.l1.get(miss.encoded) === stale.entry) stale.entry.retryAt = retryAt;
       return;
@@ -1233,8 +1234,12 @@ export class CacheNamespace {
       // from the call's start, the checks of every waiter of one key would come at once).
       return this.fromL2(miss.encoded, outcome, this.mayFill(miss), Date.now()) as T;
     }
-    // Another process is refreshing it: the stale value until then.
+    // Another process is refreshing it: the stale value until then. Not claimed again on every
+    // call meanwhile (each claim is a write on the lease item, and its holder writes a copy of its
+    // value for every 25 claims): the stale value is served without a look for about a second,
+    // as long as a waiter's pause between two looks at its copy.
     if (outcome.status === 'held' && miss.stale !== undefined) {
+      this.backOff(miss, miss.stale, LEASE_POLL_MAX_MS * (0.5 + Math.random() / 2));
       miss.resolvedStale = true;
       return miss.stale.value as T;
     }
