@@ -1123,8 +1123,12 @@ export class CacheNamespace {
       const stale = miss.stale;
       if (this.staleOnError?.(err) === false) {
         // An answer for every caller given as an error (a route's 404): what it replaces is no
-        // longer the answer.
-        if (this.supersededBy?.(err) === true) void this.supersede(miss, cacheKey);
+        // longer the answer. Ended behind the error, the caller's answer: a failure of that
+        // write (counted; rethrown by supersede under onError 'throw') must not go unhandled,
+        // which would end the process.
+        if (this.supersededBy?.(err) === true) {
+          this.supersede(miss, cacheKey).catch(() => undefined);
+        }
         throw err;
       }
       if (stale === undefined || stale.staleUntil <= Date.now() || !servedStaleOn(err)) {
