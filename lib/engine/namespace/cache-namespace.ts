@@ -1276,13 +1276,13 @@ export class CacheNamespace {
     }
     const value = await result;
     if (this.unless !== undefined && this.skips(value, args)) {
-      await this.supersede(miss, cacheKey);
+      await this.supersede(miss, cacheKey, { value });
       return value;
     }
     const life = entryLife(this.ttl, this.tags, value, args);
     if ('problem' in life) {
       this.warnOnce('life', `${life.problem}; the result was returned but not cached`);
-      await this.supersede(miss, cacheKey);
+      await this.supersede(miss, cacheKey, { value });
       return value;
     }
     await this.fill(miss, cacheKey, value, life);
@@ -1373,7 +1373,7 @@ export class CacheNamespace {
     }
     // Refused: a newer value or a tombstone is in L2, and ours must not shadow it here either.
     if (outcome !== 'refused') toL1(outcome === 'written');
-    if (outcome === 'not-stored') await this.supersede(miss, cacheKey);
+    if (outcome === 'not-stored') await this.supersede(miss, cacheKey, { value });
   }
 
   /**
@@ -1382,9 +1382,16 @@ export class CacheNamespace {
    * answer given as an error that grace may not hide, such as a route's 404): the value it
    * superseded must not be served on, here or elsewhere. Its L1 copy goes (a stale copy would
    * otherwise answer every call until its grace ends, with `timeout: 0` at once), and a tombstone
-   * replaces the item if the item is older than this computation.
+   * replaces the item if the item is older than this computation. `computed`: the result, when
+   * there is one; under `onError: 'throw'` a failure of the tombstone rejects with it attached,
+   * as a failed write of a stored result does (without it, grace would answer the caller with the
+   * very value this result ended).
    */
-  private async supersede(miss: Miss, cacheKey: string): Promise<void> {
+  private async supersede(
+    miss: Miss,
+    cacheKey: string,
+    computed?: { readonly value: unknown },
+  ): Promise<void> {
     if (!(miss.forceFresh || miss.revalidate !== undefined || miss.stale !== undefined)) return;
     const startedS = (miss.computedFromMs ?? miss.startedMs) / 1000;
     // A copy older than this computation (not a `set` made meanwhile, nor this result's own).
@@ -1400,7 +1407,16 @@ export class CacheNamespace {
         if (this.ctx.events.active) this.ctx.events.emit('delete', this.name, () => cacheKey);
       }
     } catch (err) {
-      this.l2Failed(err as DynamoCacheError);
+      const e = err as DynamoCacheError;
+      this.l2Failed(
+        computed === undefined
+          ? e
+          : new DynamoCacheError(e.operation, e.message, {
+              namespace: this.name,
+              cause: e.cause,
+              result: computed.value,
+            }),
+      );
     }
   }
 
