@@ -1542,7 +1542,7 @@ export class CacheNamespace {
         const pause = interval * (0.5 + Math.random() / 2);
         interval = Math.min(interval * 2, Math.max(lease.pollMs, LEASE_POLL_MAX_MS));
         await sleep(Math.min(pause, Math.max(0, deadline - Date.now())));
-        if (Date.now() >= deadline) return COMPUTE;
+        if (Date.now() >= deadline) return await this.lastLook(cacheKey);
         if (claim.copies) {
           if (Date.now() < claim.until) {
             const copy = await l2.readLeaseCopy(
@@ -1577,6 +1577,19 @@ export class CacheNamespace {
       // Throttled: so many processes want the key that one of them surely computes it.
       return miss.stale !== undefined ? HELD : await this.awaitValue(cacheKey, deadline);
     }
+  }
+
+  /**
+   * A waiter's look at the value item once `waitMs` has passed, before it computes: no copy came,
+   * but the holder may have written its value and then died (or failed to give its lease back or
+   * write the copies), and recomputing that value in every waiter would be the stampede the lease
+   * is there to prevent. One eventually consistent read per waiter, only when a wait runs out.
+   */
+  private async lastLook(cacheKey: string): Promise<LeaseOutcome> {
+    const read = await this.ctx.l2.read(cacheKey, this.policy, this.name);
+    if (read.status === 'hit' && !(await this.invalidated(read))) return read;
+    if (read.status === 'expired' && read.deleted) this.stats.l2Deletes++;
+    return COMPUTE;
   }
 
   /**
