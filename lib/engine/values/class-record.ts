@@ -403,7 +403,8 @@ function isStep(s: unknown): boolean {
  * Gives the objects of a deserialized `value` the prototypes `record` names, resolved by
  * `resolve`. Returns the value, or a reason it cannot be restored: a class this process does not
  * know (`unknown`), or a path that does not lead to an object (`malformed`), in which case some
- * objects may already carry their prototypes: the caller must discard the value.
+ * objects may already carry their prototypes: the caller must discard the value. Throws what
+ * `Object.setPrototypeOf` throws on an object that cannot take a prototype (a frozen one).
  */
 export function restoreClasses(
   value: unknown,

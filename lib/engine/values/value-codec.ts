@@ -121,12 +121,22 @@ export class ValueCodec {
     if (invalid !== undefined) return { status: 'corrupt', reason: invalid };
     await this.registry.ready();
     let missing: string | undefined;
-    const restored = restoreClasses(value, record as ClassRecord, (name) => {
-      const found = this.registry.resolve(name, namespace);
-      if (typeof found === 'function') return found;
-      missing = found.missing;
-      return undefined;
-    });
+    let restored: ReturnType<typeof restoreClasses>;
+    try {
+      restored = restoreClasses(value, record as ClassRecord, (name) => {
+        const found = this.registry.resolve(name, namespace);
+        if (typeof found === 'function') return found;
+        missing = found.missing;
+        return undefined;
+      });
+    } catch (cause) {
+      // What a custom serializer returns may refuse a prototype (frozen or sealed objects, a
+      // Proxy): an item this process cannot read, never an error of the caller's or DynamoDB's.
+      return {
+        status: 'corrupt',
+        reason: `its classes cannot be restored on what the serializer returned (${cause instanceof Error ? cause.message : String(cause)})`,
+      };
+    }
     if (restored.ok) return { status: 'value', value };
     return missing !== undefined
       ? { status: 'unrestorable', reason: missing }

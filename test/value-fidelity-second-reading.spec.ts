@@ -1,0 +1,77 @@
+import { CacheEngine, type CacheEngineSettings } from '../lib/engine/cache-engine.js';
+import { v8Serializer, type CacheSerializer } from '../lib/index.js';
+import { countCalls, useTestDynamo } from './support/dynamo-server.js';
+
+/*
+ * Value fidelity, a second reading: each case between two engines on one table (two processes'
+ * worth of registries and L1s). B reads back what A's method returned, or B computes its own
+ * after A kept the value in L1 only; B never fails because of what A stored.
+ */
+
+class User {
+  constructor(readonly id: number) {}
+}
+
+/** A serializer built on the default one whose values are read-only (deep-frozen). */
+const freezing: CacheSerializer = {
+  serialize: (value) => v8Serializer.serialize(value),
+  deserialize: (bytes) => deepFreeze(v8Serializer.deserialize(bytes)),
+};
+
+function deepFreeze(value: unknown): unknown {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+describe('value fidelity, second reading (two engines on one table)', () => {
+  const fx = useTestDynamo();
+  const warnings: string[] = [];
+  const logger = { warn: (m: string) => void warnings.push(m), error: () => undefined };
+
+  function engine(table: string, extra: Partial<CacheEngineSettings> = {}) {
+    const client = fx.dynamo.client();
+    const calls = countCalls(client);
+    const e = new CacheEngine({
+      client: () => client,
+      table,
+      ttl: 600,
+      maxsize: 100,
+      keyPrefix: '',
+      onError: 'throw',
+      serializer: v8Serializer,
+      consistentRead: true,
+      logger,
+      types: [User],
+      ...extra,
+    });
+    fx.apps.push({ close: () => e.drain() });
+    return { e, calls };
+  }
+
+  beforeEach(() => {
+    warnings.length = 0;
+  });
+
+  it('a serializer whose objects are frozen: a value with instances read by B is an unreadable item (logged, recomputed), not an error thrown at the caller', async () => {
+    const table = await fx.dynamo.table();
+    const a = engine(table, { serializer: freezing });
+    const b = engine(table, { serializer: freezing });
+    await a.e.namespace('frozen').run(null, [1], async () => ({ owner: new User(1) }));
+    await a.e.settle();
+    expect(a.calls.counts.PutItem).toBe(1);
+    let outcome: unknown;
+    try {
+      outcome = await b.e.namespace('frozen').run(null, [1], async () => 'computed by B');
+    } catch (err) {
+      outcome = `threw ${String(err)}`;
+    }
+    expect(outcome).toBe('computed by B');
+    expect(warnings).toEqual([
+      expect.stringMatching(/frozen: unreadable L2 item .*not extensible/),
+    ]);
+    expect(b.e.stats().namespaces.frozen).toMatchObject({ l2Errors: 0 });
+  });
+});
