@@ -1,7 +1,11 @@
 import { types } from 'node:util';
 import { runInNewContext } from 'node:vm';
 import { CacheEngine } from '../lib/engine/cache-engine.js';
-import { recordClasses } from '../lib/engine/values/class-record.js';
+import {
+  MAX_VALUE_DEPTH,
+  recordClasses,
+  UnrecordableValueError,
+} from '../lib/engine/values/class-record.js';
 import { v8Serializer } from '../lib/index.js';
 import { scanTable } from './support/apps.js';
 import { countCalls, testServerKind, useTestDynamo } from './support/dynamo-server.js';
@@ -153,13 +157,15 @@ describe(`class record edge cases (${testServerKind()})`, () => {
     expect(await scanTable(fx.admin, table)).toEqual([]);
   });
 
-  it('a 5,000-long linked list of instances is recorded without exhausting the stack', () => {
+  it('a linked list of instances as long as a value may nest is recorded; a 5,000-long one is refused, not a stack exhausted', () => {
     let list: Node | null = null;
-    for (let i = 0; i < 5000; i++) list = new Node(i, list);
+    for (let i = 0; i < MAX_VALUE_DEPTH; i++) list = new Node(i, list);
     const seen: string[] = [];
     const record = recordClasses(list, (_cls, name) => seen.push(name));
-    expect(record?.Node).toHaveLength(5000);
-    expect(record?.Node?.[4999]).toHaveLength(4999);
+    expect(record?.Node).toHaveLength(MAX_VALUE_DEPTH);
+    expect(record?.Node?.[MAX_VALUE_DEPTH - 1]).toHaveLength(MAX_VALUE_DEPTH - 1);
+    for (let i = MAX_VALUE_DEPTH; i < 5000; i++) list = new Node(i, list);
+    expect(() => recordClasses(list, () => undefined)).toThrow(UnrecordableValueError);
   });
 
   it('a getter that throws keeps the value in L1; the call still resolves', async () => {

@@ -12,6 +12,21 @@ class User {
   constructor(readonly id: number) {}
 }
 
+class Link {
+  constructor(
+    readonly n: number,
+    readonly next: Link | null,
+  ) {}
+}
+
+/** A plain object nested `levels` deep (the value itself is the first level). */
+function nested(levels: number): object {
+  const root: { next?: object } = {};
+  let at = root;
+  for (let i = 1; i < levels; i++) at = at.next = {};
+  return root;
+}
+
 /** A serializer built on the default one whose values are read-only (deep-frozen). */
 const freezing: CacheSerializer = {
   serialize: (value) => v8Serializer.serialize(value),
@@ -73,5 +88,39 @@ describe('value fidelity, second reading (two engines on one table)', () => {
       expect.stringMatching(/frozen: unreadable L2 item .*not extensible/),
     ]);
     expect(b.e.stats().namespaces.frozen).toMatchObject({ l2Errors: 0 });
+  });
+
+  it('a value nested deeper than a reader can deserialize is kept in L1 only (one warning), not stored for every reader to find unreadable; one nested 1,000 levels still travels', async () => {
+    const table = await fx.dynamo.table();
+    const a = engine(table);
+    const b = engine(table);
+    // Node's serializer writes this; its deserializer runs out of stack reading it back.
+    const deep = nested(2500);
+    expect(await a.e.namespace('deep').run(null, [1], async () => deep)).toBe(deep);
+    await a.e.settle();
+    expect(await b.e.namespace('deep').run(null, [1], async () => 'computed by B')).toBe(
+      'computed by B',
+    );
+    expect(warnings).toEqual([
+      expect.stringMatching(/deep: a result cannot be stored .*more than 1000 levels deep/),
+    ]);
+    expect(a.calls.counts.PutItem).toBeUndefined();
+    const fine = nested(1000);
+    await a.e.namespace('deep').run(null, [2], async () => fine);
+    await a.e.settle();
+    expect(
+      JSON.stringify(await b.e.namespace('deep').run(null, [2], async () => 'computed by B')),
+    ).toBe(JSON.stringify(fine));
+  });
+
+  it('a linked list of 20,000 instances is refused at once (its class record would grow with the square of its length: gigabytes, a process out of memory)', async () => {
+    const table = await fx.dynamo.table();
+    const a = engine(table, { types: [Link] });
+    let list: Link | null = null;
+    for (let i = 0; i < 20_000; i++) list = new Link(i, list);
+    const started = Date.now();
+    expect(await a.e.namespace('chain').run(null, [1], async () => list)).toBe(list);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(warnings).toEqual([expect.stringMatching(/more than 1000 levels deep/)]);
   });
 });

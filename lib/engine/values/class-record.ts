@@ -80,11 +80,22 @@ const mapEntries = Map.prototype.entries as (
 ) => IterableIterator<[unknown, unknown]>;
 const setValues = Set.prototype.values as (this: Set<unknown>) => IterableIterator<unknown>;
 
+/**
+ * How many levels of objects a stored value may nest (the value itself is the first; an array's
+ * elements, an object's properties, a Map's or Set's entries and an Error's cause are one level
+ * down). Node's deserializer recurses once per level and runs out of stack well before its
+ * serializer does: a plain object nested about 2,000 levels deep (Node 20) is written, and then no
+ * reader can read it back. Half of that leaves room for the reader's own stack.
+ */
+export const MAX_VALUE_DEPTH = 1000;
+
 /** One object met by the walk: how it was reached, for the paths of the record. */
 interface Node {
   readonly obj: object;
   readonly parent: Node | undefined;
   readonly step: ClassPathStep | undefined;
+  /** The object's level: 1 for the value itself. */
+  readonly depth: number;
 }
 
 function pathOf(node: Node): ClassPathStep[] {
@@ -97,12 +108,14 @@ function pathOf(node: Node): ClassPathStep[] {
  * Finds every class instance in `value` (the same objects the serializer writes: array elements
  * and properties, own enumerable properties, Map keys and values, Set elements) and calls
  * `onClass` once per instance. Returns the record, or `undefined` when the value holds no class
- * instance (the common case: no `c` attribute). Iterative, so as deep as the serializer goes.
+ * instance (the common case: no `c` attribute). Iterative: the depth is bounded by
+ * {@link MAX_VALUE_DEPTH}, not by the stack.
  *
  * Throws {@link UnrecordableValueError} for what another process could not get back as it was:
  * an instance of a class that could not be found again by name (anonymous, or a prototype that is
- * not a class's), of a built-in class whose state is internal (`URL`, `Blob`…), or a Map, Set,
- * Error, Date or other built-in carrying own properties the serializer drops.
+ * not a class's), of a built-in class whose state is internal (`URL`, `Blob`…), a Map, Set,
+ * Error, Date or other built-in carrying own properties the serializer drops, or objects nested
+ * deeper than {@link MAX_VALUE_DEPTH} levels.
  */
 export function recordClasses(
   value: unknown,
@@ -113,17 +126,26 @@ export function recordClasses(
   let record: ClassRecord | undefined;
   const seen = new Set<object>();
   let shared: Node | undefined;
-  const stack: Node[] = [{ obj: value, parent: undefined, step: undefined }];
+  const stack: Node[] = [{ obj: value, parent: undefined, step: undefined, depth: 1 }];
   const push = (child: unknown, parent: Node, step: ClassPathStep): void => {
     if (child === null || typeof child !== 'object') return;
-    if (!seen.has(child)) stack.push({ obj: child, parent, step });
-    else shared ??= { obj: child, parent, step };
+    const depth = parent.depth + 1;
+    if (!seen.has(child)) stack.push({ obj: child, parent, step, depth });
+    else shared ??= { obj: child, parent, step, depth };
   };
   for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
     const obj = node.obj;
     if (seen.has(obj)) {
       shared ??= node;
       continue;
+    }
+    // Met in the serializer's order, so at the level the serializer (and a reader) recurses to.
+    // Checked before the paths below grow with the depth: a long chain of instances would make
+    // a record quadratic in its length (gigabytes for a list of 20,000).
+    if (node.depth > MAX_VALUE_DEPTH) {
+      throw new UnrecordableValueError(
+        `it nests objects more than ${MAX_VALUE_DEPTH} levels deep, deeper than a reader's deserializer can read back (a chain: store it as a list)`,
+      );
     }
     seen.add(obj);
     if (types.isRegExp(obj) && (obj as RegExp).lastIndex !== 0) {
