@@ -121,6 +121,37 @@ describe('value fidelity, second reading (two engines on one table)', () => {
     const started = Date.now();
     expect(await a.e.namespace('chain').run(null, [1], async () => list)).toBe(list);
     expect(Date.now() - started).toBeLessThan(5000);
-    expect(warnings).toEqual([expect.stringMatching(/more than 1000 levels deep/)]);
+    // Stopped by whichever bound it meets first: its depth, or its record's size.
+    expect(warnings).toEqual([expect.stringMatching(/kept in L1 only: it(s class record| nests)/)]);
+  });
+
+  it('50,000 instances 900 levels down are refused after a bounded check (their paths would make a record of gigabytes, built for seconds before the item was found too large); 50 of them still travel', async () => {
+    const table = await fx.dynamo.table();
+    const a = engine(table);
+    const b = engine(table);
+    const under = (levels: number, value: unknown): unknown => {
+      for (let i = 0; i < levels; i++) value = { v: value };
+      return value;
+    };
+    const many = under(
+      900,
+      Array.from({ length: 50_000 }, (_, i) => new User(i)),
+    );
+    const started = Date.now();
+    expect(await a.e.namespace('wide').run(null, [1], async () => many)).toBe(many);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(warnings).toEqual([
+      expect.stringMatching(/wide: a result cannot be stored .*class record .* larger than/),
+    ]);
+    const few = under(
+      900,
+      Array.from({ length: 50 }, (_, i) => new User(i)),
+    );
+    await a.e.namespace('wide').run(null, [2], async () => few);
+    await a.e.settle();
+    let read: unknown = await b.e.namespace('wide').run(null, [2], async () => 'computed by B');
+    for (let i = 0; i < 900; i++) read = (read as { v: unknown }).v;
+    expect(read).toHaveLength(50);
+    expect((read as unknown[]).every((u) => u instanceof User)).toBe(true);
   });
 });
