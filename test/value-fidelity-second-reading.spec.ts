@@ -19,6 +19,16 @@ class Link {
   ) {}
 }
 
+/** Classes named like what every object inherits. */
+const { toString: ToStringNamed, constructor: ConstructorNamed } = {
+  toString: class {
+    constructor(readonly id: number) {}
+  },
+  constructor: class {
+    constructor(readonly id: number) {}
+  },
+};
+
 /** A plain object nested `levels` deep (the value itself is the first level). */
 function nested(levels: number): object {
   const root: { next?: object } = {};
@@ -153,5 +163,24 @@ describe('value fidelity, second reading (two engines on one table)', () => {
     for (let i = 0; i < 900; i++) read = (read as { v: unknown }).v;
     expect(read).toHaveLength(50);
     expect((read as unknown[]).every((u) => u instanceof User)).toBe(true);
+  });
+
+  it('classes named toString or constructor travel like any other (they were refused: the record looked their names up on Object.prototype)', async () => {
+    const table = await fx.dynamo.table();
+    const types = [ToStringNamed, ConstructorNamed];
+    const a = engine(table, { types });
+    const b = engine(table, { types });
+    expect([ToStringNamed.name, ConstructorNamed.name]).toEqual(['toString', 'constructor']);
+    await a.e
+      .namespace('names')
+      .run(null, [1], async () => ({ t: new ToStringNamed(1), c: new ConstructorNamed(2) }));
+    await a.e.settle();
+    expect(warnings).toEqual([]);
+    const read = (await b.e.namespace('names').run(null, [1], async () => 'computed by B')) as {
+      t?: unknown;
+      c?: unknown;
+    };
+    expect(read.t).toBeInstanceOf(ToStringNamed);
+    expect(read.c).toBeInstanceOf(ConstructorNamed);
   });
 });

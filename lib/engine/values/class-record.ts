@@ -173,7 +173,8 @@ export function recordClasses(
           `its class record (the path of each instance) would be larger than a DynamoDB item can hold`,
         );
       }
-      record ??= {};
+      // No prototype: a class may be named `toString` or `constructor` (no inherited entry).
+      record ??= Object.create(null) as ClassRecord;
       (record[name] ??= []).push(pathOf(node));
     }
     // Children are pushed in reverse, so the walk meets them (and records shared objects at their
