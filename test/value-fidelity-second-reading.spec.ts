@@ -19,6 +19,18 @@ class Link {
   ) {}
 }
 
+/** An error class naming itself as many libraries do: a non-enumerable own `name`. */
+class NamedError extends Error {
+  constructor(message: string) {
+    super(message);
+    Object.defineProperty(this, 'name', {
+      value: 'NamedError',
+      configurable: true,
+      writable: true,
+    });
+  }
+}
+
 /** Classes named like what every object inherits. */
 const { toString: ToStringNamed, constructor: ConstructorNamed } = {
   toString: class {
@@ -182,5 +194,68 @@ describe('value fidelity, second reading (two engines on one table)', () => {
     };
     expect(read.t).toBeInstanceOf(ToStringNamed);
     expect(read.c).toBeInstanceOf(ConstructorNamed);
+  });
+
+  it('a built-in whose own properties the serializer drops, non-enumerable or symbol-keyed too (an error naming itself, a Map with a symbol-keyed tag), is kept in L1 only: B never reads it without them', async () => {
+    const table = await fx.dynamo.table();
+    const a = engine(table, { types: [NamedError] });
+    const b = engine(table, { types: [NamedError] });
+    const failure = { error: new NamedError('no stock') };
+    expect(failure.error.name).toBe('NamedError');
+    await a.e.namespace('errors').run(null, [1], async () => failure);
+    const tagged = new Map([['a', 1]]);
+    Object.defineProperty(tagged, Symbol.for('tag'), { value: 'v2', enumerable: true });
+    await a.e.namespace('maps').run(null, [1], async () => ({ tagged }));
+    await a.e.settle();
+    const readError = (await b.e
+      .namespace('errors')
+      .run(null, [1], async () => 'computed by B')) as { error?: Error };
+    const readMap = (await b.e.namespace('maps').run(null, [1], async () => 'computed by B')) as {
+      tagged?: object;
+    };
+    // Stored, B read an error named `Error` and a Map without its tag.
+    expect({
+      name: readError.error?.name ?? readError,
+      map:
+        typeof readMap === 'string'
+          ? readMap
+          : `a Map tagged ${String((readMap.tagged as Record<symbol, unknown>)[Symbol.for('tag')])}`,
+    }).toEqual({
+      name: 'computed by B',
+      map: 'computed by B',
+    });
+    expect(warnings).toEqual([
+      expect.stringMatching(/errors: .* kept in L1 only: value\.error is a built-in .*\(name\)/),
+      expect.stringMatching(/maps: .* kept in L1 only: value\.tagged is a Map .*Symbol\(tag\)/),
+    ]);
+  });
+
+  it('an Error with a cause, a String object, a used RegExp with lastIndex 0 and an Error subclass without own fields still travel', async () => {
+    const table = await fx.dynamo.table();
+    const a = engine(table);
+    const b = engine(table);
+    const re = /x/g;
+    re.test('x');
+    re.test('x');
+    expect(re.lastIndex).toBe(0);
+    const value = {
+      error: new TypeError('bad', { cause: new User(1) }),
+      word: Object('') as object,
+      re,
+    };
+    await a.e.namespace('kept').run(null, [1], async () => value);
+    await a.e.settle();
+    expect(warnings).toEqual([]);
+    const read = (await b.e
+      .namespace('kept')
+      .run<unknown>(null, [1], async () => 'computed by B')) as {
+      error: Error;
+      word: object;
+      re: RegExp;
+    };
+    expect(read.error.cause).toBeInstanceOf(User);
+    expect(read.error.name).toBe('TypeError');
+    expect(String(read.word)).toBe('');
+    expect(String(read.re)).toBe('/x/g');
   });
 });

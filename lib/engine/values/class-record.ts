@@ -273,19 +273,32 @@ function assertOnlyEnumerable(obj: object, node: Node, names: number): void {
   );
 }
 
+/**
+ * Own properties of a built-in the serializer writes in its own way (Map, Set, Date, RegExp,
+ * Error, boxed value): it drops every one, enumerable or not, symbol-keyed too (an error class
+ * that defines its `name` as a non-enumerable own property would come back named `Error`).
+ */
 function assertNoOwnProperties(obj: object, node: Node, what: string): void {
-  // A String object's characters are its own index properties: they are its value, kept.
-  const characters = types.isStringObject(obj) ? String.prototype.valueOf.call(obj).length : 0;
-  const own = Object.keys(obj).filter(
+  const string = types.isStringObject(obj);
+  // A String object's characters are its own index properties, and its `length` its own too:
+  // they are its value, kept.
+  const characters = string ? String.prototype.valueOf.call(obj).length : 0;
+  const own = Reflect.ownKeys(obj).filter(
     (k) =>
       !(types.isNativeError(obj) && (k === 'message' || k === 'stack' || k === 'cause')) &&
-      !(characters > 0 && /^\d+$/.test(k) && Number(k) < characters),
+      !(string && (k === 'length' || (typeof k === 'string' && isCharacterIndex(k, characters)))) &&
+      // Its own slot, kept when 0 (any other value is refused before).
+      !(k === 'lastIndex' && types.isRegExp(obj)),
   );
   if (own.length > 0) {
     throw new UnrecordableValueError(
-      `${formatClassPath(pathOf(node))} is ${what} with own properties (${own.slice(0, 3).join(', ')}), which the serializer does not keep`,
+      `${formatClassPath(pathOf(node))} is ${what} with own properties (${own.slice(0, 3).map(String).join(', ')}), which the serializer does not keep`,
     );
   }
+}
+
+function isCharacterIndex(key: string, characters: number): boolean {
+  return /^\d+$/.test(key) && Number(key) < characters;
 }
 
 /**
