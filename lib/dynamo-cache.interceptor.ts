@@ -132,8 +132,8 @@ export type DynamoCacheRouteKey = readonly unknown[];
  * A request carrying a credential (`Authorization`, `Proxy-Authorization`, `Cookie`, the module's
  * `privateHeaders`) is not cached unless the route's `vary` names every one it carries, or a
  * subclass's {@link trackBy} returns a key. Other methods than GET and HEAD, thrown errors,
- * `StreamableFile` and stream results, SSE routes, `@Res()` handlers and routes under
- * `@NoDynamoCache()` are never cached.
+ * `StreamableFile` and stream results (async iterables and web `Response`s too), SSE routes,
+ * `@Res()` handlers and routes under `@NoDynamoCache()` are never cached.
  * Responses that went through the cache carry `X-Cache: HIT` or `X-Cache: MISS`.
  *
  * GraphQL: `@DynamoCached` on a `@Query()` resolver caches its result keyed by the field's
@@ -980,11 +980,19 @@ function etagHeader(headers: ResponseHeaders): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
+/**
+ * Whether a result is sent as a stream, which is read once, by the response that sends it:
+ * `StreamableFile`, a Node stream, and what Nest streams besides (see its `isStreamingBody`): an
+ * async iterable that is not a thenable (an async generator, a web `ReadableStream`) and a web
+ * `Response`. Stored, it would be replayed as what is left of it: nothing.
+ */
 function isStream(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const v = value as { pipe?: unknown; then?: unknown; [Symbol.asyncIterator]?: unknown };
   return (
     value instanceof StreamableFile ||
-    (value !== null &&
-      typeof value === 'object' &&
-      typeof (value as { pipe?: unknown }).pipe === 'function')
+    typeof v.pipe === 'function' ||
+    (typeof v[Symbol.asyncIterator] === 'function' && typeof v.then !== 'function') ||
+    Object.prototype.toString.call(value) === '[object Response]'
   );
 }
