@@ -322,6 +322,14 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       // Answered 304 (its If-None-Match matched): the framework dropped the headers that
       // describe a body (Express: its Content-Type). The next full response is stored instead.
       if (response.statusCode === 304 && status !== 304) throw new UncacheableResult(result);
+      // Sent as an error the handler did not answer with: what failed after it (the framework
+      // could not serialize the result, an outer interceptor threw), answered by an exception
+      // filter. A thrown error is never stored: stored, every hit would fail as well. (A 3xx of
+      // `@Redirect()`, sent by Nest after the handler, is the handler's answer.)
+      const sentStatus = response.statusCode;
+      if (sentStatus !== undefined && sentStatus !== status && sentStatus >= 400) {
+        throw new UncacheableResult(result);
+      }
       const headers = responseHeaders(response);
       if (refusalOf(status, headers, route.statuses, route.vary) !== undefined) {
         throw new UncacheableResult(result, !route.statuses.includes(status));
