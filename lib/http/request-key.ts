@@ -4,7 +4,7 @@ import { unescape } from 'node:querystring';
  * What identifies a cached route response (RFC 9111 §4: the method and the target URI): the
  * method (HEAD as GET), the host (lower-cased, port included, `https` when the connection itself
  * is TLS, and what a proxy says of the original host and scheme when it sends X-Forwarded-Host,
- * X-Forwarded-Proto or Forwarded), the path (up to `?` or `#`, percent-encoding normalised), and
+ * X-Forwarded-Proto or Forwarded's host= and proto=), the path (up to `?` or `#`, percent-encoding normalised), and
  * the query parameters sorted by name (or only those a route allows), then the values of the
  * headers the route varies on. Nothing here knows NestJS.
  */
@@ -192,9 +192,10 @@ const PROXY_HEADERS = ['x-forwarded-host', 'x-forwarded-proto', 'forwarded'] as 
 
 /**
  * The host part of a key: the `Host` header, lower-cased, what a proxy says of the original host
- * and scheme (`X-Forwarded-Host`, `X-Forwarded-Proto`, `Forwarded`) when it sends them, and
- * `https` when the request came on a TLS connection to this process (an application listening
- * on HTTPS itself), each after a line feed. A request over plain HTTP has no scheme in it.
+ * and scheme (`X-Forwarded-Host`, `X-Forwarded-Proto`, `Forwarded`'s `host=` and `proto=`, see
+ * {@link forwardedUriParts}) when it sends them, and `https` when the request came on a TLS
+ * connection to this process (an application listening on HTTPS itself), each after a line feed.
+ * A request over plain HTTP has no scheme in it.
  *
  * @example
  * hostOf({ headers: { host: 'Shop.Example', 'x-forwarded-proto': 'https' } }) // 'shop.example\nx-forwarded-proto=https'
@@ -208,13 +209,64 @@ export function hostOf(request: KeyedRequest): string {
   // line feed, which no header value can hold (Node answers 400): a Host or header value of a
   // client's cannot spell another request's parts (`Host: shop x-forwarded-proto=https`).
   for (const name of PROXY_HEADERS) {
-    const value = headerValue(headers[name]);
+    let value = headerValue(headers[name]);
+    if (value !== null && name === 'forwarded') {
+      // Only what it says of the original URI: its `for=` is the client's address.
+      value = forwardedUriParts(value);
+      if (value === '') continue;
+    }
     if (value !== null) host += `\n${name}=${value.toLowerCase()}`;
   }
   // So does the scheme of the connection itself (`req.protocol` without a proxy): an instance
   // serving HTTPS and one serving HTTP on one table do not share entries.
   if (encrypted(request)) host += '\nhttps';
   return host;
+}
+
+/**
+ * What a `Forwarded` header (RFC 7239) says of the original request URI: its `host=` and `proto=`
+ * pairs as sent (a quoted value kept quoted, so no value can spell other pairs), each element's
+ * in its place; not the address of the client (`for=`) nor of the proxy (`by=`), which each
+ * client and each node of a load balancer spell their own, and which keyed every client apart
+ * (one entry, and one DynamoDB write, per client and URL). `''` when it has neither; the value
+ * as it is when it cannot be read (a quote left open).
+ *
+ * @example
+ * forwardedUriParts('for=198.51.100.7;host=shop.example;proto=https, for=10.0.0.1') // 'host=shop.example;proto=https,'
+ */
+export function forwardedUriParts(value: string): string {
+  const elements: string[][] = [[]];
+  let pair = '';
+  let quoted = false;
+  const endPair = (): void => {
+    const text = pair.trim();
+    const eq = text.indexOf('=');
+    const name = (eq === -1 ? text : text.slice(0, eq)).trim().toLowerCase();
+    if (name === 'host' || name === 'proto') elements[elements.length - 1]!.push(text);
+    pair = '';
+  };
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (quoted) {
+      pair += c;
+      if (c === '\\' && i + 1 < value.length) pair += value[++i];
+      else if (c === '"') quoted = false;
+    } else if (c === '"') {
+      quoted = true;
+      pair += c;
+    } else if (c === ';') {
+      endPair();
+    } else if (c === ',') {
+      endPair();
+      elements.push([]);
+    } else {
+      pair += c;
+    }
+  }
+  if (quoted) return value;
+  endPair();
+  if (elements.every((element) => element.length === 0)) return '';
+  return elements.map((element) => element.join(';')).join(',');
 }
 
 /** Whether the request came on a TLS connection (Express's, or Fastify's raw request's, socket). */
