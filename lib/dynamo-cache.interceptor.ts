@@ -53,9 +53,10 @@ const INTERCEPTORS_METADATA = '__interceptors__';
 const TAKEN = Symbol('nestjs-dynamo-cache.taken');
 /**
  * Responses answered with a stored value while their own handler ran on (a stale value served
- * while it is refreshed): the headers they went out with describe that value.
+ * while it is refreshed), and that value: the status and headers they went out with are that
+ * value's (or a 304 to its tag), not the refresh's.
  */
-const answeredFromStore = new WeakSet<object>();
+const answeredFromStore = new WeakMap<object, unknown>();
 
 /** Calls whose context cannot take the mark (a frozen one): their argument lists. */
 const TAKEN_CALLS = new WeakSet<object>();
@@ -294,6 +295,9 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     // Set before the interceptors run (`@Header('ETag', …)`): a stale answer sent on this
     // response before its refresh ends would hide it.
     const declaredTag = etagHeader(responseHeaders(response));
+    // The route's status, set by Nest before the interceptors: a refresh behind a stale answer
+    // that went out as 304 has this one, not the 304.
+    const declaredStatus = response.statusCode ?? 200;
     const stored = ns.run(undefined, key, async () => {
       let result: unknown;
       try {
@@ -308,7 +312,8 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       }
       // The handler's status: an outer 304 (ours, or Express answering a conditional request
       // itself) does not change what the response is.
-      const status = response.statusCode ?? 200;
+      let status = response.statusCode ?? 200;
+      if (status === 304 && answeredFromStore.has(response as object)) status = declaredStatus;
       // The handler's own validator when it set one (a version, a row's hash); not one a stale
       // answer already sent on this response (a refresh behind it).
       const handlerTag = answeredFromStore.has(response as object)
@@ -319,18 +324,32 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       // Hooks, middleware and outer interceptors may still add Set-Cookie or Cache-Control:
       // only the response as sent says whether it may be shared.
       if (!(await sent(response))) throw new UncacheableResult(result);
-      // Answered 304 (its If-None-Match matched): the framework dropped the headers that
-      // describe a body (Express: its Content-Type). The next full response is stored instead.
-      if (response.statusCode === 304 && status !== 304) throw new UncacheableResult(result);
-      // Sent as an error the handler did not answer with: what failed after it (the framework
-      // could not serialize the result, an outer interceptor threw), answered by an exception
-      // filter. A thrown error is never stored: stored, every hit would fail as well. (A 3xx of
-      // `@Redirect()`, sent by Nest after the handler, is the handler's answer.)
+      // A refresh behind a stale answer: what went out was that answer, not this result.
+      const behind = answeredFromStore.get(response as object);
       const sentStatus = response.statusCode;
-      if (sentStatus !== undefined && sentStatus !== status && sentStatus >= 400) {
-        throw new UncacheableResult(result);
+      let headers = responseHeaders(response);
+      if (behind === undefined) {
+        // Answered 304 (its If-None-Match matched): the framework dropped the headers that
+        // describe a body (Express: its Content-Type). The next full response is stored instead.
+        if (sentStatus === 304 && status !== 304) throw new UncacheableResult(result);
+        // Sent as an error the handler did not answer with: what failed after it (the framework
+        // could not serialize the result, an outer interceptor threw), answered by an exception
+        // filter. A thrown error is never stored: stored, every hit would fail as well. (A 3xx of
+        // `@Redirect()`, sent by Nest after the handler, is the handler's answer.)
+        if (sentStatus !== undefined && sentStatus !== status && sentStatus >= 400) {
+          throw new UncacheableResult(result);
+        }
+      } else if (
+        sentStatus === 304 &&
+        headers['content-type'] === undefined &&
+        behind instanceof DynamoCacheRouteResponse &&
+        behind.headers['content-type'] !== undefined
+      ) {
+        // The stale answer went out as 304 (a client revalidating its copy), for which Express
+        // drops the Content-Type the stale answer had set: a refresh (a handler that does not
+        // touch the response: see routeNamespaceOptions) is labelled as the value it replaces.
+        headers = { ...headers, 'content-type': behind.headers['content-type'] };
       }
-      const headers = responseHeaders(response);
       if (refusalOf(status, headers, route.statuses, route.vary) !== undefined) {
         throw new UncacheableResult(result, !route.statuses.includes(status));
       }
@@ -342,7 +361,7 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       const replayed = replayedHeaders(headers);
       // This response went out with a stored value (a stale one, while this computation
       // refreshes it): its validators are that value's, not this result's.
-      if (answeredFromStore.has(response as object)) {
+      if (behind !== undefined) {
         delete replayed['last-modified'];
         if (handlerTag === undefined) delete replayed.etag;
         else replayed.etag = handlerTag;
@@ -373,7 +392,7 @@ export class DynamoCacheInterceptor implements NestInterceptor {
         () => undefined,
       );
       if (fallback === undefined) throw first.error;
-      answeredFromStore.add(response as object);
+      answeredFromStore.set(response as object, fallback.value);
       return this.replay(request, response, fallback.value, 'HIT', true);
     }
     if (first.kind === 'own') {
@@ -392,7 +411,7 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       this.setHeader(response, 'X-Cache', 'MISS');
       return next.handle();
     }
-    answeredFromStore.add(response as object);
+    answeredFromStore.set(response as object, first.value);
     return this.replay(request, response, first.value, 'HIT', true);
   }
 
