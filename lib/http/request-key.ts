@@ -60,20 +60,22 @@ export function requestKey(
   const headers = request.headers ?? {};
   const q = url.indexOf('?');
   const hash = url.indexOf('#');
-  let path: string;
+  const end = q === -1 || (hash !== -1 && hash < q) ? hash : q;
+  const path = end === -1 ? url : url.slice(0, end);
+  // Fastify's `useSemicolonDelimiter` ends the path at `;`: its query then starts there, and the
+  // parameter after `?` is read as part of the one before it. Sorted or filtered, two queries it
+  // reads apart would share a key: after a `;`, the query string is kept as sent.
+  const normalise = path.includes(';') ? queryAsSent : normaliseQuery;
   let normalised: string | undefined;
   if (hash === -1) {
-    path = q === -1 ? url : url.slice(0, q);
     const search = q === -1 ? '' : url.slice(q + 1);
-    normalised = search === '' ? '' : normaliseQuery(search, query);
+    normalised = search === '' ? '' : normalise(search, query);
   } else {
-    const end = q === -1 || hash < q ? hash : q;
-    path = url.slice(0, end);
     // Fastify's query: all that follows the path's end; Express's: from `?` up to `#`.
     const fastify = url.slice(end + 1);
     const express = end === q ? url.slice(q + 1, hash) : '';
-    normalised = fastify === '' ? '' : normaliseQuery(fastify, query);
-    const alike = express === '' ? '' : normaliseQuery(express, query);
+    normalised = fastify === '' ? '' : normalise(fastify, query);
+    const alike = express === '' ? '' : normalise(express, query);
     if (normalised !== alike) return undefined;
   }
   if (normalised === undefined) return undefined;
@@ -120,6 +122,18 @@ export function normaliseQuery(
   }
   named.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
   return named.map(([, pair]) => pair).join('&');
+}
+
+/**
+ * The query string of a path with `;` (see requestKey): as sent, neither sorted nor filtered
+ * (none with `query: []`); `undefined` past {@link MAX_QUERY_PARAMETERS}.
+ */
+function queryAsSent(search: string, allowed: 'all' | readonly string[]): string | undefined {
+  if (allowed !== 'all' && allowed.length === 0) return '';
+  let count = 0;
+  for (const pair of search.split('&'))
+    if (pair !== '' && ++count > MAX_QUERY_PARAMETERS) return undefined;
+  return search;
 }
 
 /**
