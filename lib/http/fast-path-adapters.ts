@@ -138,14 +138,16 @@ function wrapFastify(
       (context.preSerialization ?? []).length === 0 &&
       fastifyReplySerializerFree(reply)
     ) {
-      const answer = routes.find(context, urlOf(request), request);
-      if (
-        answer !== undefined &&
-        ((plain ??= fastifyRouteSerializesAsJson(context)) ||
-          fastifySerializesAsStored(reply, answer.body, answer.status))
-      ) {
-        return sendFastify(reply, answer, runsOnSendHooks(context));
-      }
+      // The serializer is checked before the hit is counted: one Nest answers is counted there.
+      const answer = routes.find(
+        context,
+        urlOf(request),
+        request,
+        (found) =>
+          (plain ??= fastifyRouteSerializesAsJson(context)) ||
+          fastifySerializesAsStored(reply, found.body, found.status),
+      );
+      if (answer !== undefined) return sendFastify(reply, answer, runsOnSendHooks(context));
     }
     return original.call(this, request, reply);
   };

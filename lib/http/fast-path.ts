@@ -52,9 +52,15 @@ export class FastPathRoutes {
    * The answer the interceptor would give a GET of `url` (as it keys it) routed by `key`, when
    * it would answer with a stored JSON response from L1: `undefined` for a conditional request,
    * credentials the route does not vary on, a route not remembered, a miss, an entry past
-   * `l1MaxAge`, a body not stored as JSON.
+   * `l1MaxAge`, a body not stored as JSON, or one `sendable` refuses (the adapter's own check).
+   * Counted as an L1 hit only when answered: one declined is counted by the pipeline it goes to.
    */
-  find(key: object, url: string, request: KeyedRequest): FastAnswer | undefined {
+  find(
+    key: object,
+    url: string,
+    request: KeyedRequest,
+    sendable?: (answer: FastAnswer) => boolean,
+  ): FastAnswer | undefined {
     const headers = request.headers ?? {};
     // Conditional requests take the usual path, which answers them (304) the usual way.
     if (headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined) {
@@ -65,10 +71,15 @@ export class FastPathRoutes {
       return undefined;
     const material = requestKey('GET', url, request, route.query, route.vary);
     if (material === undefined) return undefined;
-    const hit = route.ns.peek(material);
-    const stored = hit?.hit === true ? hit.value : undefined;
-    if (!(stored instanceof DynamoCacheRouteResponse) || stored.json !== true) return undefined;
-    return answerOf(stored);
+    // Counted as a hit only when it is answered here: one declined goes on to the pipeline,
+    // which counts it there.
+    let answer: FastAnswer | undefined;
+    const hit = route.ns.peek(material, (stored) => {
+      if (!(stored instanceof DynamoCacheRouteResponse) || stored.json !== true) return false;
+      answer = answerOf(stored);
+      return answer !== undefined && (sendable === undefined || sendable(answer));
+    });
+    return hit === undefined ? undefined : answer;
   }
 }
 

@@ -454,11 +454,18 @@ export class CacheNamespace {
   /**
    * A fresh L1 entry for `args`, synchronously (counted as an L1 hit), or `undefined`. Lets
    * callers that can answer without a Promise (the route interceptor) skip one on a hit.
+   * `takes`: whether the caller can answer with the value; when it says no, `undefined`, and
+   * nothing is counted (the request goes on to a path that counts it: the fast path declining
+   * a hit hands it to the pipeline, which must not make one request two hits).
    */
-  peek(args: readonly unknown[]): CacheLookup<unknown> | undefined {
+  peek(
+    args: readonly unknown[],
+    takes?: (value: unknown) => boolean,
+  ): CacheLookup<unknown> | undefined {
     const encoded = this.encode(args);
     const entry = this.l1.get(encoded);
     if (entry === undefined || entry.validUntil <= Date.now()) return undefined;
+    if (takes !== undefined && !takes(entry.value)) return undefined;
     return { hit: true, value: this.l1Hit(encoded, entry) };
   }
 
