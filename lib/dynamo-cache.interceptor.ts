@@ -18,6 +18,7 @@ import { CacheEngine } from './engine/cache-engine.js';
 import type { CacheNamespace } from './engine/namespace/cache-namespace.js';
 import { encodeKey } from './engine/keys/cache-key.js';
 import { isThenable } from './engine/namespace/is-thenable.js';
+import { guardedLogger } from './engine/guarded-logger.js';
 import { DynamoCacheError } from './errors.js';
 import { DynamoCacheRouteResponse } from './http/cached-response.js';
 import { UncacheableResult } from './http/uncacheable-result.js';
@@ -185,7 +186,9 @@ export class DynamoCacheInterceptor implements NestInterceptor {
   @Inject(ModuleRef)
   private readonly moduleRef!: ModuleRef;
 
-  private readonly logger = new Logger('DynamoCache');
+  // Guarded as the engine's is: it logs on a request's path and after its response, where an
+  // application logger that throws would fail the request or, unhandled, end the process.
+  private readonly logger = guardedLogger(new Logger('DynamoCache'));
   private engine: CacheEngine | undefined;
   private privateHeaders: readonly string[] | undefined;
   private readonly routes = new WeakMap<object, Map<object, RouteInfo>>();
