@@ -19,7 +19,7 @@ import type { CacheNamespace } from './engine/namespace/cache-namespace.js';
 import { encodeKey } from './engine/keys/cache-key.js';
 import { isThenable } from './engine/namespace/is-thenable.js';
 import { guardedLogger } from './engine/guarded-logger.js';
-import { DynamoCacheError } from './errors.js';
+import { DynamoCacheError, type DynamoCacheOperation } from './errors.js';
 import { DynamoCacheRouteResponse } from './http/cached-response.js';
 import { UncacheableResult } from './http/uncacheable-result.js';
 import { FastPathRoutes } from './http/fast-path.js';
@@ -61,6 +61,16 @@ const answeredFromStore = new WeakMap<object, unknown>();
 
 /** Calls whose context cannot take the mark (a frozen one): their argument lists. */
 const TAKEN_CALLS = new WeakSet<object>();
+
+/** The operations of a DynamoDB call (not a misuse of the cache: `key`, `config`, `serialize`). */
+const DYNAMODB_CALLS: ReadonlySet<string> = new Set<DynamoCacheOperation>([
+  'GetItem',
+  'PutItem',
+  'DeleteItem',
+  'BatchWriteItem',
+  'BatchGetItem',
+  'UpdateItem',
+]);
 
 /** Whether another DynamoCacheInterceptor took this call already; if not, this one takes it. */
 function takenBefore(context: ExecutionContext): boolean {
@@ -401,9 +411,12 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     if (first.kind === 'own') {
       // The rest happens after this response: a cache fault must not reach it.
       stored.catch((err: unknown) => {
-        if (!(err instanceof UncacheableResult)) {
-          this.logger.warn(`${route.namespace}: ${(err as Error).message}`);
-        }
+        if (err instanceof UncacheableResult) return;
+        // A DynamoDB failure (a write under onError 'throw', which no caller sees now): logged
+        // once per outage of the table, as under 'bypass', not once per request.
+        if (err instanceof DynamoCacheError && DYNAMODB_CALLS.has(err.operation)) {
+          ns.reportUnseen(err);
+        } else this.logger.warn(`${route.namespace}: ${(err as Error).message}`);
       });
       const { result, etag, handlerTag } = first.value;
       return this.answer(request, response, result, etag, 'MISS', handlerTag);

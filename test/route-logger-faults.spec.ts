@@ -15,10 +15,14 @@ import { RecordingLogger } from './support/recording-logger.js';
  */
 
 /** Makes every `command` call of `client` fail (stands for a permission the role lacks). */
-function failAlways(client: DynamoDBClient, command: string): void {
+function failAlways(
+  client: DynamoDBClient,
+  command: string,
+  failing: { on: boolean } = { on: true },
+): void {
   client.middlewareStack.add(
     (next, context) => async (args) => {
-      if (String(context.commandName) === `${command}Command`) {
+      if (failing.on && String(context.commandName) === `${command}Command`) {
         const err = new Error(`AccessDeniedException on ${command}`);
         err.name = 'AccessDeniedException';
         throw err;
@@ -78,9 +82,10 @@ describe('route interceptor and a logger that throws', () => {
   async function boot(
     options: Partial<DynamoCacheModuleOptions>,
     logger: RecordingLogger,
+    failing?: { on: boolean },
   ): Promise<INestApplication> {
     const client = fx.dynamo.client();
-    failAlways(client, 'PutItem');
+    failAlways(client, 'PutItem', failing);
     const moduleRef = await Test.createTestingModule({
       imports: [DynamoCacheModule.forRoot({ table: await fx.dynamo.table(), client, ...options })],
       controllers: [RatesController, KeyedController],
@@ -112,5 +117,28 @@ describe('route interceptor and a logger that throws', () => {
     expect(reply.status).toBe(200);
     expect(JSON.parse(reply.body.toString())).toEqual({ id: 'a' });
     expect(logger.matching(/"key" of @DynamoCached is ignored/)).toHaveLength(1);
+  });
+
+  it("onError 'throw': a write permission missing is logged once per outage, not once per request", async () => {
+    const logger = new RecordingLogger();
+    const failing = { on: true };
+    const app = await boot({ onError: 'throw' }, logger, failing);
+    for (let i = 0; i < 5; i++) {
+      const reply = await fetch(`${baseUrl(app)}/rates/${i}`);
+      expect(reply.status).toBe(200);
+    }
+    await settleAll([app]);
+    await sleep(50);
+    expect(logger.matching(/PutItem/)).toHaveLength(1);
+    // Writes answer again: said once; the next outage is logged again.
+    failing.on = false;
+    await fetch(`${baseUrl(app)}/rates/ok`);
+    await settleAll([app]);
+    expect(logger.matching(/answers again; L2 is back/)).toHaveLength(1);
+    failing.on = true;
+    await fetch(`${baseUrl(app)}/rates/again`);
+    await settleAll([app]);
+    await sleep(50);
+    expect(logger.matching(/PutItem/)).toHaveLength(2);
   });
 });

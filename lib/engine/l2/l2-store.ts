@@ -1247,6 +1247,20 @@ export class L2Store {
     }
   }
 
+  /**
+   * Logs a failure of this table that reached no caller (under `onError: 'throw'`, a route's
+   * write made after its response went out) as the first failure of an outage is logged under
+   * `'bypass'`: once per outage, with "answers again" when it is over. `error` was recorded by
+   * the call that failed (see {@link failed}).
+   */
+  reportUnseen(error: DynamoCacheError): void {
+    if (this.failing) return;
+    this.failing = true;
+    this.options.logger.warn(
+      `${error.namespace}: ${error.message}; results are not stored in DynamoDB until it answers again`,
+    );
+  }
+
   private failed(error: DynamoCacheError, permit: Permit): void {
     const opened = this.breaker.failure(permit);
     // One line per outage: the first failure when nothing was failing.

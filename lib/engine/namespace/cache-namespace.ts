@@ -820,6 +820,18 @@ export class CacheNamespace {
     sweepExpired(this.l1, now);
   }
 
+  /**
+   * Reports a failure of this namespace's DynamoDB calls that its caller was not told of (a
+   * route's write after the response went out): logged once per outage of the table, as under
+   * `onError: 'bypass'`, not once per call.
+   *
+   * @example
+   * stored.catch((err) => ns.reportUnseen(err));
+   */
+  reportUnseen(err: DynamoCacheError): void {
+    this.ctx.l2.reportUnseen(err);
+  }
+
   /** Ends a miss's part in the invalidation log, once. */
   private finish(miss: Miss): void {
     if (miss.ended) return;
