@@ -335,7 +335,8 @@ export class DynamoCacheService
 
   /**
    * Counters per namespace and in total: L1 hits, L2 hits, stale hits, misses, L2 errors, writes,
-   * refused writes, deletes (tombstones and `clear` markers), unrestorable items, and the L1 size.
+   * refused writes, deletes (tombstones and `clear` markers; `deleteByTag`'s markers and
+   * failures count in the total only), unrestorable items, and the L1 size.
    */
   stats(): CacheStatsSnapshot {
     return this.engine.stats();

@@ -174,6 +174,11 @@ export class CacheEngine {
   private readonly codec: ValueCodec;
   /** Outcomes reported to listeners (see {@link CacheEvents}). */
   readonly events = new CacheEvents();
+  /**
+   * Counters of what concerns no namespace (`deleteByTag`): part of the total, as its events
+   * (namespace `''`) are part of what listeners count.
+   */
+  private readonly ownStats = emptyStats();
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private readonly callObservers = new Set<(call: L2Call) => void>();
   private readonly closeListeners = new Set<() => void>();
@@ -316,11 +321,14 @@ export class CacheEngine {
     );
     // `deleteByTag` concerns no one namespace: its events carry namespace ''.
     written.forEach((w, i) => {
-      if (w.status === 'fulfilled') this.events.emit('delete', '', () => keys[i]);
+      if (w.status !== 'fulfilled') return;
+      this.ownStats.l2Deletes++;
+      this.events.emit('delete', '', () => keys[i]);
     });
     const failed = written.find((w): w is PromiseRejectedResult => w.status === 'rejected');
     if (failed !== undefined) {
       const error = failed.reason as DynamoCacheError;
+      this.ownStats.l2Errors++;
       this.events.emit('error', '', () => undefined, { error });
       // As for every other DynamoDB failure: logged by the store, thrown only under 'throw'.
       if (this.settings.onError === 'throw') throw error;
@@ -438,9 +446,12 @@ export class CacheEngine {
     );
   }
 
-  /** A copy of every namespace's counters and their total. */
+  /**
+   * A copy of every namespace's counters and their total, which also holds what concerns no
+   * namespace (`deleteByTag`'s markers and failures).
+   */
   stats(): CacheStatsSnapshot {
-    const total = emptyStats();
+    const total = { ...this.ownStats };
     const namespaces: CacheStatsSnapshot['namespaces'] = {};
     for (const [name, ns] of this.namespaces) {
       const copy = { ...ns.stats, l1Size: ns.l1Size };

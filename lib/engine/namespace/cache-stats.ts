@@ -23,7 +23,7 @@ export interface CacheStats {
   l2Writes: number;
   /**
    * Items deleted from DynamoDB (expired on read), or invalidated there (`delete`: a tombstone;
-   * `clear`: a marker).
+   * `clear`: a marker; `deleteByTag`: a marker per tag, in the total only).
    */
   l2Deletes: number;
   /**
@@ -47,7 +47,10 @@ export interface CacheStats {
  * logger.log(`cache hit ratio ${(hits / Math.max(1, hits + total.misses)).toFixed(2)}`);
  */
 export interface CacheStatsSnapshot {
-  /** The sum of every namespace's counters. */
+  /**
+   * The sum of every namespace's counters, and of what concerns none (`deleteByTag`'s markers
+   * and failures, whose events carry namespace `''`).
+   */
   total: CacheStats;
   /** Counters by namespace: `Class.method`, `Controller.handler`, or the name given. */
   namespaces: Record<string, CacheStats>;
