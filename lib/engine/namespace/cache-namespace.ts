@@ -1836,11 +1836,12 @@ export class CacheNamespace {
 
 /**
  * Whether a failure may be answered with a stale value: the method's own errors and DynamoDB's,
- * not a misuse (`config`, `key`) nor a failed write that carries the fresh result.
+ * not a misuse (`config`, `key`) nor a failed write that carries the fresh result (an `undefined`
+ * one too: attached, it is there).
  */
 function servedStaleOn(err: unknown): boolean {
   if (!(err instanceof DynamoCacheError)) return true;
-  return err.operation !== 'config' && err.operation !== 'key' && err.result === undefined;
+  return err.operation !== 'config' && err.operation !== 'key' && !('result' in err);
 }
 
 /** Whether two reads of a key's item saw the same write (its `t` as stored, and its `w`). */
