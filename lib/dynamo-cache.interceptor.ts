@@ -144,7 +144,8 @@ export type DynamoCacheRouteKey = readonly unknown[];
  * A request carrying a credential (`Authorization`, `Proxy-Authorization`, `Cookie`, the module's
  * `privateHeaders`) is not cached unless the route's `vary` names every one it carries, or a
  * subclass's {@link trackBy} returns a key. Other methods than GET and HEAD, thrown errors,
- * `StreamableFile` and stream results (async iterables and web `Response`s too), SSE routes,
+ * `StreamableFile` and stream results (async iterables and web `Response`s too, wrapped in a plain
+ * object by an inner interceptor too), SSE routes,
  * `@Res()` handlers and routes under `@NoDynamoCache()` are never cached.
  * Responses that went through the cache carry `X-Cache: HIT` or `X-Cache: MISS`.
  *
@@ -319,7 +320,7 @@ export class DynamoCacheInterceptor implements NestInterceptor {
         own.reject(err);
         throw err;
       }
-      if (isStream(result)) {
+      if (isStream(result) || wrapsStream(result)) {
         own.resolve({ result, etag: undefined, handlerTag: false });
         throw new UncacheableResult(result);
       }
@@ -1038,4 +1039,17 @@ function isStream(value: unknown): boolean {
     (typeof v[Symbol.asyncIterator] === 'function' && typeof v.then !== 'function') ||
     Object.prototype.toString.call(value) === '[object Response]'
   );
+}
+
+/**
+ * Whether a result is a plain object holding a stream among its own values: what an interceptor
+ * between the cache and the handler makes of a streamed result (`{ data: stream }`), which Nest
+ * sends as that stream (see its `pickStreamingBody`). Stored, it would be replayed as the object
+ * around what is left of the stream (`{"data":{}}`, or a 500 on Fastify).
+ */
+function wrapsStream(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return false;
+  return Object.values(value).some(isStream);
 }
