@@ -1353,7 +1353,10 @@ export class CacheNamespace {
     const freshUntil = life.ttl === null ? Infinity : tS + life.ttl;
     const writeId = this.ctx.writeIds.next();
     const toL1 = (written: boolean): void => {
-      if (!this.mayFill(miss)) return;
+      // Asked again once the write is answered: a clear or deleteByTag made here, or announced
+      // on the bus, while it was on its way covers this result too.
+      if (!this.mayFill(miss) || this.ctx.markers.latestKnown(this.markerKeys(life.tags)) >= tS)
+        return;
       const entry = this.newEntry(
         value,
         tS,

@@ -1,0 +1,96 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoCacheService, type DynamoCacheModuleOptions } from '../lib/index.js';
+import { bootCache, sleep } from './support/apps.js';
+import { useTestDynamo } from './support/dynamo-server.js';
+import { MemoryBus } from './support/memory-bus.js';
+import { until } from './support/waits.js';
+
+/*
+ * Invalidations across applications on one table, second reading: what an invalidation that has
+ * returned (or reached this application over the bus) leaves served afterwards, when it met a
+ * computation, a write or a fallback of the key half-way.
+ */
+
+/**
+ * Holds the value `PutItem`s of `client` (items with a value `v`) sent after `hold()`, until
+ * `release()`: a fill's write on its way to DynamoDB for as long as a test needs.
+ */
+function holdValueWrites(client: DynamoDBClient): {
+  hold(): void;
+  readonly waiting: number;
+  release(): void;
+} {
+  let holding = false;
+  let gateOpen: (() => void) | undefined;
+  let gatePromise: Promise<void> | undefined;
+  let waiting = 0;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const input = args.input as { Item?: { v?: unknown } };
+      if (holding && context.commandName === 'PutItemCommand' && input.Item?.v !== undefined) {
+        waiting++;
+        await gatePromise;
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'holdValueWrites' },
+  );
+  return {
+    hold() {
+      holding = true;
+      gatePromise = new Promise<void>((resolve) => (gateOpen = resolve));
+    },
+    get waiting() {
+      return waiting;
+    },
+    release() {
+      holding = false;
+      gateOpen?.();
+    },
+  };
+}
+
+describe('invalidation across applications, second reading', () => {
+  const fx = useTestDynamo();
+
+  async function app(
+    table: string,
+    options: Partial<DynamoCacheModuleOptions> = {},
+    client: DynamoDBClient = fx.dynamo.client(),
+  ): Promise<DynamoCacheService> {
+    const ref = await bootCache({ table, client, ttl: 600, ...options }, []);
+    fx.apps.push(ref);
+    return ref.get(DynamoCacheService);
+  }
+
+  it.each([
+    ['clear', 'in this application'],
+    ['deleteByTag', 'in this application'],
+    ['clear', 'in the other, over the bus'],
+    ['deleteByTag', 'in the other, over the bus'],
+  ] as const)(
+    "%s made %s while A's fill of an entry is on its way to DynamoDB: A does not serve the covered result afterwards",
+    async (kind, where) => {
+      const table = await fx.dynamo.table();
+      const hub = new Set<MemoryBus>();
+      const client = fx.dynamo.client();
+      const writes = holdValueWrites(client);
+      const a = await app(table, { bus: new MemoryBus(hub) }, client);
+      const b = await app(table, { bus: new MemoryBus(hub) });
+      const nsOpts = { tags: ['t1'] };
+      writes.hold();
+      const computing = a.wrap('ns', ['k'], async () => 'old', nsOpts);
+      await until(() => writes.waiting === 1, "A's fill to reach DynamoDB");
+      await sleep(5); // the invalidation's time is later than the computation's start
+      const invalidator = where === 'in this application' ? a : b;
+      if (kind === 'clear') await invalidator.clear('ns');
+      else await invalidator.deleteByTag('t1');
+      writes.release();
+      expect(await computing).toBe('old'); // its caller still gets its result
+      await a.settle();
+      // Afterwards: recomputed, in A (where the invalidation is known) as in B.
+      expect(await a.wrap('ns', ['k'], async () => 'new', nsOpts)).toBe('new');
+      expect(await b.wrap('ns', ['k'], async () => 'new', nsOpts)).toBe('new');
+    },
+  );
+});
