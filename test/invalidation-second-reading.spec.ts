@@ -3,6 +3,7 @@ import { DynamoCacheService, type DynamoCacheModuleOptions } from '../lib/index.
 import { bootCache, sleep } from './support/apps.js';
 import { useTestDynamo } from './support/dynamo-server.js';
 import { MemoryBus } from './support/memory-bus.js';
+import { gate } from './support/shop-fixture.js';
 import { until } from './support/waits.js';
 
 /*
@@ -91,6 +92,59 @@ describe('invalidation across applications, second reading', () => {
       // Afterwards: recomputed, in A (where the invalidation is known) as in B.
       expect(await a.wrap('ns', ['k'], async () => 'new', nsOpts)).toBe('new');
       expect(await b.wrap('ns', ['k'], async () => 'new', nsOpts)).toBe('new');
+    },
+  );
+
+  it.each([
+    ['clear', 'in this application'],
+    ['deleteByTag', 'in this application'],
+    ['clear', 'in the other, over the bus'],
+    ['deleteByTag', 'in the other, over the bus'],
+  ] as const)(
+    '%s made %s while A recomputes a stale value found in DynamoDB and fails: graceBackoff does not serve the covered value afterwards',
+    async (kind, where) => {
+      const table = await fx.dynamo.table();
+      const hub = new Set<MemoryBus>();
+      const opts = { grace: 3600, graceBackoff: 30, bus: new MemoryBus(hub) };
+      const a = await app(table, opts);
+      const b = await app(table, { ...opts, bus: new MemoryBus(hub) });
+      const nsOpts = { ttl: 1, tags: ['t1'] };
+      // B computes the value; A never held it, so A finds it stale in DynamoDB.
+      expect(await b.wrap('ns', ['k'], async () => 'v1', nsOpts)).toBe('v1');
+      await sleep(1200); // past its ttl, within grace
+      const g = gate();
+      let started = false;
+      const failing = a.wrap(
+        'ns',
+        ['k'],
+        async () => {
+          started = true;
+          await g.promise;
+          throw new Error('upstream down');
+        },
+        nsOpts,
+      );
+      await until(() => started, 'A recomputing');
+      await sleep(5);
+      const invalidator = where === 'in this application' ? a : b;
+      if (kind === 'clear') await invalidator.clear('ns');
+      else await invalidator.deleteByTag('t1');
+      g.open();
+      // The call that was in flight falls back on what it found (it began before the clear).
+      expect(await failing).toBe('v1');
+      await a.settle();
+      // A call made after the invalidation never gets the value it removed.
+      const after = await a
+        .wrap(
+          'ns',
+          ['k'],
+          async () => {
+            throw new Error('still down');
+          },
+          nsOpts,
+        )
+        .catch((err: Error) => err.message);
+      expect(after).toBe('still down');
     },
   );
 });

@@ -938,6 +938,9 @@ export class CacheNamespace {
     }
     const found = stale.found;
     if (found === undefined || !this.mayFill(miss)) return;
+    // A clear or deleteByTag made here, or announced on the bus, since it was read removed it:
+    // kept for the backoff, it would be served to calls made after the invalidation.
+    if (this.ctx.markers.latestKnown(this.markerKeys(found.tags)) >= found.t) return;
     if (!this.keepsL1) {
       const backoffs = this.backoffs;
       backoffs.delete(miss.encoded);
