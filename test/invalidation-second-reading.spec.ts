@@ -147,4 +147,38 @@ describe('invalidation across applications, second reading', () => {
       expect(after).toBe('still down');
     },
   );
+
+  it("a set whose value lives shorter (its ttl function) than a computation started before it: once it expires, the computation's older value is not written in its place", async () => {
+    const table = await fx.dynamo.table();
+    const a = await app(table);
+    const b = await app(table);
+    // "Not found" is kept 1 s, a user an hour (the README's example).
+    const nsOpts = { ttl: (user: unknown) => (user === null ? 1 : 3600) };
+    const g = gate();
+    let started = false;
+    // B reads the account before it is deleted, and is slow to finish.
+    const computing = b.wrap(
+      'users',
+      ['u1'],
+      async () => {
+        started = true;
+        await g.promise;
+        return 'alice';
+      },
+      nsOpts,
+    );
+    await until(() => started, 'B computing');
+    await sleep(20);
+    // A deletes the account and puts "not found" in the cache (as @DynamoCachePut would).
+    await a.wrap('users', ['other'], async () => 'bob', nsOpts); // A's namespace, with the function
+    await a.set('users', ['u1'], null);
+    await sleep(1200); // "not found" expires; a reader finds it expired
+    expect(await a.lookup('users', ['u1'])).toEqual({ hit: false });
+    g.open();
+    expect(await computing).toBe('alice'); // its caller still gets its result
+    await b.settle();
+    // The account was deleted before B's computation ended: no process serves it afterwards.
+    expect(await a.lookup('users', ['u1'])).toEqual({ hit: false });
+    expect(await b.wrap('users', ['u1'], async () => null, nsOpts)).toBeNull();
+  });
 });

@@ -13,7 +13,8 @@ import { isValueCompression, type ValueCompression } from './value-compression.j
  *   o (BOOL)       true when the expiry was set explicitly (`set` with a ttl, `null` included):
  *                  readers keep to `e` (or to no expiry) even when their own ttl is shorter
  *   x (N)          when the entry was expired (`expire`), only after one; `e` is then the same
- *   exp (N)        ceil(e + grace), only when a ttl applies, for DynamoDB's own TTL; a
+ *   exp (N)        ceil(e + grace), only when a ttl applies, for DynamoDB's own TTL (a `set`'s
+ *                  at least t + the tombstone lifetime: readers leave it that long too); a
  *                  tombstone's: ceil(t + its lifetime), always
  *   g (SS)         the entry's tags, only when it has some
  *   z (S)          'br' or 'gzip', only when `v` is compressed
@@ -49,6 +50,8 @@ export interface DecodedItem {
   own?: boolean;
   /** When the entry was expired (`expire`), if it was. */
   x?: number;
+  /** When DynamoDB's TTL may remove it (Unix seconds), when it says. */
+  exp?: number;
   /** The entry's tags. */
   tags?: readonly string[];
   /** How `bytes` are compressed; absent when they are the serializer's output as is. */
@@ -195,6 +198,8 @@ export function inspectItem(
   if (life.e !== undefined) decoded.e = life.e;
   if (life.own) decoded.own = true;
   if (life.x !== undefined) decoded.x = life.x;
+  const exp = Number(item.exp?.N);
+  if (Number.isFinite(exp)) decoded.exp = exp;
   if (life.tags !== undefined) decoded.tags = life.tags;
   if (c !== undefined) {
     if (typeof c.S !== 'string') return { corrupt: 'c is not a string (S) attribute' };

@@ -92,10 +92,11 @@ export interface ReadPolicy {
   /** Seconds past expiry an entry may still be served as stale. */
   readonly grace: number;
   /**
-   * Seconds after an explicit write or expiry (`set` with its own ttl, `expire`) during which a
-   * reader leaves the item in place past its expiry: the item is what refuses computations that
-   * started before it, and a computation may write for up to `computeTimeout` (the namespace's
-   * tombstone lifetime). Absent: deleted once past expiry and grace.
+   * Seconds after an explicit write or expiry (a `set`, whose `exp` is at least this far past its
+   * `t`; an `expire`) during which a reader leaves the item in place past its expiry: the item is
+   * what refuses computations that started before it, and a computation may write for up to
+   * `computeTimeout` (the namespace's tombstone lifetime), while the value's life may be shorter
+   * (its own ttl, or what a ttl function gives it). Absent: deleted once past expiry and grace.
    */
   readonly guardSeconds?: number;
 }
@@ -504,7 +505,13 @@ export class L2Store {
   ): Promise<L2Read> {
     if (
       policy.guardSeconds !== undefined &&
-      (decoded.x !== undefined || decoded.own === true) &&
+      (decoded.x !== undefined ||
+        decoded.own === true ||
+        // A `set` asks DynamoDB's TTL to keep it (see EntryLife.keepSeconds): so do readers.
+        // (An item of 0.1.0, without `e`, had its `exp` from its ttl alone.)
+        (decoded.e !== undefined &&
+          decoded.exp !== undefined &&
+          decoded.exp >= decoded.t + policy.guardSeconds)) &&
       nowS < Math.max(decoded.t, decoded.x ?? 0) + policy.guardSeconds
     ) {
       return KEPT;

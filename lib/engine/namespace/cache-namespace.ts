@@ -557,8 +557,9 @@ export class CacheNamespace {
             grace: this.policy.grace,
             own: options.ttl !== undefined,
             tags: life.tags,
-            // Its own ttl may be shorter than the namespace's, which older computations write.
-            keepSeconds: options.ttl !== undefined ? this.tombstoneLifeSeconds : undefined,
+            // Its life (its own ttl, or what a ttl function gives this value) may be shorter than
+            // that of a result computed before it, which must not replace it meanwhile.
+            keepSeconds: this.tombstoneLifeSeconds,
           },
           { gated: false, writeId },
         );
