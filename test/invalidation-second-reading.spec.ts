@@ -181,4 +181,29 @@ describe('invalidation across applications, second reading', () => {
     expect(await a.lookup('users', ['u1'])).toEqual({ hit: false });
     expect(await b.wrap('users', ['u1'], async () => null, nsOpts)).toBeNull();
   });
+
+  it("clear in B while A's leased computation runs longer than l1MaxAge: a fresh instance C waiting on A's lease past l1MaxAge after the clear does not get the cleared result", async () => {
+    const table = await fx.dynamo.table();
+    const opts = { lease: true, l1MaxAge: 1 };
+    const a = await app(table, opts);
+    const b = await app(table, opts);
+    const g = gate();
+    let started = false;
+    const computing = a.wrap('ns', ['k'], async () => {
+      started = true;
+      await g.promise;
+      return 'old';
+    });
+    await until(() => started, 'A computing under its lease');
+    await sleep(20);
+    await b.clear('ns');
+    await sleep(1200); // past l1MaxAge since the clear
+    // C starts now (it has read no marker yet): its call misses, finds A's lease and waits.
+    const c = await app(table, opts);
+    const waiting = c.wrap('ns', ['k'], async () => 'new');
+    await sleep(300);
+    g.open();
+    expect(await computing).toBe('old'); // A's own caller still gets its result
+    expect(await waiting).toBe('new');
+  });
 });

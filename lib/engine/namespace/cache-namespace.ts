@@ -1579,11 +1579,18 @@ export class CacheNamespace {
               this.name,
             );
             if (copy === 'pending') continue;
-            // Markers are checked only when known here: reading them would put a request per
-            // waiter on one key. A clear elsewhere reaches this L1 as any other does (bus,
-            // l1MaxAge).
+            // Markers are checked as known here: reading them for every copy would put a request
+            // per waiting process on them. A clear elsewhere that covers a result begun within
+            // l1MaxAge was made within l1MaxAge, and reaches this L1 as any other does (bus,
+            // l1MaxAge); one begun longer ago may be covered by a clear older than that, made
+            // before this call began, so the markers are read for it (at most once per l1MaxAge).
             if (copy !== 'failed' && copy.status === 'hit') {
-              if (copy.t > this.ctx.markers.latestKnown(this.markerKeys(copy.tags))) return copy;
+              if (
+                copy.t > this.ctx.markers.latestKnown(this.markerKeys(copy.tags)) &&
+                (Date.now() - copy.t * 1000 < this.l1MaxAgeMs || !(await this.invalidated(copy)))
+              ) {
+                return copy;
+              }
             }
           }
         } else {
