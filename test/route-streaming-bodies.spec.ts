@@ -1,8 +1,18 @@
-import { Controller, Get, type INestApplication } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  UseInterceptors,
+  type CallHandler,
+  type ExecutionContext,
+  type INestApplication,
+  type NestInterceptor,
+} from '@nestjs/common';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { map, type Observable } from 'rxjs';
 import { DynamoCached, DynamoCacheModule } from '../lib/index.js';
 import { scanTable, settleAll } from './support/apps.js';
 import { testServerKind, useTestDynamo } from './support/dynamo-server.js';
@@ -12,8 +22,17 @@ import { headersOf, raw } from './support/raw-http.js';
  * Nest streams more than StreamableFile and Node streams: an async iterable (an async generator,
  * a web ReadableStream) goes out chunk by chunk, and a web Response with its own status, headers
  * and body. Such a result is read once, by the miss that sent it: it must never be stored, or the
- * next request replays what is left of it (nothing).
+ * next request replays what is left of it (nothing). So is a stream an interceptor between the
+ * cache and the handler wrapped in a plain object (`{ data: stream }`, the usual "transform"
+ * interceptor): Nest sends the stream inside it, and the cache once kept the object in L1 and
+ * replayed `{"data":{}}` for the ttl.
  */
+
+class Wrap implements NestInterceptor {
+  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    return next.handle().pipe(map((data: unknown) => ({ data })));
+  }
+}
 
 const runs: Record<string, number> = {};
 const run = (name: string): number => (runs[name] = (runs[name] ?? 0) + 1);
@@ -47,6 +66,22 @@ class StreamsController {
   webResponse404() {
     return new Response(JSON.stringify({ missing: run('webResponse404') }), { status: 404 });
   }
+
+  @Get('wrapped-generator')
+  @UseInterceptors(Wrap) // listed after the cache's: between it and the handler
+  @DynamoCached(60)
+  async *wrappedGenerator() {
+    const n = run('wrappedGenerator');
+    yield `row 1 of ${n}\n`;
+    yield `row 2 of ${n}\n`;
+  }
+
+  @Get('wrapped-node-stream')
+  @UseInterceptors(Wrap)
+  @DynamoCached(60)
+  wrappedNodeStream() {
+    return Readable.from([`chunk ${run('wrappedNodeStream')}`]);
+  }
 }
 
 const adapters: [string, () => ExpressAdapter | FastifyAdapter][] = [
@@ -77,6 +112,8 @@ describe.each(adapters)(`streamed results on %s (${testServerKind()})`, (_name, 
     ['web-stream', 'webStream', 'chunk 2'],
     ['web-response', 'webResponse', '{"n":2}'],
     ['web-response-404', 'webResponse404', '{"missing":2}'],
+    ['wrapped-generator', 'wrappedGenerator', 'row 1 of 2'],
+    ['wrapped-node-stream', 'wrappedNodeStream', 'chunk 2'],
   ])('a %s result is sent by every request, never stored', async (path, handler, second) => {
     const table = await fx.dynamo.table();
     const port = await boot(table);
