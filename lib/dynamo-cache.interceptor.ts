@@ -513,13 +513,12 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     if (!route.decorated || !route.cacheable) return next.handle();
     const parent: unknown = context.getArgByIndex(0);
     const args: unknown = context.getArgByIndex(1) ?? {};
-    const gql = (context.getArgByIndex(2) ?? {}) as GraphqlContextLike;
-    const request = gql.req ?? gql.request ?? gql.reply?.request;
+    const request = httpRequestOf((context.getArgByIndex(2) ?? {}) as GraphqlContextLike);
     if (request === undefined) {
       // No HTTP request to check for credentials: not cached, rather than shared blindly.
       this.warnOnce(
         route,
-        `${route.namespace}: the GraphQL context has no request (req), so it is not cached`,
+        `${route.namespace}: the GraphQL context has no HTTP request (req), or the operation came over a WebSocket, so it is not cached`,
       );
       return next.handle();
     }
@@ -838,6 +837,24 @@ function sent(response: HttpResponseLike): Promise<boolean> {
       return out;
     };
   });
+}
+
+/**
+ * The HTTP request a GraphQL operation came in, from its context (`req`, `request` or
+ * `reply.request`), whose headers say whether its result may be shared; `undefined` when there is
+ * none: a context without one, or an operation over a WebSocket (graphql-ws carries queries too),
+ * whose `req` is graphql-ws's own context (Nest's Apollo driver puts it there: no headers) or the
+ * upgrade request. Such a connection authenticates with its `connectionParams`, which no header
+ * shows, so its results are never shared.
+ */
+function httpRequestOf(gql: GraphqlContextLike): KeyedRequest | undefined {
+  const request = gql.req ?? gql.request ?? gql.reply?.request;
+  const headers = request?.headers as unknown;
+  if (headers === null || typeof headers !== 'object') return undefined;
+  // The request that opened a WebSocket (Node hands a request with `Upgrade` to the server's
+  // 'upgrade' listeners, the GraphQL module's among them, not to the application).
+  if ((headers as Record<string, unknown>).upgrade !== undefined) return undefined;
+  return request;
 }
 
 /**
