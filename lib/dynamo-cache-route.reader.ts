@@ -17,6 +17,8 @@ const SSE_METADATA = '__sse__';
 const RESPONSE_PARAMTYPE = 1; // RouteParamtypes.RESPONSE: @Res()
 const NEXT_PARAMTYPE = 2; // RouteParamtypes.NEXT: @Next()
 const GRAPHQL_INFO_PARAMTYPE = 2; // GqlParamtype.INFO: @Info() (same key, other numbering)
+/** In the key of a parameter of `createParamDecorator()`: `{id}__customRouteArgs__:{index}`. */
+const CUSTOM_ROUTE_ARGS_METADATA = '__customRouteArgs__';
 /** `'Query' | 'Mutation' | 'Subscription'` on a root resolver method. */
 export const GRAPHQL_RESOLVER_TYPE_METADATA = 'graphql:resolver_type';
 /** `true` on a `@ResolveField()` method. */
@@ -36,7 +38,10 @@ export interface RouteInfo {
   readonly query: 'all' | readonly string[];
   /** Statuses that may be stored. */
   readonly statuses: readonly number[];
-  /** Resolvers that read `@Info()`: the selection set joins the key. */
+  /**
+   * Resolvers that read `@Info()`, or take a parameter of a decorator of the application's own
+   * (which may read it: look-ahead decorators such as `@Fields()`): the selection set joins the key.
+   */
   readonly readsInfo: boolean;
   /** Resolvers: derives the key material from `(parent, args)`. */
   readonly key: ((...args: never[]) => unknown) | undefined;
@@ -95,7 +100,12 @@ export function readRoute(
     vary: options?.vary ?? [],
     query: options?.query ?? 'all',
     statuses: options?.statuses ?? DEFAULT_STATUSES,
-    readsInfo: resolver && paramTypes.includes(GRAPHQL_INFO_PARAMTYPE),
+    // A decorator of the application's own (`createParamDecorator`) gets the whole context, so it
+    // may read the selection (a look-ahead `@Fields()`) as `@Info()` does.
+    readsInfo:
+      resolver &&
+      (paramTypes.includes(GRAPHQL_INFO_PARAMTYPE) ||
+        Object.keys(params).some((k) => k.includes(CUSTOM_ROUTE_ARGS_METADATA))),
     key: options?.key,
     owner:
       options?.namespace === undefined
