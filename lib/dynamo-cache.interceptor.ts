@@ -103,12 +103,22 @@ interface HttpResponseLike {
   setHeader?(name: string, value: string): unknown;
 }
 
-/** What a GraphQL server puts in its context: the HTTP request, under one of these names. */
+/**
+ * What a GraphQL server puts in its context: the HTTP request, under one of these names, and the
+ * response (Express's request has it as `res`).
+ */
 interface GraphqlContextLike {
-  req?: KeyedRequest;
+  req?: KeyedRequest & { res?: HttpResponseLike };
   request?: KeyedRequest;
-  reply?: { request?: KeyedRequest };
+  res?: HttpResponseLike;
+  reply?: HttpResponseLike & { request?: KeyedRequest };
 }
+
+/**
+ * A resolver's result refused because it was made for its own client: the resolver set a cookie
+ * or made the response private. Requests that waited on it run the resolver themselves.
+ */
+class OwnClientResult extends UncacheableResult {}
 
 /**
  * What identifies a cached route response, as returned by {@link DynamoCacheInterceptor.trackBy}:
@@ -513,7 +523,8 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     if (!route.decorated || !route.cacheable) return next.handle();
     const parent: unknown = context.getArgByIndex(0);
     const args: unknown = context.getArgByIndex(1) ?? {};
-    const request = httpRequestOf((context.getArgByIndex(2) ?? {}) as GraphqlContextLike);
+    const gql = (context.getArgByIndex(2) ?? {}) as GraphqlContextLike;
+    const request = httpRequestOf(gql);
     if (request === undefined) {
       // No HTTP request to check for credentials: not cached, rather than shared blindly.
       this.warnOnce(
@@ -543,18 +554,35 @@ export class DynamoCacheInterceptor implements NestInterceptor {
     if (ns === null) return next.handle();
     const hit = ns.peek(material);
     if (hit?.hit) return of(hit.value);
+    const response = gql.res ?? gql.reply ?? gql.req?.res;
+    let computed = false;
     return from(
       ns
         .run(undefined, material, async () => {
+          computed = true;
+          const before = privacyHeaders(response);
           const value: unknown = await lastValueFrom(next.handle(), { defaultValue: undefined });
           // A partial result (an Error where a value should be, which GraphQL answers as a field
           // error) is answered, never stored: the next request asks the upstream again.
           if (holdsError(value)) throw new UncacheableResult(value);
+          // A cookie (a CSRF token, a session) or a private Cache-Control set while it ran: the
+          // result is this client's, as a route response with them is (see refusalOf).
+          const after = privacyHeaders(response);
+          if (
+            after !== before &&
+            refusalOf(200, responseHeaders(response ?? {}), [200], route.vary) !== undefined
+          ) {
+            throw new OwnClientResult(value);
+          }
           return value;
         })
         .catch((err: unknown) => {
-          if (err instanceof UncacheableResult) return err.value;
-          throw err;
+          if (!(err instanceof UncacheableResult)) throw err;
+          // Another request's own result: this one makes its own.
+          if (err instanceof OwnClientResult && !computed) {
+            return lastValueFrom(next.handle(), { defaultValue: undefined });
+          }
+          return err.value;
         }),
     );
   }
@@ -1027,6 +1055,21 @@ function holdsError(value: unknown): boolean {
 
 function isError(value: unknown): boolean {
   return value instanceof Error || types.isNativeError(value);
+}
+
+/**
+ * The response headers that can make a result its client's own (`Set-Cookie`, `Cache-Control`,
+ * `Vary`) as one text, to tell whether a resolver set any; `''` without a response.
+ */
+function privacyHeaders(response: HttpResponseLike | undefined): string {
+  if (response === undefined) return '';
+  const headers = responseHeaders(response);
+  return ['set-cookie', 'cache-control', 'vary']
+    .map((name) => {
+      const value = headers[name];
+      return Array.isArray(value) ? value.join('\n') : String(value ?? '');
+    })
+    .join('\r');
 }
 
 /** The headers set on the response so far (by the handler, `@Header()`, inner interceptors). */
