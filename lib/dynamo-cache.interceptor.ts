@@ -23,6 +23,7 @@ import { DynamoCacheError, type DynamoCacheOperation } from './errors.js';
 import { DynamoCacheRouteResponse } from './http/cached-response.js';
 import { UncacheableResult } from './http/uncacheable-result.js';
 import { FastPathRoutes } from './http/fast-path.js';
+import { violatesNonNull } from './graphql/non-null-violation.js';
 import { installFastPath } from './http/fast-path-adapters.js';
 import { sendStoredJson, sentAsJson } from './http/json-replay.js';
 import {
@@ -542,8 +543,9 @@ export class DynamoCacheInterceptor implements NestInterceptor {
       // one serving HTTPS itself by its scheme.
       hostOf(request),
     ];
+    const info: unknown = context.getArgByIndex(3);
     if (route.readsInfo) {
-      const selection = selectionOf(context.getArgByIndex(3));
+      const selection = selectionOf(info);
       // A nested argument that is no key material (an upload), or a selection too deep to key:
       // run it uncached.
       if (selection === undefined) return next.handle();
@@ -564,7 +566,10 @@ export class DynamoCacheInterceptor implements NestInterceptor {
           const value: unknown = await lastValueFrom(next.handle(), { defaultValue: undefined });
           // A partial result (an Error where a value should be, which GraphQL answers as a field
           // error) is answered, never stored: the next request asks the upstream again.
-          if (holdsError(value)) throw new UncacheableResult(value);
+          // So is a null where the schema wants a value (GraphQL answers it as a field error too).
+          if (holdsError(value) || violatesNonNull(value, info)) {
+            throw new UncacheableResult(value);
+          }
           // A cookie (a CSRF token, a session) or a private Cache-Control set while it ran: the
           // result is this client's, as a route response with them is (see refusalOf).
           const after = privacyHeaders(response);
