@@ -877,13 +877,17 @@ function sent(response: HttpResponseLike): Promise<boolean> {
  * `reply.request`), whose headers say whether its result may be shared; `undefined` when there is
  * none: a context without one, or an operation over a WebSocket (graphql-ws carries queries too),
  * whose `req` is graphql-ws's own context (Nest's Apollo driver puts it there: no headers) or the
- * upgrade request. Such a connection authenticates with its `connectionParams`, which no header
- * shows, so its results are never shared.
+ * upgrade request, or an object the context made of the connection's params (no method). Such a
+ * connection authenticates with its `connectionParams`, which no header shows, so its results are
+ * never shared.
  */
 function httpRequestOf(gql: GraphqlContextLike): KeyedRequest | undefined {
   const request = gql.req ?? gql.request ?? gql.reply?.request;
   const headers = request?.headers as unknown;
   if (headers === null || typeof headers !== 'object') return undefined;
+  // A request the context made of something else (`{ headers: connectionParams }`, for guards
+  // reading `req.headers` over a WebSocket too) has no method: its names are not HTTP's.
+  if (typeof (request as { method?: unknown }).method !== 'string') return undefined;
   // The request that opened a WebSocket (Node hands a request with `Upgrade` to the server's
   // 'upgrade' listeners, the GraphQL module's among them, not to the application).
   if ((headers as Record<string, unknown>).upgrade !== undefined) return undefined;

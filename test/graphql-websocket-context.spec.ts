@@ -107,4 +107,17 @@ describe('GraphQL over WebSocket (graphql-ws): the connection authenticates with
     await app.get(DynamoCacheService).settle();
     expect(await scanTable(fx.admin, table)).toEqual([]);
   });
+
+  it("the same when the context makes a req of the connection's params (for guards reading req.headers)", async () => {
+    const table = await fx.dynamo.table();
+    const { app, url } = await wsApp(table, (arg) => ({
+      req: arg.req ?? { headers: arg.connectionParams },
+      user: userOf(arg),
+    }));
+    expect(await query(url, 'alice')).toEqual({ data: { viewer: { name: 'alice' } } });
+    expect(await query(url, 'bob')).toEqual({ data: { viewer: { name: 'bob' } } });
+    expect(app.get(WsViewerResolver).runs).toBe(2);
+    await app.get(DynamoCacheService).settle();
+    expect(await scanTable(fx.admin, table)).toEqual([]);
+  });
 });
