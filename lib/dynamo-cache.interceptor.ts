@@ -889,8 +889,10 @@ function httpRequestOf(gql: GraphqlContextLike): KeyedRequest | undefined {
   // reading `req.headers` over a WebSocket too) has no method: its names are not HTTP's.
   if (typeof (request as { method?: unknown }).method !== 'string') return undefined;
   // The request that opened a WebSocket (Node hands a request with `Upgrade` to the server's
-  // 'upgrade' listeners, the GraphQL module's among them, not to the application).
-  if ((headers as Record<string, unknown>).upgrade !== undefined) return undefined;
+  // 'upgrade' listeners, the GraphQL module's among them, not to the application). Another offer
+  // (`Upgrade: h2c` of curl --http2) reaches the application as any request when none takes it.
+  const upgrade = (headers as Record<string, unknown>).upgrade;
+  if (upgrade !== undefined && /websocket/i.test(String(upgrade))) return undefined;
   return request;
 }
 
