@@ -564,20 +564,21 @@ export class DynamoCacheInterceptor implements NestInterceptor {
           computed = true;
           const before = privacyHeaders(response);
           const value: unknown = await lastValueFrom(next.handle(), { defaultValue: undefined });
-          // A partial result (an Error where a value should be, which GraphQL answers as a field
-          // error) is answered, never stored: the next request asks the upstream again.
-          // So is a null where the schema wants a value (GraphQL answers it as a field error too).
-          if (holdsError(value) || violatesNonNull(value, info)) {
-            throw new UncacheableResult(value);
-          }
           // A cookie (a CSRF token, a session) or a private Cache-Control set while it ran: the
-          // result is this client's, as a route response with them is (see refusalOf).
+          // result is this client's, as a route response with them is (see refusalOf), partial
+          // or not: identical queries that waited for it must not be answered with it.
           const after = privacyHeaders(response);
           if (
             after !== before &&
             refusalOf(200, responseHeaders(response ?? {}), [200], route.vary) !== undefined
           ) {
             throw new OwnClientResult(value);
+          }
+          // A partial result (an Error where a value should be, which GraphQL answers as a field
+          // error) is answered, never stored: the next request asks the upstream again.
+          // So is a null where the schema wants a value (GraphQL answers it as a field error too).
+          if (holdsError(value) || violatesNonNull(value, info)) {
+            throw new UncacheableResult(value);
           }
           return value;
         })

@@ -31,6 +31,21 @@ class CsrfResolver {
   }
 }
 
+@Resolver()
+class VisitorPicksResolver {
+  /** Picks for the visitor it gives an id (a cookie), one failing: a partial result. */
+  @Query(() => [String], { nullable: 'items' })
+  @DynamoCached(60)
+  async visitorPicks(
+    @Context() ctx: { req: { res: { cookie(name: string, value: string): void } } },
+  ): Promise<(string | Error)[]> {
+    const id = `v${++issued}`;
+    ctx.req.res.cookie('vid', id);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    return [`picks-for-${id}`, new Error('one pick failed')];
+  }
+}
+
 describe('GraphQL: a resolver that sets a cookie (two instances on one table)', () => {
   const fx = useTestDynamo();
 
@@ -40,7 +55,7 @@ describe('GraphQL: a resolver that sets a cookie (two instances on one table)', 
         DynamoCacheModule.forRoot({ table, client: fx.dynamo.client() }),
         GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ApolloDriver, autoSchemaFile: true }),
       ],
-      providers: [CsrfResolver],
+      providers: [CsrfResolver, VisitorPicksResolver],
     }).compile();
     const app = moduleRef.createNestApplication({ logger: false });
     fx.apps.push(app);
@@ -77,6 +92,28 @@ describe('GraphQL: a resolver that sets a cookie (two instances on one table)', 
     const both = await Promise.all([token(a), token(a)]);
     for (const answer of both) expect(answer.body).toBe(answer.cookie);
     expect(new Set(both.map((answer) => answer.body)).size).toBe(2);
+    await a.get(DynamoCacheService).settle();
+    expect(await scanTable(fx.admin, table)).toEqual([]);
+  });
+
+  it('a partial result made with a cookie goes to its client only: a waiter makes its own', async () => {
+    issued = 0;
+    const table = await fx.dynamo.table();
+    const a = await gqlApp(table);
+    const picks = async () => {
+      const res = await request(a.getHttpServer())
+        .post('/graphql')
+        .set({ host: 'api.example' })
+        .send({ query: '{ visitorPicks }' })
+        .expect(200);
+      const cookies = (res.headers['set-cookie'] ?? []) as unknown as string[];
+      return {
+        body: (res.body as { data?: { visitorPicks?: unknown[] } }).data?.visitorPicks?.[0],
+        cookie: /^vid=([^;]*)/.exec(cookies.join('\n'))?.[1],
+      };
+    };
+    const both = await Promise.all([picks(), picks()]);
+    for (const answer of both) expect(answer.body).toBe(`picks-for-${answer.cookie}`);
     await a.get(DynamoCacheService).settle();
     expect(await scanTable(fx.admin, table)).toEqual([]);
   });
