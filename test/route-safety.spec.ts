@@ -884,9 +884,13 @@ describe.each(adapters)('route safety on %s', (_adapter, makeAdapter) => {
   describe('maxsize', () => {
     it('without maxsize, L1 holds at most 1000 entries of a route', async () => {
       const table = await fx.dynamo.table();
-      // About L1's bound, not its revalidation: on a slow machine this test outlasts the default
-      // l1MaxAge, whose checks of aged entries would add DynamoDB calls to the counts below.
-      const { app, hits, calls, url } = await boot(table, { l1MaxAge: null }, [ManyController]);
+      // About L1's bound, not its revalidation nor its timeouts: on a slow machine this test
+      // outlasts the default l1MaxAge, whose checks of aged entries would add DynamoDB calls to
+      // the counts below, and a loaded one (the whole suite on two cores) may take longer than
+      // the default l2Timeout to answer a call, which then counts as failed, not as written.
+      const { app, hits, calls, url } = await boot(table, { l1MaxAge: null, l2Timeout: 30_000 }, [
+        ManyController,
+      ]);
       const service = app.get(DynamoCacheService);
       const stats = () => service.stats().namespaces['ManyController.many']!;
 
