@@ -833,6 +833,11 @@ export class CacheNamespace {
     this.ctx.l2.reportUnseen(err);
   }
 
+  /** Whether a `clear` or `deleteByTag` known here (made here, or heard of) is at or after `tS`. */
+  private knownCleared(tags: readonly string[] | undefined, tS: number): boolean {
+    return this.ctx.markers.latestKnown(this.markerKeys(tags)) >= tS;
+  }
+
   /** Ends a miss's part in the invalidation log, once. */
   private finish(miss: Miss): void {
     if (miss.ended) return;
@@ -941,7 +946,7 @@ export class CacheNamespace {
     if (found === undefined || !this.mayFill(miss)) return;
     // A clear or deleteByTag made here, or announced on the bus, since it was read removed it:
     // kept for the backoff, it would be served to calls made after the invalidation.
-    if (this.ctx.markers.latestKnown(this.markerKeys(found.tags)) >= found.t) return;
+    if (this.knownCleared(found.tags, found.t)) return;
     if (!this.keepsL1) {
       const backoffs = this.backoffs;
       backoffs.delete(miss.encoded);
@@ -1352,15 +1357,13 @@ export class CacheNamespace {
     }
     const tS = (miss.computedFromMs ?? miss.startedMs) / 1000;
     // A clear or deleteByTag made here since the computation began covers its result too.
-    if (!this.mayFill(miss) || this.ctx.markers.latestKnown(this.markerKeys(life.tags)) >= tS)
-      return;
+    if (!this.mayFill(miss) || this.knownCleared(life.tags, tS)) return;
     const freshUntil = life.ttl === null ? Infinity : tS + life.ttl;
     const writeId = this.ctx.writeIds.next();
     const toL1 = (written: boolean): void => {
       // Asked again once the write is answered: a clear or deleteByTag made here, or announced
       // on the bus, while it was on its way covers this result too.
-      if (!this.mayFill(miss) || this.ctx.markers.latestKnown(this.markerKeys(life.tags)) >= tS)
-        return;
+      if (!this.mayFill(miss) || this.knownCleared(life.tags, tS)) return;
       const entry = this.newEntry(
         value,
         tS,
@@ -1586,7 +1589,7 @@ export class CacheNamespace {
             // before this call began, so the markers are read for it (at most once per l1MaxAge).
             if (copy !== 'failed' && copy.status === 'hit') {
               if (
-                copy.t > this.ctx.markers.latestKnown(this.markerKeys(copy.tags)) &&
+                !this.knownCleared(copy.tags, copy.t) &&
                 (Date.now() - copy.t * 1000 < this.l1MaxAgeMs || !(await this.invalidated(copy)))
               ) {
                 return copy;
@@ -1597,9 +1600,8 @@ export class CacheNamespace {
           const held = await l2.readLease(cacheKey, this.name);
           if (held !== undefined && held.until > Date.now()) continue;
           // Consistent: the holder wrote the value before it gave the lease back.
-          const read = await l2.read(cacheKey, this.policy, this.name, true);
-          if (read.status === 'hit' && !(await this.invalidated(read))) return read;
-          if (read.status === 'expired' && read.deleted) this.stats.l2Deletes++;
+          const found = await this.valueIn(cacheKey, true);
+          if (found !== undefined) return found;
         }
         claim = await this.claim(cacheKey, owner, lease);
         if (claim.status === 'acquired') return await this.leaseAcquired(cacheKey, miss, lease);
@@ -1619,10 +1621,15 @@ export class CacheNamespace {
    * is there to prevent. One eventually consistent read per waiter, only when a wait runs out.
    */
   private async lastLook(cacheKey: string): Promise<LeaseOutcome> {
-    const read = await this.ctx.l2.read(cacheKey, this.policy, this.name);
+    return (await this.valueIn(cacheKey, false)) ?? COMPUTE;
+  }
+
+  /** The value item's value for a lease waiter, unless it is gone or a marker covers it. */
+  private async valueIn(cacheKey: string, consistent: boolean): Promise<L2Found | undefined> {
+    const read = await this.ctx.l2.read(cacheKey, this.policy, this.name, consistent);
     if (read.status === 'hit' && !(await this.invalidated(read))) return read;
     if (read.status === 'expired' && read.deleted) this.stats.l2Deletes++;
-    return COMPUTE;
+    return undefined;
   }
 
   /**
