@@ -159,6 +159,62 @@ describe('the lease meets invalidations and takeovers (dynalite)', () => {
     expect({ calls: m.calls(), w2Quick: w2Took < 2500 }).toEqual({ calls: 1, w2Quick: true });
   });
 
+  /** A client that counts (and, with `fail`, refuses) its reads of clear or tag markers. */
+  function markerReads(fail = false): { client: DynamoDBClient; reads: () => number } {
+    const client = fx.dynamo.client();
+    let reads = 0;
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        if (JSON.stringify(args.input).includes('"#ns:')) {
+          reads++;
+          if (fail)
+            throw Object.assign(new Error('marker read refused'), { name: 'InternalServerError' });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'markerReads' },
+    );
+    return { client, reads: () => reads };
+  }
+
+  it("a computation longer than l1MaxAge: the waiters (fresh processes) take the owner's copies without reading the markers; the owner reads them once", async () => {
+    const table = await fx.dynamo.table();
+    const opts = { l1MaxAge: 1, lease: { ttlMs: 10_000, waitMs: 8000, pollMs: 20 } };
+    const owner = markerReads();
+    const x = engine(table, opts, owner.client);
+    const m = method(1500);
+    const computing = x.namespace(NS).run(null, ['k'], m.fn);
+    await sleep(100);
+    const waiters = [markerReads(), markerReads(), markerReads()];
+    const answers = await Promise.all([
+      computing,
+      ...waiters.map((w) => engine(table, opts, w.client).namespace(NS).run(null, ['k'], m.fn)),
+    ]);
+    await x.drain();
+    expect(answers).toEqual(['v1', 'v1', 'v1', 'v1']);
+    expect(m.calls()).toBe(1);
+    expect({ owner: owner.reads(), waiters: waiters.map((w) => w.reads()) }).toEqual({
+      owner: 1,
+      waiters: [0, 0, 0],
+    });
+  });
+
+  it("when the owner cannot read the markers before its copies, the copies say there is no value: the waiter claims again and gets the value, and the owner's caller its result", async () => {
+    const table = await fx.dynamo.table();
+    const owner = markerReads(true);
+    const x = engine(table, {}, owner.client);
+    const y = engine(table);
+    const m = method(300);
+    const computing = x.namespace(NS).run(null, ['k'], m.fn);
+    await sleep(100);
+    const waited = y.namespace(NS).run(null, ['k'], m.fn);
+    expect(await Promise.all([computing, waited])).toEqual(['v1', 'v1']);
+    await Promise.all([x.drain(), y.drain()]);
+    expect(m.calls()).toBe(1);
+    expect(owner.reads()).toBe(1);
+    expect(x.stats().total.l2Errors).toBe(1);
+  });
+
   it('control: without the slow release, the waiter after a delete recomputes', async () => {
     const table = await fx.dynamo.table();
     const x = engine(table);

@@ -118,12 +118,14 @@ describe('lease: cross-process single-flight (dynalite or DynamoDB Local)', () =
     const [winner, loser] = statsA.misses === 1 ? [a, b] : [b, a];
     // Winner: its GetItem, the lease claim (UpdateItem), a second look at the value with the
     // lease in hand, the value PutItem, the lease DeleteItem, a third look (its value is still
-    // the key's: no delete since), the copy for its waiter.
+    // the key's: no delete since) beside a read of the namespace's clear marker (no clear since),
+    // the copy for its waiter.
     expect(winner.calls.counts).toEqual({
       GetItem: 3,
       UpdateItem: 1,
       PutItem: 1,
       DeleteItem: 1,
+      BatchGetItem: 1,
       BatchWriteItem: 1,
     });
     expect(winner.cache.stats().total).toMatchObject({ misses: 1, l2Hits: 0, l2Writes: 1 });

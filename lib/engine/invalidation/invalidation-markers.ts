@@ -23,7 +23,7 @@ interface KnownMarker {
  */
 export class InvalidationMarkers {
   private readonly known = new LRUCache<string, KnownMarker>({ max: MARKER_LIMIT });
-  private readonly reading = new Map<string, Promise<void>>();
+  private readonly reading = new Map<string, { done: Promise<void>; readAt: number }>();
   /** Called with each marker key that became newer than what was known (to drop L1 entries). */
   onNewer: ((key: string, t: number) => void) | undefined;
 
@@ -55,7 +55,11 @@ export class InvalidationMarkers {
       const read = heads.get(key)?.t ?? 0;
       const t = read > latest ? 0 : read;
       const known = this.known.get(key);
-      this.known.set(key, { t: Math.max(t, known?.t ?? 0), readAt });
+      // Two reads of a key may end out of order: the later one's time stands.
+      this.known.set(key, {
+        t: Math.max(t, known?.t ?? 0),
+        readAt: Math.max(readAt, known?.readAt ?? 0),
+      });
       // Newly learned or newer: entries held here that it invalidates go now, not one by one.
       if (t > (known?.t ?? 0)) this.onNewer?.(key, t);
     }
@@ -118,18 +122,21 @@ export class InvalidationMarkers {
       if (known === undefined || now - known.readAt >= maxAge) due.push(key);
       else if (now - known.readAt >= maxAge / 2) soon.push(key);
     }
-    if (soon.length > 0) this.read(soon, namespace).catch(() => undefined);
-    if (due.length > 0) await this.read(due, namespace);
+    if (soon.length > 0) this.read(soon, namespace, now - maxAge).catch(() => undefined);
+    if (due.length > 0) await this.read(due, namespace, now - maxAge);
     return this.latestKnown(keys);
   }
 
-  /** Reads `keys` from the table, one read per key at a time. */
-  private read(keys: readonly string[], namespace: string): Promise<void> {
+  /**
+   * Reads `keys` from the table, joining a read of a key already on its way when it began at
+   * `notBefore` (ms) or later: an older one may miss what the caller must see.
+   */
+  private read(keys: readonly string[], namespace: string, notBefore: number): Promise<void> {
     const waits: Promise<void>[] = [];
     const fresh: string[] = [];
     for (const key of keys) {
       const pending = this.reading.get(key);
-      if (pending !== undefined) waits.push(pending);
+      if (pending !== undefined && pending.readAt >= notBefore) waits.push(pending.done);
       else fresh.push(key);
     }
     if (fresh.length > 0) {
@@ -138,9 +145,11 @@ export class InvalidationMarkers {
         this.learn(fresh, heads, readAt),
       );
       const done = reading.finally(() => {
-        for (const key of fresh) if (this.reading.get(key) === done) this.reading.delete(key);
+        for (const key of fresh) {
+          if (this.reading.get(key)?.done === done) this.reading.delete(key);
+        }
       });
-      for (const key of fresh) this.reading.set(key, done);
+      for (const key of fresh) this.reading.set(key, { done, readAt });
       waits.push(done);
     }
     return Promise.all(waits).then(() => undefined);

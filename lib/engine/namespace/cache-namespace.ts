@@ -1582,18 +1582,16 @@ export class CacheNamespace {
               this.name,
             );
             if (copy === 'pending') continue;
-            // Markers are checked as known here: reading them for every copy would put a request
-            // per waiting process on them. A clear elsewhere that covers a result begun within
-            // l1MaxAge was made within l1MaxAge, and reaches this L1 as any other does (bus,
-            // l1MaxAge); one begun longer ago may be covered by a clear older than that, made
-            // before this call began, so the markers are read for it (at most once per l1MaxAge).
-            if (copy !== 'failed' && copy.status === 'hit') {
-              if (
-                !this.knownCleared(copy.tags, copy.t) &&
-                (Date.now() - copy.t * 1000 < this.l1MaxAgeMs || !(await this.invalidated(copy)))
-              ) {
-                return copy;
-              }
+            // The owner read the markers after every waiter had asked (stillCurrent): a copy is
+            // of a result no clear made before this call began covers. Only what is known here
+            // is checked again; reading the markers in every waiting process would put a request
+            // per process on one key.
+            if (
+              copy !== 'failed' &&
+              copy.status === 'hit' &&
+              !this.knownCleared(copy.tags, copy.t)
+            ) {
+              return copy;
             }
           }
         } else {
@@ -1759,8 +1757,7 @@ export class CacheNamespace {
         const claims = released ?? 0;
         const copies = leaseCopyCount(claims);
         if (copies === 0) return;
-        const item =
-          claims > 1 ? await ctx.track(this.stillCurrent(cacheKey, miss.shared)) : miss.shared;
+        const item = await ctx.track(this.stillCurrent(cacheKey, miss.shared, Date.now()));
         const { calls, waitMs } = batchWriteBound(copies);
         await ctx.track(
           this.writeCopies(cacheKey, owner, item, claims, lease),
@@ -1772,21 +1769,35 @@ export class CacheNamespace {
 
   /**
    * `item` (the value this lease's computation wrote or found), when it is still the key's value
-   * item: a `delete`, `expire` or newer value made since, before a waiter asked, must not reach
-   * that waiter through a copy. Read once the lease is given back (strongly consistent), so every
-   * waiter counted then asked before this look. `undefined` (copies saying "no value": the
-   * waiters claim again) when it changed.
+   * item and no `clear` or `deleteByTag` covers it: a `delete`, `expire`, newer value or
+   * invalidation made since, before a waiter asked, must not reach that waiter through a copy.
+   * Both are read once the lease is given back (`releasedAt`): every waiter counted then asked
+   * before these looks. `undefined` (copies saying "no value": the waiters claim again) when it
+   * changed, or when the markers cannot be read.
    */
   private async stillCurrent(
     cacheKey: string,
     item: RawItem | undefined,
+    releasedAt: number,
   ): Promise<RawItem | undefined> {
     const written = item?.t?.N;
     if (written === undefined) return undefined;
+    // One read of the markers by the owner, so that its waiters (any number of processes) need
+    // none; made beside the look at the value, with the tags it wrote.
+    const invalidated = this.ctx.markers
+      .latest(this.markerKeys(item?.g?.SS), this.name, Date.now() - releasedAt)
+      .then(
+        (invalidatedAt) => Number(written) <= invalidatedAt,
+        (err: unknown) => {
+          this.leaseFailed(err as DynamoCacheError);
+          return true;
+        },
+      );
     const now = await this.ctx.l2.read(cacheKey, this.policy, this.name, true);
-    return now.status === 'hit' && now.tRaw === written && now.writeId === item?.w?.S
-      ? item
-      : undefined;
+    if (now.status !== 'hit' || now.tRaw !== written || now.writeId !== item?.w?.S) {
+      return undefined;
+    }
+    return (await invalidated) ? undefined : item;
   }
 
   /** One lease owner id per computation: an older one's release must not drop a newer one's lease. */
