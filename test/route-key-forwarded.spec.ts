@@ -76,6 +76,8 @@ describe.each(adapters)(`Forwarded in the key on %s (${testServerKind()})`, (_na
     const chained = await raw(a, '/page', {
       Forwarded: `${via('198.51.100.8', '10.0.0.1')}, for=10.0.0.1;by=10.0.1.1`,
     });
+    // A route's entry is written once its response is sent: in DynamoDB after this.
+    await settleAll(fx.apps);
     const chainedAgain = await raw(b, '/page', {
       Forwarded: `${via('198.51.100.9', '10.0.0.2')}, for=10.0.0.2;by=10.0.1.1`,
     });
