@@ -13,7 +13,9 @@ import { countCalls, testServerKind, useTestDynamo } from './support/dynamo-serv
 import { RecordingLogger } from './support/recording-logger.js';
 import { until, within } from './support/waits.js';
 
-const TIMEOUT_MS = 200;
+// Wide enough that a loaded machine (the whole suite on DynamoDB Local, two cores) does not stall past
+// it between the calls meant to join the first computation.
+const TIMEOUT_MS = 600;
 
 /**
  * What a computation does: never settle, wait until the test calls `release()`, or take that many
