@@ -199,12 +199,14 @@ describe('the lease meets invalidations and takeovers (dynalite)', () => {
     });
   });
 
-  it("when the owner cannot read the markers before its copies, the copies say there is no value: the waiter claims again and gets the value, and the owner's caller its result", async () => {
+  it("when the owner cannot read the markers before its copies of a result begun more than l1MaxAge ago, the copies say there is no value: the waiter claims again and gets the value, and the owner's caller its result", async () => {
     const table = await fx.dynamo.table();
+    const opts = { l1MaxAge: 1, lease: { ttlMs: 10_000, waitMs: 8000, pollMs: 20 } };
     const owner = markerReads(true);
-    const x = engine(table, {}, owner.client);
-    const y = engine(table);
-    const m = method(300);
+    const x = engine(table, opts, owner.client);
+    const waiter = markerReads();
+    const y = engine(table, opts, waiter.client);
+    const m = method(1100);
     const computing = x.namespace(NS).run(null, ['k'], m.fn);
     await sleep(100);
     const waited = y.namespace(NS).run(null, ['k'], m.fn);
@@ -213,6 +215,32 @@ describe('the lease meets invalidations and takeovers (dynalite)', () => {
     expect(m.calls()).toBe(1);
     expect(owner.reads()).toBe(1);
     expect(x.stats().total.l2Errors).toBe(1);
+    // The waiter read the markers itself: with the lease it won after the "no value" copy.
+    expect(waiter.reads()).toBe(1);
+  });
+
+  it('when no process can read the markers (throttled, refused), a result begun within l1MaxAge still reaches the waiters: one computation, not one per waiter in turn', async () => {
+    const table = await fx.dynamo.table();
+    const lease = { ttlMs: 10_000, waitMs: 8000, pollMs: 20 };
+    const x = engine(table, { lease }, markerReads(true).client);
+    const ys = [0, 1, 2].map(() => engine(table, { lease }, markerReads(true).client));
+    const m = method(300);
+    const computing = x.namespace(NS).run(null, ['k'], m.fn);
+    await sleep(50);
+    const started = Date.now();
+    const answers = await Promise.all([
+      computing,
+      ...ys.map((y) => y.namespace(NS).run(null, ['k'], m.fn)),
+    ]);
+    const took = Date.now() - started;
+    await Promise.all([x.drain(), ...ys.map((y) => y.drain())]);
+    // The copies said "no value" before: each waiter claimed again, and the one that won
+    // computed (its own look at the markers failed too) and wrote "no value" copies in turn.
+    expect({ answers, calls: m.calls(), quick: took < 1500 }).toEqual({
+      answers: ['v1', 'v1', 'v1', 'v1'],
+      calls: 1,
+      quick: true,
+    });
   });
 
   it('control: without the slow release, the waiter after a delete recomputes', async () => {

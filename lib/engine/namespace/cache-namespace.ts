@@ -1773,7 +1773,7 @@ export class CacheNamespace {
    * invalidation made since, before a waiter asked, must not reach that waiter through a copy.
    * Both are read once the lease is given back (`releasedAt`): every waiter counted then asked
    * before these looks. `undefined` (copies saying "no value": the waiters claim again) when it
-   * changed, or when the markers cannot be read.
+   * changed, or when the markers cannot be read and it began more than `l1MaxAge` ago.
    */
   private async stillCurrent(
     cacheKey: string,
@@ -1790,7 +1790,13 @@ export class CacheNamespace {
         (invalidatedAt) => Number(written) <= invalidatedAt,
         (err: unknown) => {
           this.leaseFailed(err as DynamoCacheError);
-          return true;
+          // Markers unread: a result begun more than l1MaxAge ago is withheld (a clear older than
+          // that may cover it). One begun since can be covered only by an invalidation made since,
+          // which other processes may see up to l1MaxAge late (the rule the waiters applied
+          // before the owner read for them). Withheld, each waiter would claim again and, the
+          // markers failing there too, compute in turn, lease after lease.
+          const tS = Number(written);
+          return Date.now() - tS * 1000 >= this.l1MaxAgeMs || this.knownCleared(item?.g?.SS, tS);
         },
       );
     const now = await this.ctx.l2.read(cacheKey, this.policy, this.name, true);
