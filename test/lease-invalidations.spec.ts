@@ -243,6 +243,50 @@ describe('the lease meets invalidations and takeovers (dynalite)', () => {
     });
   });
 
+  it("drain waits for the copies while the owner's marker read is retried (its keys left unprocessed, as a throttled marker key's are)", async () => {
+    const table = await fx.dynamo.table();
+    const lease = { ttlMs: 10_000, waitMs: 8000, pollMs: 20 };
+    // The owner's marker BatchGetItem comes back unprocessed four times: its retries wait
+    // 50 + 100 + 200 + 400 ms, longer than one call's shutdown bound (l2Timeout 300 + 100 ms).
+    const client = fx.dynamo.client();
+    let unprocessed = 0;
+    let copiesSent = false;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { RequestItems?: Record<string, unknown> };
+        if (
+          context.commandName === 'BatchGetItemCommand' &&
+          JSON.stringify(input).includes('"#ns:') &&
+          unprocessed < 4
+        ) {
+          unprocessed++;
+          return {
+            output: { Responses: {}, UnprocessedKeys: input.RequestItems, $metadata: {} },
+            response: {},
+          } as never;
+        }
+        if (context.commandName === 'BatchWriteItemCommand') copiesSent = true;
+        return next(args);
+      },
+      { step: 'initialize', name: 'unprocessedMarkers' },
+    );
+    const x = engine(table, { lease, l2Timeout: 300 }, client);
+    const y = engine(table, { lease });
+    const m = method(300);
+    const computing = x.namespace(NS).run(null, ['k'], m.fn);
+    await sleep(100);
+    const waited = y.namespace(NS).run(null, ['k'], m.fn);
+    expect(await computing).toBe('v1');
+    await x.drain(); // as a shutdown does, before the process exits
+    const sentWhenDrained = copiesSent;
+    expect(await waited).toBe('v1');
+    expect({ unprocessed, sentWhenDrained, calls: m.calls() }).toEqual({
+      unprocessed: 4,
+      sentWhenDrained: true,
+      calls: 1,
+    });
+  });
+
   it('control: without the slow release, the waiter after a delete recomputes', async () => {
     const table = await fx.dynamo.table();
     const x = engine(table);

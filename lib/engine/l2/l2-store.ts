@@ -230,7 +230,21 @@ const backOffMs = (attempt: number): number => 25 * 2 ** attempt;
  * batchWriteBound(400); // { calls: 96, waitMs: 24800 }
  */
 export function batchWriteBound(requests: number): { calls: number; waitMs: number } {
-  const batches = Math.ceil(requests / BATCH_WRITE_LIMIT);
+  return batchBound(Math.ceil(requests / BATCH_WRITE_LIMIT));
+}
+
+/**
+ * The same for {@link L2Store.readHeads} of `keys` keys (its batches one after another): what
+ * shutdown allows a read of markers that must end before the copies of a lease are written.
+ *
+ * @example
+ * batchReadBound(2); // { calls: 6, waitMs: 1550 }
+ */
+export function batchReadBound(keys: number): { calls: number; waitMs: number } {
+  return batchBound(Math.ceil(keys / BATCH_GET_KEYS));
+}
+
+function batchBound(batches: number): { calls: number; waitMs: number } {
   let waitMs = 0;
   for (let attempt = 1; attempt <= BATCH_RETRIES; attempt++) waitMs += backOffMs(attempt);
   return { calls: batches * (1 + BATCH_RETRIES), waitMs: batches * waitMs };

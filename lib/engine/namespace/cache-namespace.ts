@@ -17,6 +17,7 @@ import { timerDelay } from '../timer-delay.js';
 import { namespaceMarkerKey, tagMarkerKey } from '../l2/item-codec.js';
 import type { EntryLife } from '../l2/item-codec.js';
 import {
+  batchReadBound,
   batchWriteBound,
   type ItemHead,
   type L2Found,
@@ -1757,7 +1758,13 @@ export class CacheNamespace {
         const claims = released ?? 0;
         const copies = leaseCopyCount(claims);
         if (copies === 0) return;
-        const item = await ctx.track(this.stillCurrent(cacheKey, miss.shared, Date.now()));
+        // The look at the value is one call, the markers' read may be retried (keys left
+        // unprocessed, as a throttled marker key's are): shutdown waits for all of it.
+        const read = batchReadBound(this.markerKeys(miss.shared?.g?.SS).length);
+        const item = await ctx.track(
+          this.stillCurrent(cacheKey, miss.shared, Date.now()),
+          (read.calls - 1) * ctx.callBoundMs + read.waitMs,
+        );
         const { calls, waitMs } = batchWriteBound(copies);
         await ctx.track(
           this.writeCopies(cacheKey, owner, item, claims, lease),
