@@ -287,6 +287,43 @@ describe('the lease meets invalidations and takeovers (dynalite)', () => {
     });
   });
 
+  it("the owner's marker read sees a clear made before a waiter asked where eventually consistent reads lag behind (DynamoDB)", async () => {
+    const table = await fx.dynamo.table();
+    // The owner's replica has not caught up with the marker yet: an eventually consistent read of
+    // it answers as before the clear, as DynamoDB may for a write made a moment ago (dynalite
+    // reads are all consistent). A strongly consistent read sees it.
+    const lagging = fx.dynamo.client();
+    lagging.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as {
+          RequestItems?: Record<string, { ConsistentRead?: boolean }>;
+        };
+        const consistent = Object.values(input.RequestItems ?? {}).every(
+          (r) => r.ConsistentRead === true,
+        );
+        if (
+          context.commandName === 'BatchGetItemCommand' &&
+          JSON.stringify(input).includes('"#ns:') &&
+          !consistent
+        ) {
+          return { output: { Responses: {}, $metadata: {} }, response: {} } as never;
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'laggingReplica' },
+    );
+    const x = engine(table, {}, lagging);
+    const y = engine(table);
+    const z = engine(table);
+    const m = method(300);
+    const first = x.namespace(NS).run(null, ['k'], m.fn); // X computes v1
+    await sleep(100);
+    await z.namespace(NS).clear(); // covers v1
+    await sleep(20);
+    const waited = y.namespace(NS).run(null, ['k'], m.fn); // Y asks after the clear: waits on X
+    expect(await Promise.all([first, waited])).toEqual(['v1', 'v2']);
+  });
+
   it('control: without the slow release, the waiter after a delete recomputes', async () => {
     const table = await fx.dynamo.table();
     const x = engine(table);

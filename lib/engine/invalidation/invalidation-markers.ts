@@ -23,7 +23,10 @@ interface KnownMarker {
  */
 export class InvalidationMarkers {
   private readonly known = new LRUCache<string, KnownMarker>({ max: MARKER_LIMIT });
-  private readonly reading = new Map<string, { done: Promise<void>; readAt: number }>();
+  private readonly reading = new Map<
+    string,
+    { done: Promise<void>; readAt: number; consistent: boolean }
+  >();
   /** Called with each marker key that became newer than what was known (to drop L1 entries). */
   onNewer: ((key: string, t: number) => void) | undefined;
 
@@ -106,12 +109,14 @@ export class InvalidationMarkers {
   /**
    * The latest invalidation time among `keys`: read from the table those unknown or older than
    * `maxAgeMs` (at most the engine's) first, and refresh in the background those older than
-   * half of it. Throws `DynamoCacheError` when the read fails.
+   * half of it. `consistent`: read strongly consistent (a read that must see every marker written
+   * before it began, not only within `maxAgeMs`). Throws `DynamoCacheError` when the read fails.
    */
   async latest(
     keys: readonly string[],
     namespace: string,
     maxAgeMs = this.maxAgeMs,
+    consistent = false,
   ): Promise<number> {
     const now = Date.now();
     const maxAge = Math.min(maxAgeMs, this.maxAgeMs);
@@ -122,34 +127,46 @@ export class InvalidationMarkers {
       if (known === undefined || now - known.readAt >= maxAge) due.push(key);
       else if (now - known.readAt >= maxAge / 2) soon.push(key);
     }
-    if (soon.length > 0) this.read(soon, namespace, now - maxAge).catch(() => undefined);
-    if (due.length > 0) await this.read(due, namespace, now - maxAge);
+    if (soon.length > 0) this.read(soon, namespace, now - maxAge, false).catch(() => undefined);
+    if (due.length > 0) await this.read(due, namespace, now - maxAge, consistent);
     return this.latestKnown(keys);
   }
 
   /**
    * Reads `keys` from the table, joining a read of a key already on its way when it began at
-   * `notBefore` (ms) or later: an older one may miss what the caller must see.
+   * `notBefore` (ms) or later, and is strongly consistent if `consistent` is asked: an older or
+   * eventually consistent one may miss what the caller must see.
    */
-  private read(keys: readonly string[], namespace: string, notBefore: number): Promise<void> {
+  private read(
+    keys: readonly string[],
+    namespace: string,
+    notBefore: number,
+    consistent: boolean,
+  ): Promise<void> {
     const waits: Promise<void>[] = [];
     const fresh: string[] = [];
     for (const key of keys) {
       const pending = this.reading.get(key);
-      if (pending !== undefined && pending.readAt >= notBefore) waits.push(pending.done);
-      else fresh.push(key);
+      if (
+        pending !== undefined &&
+        pending.readAt >= notBefore &&
+        (pending.consistent || !consistent)
+      ) {
+        waits.push(pending.done);
+      } else fresh.push(key);
     }
     if (fresh.length > 0) {
       const readAt = Date.now();
-      const reading = this.track(this.store.readHeads(fresh, namespace)).then((heads) =>
-        this.learn(fresh, heads, readAt),
-      );
+      const heads = consistent
+        ? this.store.readHeads(fresh, namespace, true)
+        : this.store.readHeads(fresh, namespace);
+      const reading = this.track(heads).then((read) => this.learn(fresh, read, readAt));
       const done = reading.finally(() => {
         for (const key of fresh) {
           if (this.reading.get(key)?.done === done) this.reading.delete(key);
         }
       });
-      for (const key of fresh) this.reading.set(key, { done, readAt });
+      for (const key of fresh) this.reading.set(key, { done, readAt, consistent });
       waits.push(done);
     }
     return Promise.all(waits).then(() => undefined);

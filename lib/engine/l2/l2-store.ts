@@ -543,7 +543,11 @@ export class L2Store {
    * value (`ProjectionExpression`), 100 keys to a `BatchGetItem` call, unprocessed keys retried
    * with back-off. What tells a revalidation whether an entry changed, and what a marker says.
    */
-  async readHeads(keys: readonly string[], namespace: string): Promise<Map<string, ItemHead>> {
+  async readHeads(
+    keys: readonly string[],
+    namespace: string,
+    consistent = this.consistentRead,
+  ): Promise<Map<string, ItemHead>> {
     const heads = new Map<string, ItemHead>();
     for (let i = 0; i < keys.length; i += BATCH_GET_KEYS) {
       let pending: Record<string, AttributeValue>[] = [
@@ -565,7 +569,7 @@ export class L2Store {
                     '#x': 'x',
                     '#w': 'w',
                   },
-                  ConsistentRead: this.consistentRead,
+                  ConsistentRead: consistent,
                 },
               },
             }),

@@ -1790,9 +1790,11 @@ export class CacheNamespace {
     const written = item?.t?.N;
     if (written === undefined) return undefined;
     // One read of the markers by the owner, so that its waiters (any number of processes) need
-    // none; made beside the look at the value, with the tags it wrote.
+    // none; made beside the look at the value, with the tags it wrote. Strongly consistent, as
+    // that look is: a marker written just before a waiter asked may not have reached every
+    // replica yet, and no waiter looks again.
     const invalidated = this.ctx.markers
-      .latest(this.markerKeys(item?.g?.SS), this.name, Date.now() - releasedAt)
+      .latest(this.markerKeys(item?.g?.SS), this.name, Date.now() - releasedAt, true)
       .then(
         (invalidatedAt) => Number(written) <= invalidatedAt,
         (err: unknown) => {
