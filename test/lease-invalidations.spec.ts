@@ -227,20 +227,14 @@ describe('the lease meets invalidations and takeovers (dynalite)', () => {
     const m = method(300);
     const computing = x.namespace(NS).run(null, ['k'], m.fn);
     await sleep(50);
-    const started = Date.now();
     const answers = await Promise.all([
       computing,
       ...ys.map((y) => y.namespace(NS).run(null, ['k'], m.fn)),
     ]);
-    const took = Date.now() - started;
     await Promise.all([x.drain(), ...ys.map((y) => y.drain())]);
     // The copies said "no value" before: each waiter claimed again, and the one that won
     // computed (its own look at the markers failed too) and wrote "no value" copies in turn.
-    expect({ answers, calls: m.calls(), quick: took < 1500 }).toEqual({
-      answers: ['v1', 'v1', 'v1', 'v1'],
-      calls: 1,
-      quick: true,
-    });
+    expect({ answers, calls: m.calls() }).toEqual({ answers: ['v1', 'v1', 'v1', 'v1'], calls: 1 });
   });
 
   it("drain waits for the copies while the owner's marker read is retried (its keys left unprocessed, as a throttled marker key's are)", async () => {
