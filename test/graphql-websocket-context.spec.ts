@@ -85,14 +85,19 @@ describe('GraphQL over WebSocket (graphql-ws): the connection authenticates with
     });
   }
 
-  it("bob's connection never gets alice's viewer, and nothing is stored", async () => {
-    const table = await fx.dynamo.table();
-    const { app, url } = await wsApp(table);
+  /** Alice's and Bob's connections each get their own viewer, each runs the resolver, nothing is stored. */
+  async function expectUnshared(app: INestApplication, url: string, table: string): Promise<void> {
     expect(await query(url, 'alice')).toEqual({ data: { viewer: { name: 'alice' } } });
     expect(await query(url, 'bob')).toEqual({ data: { viewer: { name: 'bob' } } });
     expect(app.get(WsViewerResolver).runs).toBe(2);
     await app.get(DynamoCacheService).settle();
     expect(await scanTable(fx.admin, table)).toEqual([]);
+  }
+
+  it("bob's connection never gets alice's viewer, and nothing is stored", async () => {
+    const table = await fx.dynamo.table();
+    const { app, url } = await wsApp(table);
+    await expectUnshared(app, url, table);
   });
 
   it('the same when the context gives the upgrade request as req (its headers carry no credential)', async () => {
@@ -101,11 +106,7 @@ describe('GraphQL over WebSocket (graphql-ws): the connection authenticates with
       req: arg.req ?? arg.extra?.request,
       user: userOf(arg),
     }));
-    expect(await query(url, 'alice')).toEqual({ data: { viewer: { name: 'alice' } } });
-    expect(await query(url, 'bob')).toEqual({ data: { viewer: { name: 'bob' } } });
-    expect(app.get(WsViewerResolver).runs).toBe(2);
-    await app.get(DynamoCacheService).settle();
-    expect(await scanTable(fx.admin, table)).toEqual([]);
+    await expectUnshared(app, url, table);
   });
 
   it("the same when the context makes a req of the connection's params (for guards reading req.headers)", async () => {
@@ -114,10 +115,6 @@ describe('GraphQL over WebSocket (graphql-ws): the connection authenticates with
       req: arg.req ?? { headers: arg.connectionParams },
       user: userOf(arg),
     }));
-    expect(await query(url, 'alice')).toEqual({ data: { viewer: { name: 'alice' } } });
-    expect(await query(url, 'bob')).toEqual({ data: { viewer: { name: 'bob' } } });
-    expect(app.get(WsViewerResolver).runs).toBe(2);
-    await app.get(DynamoCacheService).settle();
-    expect(await scanTable(fx.admin, table)).toEqual([]);
+    await expectUnshared(app, url, table);
   });
 });
